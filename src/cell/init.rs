@@ -1,0 +1,107 @@
+//! Weight initialisation schemes for the fused gate weights.
+
+use burn::config::Config;
+use burn::module::Initializer;
+use burn::tensor::{Distribution, Tensor, backend::Backend};
+use serde::{Deserialize, Serialize};
+
+use super::CellKind;
+
+/// How the input and recurrent weights are drawn.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InitScheme {
+    /// PyTorch's default: every weight and bias from `U(-1/sqrt(H), 1/sqrt(H))`.
+    #[default]
+    Pytorch,
+    /// Xavier/Glorot uniform weights, `U(±sqrt(6 / (fan_in + fan_out)))` with
+    /// `fan_out = gates * hidden` (Keras' `glorot_uniform` on the fused kernel); zero biases.
+    Xavier,
+    /// He/Kaiming uniform weights for ReLU, `U(±sqrt(6 / fan_in))`; zero biases.
+    Kaiming,
+}
+
+/// Weight initialisation of a recurrent layer.
+#[derive(Config, Debug, PartialEq)]
+pub struct Initialization {
+    /// The scheme for weights (and biases, for [`InitScheme::Pytorch`]).
+    #[config(default = "InitScheme::Pytorch")]
+    pub scheme: InitScheme,
+    /// Replace each gate's `[hidden, hidden]` block of `weight_hh` by a random orthogonal matrix
+    /// (Saxe et al. 2013; Keras' `recurrent_initializer = "orthogonal"`).
+    #[config(default = false)]
+    pub orthogonal_recurrent: bool,
+    /// LSTM only: set the forget-gate bias to this value (char-rnn and Keras use 1.0). It is
+    /// written into `bias_ih`, with `bias_hh`'s forget slice set to zero, so the effective forget
+    /// bias is exactly this value. Ignored for other cells and when `bias = false`.
+    #[config(default = "None")]
+    pub forget_bias: Option<f64>,
+}
+
+/// (`weight_ih`, `weight_hh`, optional (`bias_ih`, `bias_hh`)).
+type FusedWeights<B> = (Tensor<B, 2>, Tensor<B, 2>, Option<(Tensor<B, 1>, Tensor<B, 1>)>);
+
+fn uniform<B: Backend, const D: usize>(
+    shape: [usize; D],
+    bound: f64,
+    device: &B::Device,
+) -> Tensor<B, D> {
+    Tensor::random(shape, Distribution::Uniform(-bound, bound), device)
+}
+
+impl Initialization {
+    /// Draws the fused weights of a cell, in the layout of [`super::GateWeights`].
+    pub(crate) fn weights<B: Backend>(
+        &self,
+        kind: CellKind,
+        input: usize,
+        hidden: usize,
+        bias: bool,
+        device: &B::Device,
+    ) -> FusedWeights<B> {
+        let gh = kind.gates() * hidden;
+        let k = 1.0 / (hidden as f64).sqrt();
+        let (w_ih, mut w_hh) = match self.scheme {
+            InitScheme::Pytorch => (
+                uniform::<B, 2>([input, gh], k, device),
+                uniform::<B, 2>([hidden, gh], k, device),
+            ),
+            InitScheme::Xavier => (
+                uniform::<B, 2>([input, gh], (6.0 / (input + gh) as f64).sqrt(), device),
+                uniform::<B, 2>([hidden, gh], (6.0 / (hidden + gh) as f64).sqrt(), device),
+            ),
+            InitScheme::Kaiming => (
+                uniform::<B, 2>([input, gh], (6.0 / input as f64).sqrt(), device),
+                uniform::<B, 2>([hidden, gh], (6.0 / hidden as f64).sqrt(), device),
+            ),
+        };
+        if self.orthogonal_recurrent {
+            let blocks = (0..kind.gates())
+                .map(|_| {
+                    Initializer::Orthogonal { gain: 1.0 }
+                        .init::<B, 2, _>([hidden, hidden], device)
+                        .val()
+                })
+                .collect();
+            w_hh = Tensor::cat(blocks, 1);
+        }
+        let biases = bias.then(|| {
+            let (mut b_ih, mut b_hh) = match self.scheme {
+                InitScheme::Pytorch => (
+                    uniform::<B, 1>([gh], k, device),
+                    uniform::<B, 1>([gh], k, device),
+                ),
+                InitScheme::Xavier | InitScheme::Kaiming => (
+                    Tensor::zeros([gh], device),
+                    Tensor::zeros([gh], device),
+                ),
+            };
+            if let (CellKind::Lstm, Some(value)) = (kind, self.forget_bias) {
+                b_ih = b_ih.slice_fill(hidden..2 * hidden, value);
+                b_hh = b_hh.slice_fill(hidden..2 * hidden, 0.0);
+            }
+            (b_ih.detach(), b_hh.detach())
+        });
+        (w_ih.detach(), w_hh.detach(), biases)
+    }
+}

@@ -1,0 +1,289 @@
+//! Recurrent cells: one time step of a vanilla RNN, an LSTM or a GRU.
+//!
+//! Every cell keeps all its gates in one fused weight pair, stored the way Burn's `Linear` stores
+//! weights (`[in, out]`, so a projection is `x.matmul(w)`):
+//!
+//! - `weight_ih`: `[input, gates * hidden]`, `weight_hh`: `[hidden, gates * hidden]`,
+//! - `bias_ih`, `bias_hh`: `[gates * hidden]` (absent when the cell has `bias = false`).
+//!
+//! Gate order is PyTorch's: LSTM `i, f, g, o`; GRU `r, z, n`. A PyTorch `weight_ih_l0` of shape
+//! `[gates * hidden, input]` is the transpose of ours (see [`crate::pytorch`]).
+//!
+//! A step is split in two so that a sequence layer can compute the input projection of all time
+//! steps in one matmul: [`RecurrentCell::project_input`] (`x W_ih + b`, any number of rows) and
+//! [`RecurrentCell::step_projected`] (the recurrent part). [`RecurrentCell::step`] does both.
+
+mod gru;
+mod init;
+mod lstm;
+mod rnn;
+
+pub use gru::{GruCell, GruCellConfig};
+pub use init::{InitScheme, Initialization};
+pub use lstm::{LstmCell, LstmCellConfig};
+pub use rnn::{RnnCell, RnnCellConfig};
+
+use burn::module::{Module, Param};
+use burn::tensor::{Tensor, backend::Backend};
+use serde::{Deserialize, Serialize};
+
+/// Which recurrent cell a layer uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CellKind {
+    /// Vanilla (Elman) RNN: `h' = act(x W_ih + b_ih + h W_hh + b_hh)`, one gate.
+    Rnn,
+    /// Long short-term memory, gates `i, f, g, o`.
+    Lstm,
+    /// Gated recurrent unit, gates `r, z, n`.
+    Gru,
+}
+
+impl CellKind {
+    /// Number of gates fused in the weights: 1 (RNN), 4 (LSTM) or 3 (GRU).
+    pub fn gates(self) -> usize {
+        match self {
+            CellKind::Rnn => 1,
+            CellKind::Lstm => 4,
+            CellKind::Gru => 3,
+        }
+    }
+
+    /// The lowercase name used in configs (`rnn`, `lstm`, `gru`).
+    pub fn name(self) -> &'static str {
+        match self {
+            CellKind::Rnn => "rnn",
+            CellKind::Lstm => "lstm",
+            CellKind::Gru => "gru",
+        }
+    }
+}
+
+impl std::fmt::Display for CellKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The nonlinearity of a vanilla RNN cell (PyTorch's `nonlinearity`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    /// `tanh` (the default, as in PyTorch).
+    #[default]
+    Tanh,
+    /// `relu`.
+    Relu,
+}
+
+/// The state a cell carries from one step to the next.
+///
+/// `hidden` is `[batch, hidden]`; `cell` is the LSTM cell state `[batch, hidden]` and is `None`
+/// for the RNN and GRU cells.
+#[derive(Clone, Debug)]
+pub struct CellState<B: Backend> {
+    /// Hidden state `h`, `[batch, hidden]`.
+    pub hidden: Tensor<B, 2>,
+    /// LSTM cell state `c`, `[batch, hidden]`; `None` for RNN and GRU.
+    pub cell: Option<Tensor<B, 2>>,
+}
+
+impl<B: Backend> CellState<B> {
+    /// Cuts the state from the autodiff graph (truncated backpropagation through time).
+    pub fn detach(self) -> Self {
+        Self {
+            hidden: self.hidden.detach(),
+            cell: self.cell.map(Tensor::detach),
+        }
+    }
+}
+
+/// What every cell offers: a zero state and one time step.
+///
+/// `step` equals `step_projected(project_input(x), state)`; sequence layers call
+/// `project_input` once on all time steps and then `step_projected` per step.
+pub trait RecurrentCell<B: Backend> {
+    /// Size of the input features.
+    fn input_size(&self) -> usize;
+    /// Size of the hidden state.
+    fn hidden_size(&self) -> usize;
+    /// The zero state for a batch.
+    ///
+    /// # Shapes
+    /// - returns hidden (and, for LSTM, cell) `[batch, hidden]`
+    fn init_state(&self, batch: usize, device: &B::Device) -> CellState<B>;
+    /// Input projection of any number of rows: `x W_ih` plus the biases that can be folded in.
+    ///
+    /// # Shapes
+    /// - `x`: `[rows, input]`
+    /// - returns `[rows, gates * hidden]`
+    fn project_input(&self, x: Tensor<B, 2>) -> Tensor<B, 2>;
+    /// One step from an input already projected by [`RecurrentCell::project_input`].
+    ///
+    /// # Shapes
+    /// - `x_proj`: `[batch, gates * hidden]`
+    /// - `state`: `[batch, hidden]` tensors
+    /// - returns the new state, `[batch, hidden]` tensors
+    fn step_projected(&self, x_proj: Tensor<B, 2>, state: CellState<B>) -> CellState<B>;
+    /// One time step.
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, input]`
+    /// - `state`: `[batch, hidden]` tensors
+    /// - returns the new state, `[batch, hidden]` tensors
+    fn step(&self, x: Tensor<B, 2>, state: CellState<B>) -> CellState<B> {
+        self.step_projected(self.project_input(x), state)
+    }
+}
+
+/// The fused weights that every cell is made of, in PyTorch's gate order.
+#[derive(Module, Debug)]
+pub struct GateWeights<B: Backend> {
+    /// `[input, gates * hidden]`.
+    pub weight_ih: Param<Tensor<B, 2>>,
+    /// `[hidden, gates * hidden]`.
+    pub weight_hh: Param<Tensor<B, 2>>,
+    /// `[gates * hidden]`, or `None` when the cell has no bias.
+    pub bias_ih: Option<Param<Tensor<B, 1>>>,
+    /// `[gates * hidden]`, or `None` when the cell has no bias.
+    pub bias_hh: Option<Param<Tensor<B, 1>>>,
+}
+
+impl<B: Backend> GateWeights<B> {
+    /// Creates the weights of a cell with `gates` gates.
+    pub fn init(
+        kind: CellKind,
+        input: usize,
+        hidden: usize,
+        bias: bool,
+        init: &Initialization,
+        device: &B::Device,
+    ) -> Self {
+        let (weight_ih, weight_hh, biases) = init.weights::<B>(kind, input, hidden, bias, device);
+        let (bias_ih, bias_hh) = match biases {
+            Some((b_ih, b_hh)) => (Some(Param::from_tensor(b_ih)), Some(Param::from_tensor(b_hh))),
+            None => (None, None),
+        };
+        Self {
+            weight_ih: Param::from_tensor(weight_ih),
+            weight_hh: Param::from_tensor(weight_hh),
+            bias_ih,
+            bias_hh,
+        }
+    }
+
+    /// Size of the input features.
+    pub fn input_size(&self) -> usize {
+        self.weight_ih.dims()[0]
+    }
+
+    /// Size of the hidden state.
+    pub fn hidden_size(&self) -> usize {
+        self.weight_hh.dims()[0]
+    }
+
+    /// `x W_ih + b_ih (+ b_hh when `fold_hh`)`.
+    ///
+    /// # Shapes
+    /// - `x`: `[rows, input]`; returns `[rows, gates * hidden]`
+    pub(crate) fn project_input(&self, x: Tensor<B, 2>, fold_hh: bool) -> Tensor<B, 2> {
+        let proj = x.matmul(self.weight_ih.val());
+        let bias = match (&self.bias_ih, &self.bias_hh) {
+            (Some(b_ih), Some(b_hh)) if fold_hh => Some(b_ih.val() + b_hh.val()),
+            (Some(b_ih), _) => Some(b_ih.val()),
+            _ => None,
+        };
+        match bias {
+            Some(b) => proj + b.unsqueeze_dim(0),
+            None => proj,
+        }
+    }
+
+    /// `h W_hh (+ b_hh when not folded)`.
+    ///
+    /// # Shapes
+    /// - `h`: `[batch, hidden]`; returns `[batch, gates * hidden]`
+    pub(crate) fn project_hidden(&self, h: Tensor<B, 2>, with_bias: bool) -> Tensor<B, 2> {
+        let proj = h.matmul(self.weight_hh.val());
+        match &self.bias_hh {
+            Some(b) if with_bias => proj + b.val().unsqueeze_dim(0),
+            _ => proj,
+        }
+    }
+}
+
+/// Logistic sigmoid computed as `0.5 tanh(0.5 x) + 0.5`.
+///
+/// Burn 0.21's `activation::sigmoid` rounds through f32 even on an f64 backend; this form keeps
+/// the backend's precision (needed for the f64 parity and gradient checks) and is one fused
+/// elementwise expression.
+pub fn sigmoid<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    x.mul_scalar(0.5).tanh().mul_scalar(0.5).add_scalar(0.5)
+}
+
+/// Any of the three cells, so that a layer can hold one type.
+#[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum Cell<B: Backend> {
+    /// A vanilla RNN cell.
+    Rnn(RnnCell<B>),
+    /// An LSTM cell.
+    Lstm(LstmCell<B>),
+    /// A GRU cell.
+    Gru(GruCell<B>),
+}
+
+impl<B: Backend> Cell<B> {
+    /// Which kind of cell this is.
+    pub fn kind(&self) -> CellKind {
+        match self {
+            Cell::Rnn(_) => CellKind::Rnn,
+            Cell::Lstm(_) => CellKind::Lstm,
+            Cell::Gru(_) => CellKind::Gru,
+        }
+    }
+
+    /// The fused weights of the cell.
+    pub fn weights(&self) -> &GateWeights<B> {
+        match self {
+            Cell::Rnn(c) => &c.weights,
+            Cell::Lstm(c) => &c.weights,
+            Cell::Gru(c) => &c.weights,
+        }
+    }
+
+    /// Mutable access to the fused weights of the cell.
+    pub fn weights_mut(&mut self) -> &mut GateWeights<B> {
+        match self {
+            Cell::Rnn(c) => &mut c.weights,
+            Cell::Lstm(c) => &mut c.weights,
+            Cell::Gru(c) => &mut c.weights,
+        }
+    }
+
+    fn as_dyn(&self) -> &dyn RecurrentCell<B> {
+        match self {
+            Cell::Rnn(c) => c,
+            Cell::Lstm(c) => c,
+            Cell::Gru(c) => c,
+        }
+    }
+}
+
+impl<B: Backend> RecurrentCell<B> for Cell<B> {
+    fn input_size(&self) -> usize {
+        self.weights().input_size()
+    }
+    fn hidden_size(&self) -> usize {
+        self.weights().hidden_size()
+    }
+    fn init_state(&self, batch: usize, device: &B::Device) -> CellState<B> {
+        self.as_dyn().init_state(batch, device)
+    }
+    fn project_input(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        self.as_dyn().project_input(x)
+    }
+    fn step_projected(&self, x_proj: Tensor<B, 2>, state: CellState<B>) -> CellState<B> {
+        self.as_dyn().step_projected(x_proj, state)
+    }
+}

@@ -1,0 +1,366 @@
+//! A multi-layer, optionally bidirectional recurrent layer over batch-first sequences, equal to
+//! `torch.nn.RNN`/`LSTM`/`GRU` with `batch_first=True`.
+//!
+//! Shape letters: `B` batch, `T` time steps, `I` input features, `H` hidden size, `L` layers,
+//! `D` directions (1 or 2), `G` gates of the cell.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::{Dropout, DropoutConfig};
+use burn::tensor::{Tensor, backend::Backend};
+
+use crate::cell::{
+    Activation, Cell, CellKind, CellState, GateWeights, GruCell, Initialization, LstmCell,
+    RecurrentCell, RnnCell,
+};
+
+/// Configuration of a [`Recurrent`] layer.
+///
+/// ```
+/// use burn::backend::NdArray;
+/// use burn_rnn::{CellKind, RecurrentConfig};
+///
+/// let device = Default::default();
+/// let layer = RecurrentConfig::new(CellKind::Lstm, 8, 16)
+///     .with_num_layers(2)
+///     .with_bidirectional(true)
+///     .init::<NdArray>(&device);
+/// assert_eq!(layer.output_size(), 32);
+/// ```
+#[derive(Config, Debug)]
+pub struct RecurrentConfig {
+    /// The cell: `rnn`, `lstm` or `gru`.
+    pub kind: CellKind,
+    /// Size of the input features `I`.
+    pub input_size: usize,
+    /// Size of the hidden state `H` (per direction).
+    pub hidden_size: usize,
+    /// Number of stacked layers `L`; layer `k > 0` reads the outputs of layer `k - 1`.
+    #[config(default = 1)]
+    pub num_layers: usize,
+    /// Run a second, reversed direction in every layer and concatenate both outputs.
+    #[config(default = false)]
+    pub bidirectional: bool,
+    /// Dropout probability on the outputs of every layer but the last (training only).
+    #[config(default = 0.0)]
+    pub dropout: f64,
+    /// Whether the cells have the two bias vectors `b_ih`, `b_hh`.
+    #[config(default = true)]
+    pub bias: bool,
+    /// Nonlinearity of the vanilla RNN cell (ignored by LSTM and GRU).
+    #[config(default = "Activation::Tanh")]
+    pub activation: Activation,
+    /// Weight initialisation.
+    #[config(default = "Initialization::new()")]
+    pub init: Initialization,
+}
+
+impl RecurrentConfig {
+    /// Checks the sizes and the dropout probability.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.input_size == 0 {
+            return Err("input_size must be at least 1, found 0".into());
+        }
+        if self.hidden_size == 0 {
+            return Err("hidden_size must be at least 1, found 0".into());
+        }
+        if self.num_layers == 0 {
+            return Err("num_layers must be at least 1, found 0".into());
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(format!(
+                "dropout must be in [0, 1), found {}",
+                self.dropout
+            ));
+        }
+        Ok(())
+    }
+
+    /// Number of directions `D`: 2 when bidirectional, else 1.
+    pub fn directions(&self) -> usize {
+        if self.bidirectional { 2 } else { 1 }
+    }
+
+    /// Creates the layer on `device`.
+    ///
+    /// # Panics
+    /// If [`RecurrentConfig::validate`] fails.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Recurrent<B> {
+        if let Err(message) = self.validate() {
+            panic!("invalid RecurrentConfig: {message}");
+        }
+        let dirs = self.directions();
+        let mut cells = Vec::with_capacity(self.num_layers * dirs);
+        for layer in 0..self.num_layers {
+            let input = if layer == 0 {
+                self.input_size
+            } else {
+                self.hidden_size * dirs
+            };
+            for _ in 0..dirs {
+                let weights = GateWeights::init(
+                    self.kind,
+                    input,
+                    self.hidden_size,
+                    self.bias,
+                    &self.init,
+                    device,
+                );
+                cells.push(match self.kind {
+                    CellKind::Rnn => Cell::Rnn(RnnCell {
+                        weights,
+                        activation: self.activation,
+                    }),
+                    CellKind::Lstm => Cell::Lstm(LstmCell { weights }),
+                    CellKind::Gru => Cell::Gru(GruCell { weights }),
+                });
+            }
+        }
+        Recurrent {
+            cells,
+            dropout: DropoutConfig::new(self.dropout).init(),
+            num_layers: self.num_layers,
+            bidirectional: self.bidirectional,
+        }
+    }
+}
+
+/// The state of a [`Recurrent`] layer: one [`CellState`] per layer and direction.
+///
+/// The cells are ordered as PyTorch orders `h_n`: index `layer * D + direction`.
+/// [`RecurrentState::hidden`] and [`RecurrentState::cell`] give PyTorch's stacked
+/// `[L * D, B, H]` view; [`RecurrentState::from_tensors`] builds a state from it.
+#[derive(Clone, Debug)]
+pub struct RecurrentState<B: Backend> {
+    /// One state per layer and direction, `[B, H]` tensors, index `layer * D + direction`.
+    pub cells: Vec<CellState<B>>,
+}
+
+impl<B: Backend> RecurrentState<B> {
+    /// The hidden states of all layers and directions, like PyTorch's `h_n`.
+    ///
+    /// # Shapes
+    /// - returns `[L * D, B, H]`
+    pub fn hidden(&self) -> Tensor<B, 3> {
+        Tensor::stack(self.cells.iter().map(|s| s.hidden.clone()).collect(), 0)
+    }
+
+    /// The LSTM cell states of all layers and directions, like PyTorch's `c_n`; `None` for RNN
+    /// and GRU.
+    ///
+    /// # Shapes
+    /// - returns `[L * D, B, H]`
+    pub fn cell(&self) -> Option<Tensor<B, 3>> {
+        let cells: Option<Vec<_>> = self.cells.iter().map(|s| s.cell.clone()).collect();
+        cells.map(|c| Tensor::stack(c, 0))
+    }
+
+    /// Builds a state from PyTorch-style stacked tensors (`h_0`, and `c_0` for an LSTM).
+    ///
+    /// # Shapes
+    /// - `hidden`: `[L * D, B, H]`
+    /// - `cell`: `[L * D, B, H]`
+    pub fn from_tensors(hidden: Tensor<B, 3>, cell: Option<Tensor<B, 3>>) -> Self {
+        let n = hidden.dims()[0];
+        let hidden = hidden.chunk(n, 0);
+        let cell: Vec<Option<Tensor<B, 2>>> = match cell {
+            Some(c) => c.chunk(n, 0).into_iter().map(|c| Some(c.squeeze_dim(0))).collect(),
+            None => vec![None; n],
+        };
+        Self {
+            cells: hidden
+                .into_iter()
+                .zip(cell)
+                .map(|(h, c)| CellState {
+                    hidden: h.squeeze_dim(0),
+                    cell: c,
+                })
+                .collect(),
+        }
+    }
+
+    /// Cuts the state from the autodiff graph (truncated backpropagation through time).
+    pub fn detach(self) -> Self {
+        Self {
+            cells: self.cells.into_iter().map(CellState::detach).collect(),
+        }
+    }
+}
+
+/// Stacked, optionally bidirectional recurrent layers over a batch-first sequence.
+///
+/// Build it with [`RecurrentConfig::init`].
+#[derive(Module, Debug)]
+pub struct Recurrent<B: Backend> {
+    /// The cells, index `layer * D + direction` (direction 1 runs backwards in time).
+    pub cells: Vec<Cell<B>>,
+    dropout: Dropout,
+    num_layers: usize,
+    bidirectional: bool,
+}
+
+impl<B: Backend> Recurrent<B> {
+    /// The cell kind of every layer.
+    pub fn kind(&self) -> CellKind {
+        self.cells[0].kind()
+    }
+
+    /// Number of stacked layers `L`.
+    pub fn num_layers(&self) -> usize {
+        self.num_layers
+    }
+
+    /// Whether every layer runs both directions.
+    pub fn bidirectional(&self) -> bool {
+        self.bidirectional
+    }
+
+    /// Number of directions `D`.
+    pub fn directions(&self) -> usize {
+        if self.bidirectional { 2 } else { 1 }
+    }
+
+    /// Size of the input features `I`.
+    pub fn input_size(&self) -> usize {
+        self.cells[0].input_size()
+    }
+
+    /// Hidden size `H` of one direction.
+    pub fn hidden_size(&self) -> usize {
+        self.cells[0].hidden_size()
+    }
+
+    /// Size of the per-step output, `D * H`.
+    pub fn output_size(&self) -> usize {
+        self.directions() * self.hidden_size()
+    }
+
+    /// The zero state for a batch.
+    pub fn init_state(&self, batch: usize, device: &B::Device) -> RecurrentState<B> {
+        RecurrentState {
+            cells: self
+                .cells
+                .iter()
+                .map(|c| c.init_state(batch, device))
+                .collect(),
+        }
+    }
+
+    /// Runs the layers over a whole sequence.
+    ///
+    /// The input projection of every layer and direction is one matmul over all time steps;
+    /// only the recurrent product `h W_hh` runs per step.
+    ///
+    /// # Shapes
+    /// - `x`: `[B, T, I]`, with `T >= 1`
+    /// - `state`: initial state with `[B, H]` cells (zeros when `None`)
+    /// - returns the outputs of the last layer `[B, T, D * H]` and the final state
+    ///
+    /// # Panics
+    /// If `T` is 0 or the input size does not match.
+    pub fn forward(
+        &self,
+        x: Tensor<B, 3>,
+        state: Option<RecurrentState<B>>,
+    ) -> (Tensor<B, 3>, RecurrentState<B>) {
+        let [batch, seq, input] = x.dims();
+        assert!(seq > 0, "Recurrent::forward needs at least one time step");
+        assert_eq!(
+            input,
+            self.input_size(),
+            "Recurrent::forward: input has {input} features, the layer expects {}",
+            self.input_size()
+        );
+        let dirs = self.directions();
+        let state = state.unwrap_or_else(|| self.init_state(batch, &x.device()));
+        let mut initial = state.cells.into_iter();
+        let mut final_cells = Vec::with_capacity(self.cells.len());
+        let mut layer_input = x;
+        for layer in 0..self.num_layers {
+            let mut outputs = Vec::with_capacity(dirs);
+            for dir in 0..dirs {
+                let cell = &self.cells[layer * dirs + dir];
+                let s0 = initial.next().expect("one initial state per layer and direction");
+                let (out, last) = run_direction(cell, layer_input.clone(), s0, dir == 1);
+                outputs.push(out);
+                final_cells.push(last);
+            }
+            let out = if dirs == 1 {
+                outputs.pop().expect("one direction")
+            } else {
+                Tensor::cat(outputs, 2)
+            };
+            layer_input = if layer + 1 < self.num_layers {
+                self.dropout.forward(out)
+            } else {
+                out
+            };
+        }
+        (layer_input, RecurrentState { cells: final_cells })
+    }
+
+    /// Advances a unidirectional layer by one time step (generation, streaming).
+    ///
+    /// Looping `step` over the time steps gives the same outputs and state as
+    /// [`Recurrent::forward`].
+    ///
+    /// # Shapes
+    /// - `x`: `[B, I]`
+    /// - `state`: `[B, H]` cells (zeros when `None`)
+    /// - returns the output of the last layer `[B, H]` and the new state
+    ///
+    /// # Panics
+    /// If the layer is bidirectional: the backward direction needs the whole sequence.
+    pub fn step(
+        &self,
+        x: Tensor<B, 2>,
+        state: Option<RecurrentState<B>>,
+    ) -> (Tensor<B, 2>, RecurrentState<B>) {
+        assert!(
+            !self.bidirectional,
+            "Recurrent::step runs forward in time only; a bidirectional layer needs forward()"
+        );
+        let state = state.unwrap_or_else(|| self.init_state(x.dims()[0], &x.device()));
+        let mut cells = Vec::with_capacity(self.cells.len());
+        let mut input = x;
+        for (layer, (cell, s)) in self.cells.iter().zip(state.cells).enumerate() {
+            let next = cell.step(input, s);
+            input = if layer + 1 < self.num_layers {
+                self.dropout.forward(next.hidden.clone())
+            } else {
+                next.hidden.clone()
+            };
+            cells.push(next);
+        }
+        (input, RecurrentState { cells })
+    }
+}
+
+/// Runs one cell over the whole sequence in one direction.
+///
+/// # Shapes
+/// - `x`: `[B, T, I]`; returns `[B, T, H]` (in time order for both directions) and the state
+///   after the last step processed.
+fn run_direction<B: Backend>(
+    cell: &Cell<B>,
+    x: Tensor<B, 3>,
+    state: CellState<B>,
+    reverse: bool,
+) -> (Tensor<B, 3>, CellState<B>) {
+    let [batch, seq, input] = x.dims();
+    let projected = cell.project_input(x.reshape([batch * seq, input]));
+    let gh = projected.dims()[1];
+    let projected = projected.reshape([batch, seq, gh]);
+    let mut outputs = Vec::with_capacity(seq);
+    let mut state = state;
+    for i in 0..seq {
+        let t = if reverse { seq - 1 - i } else { i };
+        let x_t = projected.clone().narrow(1, t, 1).reshape([batch, gh]);
+        state = cell.step_projected(x_t, state);
+        outputs.push(state.hidden.clone());
+    }
+    if reverse {
+        outputs.reverse();
+    }
+    (Tensor::stack(outputs, 1), state)
+}

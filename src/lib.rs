@@ -1,0 +1,37 @@
+//! # burn-rnn
+//!
+//! Recurrent neural networks (vanilla RNN, LSTM, GRU) for the [Burn](https://burn.dev)
+//! deep-learning framework, numerically identical to PyTorch's `nn.RNN`, `nn.LSTM` and `nn.GRU`.
+//! Every module is generic over `B: Backend`, so the same model trains on the CPU (ndarray) or a
+//! GPU (wgpu), and Burn's autodiff does backpropagation through time.
+//!
+//! - [`cell`]: one time step of each cell, gates fused in one weight pair.
+//! - [`layer`]: [`Recurrent`], stacked and bidirectional layers over `[batch, seq, input]`.
+//! - [`pytorch`]: load and save PyTorch `state_dict`s (safetensors) of `nn.RNN/LSTM/GRU`.
+//!
+//! ```
+//! use burn::backend::NdArray;
+//! use burn::tensor::{Distribution, Tensor};
+//! use burn_rnn::{CellKind, RecurrentConfig};
+//!
+//! let device = Default::default();
+//! let lstm = RecurrentConfig::new(CellKind::Lstm, 8, 16)
+//!     .with_num_layers(2)
+//!     .init::<NdArray>(&device);
+//! let x = Tensor::<NdArray, 3>::random([4, 10, 8], Distribution::Default, &device);
+//! let (output, state) = lstm.forward(x, None);
+//! assert_eq!(output.dims(), [4, 10, 16]); // [batch, seq, hidden]
+//! assert_eq!(state.hidden().dims(), [2, 4, 16]); // [layers, batch, hidden]
+//! assert!(state.cell().is_some()); // the LSTM's c_n
+//! ```
+#![warn(missing_docs)]
+
+pub mod cell;
+pub mod layer;
+pub mod pytorch;
+
+pub use cell::{
+    Activation, Cell, CellKind, CellState, GruCell, GruCellConfig, InitScheme, Initialization,
+    LstmCell, LstmCellConfig, RecurrentCell, RnnCell, RnnCellConfig,
+};
+pub use layer::{Recurrent, RecurrentConfig, RecurrentState};
