@@ -68,10 +68,7 @@ impl RecurrentConfig {
             return Err("num_layers must be at least 1, found 0".into());
         }
         if !(0.0..1.0).contains(&self.dropout) {
-            return Err(format!(
-                "dropout must be in [0, 1), found {}",
-                self.dropout
-            ));
+            return Err(format!("dropout must be in [0, 1), found {}", self.dropout));
         }
         Ok(())
     }
@@ -164,7 +161,11 @@ impl<B: Backend> RecurrentState<B> {
         let n = hidden.dims()[0];
         let hidden = hidden.chunk(n, 0);
         let cell: Vec<Option<Tensor<B, 2>>> = match cell {
-            Some(c) => c.chunk(n, 0).into_iter().map(|c| Some(c.squeeze_dim(0))).collect(),
+            Some(c) => c
+                .chunk(n, 0)
+                .into_iter()
+                .map(|c| Some(c.squeeze_dim(0)))
+                .collect(),
             None => vec![None; n],
         };
         Self {
@@ -280,7 +281,9 @@ impl<B: Backend> Recurrent<B> {
             let mut outputs = Vec::with_capacity(dirs);
             for dir in 0..dirs {
                 let cell = &self.cells[layer * dirs + dir];
-                let s0 = initial.next().expect("one initial state per layer and direction");
+                let s0 = initial
+                    .next()
+                    .expect("one initial state per layer and direction");
                 let (out, last) = run_direction(cell, layer_input.clone(), s0, dir == 1);
                 outputs.push(out);
                 final_cells.push(last);

@@ -171,7 +171,10 @@ pub fn load_state_dict<B: Backend>(
     names.sort();
     for name in &names {
         if name.starts_with(prefix) && !expected.contains_key(name.as_str()) {
-            let found = file.tensor(name).map(|v| v.shape().to_vec()).unwrap_or_default();
+            let found = file
+                .tensor(name)
+                .map(|v| v.shape().to_vec())
+                .unwrap_or_default();
             return Err(PytorchError::UnexpectedKey {
                 key: name.clone(),
                 found,
@@ -185,10 +188,12 @@ pub fn load_state_dict<B: Backend>(
     }
     let device = layer.cells[0].weights().weight_ih.device();
     for entry in &entries {
-        let view = file.tensor(&entry.key).map_err(|_| PytorchError::MissingKey {
-            key: entry.key.clone(),
-            expected: entry.shape.clone(),
-        })?;
+        let view = file
+            .tensor(&entry.key)
+            .map_err(|_| PytorchError::MissingKey {
+                key: entry.key.clone(),
+                expected: entry.shape.clone(),
+            })?;
         if view.shape() != entry.shape.as_slice() {
             return Err(PytorchError::ShapeMismatch {
                 key: entry.key.clone(),
@@ -254,10 +259,16 @@ pub fn save_state_dict<B: Backend>(
         };
         let (dtype, bytes) = if data.dtype == DType::F64 {
             let values = data.convert::<f64>().to_vec::<f64>().expect("f64 data");
-            (Dtype::F64, values.iter().flat_map(|v| v.to_le_bytes()).collect())
+            (
+                Dtype::F64,
+                values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            )
         } else {
             let values = data.convert::<f32>().to_vec::<f32>().expect("f32 data");
-            (Dtype::F32, values.iter().flat_map(|v| v.to_le_bytes()).collect())
+            (
+                Dtype::F32,
+                values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            )
         };
         tensors.push((entry.key, dtype, entry.shape, bytes));
     }

@@ -75,8 +75,10 @@ impl<B: Backend> RecurrentCell<B> for GruCell<B> {
     fn step_projected(&self, x_proj: Tensor<B, 2>, state: CellState<B>) -> CellState<B> {
         let h = state.hidden;
         let hp = self.weights.project_hidden(h.clone(), true);
-        let [x_r, x_z, x_n]: [Tensor<B, 2>; 3] =
-            x_proj.chunk(3, 1).try_into().expect("three equal gate chunks");
+        let [x_r, x_z, x_n]: [Tensor<B, 2>; 3] = x_proj
+            .chunk(3, 1)
+            .try_into()
+            .expect("three equal gate chunks");
         let [h_r, h_z, h_n]: [Tensor<B, 2>; 3] =
             hp.chunk(3, 1).try_into().expect("three equal gate chunks");
         let r = sigmoid(x_r + h_r);

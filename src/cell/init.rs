@@ -39,7 +39,11 @@ pub struct Initialization {
 }
 
 /// (`weight_ih`, `weight_hh`, optional (`bias_ih`, `bias_hh`)).
-type FusedWeights<B> = (Tensor<B, 2>, Tensor<B, 2>, Option<(Tensor<B, 1>, Tensor<B, 1>)>);
+type FusedWeights<B> = (
+    Tensor<B, 2>,
+    Tensor<B, 2>,
+    Option<(Tensor<B, 1>, Tensor<B, 1>)>,
+);
 
 fn uniform<B: Backend, const D: usize>(
     shape: [usize; D],
@@ -91,10 +95,9 @@ impl Initialization {
                     uniform::<B, 1>([gh], k, device),
                     uniform::<B, 1>([gh], k, device),
                 ),
-                InitScheme::Xavier | InitScheme::Kaiming => (
-                    Tensor::zeros([gh], device),
-                    Tensor::zeros([gh], device),
-                ),
+                InitScheme::Xavier | InitScheme::Kaiming => {
+                    (Tensor::zeros([gh], device), Tensor::zeros([gh], device))
+                }
             };
             if let (CellKind::Lstm, Some(value)) = (kind, self.forget_bias) {
                 b_ih = b_ih.slice_fill(hidden..2 * hidden, value);
@@ -103,5 +106,70 @@ impl Initialization {
             (b_ih.detach(), b_hh.detach())
         });
         (w_ih.detach(), w_hh.detach(), biases)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::NdArray;
+
+    type B = NdArray<f32>;
+
+    fn max_abs<const D: usize>(t: Tensor<B, D>) -> f32 {
+        t.abs().max().into_scalar()
+    }
+
+    #[test]
+    fn pytorch_default_is_bounded_by_one_over_sqrt_hidden() {
+        let (w_ih, w_hh, b) =
+            Initialization::new().weights::<B>(CellKind::Lstm, 10, 16, true, &Default::default());
+        assert_eq!(w_ih.dims(), [10, 64]);
+        assert_eq!(w_hh.dims(), [16, 64]);
+        let (b_ih, b_hh) = b.unwrap();
+        for m in [max_abs(w_ih), max_abs(w_hh), max_abs(b_ih), max_abs(b_hh)] {
+            assert!(m <= 0.25 && m > 0.2, "{m}");
+        }
+    }
+
+    #[test]
+    fn xavier_and_kaiming_bounds_and_zero_bias() {
+        let device = Default::default();
+        let (w_ih, _, b) = Initialization::new()
+            .with_scheme(InitScheme::Xavier)
+            .weights::<B>(CellKind::Gru, 20, 10, true, &device);
+        let bound = (6.0f32 / (20.0 + 30.0)).sqrt();
+        let m = max_abs(w_ih);
+        assert!(m <= bound && m > 0.8 * bound, "{m} vs {bound}");
+        assert_eq!(max_abs(b.unwrap().0), 0.0);
+        let (w_ih, _, _) = Initialization::new()
+            .with_scheme(InitScheme::Kaiming)
+            .weights::<B>(CellKind::Rnn, 24, 10, false, &device);
+        let bound = 0.5f32; // sqrt(6 / 24)
+        let m = max_abs(w_ih);
+        assert!(m <= bound && m > 0.8 * bound, "{m}");
+    }
+
+    #[test]
+    fn orthogonal_recurrent_blocks_are_orthogonal() {
+        let (_, w_hh, _) = Initialization::new()
+            .with_orthogonal_recurrent(true)
+            .weights::<B>(CellKind::Lstm, 3, 8, true, &Default::default());
+        for block in w_hh.chunk(4, 1) {
+            let gram = block.clone().transpose().matmul(block);
+            let eye = Tensor::<B, 2>::eye(8, &Default::default());
+            assert!(max_abs(gram - eye) < 1e-4);
+        }
+    }
+
+    #[test]
+    fn forget_bias_sets_the_f_gate_only() {
+        let (_, _, b) = Initialization::new()
+            .with_forget_bias(Some(1.0))
+            .weights::<B>(CellKind::Lstm, 3, 5, true, &Default::default());
+        let (b_ih, b_hh) = b.unwrap();
+        let sum = (b_ih + b_hh).into_data().to_vec::<f32>().unwrap();
+        assert!(sum[5..10].iter().all(|v| *v == 1.0), "{sum:?}");
+        assert!(sum[..5].iter().chain(&sum[10..]).all(|v| *v != 1.0));
     }
 }

@@ -161,7 +161,10 @@ impl<B: Backend> GateWeights<B> {
     ) -> Self {
         let (weight_ih, weight_hh, biases) = init.weights::<B>(kind, input, hidden, bias, device);
         let (bias_ih, bias_hh) = match biases {
-            Some((b_ih, b_hh)) => (Some(Param::from_tensor(b_ih)), Some(Param::from_tensor(b_hh))),
+            Some((b_ih, b_hh)) => (
+                Some(Param::from_tensor(b_ih)),
+                Some(Param::from_tensor(b_hh)),
+            ),
             None => (None, None),
         };
         Self {

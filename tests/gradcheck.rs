@@ -1,0 +1,160 @@
+//! Finite-difference gradient checks in f64: the autodiff gradient of every weight, bias and the
+//! input of each cell (tanh and relu RNN, LSTM, GRU) equals central differences.
+
+mod common;
+
+use burn::backend::{Autodiff, NdArray};
+use burn::module::Param;
+use burn::tensor::{Distribution, Tensor, TensorData};
+use burn_rnn::{Activation, CellKind, Recurrent, RecurrentConfig};
+use common::{rel_error, values};
+
+type B = Autodiff<NdArray<f64>>;
+
+const EPS: f64 = 1e-6;
+
+struct Probe {
+    x: Tensor<B, 3>,
+    r_out: Tensor<B, 3>,
+    r_h: Tensor<B, 3>,
+}
+
+fn loss(layer: &Recurrent<B>, probe: &Probe, x: Tensor<B, 3>) -> Tensor<B, 1> {
+    let (out, state) = layer.forward(x, None);
+    let mut loss = (out * probe.r_out.clone()).sum() + (state.hidden() * probe.r_h.clone()).sum();
+    if let Some(c) = state.cell() {
+        // Weight c_n differently from h_n so both paths count.
+        loss = loss + (c * probe.r_h.clone().mul_scalar(0.7)).sum();
+    }
+    loss
+}
+
+fn scalar(t: Tensor<B, 1>) -> f64 {
+    values(t)[0]
+}
+
+/// Central differences of `f` around `base`, one coordinate at a time.
+fn numeric_grad(base: &[f64], mut f: impl FnMut(Vec<f64>) -> f64) -> Vec<f64> {
+    (0..base.len())
+        .map(|i| {
+            let mut plus = base.to_vec();
+            plus[i] += EPS;
+            let mut minus = base.to_vec();
+            minus[i] -= EPS;
+            (f(plus) - f(minus)) / (2.0 * EPS)
+        })
+        .collect()
+}
+
+fn set<const D: usize>(param: &mut Param<Tensor<B, D>>, values: Vec<f64>) {
+    let shape = param.shape();
+    *param = Param::from_tensor(Tensor::from_data(
+        TensorData::new(values, shape),
+        &Default::default(),
+    ));
+}
+
+fn check(config: RecurrentConfig) {
+    let device = Default::default();
+    let layer = config.init::<B>(&device);
+    let dirs = config.directions();
+    let probe = Probe {
+        x: Tensor::random(
+            [2, 4, config.input_size],
+            Distribution::Normal(0.0, 1.0),
+            &device,
+        ),
+        r_out: Tensor::random(
+            [2, 4, dirs * config.hidden_size],
+            Distribution::Normal(0.0, 1.0),
+            &device,
+        ),
+        r_h: Tensor::random(
+            [config.num_layers * dirs, 2, config.hidden_size],
+            Distribution::Normal(0.0, 1.0),
+            &device,
+        ),
+    };
+    let x = probe.x.clone().require_grad();
+    let grads = loss(&layer, &probe, x.clone()).backward();
+    let name = format!("{:?} {:?}", config.kind, config.activation);
+
+    // The input.
+    let analytic = values(x.grad(&grads).unwrap());
+    let numeric = numeric_grad(&values(probe.x.clone()), |v| {
+        let x = Tensor::from_data(TensorData::new(v, probe.x.shape()), &device);
+        scalar(loss(&layer, &probe, x))
+    });
+    let err = rel_error(&analytic, &numeric);
+    assert!(err < 1e-6, "{name} input: relative error {err:.2e}");
+
+    // Every weight and bias of every cell.
+    for cell in 0..layer.cells.len() {
+        for which in 0..4 {
+            let w = layer.cells[cell].weights();
+            let (analytic, base) = match which {
+                0 => (w.weight_ih.val().grad(&grads), values(w.weight_ih.val())),
+                1 => (w.weight_hh.val().grad(&grads), values(w.weight_hh.val())),
+                _ => {
+                    let b = if which == 2 { &w.bias_ih } else { &w.bias_hh };
+                    let b = b.as_ref().expect("bias").val();
+                    let g = b.grad(&grads).map(|g| g.unsqueeze_dim::<2>(0));
+                    (g, values(b))
+                }
+            };
+            let analytic = values(analytic.expect("gradient"));
+            let numeric = numeric_grad(&base, |v| {
+                let mut l = layer.clone();
+                let w = l.cells[cell].weights_mut();
+                match which {
+                    0 => set(&mut w.weight_ih, v),
+                    1 => set(&mut w.weight_hh, v),
+                    2 => set(w.bias_ih.as_mut().unwrap(), v),
+                    _ => set(w.bias_hh.as_mut().unwrap(), v),
+                }
+                scalar(loss(&l, &probe, probe.x.clone()))
+            });
+            let err = rel_error(&analytic, &numeric);
+            assert!(
+                err < 1e-6,
+                "{name} cell {cell} parameter {which}: relative error {err:.2e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn gradcheck_rnn_tanh() {
+    check(
+        RecurrentConfig::new(CellKind::Rnn, 3, 4)
+            .with_num_layers(2)
+            .with_bidirectional(true),
+    );
+}
+
+#[test]
+fn gradcheck_rnn_relu() {
+    check(
+        RecurrentConfig::new(CellKind::Rnn, 3, 4)
+            .with_num_layers(2)
+            .with_activation(Activation::Relu),
+    );
+}
+
+#[test]
+fn gradcheck_lstm() {
+    check(
+        RecurrentConfig::new(CellKind::Lstm, 3, 4)
+            .with_num_layers(2)
+            .with_bidirectional(true),
+    );
+}
+
+#[test]
+fn gradcheck_gru() {
+    check(
+        RecurrentConfig::new(CellKind::Gru, 3, 4)
+            .with_num_layers(2)
+            .with_bidirectional(true),
+    );
+}
