@@ -35,3 +35,8 @@ pub use cell::{
     LstmCell, LstmCellConfig, RecurrentCell, RnnCell, RnnCellConfig,
 };
 pub use layer::{Recurrent, RecurrentConfig, RecurrentState};
+
+/// The README's code blocks, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
