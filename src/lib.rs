@@ -8,6 +8,9 @@
 //! - [`cell`]: one time step of each cell, gates fused in one weight pair.
 //! - [`layer`]: [`Recurrent`], stacked and bidirectional layers over `[batch, seq, input]`.
 //! - [`pytorch`]: load and save PyTorch `state_dict`s (safetensors) of `nn.RNN/LSTM/GRU`.
+//! - [`model`]: task models; [`model::CharLm`], the character-level language model.
+//! - [`data`], [`config`], [`checkpoint`], [`train`], [`sample`], [`plot`]: the char-rnn
+//!   application behind the `burn-rnn` command.
 //!
 //! ```
 //! use burn::backend::NdArray;
@@ -27,8 +30,15 @@
 #![warn(missing_docs)]
 
 pub mod cell;
+pub mod checkpoint;
+pub mod config;
+pub mod data;
 pub mod layer;
+pub mod model;
+pub mod plot;
 pub mod pytorch;
+pub mod sample;
+pub mod train;
 
 pub use cell::{
     Activation, Cell, CellKind, CellState, GruCell, GruCellConfig, InitScheme, Initialization,

@@ -1,1 +1,341 @@
-fn main() {}
+//! The `burn-rnn` command: parses arguments, loads the config, picks the backend and calls the
+//! library. Nothing else lives here.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use burn::backend::Autodiff;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn_rnn::checkpoint::RunDir;
+use burn_rnn::config::{BackendKind, RunConfig};
+use burn_rnn::data::{Corpus, Vocab};
+use burn_rnn::sample::{Sampler, SamplingOptions, generate};
+use burn_rnn::train::{Progress, TrainOptions, evaluate, load_run, train};
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "burn-rnn",
+    version,
+    about = "Recurrent networks (RNN, LSTM, GRU) on Burn: train, sample and evaluate character-level language models"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum BackendArg {
+    /// The GPU when built with `--features wgpu`, else the CPU.
+    Auto,
+    /// The CPU (ndarray).
+    Cpu,
+    /// The GPU through wgpu (needs a build with `--features wgpu`).
+    Wgpu,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a character-level language model from a TOML config.
+    Train {
+        /// The config file (see configs/).
+        config: PathBuf,
+        /// Override a config key, e.g. `--set model.hidden_size=256` (repeatable).
+        #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
+        set: Vec<String>,
+        /// The run folder [default: runs/<config name>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Continue from the run folder's `last` checkpoint.
+        #[arg(long)]
+        resume: bool,
+        /// Start over even if the run folder holds a run (its checkpoints are replaced).
+        #[arg(long, conflicts_with = "resume")]
+        force: bool,
+        /// Backend, overriding the config's `backend.kind`.
+        #[arg(long, value_enum)]
+        backend: Option<BackendArg>,
+        /// Plain log lines instead of a progress bar.
+        #[arg(long)]
+        no_progress: bool,
+    },
+    /// Generate text from a trained run, streaming it as it is produced.
+    Sample {
+        /// The run folder.
+        #[arg(long)]
+        run: PathBuf,
+        /// Which checkpoint.
+        #[arg(long, default_value = "best", value_parser = ["best", "last"])]
+        checkpoint: String,
+        /// Text to start from (its characters must be in the vocabulary).
+        #[arg(long, default_value = "")]
+        prime: String,
+        /// Characters to generate.
+        #[arg(long, default_value_t = 500)]
+        length: usize,
+        /// Sampling temperature (> 0).
+        #[arg(long, default_value_t = 0.8)]
+        temperature: f64,
+        /// Keep only the K most likely characters.
+        #[arg(long)]
+        top_k: Option<usize>,
+        /// Nucleus sampling: keep the most likely characters up to probability P, in (0, 1].
+        #[arg(long)]
+        top_p: Option<f64>,
+        /// Random seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Always take the most likely character.
+        #[arg(long)]
+        argmax: bool,
+        /// Backend.
+        #[arg(long, value_enum, default_value = "cpu")]
+        backend: BackendArg,
+    },
+    /// Loss (nats and bits per character) on the validation split or another file.
+    Eval {
+        /// The run folder.
+        #[arg(long)]
+        run: PathBuf,
+        /// A text file to evaluate instead of the validation split.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Which checkpoint.
+        #[arg(long, default_value = "best", value_parser = ["best", "last"])]
+        checkpoint: String,
+        /// Backend.
+        #[arg(long, value_enum, default_value = "cpu")]
+        backend: BackendArg,
+    },
+}
+
+type Cpu = burn::backend::NdArray;
+#[cfg(feature = "wgpu")]
+type Gpu = burn::backend::Wgpu;
+
+fn resolve(kind: BackendKind) -> Result<BackendKind, String> {
+    match kind {
+        BackendKind::Auto if cfg!(feature = "wgpu") => Ok(BackendKind::Wgpu),
+        BackendKind::Auto => Ok(BackendKind::Cpu),
+        BackendKind::Wgpu if !cfg!(feature = "wgpu") => Err(
+            "the wgpu backend was asked for, but this binary was built without it; rebuild with `--features wgpu`".into(),
+        ),
+        other => Ok(other),
+    }
+}
+
+fn to_kind(arg: BackendArg) -> BackendKind {
+    match arg {
+        BackendArg::Auto => BackendKind::Auto,
+        BackendArg::Cpu => BackendKind::Cpu,
+        BackendArg::Wgpu => BackendKind::Wgpu,
+    }
+}
+
+/// Runs `$body` with `B` bound to the chosen (autodiff) backend and `device` to its device.
+macro_rules! with_backend {
+    ($kind:expr, $index:expr, |$B:ident, $device:ident| $body:expr) => {{
+        match resolve($kind)? {
+            #[cfg(feature = "wgpu")]
+            BackendKind::Wgpu => {
+                type $B = Autodiff<Gpu>;
+                let $device = burn::backend::wgpu::WgpuDevice::DiscreteGpu($index);
+                eprintln!("backend: wgpu, device {:?}", $device);
+                $body
+            }
+            _ => {
+                type $B = Autodiff<Cpu>;
+                let _ = $index;
+                let $device = burn::backend::ndarray::NdArrayDevice::Cpu;
+                eprintln!(
+                    "backend: ndarray (CPU), {} threads",
+                    std::thread::available_parallelism().map_or(1, |n| n.get())
+                );
+                $body
+            }
+        }
+    }};
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Train {
+            config,
+            set,
+            out,
+            resume,
+            force,
+            backend,
+            no_progress,
+        } => {
+            let run_config = RunConfig::load(&config, &set).map_err(|e| e.to_string())?;
+            let out = out.unwrap_or_else(|| {
+                let name = config.file_stem().unwrap_or_default();
+                PathBuf::from("runs").join(name)
+            });
+            let options = TrainOptions {
+                run: RunDir::new(&out),
+                resume,
+                force,
+                progress: if no_progress {
+                    Progress::Lines
+                } else {
+                    Progress::Auto
+                },
+            };
+            let kind = backend.map(to_kind).unwrap_or(run_config.backend.kind);
+            let index = run_config.backend.device;
+            eprintln!("run folder: {}", out.display());
+            let summary = with_backend!(kind, index, |B, device| train::<B>(
+                &run_config,
+                &options,
+                &device
+            ))
+            .map_err(|e| e.to_string())?;
+            println!(
+                "done: {} steps in {:.1} s, validation loss {:.4} nats/char ({:.3} bits/char), best {:.4}; run folder {}",
+                summary.steps,
+                summary.elapsed_secs,
+                summary.val_loss,
+                summary.val_loss / std::f64::consts::LN_2,
+                summary.best_val_loss,
+                out.display()
+            );
+            Ok(())
+        }
+        Command::Sample {
+            run,
+            checkpoint,
+            prime,
+            length,
+            temperature,
+            top_k,
+            top_p,
+            seed,
+            argmax,
+            backend,
+        } => {
+            let options = SamplingOptions {
+                temperature,
+                top_k,
+                top_p,
+                argmax,
+            };
+            options.validate()?;
+            if length == 0 {
+                return Err("--length must be at least 1, found 0".into());
+            }
+            with_backend!(to_kind(backend), 0, |B, device| {
+                sample_run::<<B as AutodiffBackend>::InnerBackend>(
+                    &run,
+                    &checkpoint,
+                    &prime,
+                    length,
+                    options,
+                    seed,
+                    &device,
+                )
+            })
+        }
+        Command::Eval {
+            run,
+            data,
+            checkpoint,
+            backend,
+        } => with_backend!(to_kind(backend), 0, |B, device| {
+            eval_run::<<B as AutodiffBackend>::InnerBackend>(
+                &run,
+                data.as_deref(),
+                &checkpoint,
+                &device,
+            )
+        }),
+    }
+}
+
+fn sample_run<B: Backend>(
+    run: &std::path::Path,
+    checkpoint: &str,
+    prime: &str,
+    length: usize,
+    options: SamplingOptions,
+    seed: u64,
+    device: &B::Device,
+) -> Result<(), String> {
+    use std::io::Write;
+    let loaded = load_run::<B>(&RunDir::new(run), checkpoint, device).map_err(|e| e.to_string())?;
+    let mut sampler = Sampler::new(options, seed);
+    let mut out = std::io::stdout().lock();
+    let _ = write!(out, "{prime}");
+    generate(
+        &loaded.model,
+        &loaded.vocab,
+        prime,
+        length,
+        &mut sampler,
+        |c| {
+            let _ = write!(out, "{c}");
+            let _ = out.flush();
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let _ = writeln!(out);
+    Ok(())
+}
+
+fn eval_run<B: Backend>(
+    run: &std::path::Path,
+    data: Option<&std::path::Path>,
+    checkpoint: &str,
+    device: &B::Device,
+) -> Result<(), String> {
+    let loaded = load_run::<B>(&RunDir::new(run), checkpoint, device).map_err(|e| e.to_string())?;
+    let cfg = &loaded.config;
+    let (ids, what) = match data {
+        Some(path) => {
+            let text = burn_rnn::data::read_text(path).map_err(|e| e.to_string())?;
+            let ids = loaded
+                .vocab
+                .encode(&text, &path.display().to_string())
+                .map_err(|e| e.to_string())?;
+            (ids, path.display().to_string())
+        }
+        None => {
+            let corpus = Corpus::load(
+                &cfg.data.path,
+                cfg.data.validation_fraction,
+                Some(Vocab::clone(&loaded.vocab)),
+            )
+            .map_err(|e| e.to_string())?;
+            (
+                corpus.valid,
+                format!("validation split of {}", cfg.data.path.display()),
+            )
+        }
+    };
+    let loss = evaluate(
+        &loaded.model,
+        &ids,
+        cfg.data.batch_size,
+        cfg.data.seq_len,
+        0,
+    )
+    .map_err(|e| e.to_string())?;
+    println!(
+        "{what}: loss {loss:.4} nats/char, {:.4} bits/char ({} characters, checkpoint `{checkpoint}` at step {})",
+        loss / std::f64::consts::LN_2,
+        ids.len(),
+        loaded.state.step
+    );
+    Ok(())
+}

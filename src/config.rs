@@ -1,0 +1,624 @@
+//! The run config: TOML file → `key=value` overrides → typed, validated [`RunConfig`].
+//!
+//! Three layers, as in nanoGPT: defaults (in the types below), a file that holds what differs,
+//! and `--set section.key=value` overrides. Unknown keys and invalid values are errors that name
+//! the key. The effective config is written with the run.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::cell::{Activation, CellKind, InitScheme};
+use crate::data::Batching;
+
+/// A config that could not be read, parsed or validated.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Io {
+        /// The config file.
+        path: PathBuf,
+        /// The operating-system error.
+        source: std::io::Error,
+    },
+    /// TOML syntax error, unknown key or wrong type (the message gives line and column).
+    #[error("config {path}: {message}")]
+    Parse {
+        /// The config file (or `--set`).
+        path: String,
+        /// What the parser said.
+        message: String,
+    },
+    /// A `--set` argument that is not `section.key=value`.
+    #[error("--set {arg}: {message}")]
+    Override {
+        /// The argument.
+        arg: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value outside its range, or contradictory settings.
+    #[error("config key `{key}`: {message}")]
+    Invalid {
+        /// The key, `section.key`.
+        key: String,
+        /// What was expected and what was found.
+        message: String,
+    },
+}
+
+fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_string(),
+        message: message.into(),
+    }
+}
+
+/// The whole run: model, data, optimiser, clipping, training length, backend.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Seed of the weights, the batches, dropout and the samples.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// The model.
+    pub model: ModelSection,
+    /// The corpus and batches.
+    pub data: DataSection,
+    /// The optimiser and learning-rate schedule.
+    #[serde(default)]
+    pub optim: OptimSection,
+    /// Gradient clipping.
+    #[serde(default)]
+    pub clip: ClipSection,
+    /// Training length, evaluation, checkpoints, samples.
+    pub train: TrainSection,
+    /// Backend and device.
+    #[serde(default)]
+    pub backend: BackendSection,
+}
+
+fn default_seed() -> u64 {
+    42
+}
+
+/// `[model]`: Embedding → recurrent layers → dropout → Linear head.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    /// `rnn`, `lstm` or `gru`.
+    pub cell: CellKind,
+    /// `tanh` or `relu` (vanilla RNN only).
+    #[serde(default)]
+    pub activation: Activation,
+    /// Size of the character embedding.
+    pub embedding_size: usize,
+    /// Hidden size of every recurrent layer.
+    pub hidden_size: usize,
+    /// Number of stacked recurrent layers.
+    #[serde(default = "one")]
+    pub num_layers: usize,
+    /// Dropout between recurrent layers and before the head (training only).
+    #[serde(default)]
+    pub dropout: f64,
+    /// `pytorch`, `xavier` or `kaiming`.
+    #[serde(default)]
+    pub init: InitScheme,
+    /// Orthogonal recurrent weights.
+    #[serde(default)]
+    pub orthogonal_recurrent: bool,
+    /// LSTM forget-gate bias (char-rnn and Keras use 1.0); absent keeps the scheme's bias.
+    #[serde(default)]
+    pub forget_bias: Option<f64>,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// `[data]`: corpus, split and batches.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSection {
+    /// The corpus, relative to the config file.
+    pub path: PathBuf,
+    /// Fraction at the end of the text used for validation, in (0, 1).
+    #[serde(default = "default_validation_fraction")]
+    pub validation_fraction: f64,
+    /// Characters per training sequence (BPTT length).
+    pub seq_len: usize,
+    /// Sequences per batch.
+    pub batch_size: usize,
+    /// `contiguous` (state carries over, char-rnn) or `random` windows.
+    #[serde(default)]
+    pub batching: Batching,
+}
+
+fn default_validation_fraction() -> f64 {
+    0.1
+}
+
+/// The optimiser.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// Adam (L2 weight decay added to the gradient, as `torch.optim.Adam`).
+    #[default]
+    Adam,
+    /// AdamW (decoupled weight decay).
+    Adamw,
+    /// RMSprop (char-rnn's optimiser).
+    Rmsprop,
+}
+
+/// The learning-rate schedule (after the linear warm-up).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+    /// `lr`.
+    #[default]
+    Constant,
+    /// `lr * decay_rate ^ floor(step / decay_steps)`.
+    Step,
+    /// `lr * decay_rate ^ (step / decay_steps)`.
+    Exponential,
+    /// Cosine from `lr` down to `min_lr` at the last step.
+    Cosine,
+}
+
+/// `[optim]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimSection {
+    /// `adam`, `adamw` or `rmsprop`.
+    pub optimizer: OptimizerKind,
+    /// Peak learning rate.
+    pub learning_rate: f64,
+    /// Weight decay (L2 for adam/rmsprop, decoupled for adamw).
+    pub weight_decay: f64,
+    /// `constant`, `step`, `exponential` or `cosine`.
+    pub schedule: Schedule,
+    /// Steps of linear warm-up from 0 to `learning_rate`.
+    pub warmup_steps: usize,
+    /// Decay factor of `step` and `exponential`.
+    pub decay_rate: f64,
+    /// Steps per decay of `step` and `exponential`.
+    pub decay_steps: usize,
+    /// Final learning rate of `cosine`.
+    pub min_lr: f64,
+}
+
+impl Default for OptimSection {
+    fn default() -> Self {
+        Self {
+            optimizer: OptimizerKind::Adam,
+            learning_rate: 2e-3,
+            weight_decay: 0.0,
+            schedule: Schedule::Constant,
+            warmup_steps: 0,
+            decay_rate: 0.97,
+            decay_steps: 1000,
+            min_lr: 0.0,
+        }
+    }
+}
+
+/// `[clip]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClipSection {
+    /// Clip the global gradient norm to this (PyTorch's `clip_grad_norm_`); 0 disables.
+    pub max_norm: f64,
+    /// Clamp every gradient value to `[-max_value, max_value]` (char-rnn's `grad_clip`); 0
+    /// disables.
+    pub max_value: f64,
+}
+
+impl Default for ClipSection {
+    fn default() -> Self {
+        Self {
+            max_norm: 5.0,
+            max_value: 0.0,
+        }
+    }
+}
+
+/// `[train]`: length, evaluation, checkpoints, samples.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSection {
+    /// Optimiser steps; give this or `epochs`.
+    #[serde(default)]
+    pub steps: Option<usize>,
+    /// Passes over the training split; give this or `steps`.
+    #[serde(default)]
+    pub epochs: Option<f64>,
+    /// Steps between evaluations (validation loss, sample, checkpoint).
+    #[serde(default = "default_eval_interval")]
+    pub eval_interval: usize,
+    /// Steps between checkpoints; defaults to `eval_interval`.
+    #[serde(default)]
+    pub checkpoint_interval: Option<usize>,
+    /// Validation batches per evaluation; 0 uses the whole validation split.
+    #[serde(default)]
+    pub eval_batches: usize,
+    /// Steps between log lines and progress updates.
+    #[serde(default = "default_log_interval")]
+    pub log_interval: usize,
+    /// Characters of text sampled at each evaluation; 0 disables.
+    #[serde(default = "default_sample_length")]
+    pub sample_length: usize,
+    /// Temperature of those samples.
+    #[serde(default = "default_temperature")]
+    pub sample_temperature: f64,
+}
+
+fn default_eval_interval() -> usize {
+    200
+}
+fn default_log_interval() -> usize {
+    10
+}
+fn default_sample_length() -> usize {
+    200
+}
+fn default_temperature() -> f64 {
+    0.8
+}
+
+/// Which backend runs the job.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// The GPU when built with `--features wgpu`, else the CPU.
+    #[default]
+    Auto,
+    /// The CPU (ndarray).
+    Cpu,
+    /// The GPU through wgpu (needs `--features wgpu`).
+    Wgpu,
+}
+
+/// `[backend]`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackendSection {
+    /// `auto`, `cpu` or `wgpu`.
+    pub kind: BackendKind,
+    /// GPU index for wgpu (discrete GPUs in the order wgpu lists them).
+    pub device: usize,
+}
+
+impl RunConfig {
+    /// Reads `path`, applies `overrides` (`section.key=value`), resolves `data.path` relative to
+    /// the config file and validates.
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut config = Self::parse(&text, &path.display().to_string(), overrides)?;
+        if config.data.path.is_relative() {
+            let base = path.parent().unwrap_or(Path::new("."));
+            config.data.path = base.join(&config.data.path);
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses TOML text (`origin` names it in errors) and applies `overrides`; no validation.
+    pub fn parse(text: &str, origin: &str, overrides: &[String]) -> Result<Self, ConfigError> {
+        let parse_error = |path: &str, e: toml::de::Error| ConfigError::Parse {
+            path: path.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        };
+        if overrides.is_empty() {
+            return toml::from_str(text).map_err(|e| parse_error(origin, e));
+        }
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| parse_error(origin, e))?;
+        for arg in overrides {
+            apply_override(&mut table, arg)?;
+        }
+        let merged = toml::to_string(&table).expect("a TOML table serialises");
+        toml::from_str(&merged).map_err(|e| {
+            parse_error(
+                &format!("{origin} with --set {}", overrides.join(" --set ")),
+                e,
+            )
+        })
+    }
+
+    /// The config as TOML, as written into the run folder.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("a config serialises")
+    }
+
+    /// Checks ranges and contradictions, naming the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let m = &self.model;
+        for (key, value) in [
+            ("model.embedding_size", m.embedding_size),
+            ("model.hidden_size", m.hidden_size),
+            ("model.num_layers", m.num_layers),
+            ("data.seq_len", self.data.seq_len),
+            ("data.batch_size", self.data.batch_size),
+            ("train.eval_interval", self.train.eval_interval),
+            ("train.log_interval", self.train.log_interval),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1, found 0"));
+            }
+        }
+        if !(0.0..1.0).contains(&m.dropout) {
+            return Err(invalid(
+                "model.dropout",
+                format!("must be in [0, 1), found {}", m.dropout),
+            ));
+        }
+        let f = self.data.validation_fraction;
+        if !(f > 0.0 && f < 1.0) {
+            return Err(invalid(
+                "data.validation_fraction",
+                format!("must be in (0, 1), found {f}"),
+            ));
+        }
+        let o = &self.optim;
+        if !(o.learning_rate > 0.0 && o.learning_rate.is_finite()) {
+            return Err(invalid(
+                "optim.learning_rate",
+                format!("must be positive, found {}", o.learning_rate),
+            ));
+        }
+        if o.weight_decay < 0.0 {
+            return Err(invalid(
+                "optim.weight_decay",
+                format!("must be at least 0, found {}", o.weight_decay),
+            ));
+        }
+        if matches!(o.schedule, Schedule::Step | Schedule::Exponential) {
+            if !(o.decay_rate > 0.0 && o.decay_rate <= 1.0) {
+                return Err(invalid(
+                    "optim.decay_rate",
+                    format!("must be in (0, 1], found {}", o.decay_rate),
+                ));
+            }
+            if o.decay_steps == 0 {
+                return Err(invalid("optim.decay_steps", "must be at least 1, found 0"));
+            }
+        }
+        if o.schedule == Schedule::Cosine && !(0.0..=o.learning_rate).contains(&o.min_lr) {
+            return Err(invalid(
+                "optim.min_lr",
+                format!(
+                    "must be in [0, learning_rate = {}], found {}",
+                    o.learning_rate, o.min_lr
+                ),
+            ));
+        }
+        if self.clip.max_norm < 0.0 || self.clip.max_value < 0.0 {
+            return Err(invalid(
+                if self.clip.max_norm < 0.0 {
+                    "clip.max_norm"
+                } else {
+                    "clip.max_value"
+                },
+                "must be at least 0 (0 disables)",
+            ));
+        }
+        match (self.train.steps, self.train.epochs) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "train.steps",
+                    "give either train.steps or train.epochs, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(invalid("train.steps", "give train.steps or train.epochs"));
+            }
+            (Some(0), _) => return Err(invalid("train.steps", "must be at least 1, found 0")),
+            (_, Some(e)) if !(e > 0.0) => {
+                return Err(invalid(
+                    "train.epochs",
+                    format!("must be positive, found {e}"),
+                ));
+            }
+            _ => {}
+        }
+        if self.train.checkpoint_interval == Some(0) {
+            return Err(invalid(
+                "train.checkpoint_interval",
+                "must be at least 1, found 0",
+            ));
+        }
+        if !(self.train.sample_temperature > 0.0) {
+            return Err(invalid(
+                "train.sample_temperature",
+                format!("must be above 0, found {}", self.train.sample_temperature),
+            ));
+        }
+        if m.cell != CellKind::Rnn && m.activation != Activation::Tanh {
+            return Err(invalid(
+                "model.activation",
+                format!("applies to cell = \"rnn\" only, the cell is \"{}\"", m.cell),
+            ));
+        }
+        if m.forget_bias.is_some() && m.cell != CellKind::Lstm {
+            return Err(invalid(
+                "model.forget_bias",
+                format!(
+                    "applies to cell = \"lstm\" only, the cell is \"{}\"",
+                    m.cell
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Steps between checkpoints.
+    pub fn checkpoint_interval(&self) -> usize {
+        self.train
+            .checkpoint_interval
+            .unwrap_or(self.train.eval_interval)
+    }
+
+    /// Total optimiser steps, given the number of training batches per epoch.
+    pub fn total_steps(&self, batches_per_epoch: usize) -> usize {
+        match (self.train.steps, self.train.epochs) {
+            (Some(s), _) => s,
+            (None, Some(e)) => ((e * batches_per_epoch as f64).ceil() as usize).max(1),
+            (None, None) => unreachable!("validated"),
+        }
+    }
+
+    /// The learning rate of `step` (0-based) in a run of `total` steps.
+    pub fn learning_rate(&self, step: usize, total: usize) -> f64 {
+        let o = &self.optim;
+        if step < o.warmup_steps {
+            return o.learning_rate * (step + 1) as f64 / o.warmup_steps as f64;
+        }
+        let s = (step - o.warmup_steps) as f64;
+        match o.schedule {
+            Schedule::Constant => o.learning_rate,
+            Schedule::Step => {
+                o.learning_rate * o.decay_rate.powi((s / o.decay_steps as f64).floor() as i32)
+            }
+            Schedule::Exponential => o.learning_rate * o.decay_rate.powf(s / o.decay_steps as f64),
+            Schedule::Cosine => {
+                let span = total.saturating_sub(o.warmup_steps).max(1) as f64;
+                let progress = (s / span).min(1.0);
+                o.min_lr
+                    + 0.5
+                        * (o.learning_rate - o.min_lr)
+                        * (1.0 + (std::f64::consts::PI * progress).cos())
+            }
+        }
+    }
+}
+
+/// Applies `section.key=value` to the table; the value is read as TOML (`3`, `1e-3`, `true`,
+/// `"lstm"`) and taken as a string when it is not valid TOML (`cell=gru`).
+fn apply_override(table: &mut toml::Table, arg: &str) -> Result<(), ConfigError> {
+    let err = |message: &str| ConfigError::Override {
+        arg: arg.to_string(),
+        message: message.to_string(),
+    };
+    let (key, raw) = arg
+        .split_once('=')
+        .ok_or_else(|| err("expected section.key=value"))?;
+    let key = key.trim();
+    let parts: Vec<&str> = key.split('.').collect();
+    if key.is_empty() || parts.iter().any(|p| p.is_empty()) {
+        return Err(err("expected section.key=value"));
+    }
+    let value = match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
+        Ok(mut t) => t.remove("v").expect("parsed key"),
+        Err(_) => toml::Value::String(raw.trim().to_string()),
+    };
+    let (last, sections) = parts.split_last().expect("non-empty key");
+    let mut current = table;
+    for section in sections {
+        current = current
+            .entry(section.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .ok_or_else(|| err(&format!("`{section}` is a value, not a section")))?;
+    }
+    current.insert(last.to_string(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[model]
+cell = "lstm"
+embedding_size = 8
+hidden_size = 16
+[data]
+path = "corpus.txt"
+seq_len = 10
+batch_size = 4
+[train]
+steps = 100
+"#;
+
+    #[test]
+    fn defaults_fill_the_rest() {
+        let c = RunConfig::parse(MINIMAL, "t", &[]).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.optim.learning_rate, 2e-3);
+        assert_eq!(c.clip.max_norm, 5.0);
+        assert_eq!(c.data.validation_fraction, 0.1);
+        assert_eq!(RunConfig::parse(&c.to_toml(), "t", &[]).unwrap(), c);
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_line() {
+        let text = MINIMAL.replace("hidden_size", "hiden_size");
+        let err = RunConfig::parse(&text, "t.toml", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("hiden_size") && err.contains("line 5"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn overrides_are_typed_and_checked() {
+        let sets = [
+            "model.cell=gru".to_string(),
+            "optim.learning_rate=1e-2".to_string(),
+        ];
+        let c = RunConfig::parse(MINIMAL, "t", &sets).unwrap();
+        assert_eq!(c.model.cell, CellKind::Gru);
+        assert_eq!(c.optim.learning_rate, 1e-2);
+        let err = RunConfig::parse(MINIMAL, "t", &["model.hiden=3".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("hiden"), "{err}");
+        let err = RunConfig::parse(MINIMAL, "t", &["model.hidden_size=abc".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("hidden_size"), "{err}");
+        let err = RunConfig::parse(MINIMAL, "t", &["nonsense".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("section.key=value"), "{err}");
+    }
+
+    #[test]
+    fn ranges_name_the_key() {
+        for (set, key) in [
+            ("model.hidden_size=0", "model.hidden_size"),
+            ("optim.learning_rate=-1", "optim.learning_rate"),
+            ("model.dropout=1.0", "model.dropout"),
+            ("data.validation_fraction=0", "data.validation_fraction"),
+            ("train.epochs=2", "train.steps"),
+        ] {
+            let c = RunConfig::parse(MINIMAL, "t", &[set.to_string()]).unwrap();
+            let err = c.validate().unwrap_err().to_string();
+            assert!(err.contains(key), "{set}: {err}");
+        }
+    }
+
+    #[test]
+    fn schedules() {
+        let mut c = RunConfig::parse(MINIMAL, "t", &[]).unwrap();
+        c.optim.learning_rate = 1.0;
+        c.optim.warmup_steps = 10;
+        c.optim.schedule = Schedule::Cosine;
+        assert!((c.learning_rate(0, 110) - 0.1).abs() < 1e-12);
+        assert!((c.learning_rate(10, 110) - 1.0).abs() < 1e-12);
+        assert!((c.learning_rate(60, 110) - 0.5).abs() < 1e-12);
+        assert!(c.learning_rate(110, 110).abs() < 1e-12);
+        c.optim.warmup_steps = 0;
+        c.optim.schedule = Schedule::Step;
+        c.optim.decay_rate = 0.5;
+        c.optim.decay_steps = 10;
+        assert_eq!(c.learning_rate(25, 100), 0.25);
+    }
+}

@@ -1,0 +1,55 @@
+//! The loss-curve picture of a run (SVG, opens in any browser).
+
+use std::path::Path;
+
+use plotters::prelude::*;
+
+/// Draws train and validation loss (nats/char) against the step into an SVG file.
+pub fn loss_curve(
+    path: &Path,
+    title: &str,
+    train: &[(usize, f64)],
+    valid: &[(usize, f64)],
+) -> Result<(), String> {
+    let all = train.iter().chain(valid).filter(|p| p.1.is_finite());
+    let (max_step, lo, hi) = all.fold((1usize, f64::INFINITY, f64::NEG_INFINITY), |acc, p| {
+        (acc.0.max(p.0), acc.1.min(p.1), acc.2.max(p.1))
+    });
+    if !lo.is_finite() {
+        return Err("no losses to plot".into());
+    }
+    let pad = ((hi - lo) * 0.05).max(1e-3);
+    let root = SVGBackend::new(path, (900, 540)).into_drawing_area();
+    let e = |e: DrawingAreaErrorKind<_>| e.to_string();
+    root.fill(&WHITE).map_err(e)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(16)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0..max_step, (lo - pad)..(hi + pad))
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .x_desc("step")
+        .y_desc("loss (nats/char)")
+        .draw()
+        .map_err(e)?;
+    chart
+        .draw_series(LineSeries::new(train.iter().copied(), BLUE.stroke_width(2)))
+        .map_err(e)?
+        .label("train")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE.stroke_width(2)));
+    chart
+        .draw_series(LineSeries::new(valid.iter().copied(), RED.stroke_width(2)))
+        .map_err(e)?
+        .label("validation")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED.stroke_width(2)));
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(e)?;
+    root.present().map_err(e)
+}

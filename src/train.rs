@@ -1,0 +1,822 @@
+//! Training of the character-level language model: one loop in a fixed order (learning rate,
+//! step, log, evaluate + sample + checkpoint), global-norm clipping, schedules, metrics, resume.
+//!
+//! Everything random derives from `(seed, step)`: the batches, the dropout masks (the backend is
+//! re-seeded every step) and the samples, so a resumed run gives the same losses as one that was
+//! never interrupted.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::time::Instant;
+
+use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
+use burn::optim::{
+    AdamConfig, AdamWConfig, GradientsParams, Optimizer, RmsPropConfig, decay::WeightDecayConfig,
+};
+use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{DType, Int, Tensor, TensorData};
+use indicatif::{ProgressBar, ProgressStyle};
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+
+use crate::checkpoint::{CheckpointError, RunDir, TrainState, write_atomic};
+use crate::config::{OptimizerKind, RunConfig};
+use crate::data::{Batch, Batching, ContiguousBatcher, Corpus, CorpusError, Vocab, random_batch};
+use crate::layer::{RecurrentConfig, RecurrentState};
+use crate::model::{CharLm, CharLmConfig};
+use crate::sample::{Sampler, SamplingOptions, generate};
+
+/// Why training (or loading a run) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// The corpus.
+    #[error(transparent)]
+    Corpus(#[from] CorpusError),
+    /// The run folder or a checkpoint.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// Anything else, said in words.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// How training reports progress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// A live progress bar on a terminal, plain lines otherwise.
+    Auto,
+    /// Plain log lines.
+    Lines,
+    /// Nothing.
+    Quiet,
+}
+
+/// Where and how to train.
+#[derive(Clone, Debug)]
+pub struct TrainOptions {
+    /// The run folder.
+    pub run: RunDir,
+    /// Continue from the `last` checkpoint.
+    pub resume: bool,
+    /// Start afresh even if the folder holds a run.
+    pub force: bool,
+    /// Progress display.
+    pub progress: Progress,
+}
+
+/// What a finished run reached.
+#[derive(Clone, Debug)]
+pub struct TrainSummary {
+    /// Steps done.
+    pub steps: usize,
+    /// Validation loss at the end (nats/char).
+    pub val_loss: f64,
+    /// Best validation loss seen.
+    pub best_val_loss: f64,
+    /// Training wall time, seconds (all sessions of a resumed run).
+    pub elapsed_secs: f64,
+    /// Training losses logged, `(step, loss)`.
+    pub train_losses: Vec<(usize, f64)>,
+}
+
+/// The model config of a run.
+pub fn model_config(config: &RunConfig, vocab_size: usize) -> CharLmConfig {
+    let m = &config.model;
+    let recurrent = RecurrentConfig::new(m.cell, m.embedding_size, m.hidden_size)
+        .with_num_layers(m.num_layers)
+        .with_dropout(m.dropout)
+        .with_activation(m.activation)
+        .with_init(
+            crate::cell::Initialization::new()
+                .with_scheme(m.init)
+                .with_orthogonal_recurrent(m.orthogonal_recurrent)
+                .with_forget_bias(m.forget_bias),
+        );
+    CharLmConfig::new(vocab_size, m.embedding_size, recurrent).with_dropout(m.dropout)
+}
+
+fn recorder() -> BinBytesRecorder<FullPrecisionSettings> {
+    BinBytesRecorder::default()
+}
+
+/// Serialises a model's weights.
+pub fn model_bytes<B: Backend>(model: &CharLm<B>) -> Vec<u8> {
+    Recorder::<B>::record(&recorder(), model.clone().into_record(), ()).expect("record a model")
+}
+
+/// A trained run, ready to sample or evaluate.
+pub struct LoadedRun<B: Backend> {
+    /// The effective config.
+    pub config: RunConfig,
+    /// The vocabulary.
+    pub vocab: Vocab,
+    /// The model.
+    pub model: CharLm<B>,
+    /// The checkpoint's state.
+    pub state: TrainState,
+}
+
+/// Loads checkpoint `which` (`last` or `best`) of a run folder.
+pub fn load_run<B: Backend>(
+    run: &RunDir,
+    which: &str,
+    device: &B::Device,
+) -> Result<LoadedRun<B>, TrainError> {
+    let other = |m: String| TrainError::Other(m);
+    if !run.root().is_dir() {
+        return Err(other(format!(
+            "run folder {} does not exist",
+            run.root().display()
+        )));
+    }
+    let config_path = run.config_path();
+    let text = std::fs::read_to_string(&config_path).map_err(|source| CheckpointError::Io {
+        path: config_path.clone(),
+        source,
+    })?;
+    let config = RunConfig::parse(&text, &config_path.display().to_string(), &[])
+        .map_err(|e| other(e.to_string()))?;
+    let vocab_path = run.vocab_path();
+    let vocab_text =
+        std::fs::read_to_string(&vocab_path).map_err(|source| CheckpointError::Io {
+            path: vocab_path.clone(),
+            source,
+        })?;
+    let vocab = Vocab::from_json(&vocab_text)
+        .map_err(|e| other(format!("{}: {e}", vocab_path.display())))?;
+    if !run.has_checkpoint(which) && !run.checkpoint_dir(&format!("{which}.old")).is_dir() {
+        return Err(other(format!(
+            "run {} has no `{which}` checkpoint yet (expected {})",
+            run.root().display(),
+            run.checkpoint_dir(which).display()
+        )));
+    }
+    let (state, files) = run.load_checkpoint(which)?;
+    let model = model_config(&config, vocab.len()).init::<B>(device);
+    let model = load_model_bytes(model, &files, &run.checkpoint_dir(which), device)?;
+    Ok(LoadedRun {
+        config,
+        vocab,
+        model,
+        state,
+    })
+}
+
+fn load_model_bytes<B: Backend>(
+    model: CharLm<B>,
+    files: &BTreeMap<String, Vec<u8>>,
+    dir: &std::path::Path,
+    device: &B::Device,
+) -> Result<CharLm<B>, TrainError> {
+    let bytes = files
+        .get("model.bin")
+        .ok_or_else(|| CheckpointError::Invalid {
+            path: dir.to_path_buf(),
+            message: "no model.bin".into(),
+        })?;
+    let record = Recorder::<B>::load(&recorder(), bytes.clone(), device).map_err(|e| {
+        CheckpointError::Invalid {
+            path: dir.join("model.bin"),
+            message: format!("cannot decode the model: {e}"),
+        }
+    })?;
+    Ok(model.load_record(record))
+}
+
+/// Global gradient norm: the sum of squares of every gradient, on the device.
+struct SquaredNorm<'a, B: AutodiffBackend> {
+    grads: &'a GradientsParams,
+    total: Option<Tensor<B::InnerBackend, 1>>,
+}
+
+impl<B: AutodiffBackend> ModuleVisitor<B> for SquaredNorm<'_, B> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        if let Some(g) = self.grads.get::<B::InnerBackend, D>(param.id) {
+            let s = (g.clone() * g).sum();
+            self.total = Some(match self.total.take() {
+                Some(t) => t + s,
+                None => s,
+            });
+        }
+    }
+}
+
+/// Multiplies every gradient by `factor` (global-norm clipping) and clamps it to `max_value`.
+struct ClipGrads<'a, B: AutodiffBackend> {
+    grads: &'a mut GradientsParams,
+    factor: Option<Tensor<B::InnerBackend, 1>>,
+    max_value: f64,
+}
+
+impl<B: AutodiffBackend> ModuleVisitor<B> for ClipGrads<'_, B> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        if let Some(mut g) = self.grads.remove::<B::InnerBackend, D>(param.id) {
+            if let Some(f) = &self.factor {
+                g = g * f.clone().reshape([1; D]);
+            }
+            if self.max_value > 0.0 {
+                g = g.clamp(-self.max_value, self.max_value);
+            }
+            self.grads.register::<B::InnerBackend, D>(param.id, g);
+        }
+    }
+}
+
+/// Clips like PyTorch: `clip_grad_norm_(max_norm)` (scale by `max_norm / (norm + 1e-6)` when the
+/// global norm exceeds it), then `clamp(-max_value, max_value)`; no value is read to the host.
+pub fn clip_gradients<B: AutodiffBackend, M: AutodiffModule<B>>(
+    model: &M,
+    grads: &mut GradientsParams,
+    max_norm: f64,
+    max_value: f64,
+) {
+    let factor = if max_norm > 0.0 {
+        let mut norm = SquaredNorm::<B> { grads, total: None };
+        model.visit(&mut norm);
+        norm.total.map(|sq| {
+            let norm = sq.sqrt().add_scalar(1e-6);
+            norm.recip().mul_scalar(max_norm).clamp_max(1.0)
+        })
+    } else {
+        None
+    };
+    if factor.is_none() && max_value <= 0.0 {
+        return;
+    }
+    model.visit(&mut ClipGrads::<B> {
+        grads,
+        factor,
+        max_value,
+    });
+}
+
+fn ids_tensor<B: Backend>(
+    ids: &[i64],
+    batch: usize,
+    seq: usize,
+    device: &B::Device,
+) -> Tensor<B, 2, Int> {
+    Tensor::from_data(TensorData::new(ids.to_vec(), [batch, seq]), device)
+}
+
+/// Mean validation loss (nats/char) over `ids`, read as contiguous streams with the state
+/// carried over, at most `max_batches` batches (0: all).
+pub fn evaluate<B: Backend>(
+    model: &CharLm<B>,
+    ids: &[u16],
+    batch: usize,
+    seq: usize,
+    max_batches: usize,
+) -> Result<f64, TrainError> {
+    let rows = batch.min(ids.len().saturating_sub(1) / seq);
+    let batcher = ContiguousBatcher::new(ids.len(), rows.max(1), seq).ok_or_else(|| {
+        TrainError::Other(format!(
+            "the evaluation text has {} characters, fewer than data.seq_len + 1 = {}",
+            ids.len(),
+            seq + 1
+        ))
+    })?;
+    let n = if max_batches == 0 {
+        batcher.per_epoch()
+    } else {
+        batcher.per_epoch().min(max_batches)
+    };
+    let device = model.embedding.weight.device();
+    let mut state = None;
+    let mut total: Option<Tensor<B, 1>> = None;
+    for k in 0..n {
+        let b = batcher.get(ids, k);
+        let (logits, next) = model.forward(ids_tensor(&b.inputs, b.batch, b.seq, &device), state);
+        let loss = model.loss(logits, ids_tensor(&b.targets, b.batch, b.seq, &device));
+        total = Some(match total {
+            Some(t) => t + loss,
+            None => loss,
+        });
+        state = Some(next);
+    }
+    let total = scalar(total.expect("at least one batch"));
+    Ok(total / n as f64)
+}
+
+/// Reads a one-element tensor to the host.
+fn scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
+    t.into_data().convert::<f64>().to_vec::<f64>().expect("f64")[0]
+}
+
+/// Saves a recurrent state (`[L, B, H]` hidden and cell) as safetensors, f32.
+fn state_bytes<B: Backend>(state: &RecurrentState<B>) -> Vec<u8> {
+    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    let mut push = |name: &str, t: Tensor<B, 3>| {
+        let shape = t.dims().to_vec();
+        let values = t.into_data().convert::<f32>().to_vec::<f32>().expect("f32");
+        let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        tensors.push((name.to_string(), shape, bytes));
+    };
+    push("hidden", state.hidden());
+    if let Some(c) = state.cell() {
+        push("cell", c);
+    }
+    let views: Vec<(String, TensorView<'_>)> = tensors
+        .iter()
+        .map(|(n, s, b)| {
+            (
+                n.clone(),
+                TensorView::new(Dtype::F32, s.clone(), b).expect("view"),
+            )
+        })
+        .collect();
+    safetensors::serialize(views, None).expect("serialise state")
+}
+
+fn state_from_bytes<B: Backend>(bytes: &[u8], device: &B::Device) -> Option<RecurrentState<B>> {
+    let file = SafeTensors::deserialize(bytes).ok()?;
+    let read = |name: &str| -> Option<Tensor<B, 3>> {
+        let view = file.tensor(name).ok()?;
+        let values: Vec<f32> = view
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
+            .collect();
+        Some(Tensor::from_data(
+            TensorData::new(values, view.shape().to_vec()),
+            device,
+        ))
+    };
+    Some(RecurrentState::from_tensors(read("hidden")?, read("cell")))
+}
+
+/// Trains the character-level language model of `config` into `options.run`.
+pub fn train<B: AutodiffBackend>(
+    config: &RunConfig,
+    options: &TrainOptions,
+    device: &B::Device,
+) -> Result<TrainSummary, TrainError> {
+    let o = &config.optim;
+    let decay = (o.weight_decay > 0.0).then(|| WeightDecayConfig::new(o.weight_decay as f32));
+    match o.optimizer {
+        OptimizerKind::Adam => {
+            let optim = AdamConfig::new()
+                .with_weight_decay(decay)
+                .init::<B, CharLm<B>>();
+            train_with(config, options, device, optim)
+        }
+        OptimizerKind::Adamw => {
+            let optim = AdamWConfig::new()
+                .with_weight_decay(o.weight_decay as f32)
+                .init::<B, CharLm<B>>();
+            train_with(config, options, device, optim)
+        }
+        OptimizerKind::Rmsprop => {
+            let optim = RmsPropConfig::new()
+                .with_weight_decay(decay)
+                .init::<B, CharLm<B>>();
+            train_with(config, options, device, optim)
+        }
+    }
+}
+
+/// The progress display: a bar on a terminal, lines otherwise.
+struct Reporter {
+    bar: Option<ProgressBar>,
+    lines: bool,
+}
+
+impl Reporter {
+    fn new(progress: Progress, start: usize, total: usize) -> Self {
+        let tty = std::io::stderr().is_terminal();
+        let bar = (progress == Progress::Auto && tty).then(|| {
+            let bar = ProgressBar::new(total as u64);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{bar:30.cyan/blue} {pos}/{len} {msg} [{elapsed_precise} < {eta_precise}]",
+                )
+                .expect("template")
+                .progress_chars("=> "),
+            );
+            bar.set_position(start as u64);
+            bar
+        });
+        let lines = progress == Progress::Lines || (progress == Progress::Auto && !tty);
+        Self { bar, lines }
+    }
+
+    fn update(&self, step: usize, total: usize, message: &str, eta_secs: f64) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(step as u64);
+            bar.set_message(message.to_string());
+        } else if self.lines {
+            println!(
+                "step {step}/{total} | {message} | ETA {}",
+                format_secs(eta_secs)
+            );
+        }
+    }
+
+    fn println(&self, line: &str) {
+        if let Some(bar) = &self.bar {
+            bar.println(line);
+        } else if self.lines {
+            println!("{line}");
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish();
+        }
+    }
+}
+
+fn format_secs(s: f64) -> String {
+    let s = s.max(0.0).round() as u64;
+    if s >= 3600 {
+        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
+    } else {
+        format!("{}m{:02}s", s / 60, s % 60)
+    }
+}
+
+const METRICS_HEADER: &str =
+    "step,train_loss,val_loss,val_bpc,learning_rate,tokens_per_sec,elapsed_secs";
+
+/// Keeps the metrics rows up to `step` (rows logged after the checkpoint of a killed run go).
+fn truncate_metrics(run: &RunDir, step: usize) -> Result<(), CheckpointError> {
+    let path = run.metrics_path();
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let mut kept = vec![METRICS_HEADER.to_string()];
+    for line in text.lines().skip(1) {
+        let row_step = line.split(',').next().and_then(|s| s.parse::<usize>().ok());
+        if row_step.is_some_and(|s| s <= step) {
+            kept.push(line.to_string());
+        }
+    }
+    write_atomic(&path, (kept.join("\n") + "\n").as_bytes())
+}
+
+/// Reads `(step, train_loss)` and `(step, val_loss)` series from `metrics.csv`.
+pub fn read_metrics(run: &RunDir) -> (Vec<(usize, f64)>, Vec<(usize, f64)>) {
+    let text = std::fs::read_to_string(run.metrics_path()).unwrap_or_default();
+    let (mut train, mut valid) = (Vec::new(), Vec::new());
+    for line in text.lines().skip(1) {
+        let cols: Vec<&str> = line.split(',').collect();
+        let Some(step) = cols.first().and_then(|s| s.parse::<usize>().ok()) else {
+            continue;
+        };
+        if let Some(v) = cols.get(1).and_then(|s| s.parse::<f64>().ok()) {
+            train.push((step, v));
+        }
+        if let Some(v) = cols.get(2).and_then(|s| s.parse::<f64>().ok()) {
+            valid.push((step, v));
+        }
+    }
+    (train, valid)
+}
+
+fn append(path: &std::path::Path, text: &str) -> Result<(), CheckpointError> {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|source| CheckpointError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    file.write_all(text.as_bytes())
+        .map_err(|source| CheckpointError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+fn train_with<B, O>(
+    config: &RunConfig,
+    options: &TrainOptions,
+    device: &B::Device,
+    mut optim: O,
+) -> Result<TrainSummary, TrainError>
+where
+    B: AutodiffBackend,
+    O: Optimizer<CharLm<B>, B>,
+{
+    let run = &options.run;
+    let other = |m: String| TrainError::Other(m);
+    let existing = run.has_checkpoint("last") || run.config_path().exists();
+    if existing && !options.resume && !options.force {
+        return Err(other(format!(
+            "run folder {} already holds a run; pass --resume to continue it or --force to start over",
+            run.root().display()
+        )));
+    }
+    if options.resume && !run.has_checkpoint("last") && !run.checkpoint_dir("last.old").is_dir() {
+        return Err(other(format!(
+            "--resume: run folder {} has no checkpoint to resume (expected {})",
+            run.root().display(),
+            run.checkpoint_dir("last").display()
+        )));
+    }
+    if options.force && !options.resume && run.root().exists() {
+        for dir in ["checkpoints"] {
+            let p = run.root().join(dir);
+            if p.exists() {
+                std::fs::remove_dir_all(&p)
+                    .map_err(|source| CheckpointError::Io { path: p, source })?;
+            }
+        }
+        let _ = std::fs::remove_file(run.metrics_path());
+        let _ = std::fs::remove_file(run.samples_path());
+    }
+    run.create()?;
+
+    // Data: on resume, the run's vocabulary.
+    let vocab = if options.resume {
+        let text =
+            std::fs::read_to_string(run.vocab_path()).map_err(|source| CheckpointError::Io {
+                path: run.vocab_path(),
+                source,
+            })?;
+        Some(
+            Vocab::from_json(&text)
+                .map_err(|e| other(format!("{}: {e}", run.vocab_path().display())))?,
+        )
+    } else {
+        None
+    };
+    let corpus = Corpus::load(&config.data.path, config.data.validation_fraction, vocab)?;
+    let (batch, seq) = (config.data.batch_size, config.data.seq_len);
+    let batcher = ContiguousBatcher::new(corpus.train.len(), batch, seq).ok_or_else(|| {
+        other(format!(
+            "config keys `data.batch_size` x `data.seq_len` = {batch} x {seq}: the training split of {} has {} characters, fewer than one batch needs ({})",
+            config.data.path.display(),
+            corpus.train.len(),
+            batch * seq + 1
+        ))
+    })?;
+    if corpus.valid.len() <= seq {
+        return Err(other(format!(
+            "config key `data.seq_len` = {seq}: the validation split of {} has {} characters, fewer than seq_len + 1",
+            config.data.path.display(),
+            corpus.valid.len()
+        )));
+    }
+    let total = config.total_steps(batcher.per_epoch());
+
+    // Model, optimiser and state.
+    B::seed(device, config.seed);
+    let mut model = model_config(config, corpus.vocab.len()).init::<B>(device);
+    let mut start = 0;
+    let mut best: Option<f64> = None;
+    let mut elapsed_before = 0.0;
+    let mut carry: Option<RecurrentState<B>> = None;
+    if options.resume {
+        let (state, files) = run.load_checkpoint("last")?;
+        let dir = run.checkpoint_dir("last");
+        model = load_model_bytes(model, &files, &dir, device)?;
+        let optim_bytes = files
+            .get("optim.bin")
+            .ok_or_else(|| CheckpointError::Invalid {
+                path: dir.clone(),
+                message: "no optim.bin".into(),
+            })?;
+        let record =
+            Recorder::<B>::load(&recorder(), optim_bytes.clone(), device).map_err(|e| {
+                CheckpointError::Invalid {
+                    path: dir.join("optim.bin"),
+                    message: format!("cannot decode the optimiser state: {e}"),
+                }
+            })?;
+        optim = optim.load_record(record);
+        carry = files
+            .get("carry.safetensors")
+            .and_then(|b| state_from_bytes::<B>(b, device));
+        start = state.step;
+        best = state.best_val_loss;
+        elapsed_before = state.elapsed_secs;
+        truncate_metrics(run, start)?;
+    } else {
+        write_atomic(
+            &run.metrics_path(),
+            format!("{METRICS_HEADER}\n").as_bytes(),
+        )?;
+        write_atomic(&run.samples_path(), b"")?;
+    }
+    write_atomic(&run.config_path(), config.to_toml().as_bytes())?;
+    write_atomic(&run.vocab_path(), corpus.vocab.to_json().as_bytes())?;
+
+    let reporter = Reporter::new(options.progress, start, total);
+    let parameters = model.num_params();
+    reporter.println(&format!(
+        "model: {} {}x{}, embedding {}, vocabulary {}, {} parameters; {} steps ({:.2} epochs of {} batches)",
+        config.model.cell,
+        config.model.num_layers,
+        config.model.hidden_size,
+        config.model.embedding_size,
+        corpus.vocab.len(),
+        parameters,
+        total,
+        total as f64 / batcher.per_epoch() as f64,
+        batcher.per_epoch()
+    ));
+    if start >= total {
+        reporter.println(&format!("run already complete at step {start}"));
+    }
+
+    let mut train_losses = Vec::new();
+    let mut last_val = f64::NAN;
+    let mut loss_sum: Option<Tensor<B::InnerBackend, 1>> = None;
+    let mut loss_count = 0usize;
+    let session_start = Instant::now();
+    let mut window_start = Instant::now();
+    let mut window_tokens = 0usize;
+    let mut first_loss: Option<f64> = None;
+    for step in start..total {
+        let lr = config.learning_rate(step, total);
+        B::seed(device, config.seed.wrapping_add(step as u64 + 1));
+        let (b, state): (Batch, Option<RecurrentState<B>>) = match config.data.batching {
+            Batching::Contiguous => {
+                let k = step % batcher.per_epoch();
+                let state = if k == 0 { None } else { carry.take() };
+                (batcher.get(&corpus.train, k), state)
+            }
+            Batching::Random => (
+                random_batch(&corpus.train, batch, seq, config.seed, step as u64),
+                None,
+            ),
+        };
+        let (logits, next) = model.forward(ids_tensor(&b.inputs, batch, seq, device), state);
+        let loss = model.loss(logits, ids_tensor(&b.targets, batch, seq, device));
+        if config.data.batching == Batching::Contiguous {
+            carry = Some(next.detach());
+        }
+        let grads = loss.backward();
+        let mut grads = GradientsParams::from_grads(grads, &model);
+        clip_gradients::<B, _>(
+            &model,
+            &mut grads,
+            config.clip.max_norm,
+            config.clip.max_value,
+        );
+        model = optim.step(lr, model, grads);
+
+        let detached = loss.inner();
+        loss_sum = Some(match loss_sum.take() {
+            Some(s) => s + detached,
+            None => detached,
+        });
+        loss_count += 1;
+        window_tokens += batch * seq;
+        let done = step + 1;
+        let eval_now = done % config.train.eval_interval == 0 || done == total;
+        let checkpoint_now = eval_now || done % config.checkpoint_interval() == 0;
+        if done % config.train.log_interval == 0 || eval_now || checkpoint_now {
+            let mean = scalar(loss_sum.take().expect("a loss"));
+            let mean = mean / loss_count as f64;
+            loss_count = 0;
+            if !mean.is_finite() {
+                reporter.finish();
+                return Err(other(format!(
+                    "the training loss became {mean} at step {done}; stopped (the last checkpoint is kept). Try a lower optim.learning_rate or clip.max_norm"
+                )));
+            }
+            let first = *first_loss.get_or_insert(mean);
+            if done > 100 && mean > 3.0 * first.max(1.0) {
+                reporter.finish();
+                return Err(other(format!(
+                    "the training loss blew up to {mean:.3} at step {done} (from {first:.3}); stopped (the last checkpoint is kept). Try a lower optim.learning_rate"
+                )));
+            }
+            let secs = window_start.elapsed().as_secs_f64();
+            let tokens_per_sec = window_tokens as f64 / secs.max(1e-9);
+            window_start = Instant::now();
+            window_tokens = 0;
+            train_losses.push((done, mean));
+            let elapsed = elapsed_before + session_start.elapsed().as_secs_f64();
+            let mut val_cols = ",".to_string();
+            if eval_now {
+                let valid_model = model.valid();
+                last_val = evaluate(
+                    &valid_model,
+                    &corpus.valid,
+                    batch,
+                    seq,
+                    config.train.eval_batches,
+                )?;
+                val_cols = format!("{last_val:.6},{:.6}", last_val / std::f64::consts::LN_2);
+                let improved = best.is_none_or(|b| last_val < b);
+                if improved {
+                    best = Some(last_val);
+                }
+                if config.train.sample_length > 0 {
+                    let mut sampler = Sampler::new(
+                        SamplingOptions {
+                            temperature: config.train.sample_temperature,
+                            ..Default::default()
+                        },
+                        config.seed.wrapping_add(done as u64),
+                    );
+                    let text = generate(
+                        &valid_model,
+                        &corpus.vocab,
+                        "",
+                        config.train.sample_length,
+                        &mut sampler,
+                        |_| {},
+                    )?;
+                    append(
+                        &run.samples_path(),
+                        &format!("=== step {done}, validation loss {last_val:.4} ===\n{text}\n\n"),
+                    )?;
+                }
+                reporter.println(&format!(
+                    "step {done}/{total}: train loss {mean:.4}, validation loss {last_val:.4} ({:.3} bits/char){}",
+                    last_val / std::f64::consts::LN_2,
+                    if improved { ", best so far" } else { "" }
+                ));
+                if improved {
+                    let state = TrainState {
+                        step: done,
+                        total_steps: total,
+                        best_val_loss: best,
+                        val_loss: Some(last_val),
+                        elapsed_secs: elapsed,
+                        seed: config.seed,
+                        files: BTreeMap::new(),
+                    };
+                    run.save_checkpoint("best", &state, &[("model.bin", &model_bytes(&model))])?;
+                }
+            }
+            append(
+                &run.metrics_path(),
+                &format!("{done},{mean:.6},{val_cols},{lr:.6e},{tokens_per_sec:.1},{elapsed:.2}\n"),
+            )?;
+            if checkpoint_now {
+                let state = TrainState {
+                    step: done,
+                    total_steps: total,
+                    best_val_loss: best,
+                    val_loss: eval_now.then_some(last_val),
+                    elapsed_secs: elapsed,
+                    seed: config.seed,
+                    files: BTreeMap::new(),
+                };
+                let model_bin = model_bytes(&model);
+                let optim_bin = Recorder::<B>::record(&recorder(), optim.to_record(), ())
+                    .map_err(|e| other(format!("cannot record the optimiser: {e}")))?;
+                let mut files: Vec<(&str, &[u8])> =
+                    vec![("model.bin", &model_bin), ("optim.bin", &optim_bin)];
+                let carry_bin = carry.as_ref().map(state_bytes);
+                if let Some(c) = &carry_bin {
+                    files.push(("carry.safetensors", c));
+                }
+                run.save_checkpoint("last", &state, &files)?;
+            }
+            let eta = (total - done) as f64 * (batch * seq) as f64 / tokens_per_sec.max(1e-9);
+            let val = if last_val.is_finite() {
+                format!(" | val {last_val:.4}")
+            } else {
+                String::new()
+            };
+            reporter.update(
+                done,
+                total,
+                &format!(
+                    "loss {mean:.4}{val} | lr {lr:.2e} | {:.0} tok/s",
+                    tokens_per_sec
+                ),
+                eta,
+            );
+        }
+    }
+    reporter.finish();
+
+    if start >= total {
+        let valid_model = model.valid();
+        last_val = evaluate(
+            &valid_model,
+            &corpus.valid,
+            batch,
+            seq,
+            config.train.eval_batches,
+        )?;
+    }
+    let (train_series, valid_series) = read_metrics(run);
+    if let Err(e) = crate::plot::loss_curve(
+        &run.plot_path(),
+        &format!("{} — {}", run.root().display(), config.model.cell),
+        &train_series,
+        &valid_series,
+    ) {
+        eprintln!("warning: could not draw {}: {e}", run.plot_path().display());
+    }
+    Ok(TrainSummary {
+        steps: total,
+        val_loss: last_val,
+        best_val_loss: best.unwrap_or(last_val),
+        elapsed_secs: elapsed_before + session_start.elapsed().as_secs_f64(),
+        train_losses,
+    })
+}
+
+/// The dtype of a backend's floats (for messages).
+pub fn float_dtype<B: Backend>(device: &B::Device) -> DType {
+    Tensor::<B, 1>::zeros([1], device).dtype()
+}
