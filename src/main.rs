@@ -58,6 +58,9 @@ enum Command {
         /// Plain log lines instead of a progress bar.
         #[arg(long)]
         no_progress: bool,
+        /// Stop after this step with a checkpoint, as if interrupted (`--resume` continues).
+        #[arg(long, value_name = "STEP")]
+        stop_after: Option<usize>,
     },
     /// Generate text from a trained run, streaming it as it is produced.
     Sample {
@@ -177,6 +180,7 @@ fn run(cli: Cli) -> Result<(), String> {
             force,
             backend,
             no_progress,
+            stop_after,
         } => {
             let run_config = RunConfig::load(&config, &set).map_err(|e| e.to_string())?;
             let out = out.unwrap_or_else(|| {
@@ -192,6 +196,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 } else {
                     Progress::Auto
                 },
+                stop_after,
             };
             let kind = backend.map(to_kind).unwrap_or(run_config.backend.kind);
             let index = run_config.backend.device;

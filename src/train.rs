@@ -62,6 +62,8 @@ pub struct TrainOptions {
     pub force: bool,
     /// Progress display.
     pub progress: Progress,
+    /// Stop (with a `last` checkpoint) after this step, as if interrupted; `--resume` continues.
+    pub stop_after: Option<usize>,
 }
 
 /// What a finished run reached.
@@ -666,7 +668,8 @@ where
         window_tokens += batch * seq;
         let done = step + 1;
         let eval_now = done % config.train.eval_interval == 0 || done == total;
-        let checkpoint_now = eval_now || done % config.checkpoint_interval() == 0;
+        let stopping = options.stop_after == Some(done);
+        let checkpoint_now = eval_now || stopping || done % config.checkpoint_interval() == 0;
         if done % config.train.log_interval == 0 || eval_now || checkpoint_now {
             let mean = scalar(loss_sum.take().expect("a loss"));
             let mean = mean / loss_count as f64;
@@ -785,6 +788,12 @@ where
                 eta,
             );
         }
+        if stopping {
+            reporter.println(&format!(
+                "stopped after step {done} (--stop-after); --resume continues"
+            ));
+            break;
+        }
     }
     reporter.finish();
 
@@ -808,7 +817,7 @@ where
         eprintln!("warning: could not draw {}: {e}", run.plot_path().display());
     }
     Ok(TrainSummary {
-        steps: total,
+        steps: options.stop_after.map_or(total, |s| s.min(total)),
         val_loss: last_val,
         best_val_loss: best.unwrap_or(last_val),
         elapsed_secs: elapsed_before + session_start.elapsed().as_secs_f64(),

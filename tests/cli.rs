@@ -1,0 +1,164 @@
+//! The `burn-rnn` binary end to end: train, sample, eval on a small corpus, and the errors a
+//! user sees for bad configs and arguments (exit status and the key words of the message).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_burn-rnn"))
+}
+
+fn tiny_config() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiny.toml")
+}
+
+fn run(cmd: &mut Command) -> (bool, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("run burn-rnn");
+    (
+        status.success(),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}
+
+/// Asserts a clean failure: non-zero exit, one `error:` line naming `words`, no panic.
+fn assert_error(result: (bool, String, String), words: &[&str]) {
+    let (ok, _, stderr) = result;
+    assert!(!ok, "expected failure, got success: {stderr}");
+    assert!(stderr.contains("error:"), "{stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+        "{stderr}"
+    );
+    for w in words {
+        assert!(stderr.contains(w), "missing {w:?} in: {stderr}");
+    }
+}
+
+#[test]
+fn train_sample_eval_end_to_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let (ok, stdout, stderr) = run(bin()
+        .arg("train")
+        .arg(tiny_config())
+        .args(["--set", "train.steps=30", "--out"])
+        .arg(&out));
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("backend: ndarray"), "{stderr}");
+    assert!(
+        stdout.contains("step 30/30") && stdout.contains("done: 30 steps"),
+        "{stdout}"
+    );
+    let config = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(
+        config.contains("steps = 30"),
+        "the effective config is saved: {config}"
+    );
+
+    let (ok, stdout, stderr) = run(bin().args(["sample", "--run"]).arg(&out).args([
+        "--prime", "First", "--length", "50", "--seed", "3", "--top-k", "10",
+    ]));
+    assert!(ok, "{stderr}");
+    assert!(stdout.starts_with("First"), "{stdout}");
+    assert_eq!(
+        stdout.trim_end_matches('\n').chars().count(),
+        55,
+        "{stdout:?}"
+    );
+    let (_, again, _) = run(bin().args(["sample", "--run"]).arg(&out).args([
+        "--prime", "First", "--length", "50", "--seed", "3", "--top-k", "10",
+    ]));
+    assert_eq!(stdout, again, "seeded sampling repeats");
+
+    let (ok, stdout, stderr) = run(bin().args(["eval", "--run"]).arg(&out));
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("nats/char") && stdout.contains("bits/char"),
+        "{stdout}"
+    );
+    let other = tmp.path().join("other.txt");
+    std::fs::write(
+        &other,
+        "First Citizen:\nBefore we proceed any further, hear me speak.\n",
+    )
+    .unwrap();
+    let (ok, stdout, stderr) = run(bin()
+        .args(["eval", "--run"])
+        .arg(&out)
+        .arg("--data")
+        .arg(&other));
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("other.txt"), "{stdout}");
+
+    // A second train into the same folder is refused without --resume/--force...
+    assert_error(
+        run(bin().arg("train").arg(tiny_config()).arg("--out").arg(&out)),
+        &["already holds a run", "--resume", "--force"],
+    );
+    // ...and --resume continues to the new total.
+    let (ok, stdout, stderr) = run(bin()
+        .arg("train")
+        .arg(tiny_config())
+        .args(["--set", "train.steps=40", "--resume", "--out"])
+        .arg(&out));
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("step 40/40") && !stdout.contains("step 10/40"),
+        "{stdout}"
+    );
+
+    // Sampling errors name the option or the characters.
+    assert_error(
+        run(bin()
+            .args(["sample", "--run"])
+            .arg(&out)
+            .args(["--prime", "Zebra€"])),
+        &["prime", "'€'"],
+    );
+    assert_error(
+        run(bin()
+            .args(["sample", "--run"])
+            .arg(&out)
+            .args(["--temperature", "0"])),
+        &["--temperature"],
+    );
+}
+
+#[test]
+fn config_errors_name_the_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let text = std::fs::read_to_string(tiny_config()).unwrap();
+    let bad = tmp.path().join("bad.toml");
+    std::fs::write(&bad, text.replace("hidden_size", "hiden_size")).unwrap();
+    assert_error(
+        run(bin().arg("train").arg(&bad).arg("--out").arg(&out)),
+        &["bad.toml", "hiden_size", "line"],
+    );
+    assert_error(
+        run(bin()
+            .arg("train")
+            .arg(tiny_config())
+            .args(["--set", "model.hidden_size=0", "--out"])
+            .arg(&out)),
+        &["model.hidden_size", "at least 1"],
+    );
+    assert_error(
+        run(bin()
+            .arg("train")
+            .arg(tiny_config())
+            .args(["--set", "optim.learning_rate=-0.1", "--out"])
+            .arg(&out)),
+        &["optim.learning_rate", "positive"],
+    );
+    assert_error(
+        run(bin().args(["train", "/nonexistent/config.toml"])),
+        &["/nonexistent/config.toml"],
+    );
+    assert!(!out.exists(), "nothing is written for a bad config");
+}
