@@ -261,8 +261,9 @@ fn ids_tensor<B: Backend>(
     Tensor::from_data(TensorData::new(ids.to_vec(), [batch, seq]), device)
 }
 
-/// Mean validation loss (nats/char) over `ids`, read as contiguous streams with the state
-/// carried over, at most `max_batches` batches (0: all).
+/// Mean validation loss (nats/char) over non-overlapping windows of `seq` characters of `ids`,
+/// each from a zero state (as nanoGPT and the PyTorch reference score), at most `max_batches`
+/// batches of `batch` windows (0: all).
 pub fn evaluate<B: Backend>(
     model: &CharLm<B>,
     ids: &[u16],
@@ -284,17 +285,15 @@ pub fn evaluate<B: Backend>(
         batcher.per_epoch().min(max_batches)
     };
     let device = model.embedding.weight.device();
-    let mut state = None;
     let mut total: Option<Tensor<B, 1>> = None;
     for k in 0..n {
         let b = batcher.get(ids, k);
-        let (logits, next) = model.forward(ids_tensor(&b.inputs, b.batch, b.seq, &device), state);
+        let (logits, _) = model.forward(ids_tensor(&b.inputs, b.batch, b.seq, &device), None);
         let loss = model.loss(logits, ids_tensor(&b.targets, b.batch, b.seq, &device));
         total = Some(match total {
             Some(t) => t + loss,
             None => loss,
         });
-        state = Some(next);
     }
     let total = scalar(total.expect("at least one batch"));
     Ok(total / n as f64)
