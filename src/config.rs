@@ -281,13 +281,26 @@ pub enum BackendKind {
 }
 
 /// `[backend]`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BackendSection {
     /// `auto`, `cpu` or `wgpu`.
     pub kind: BackendKind,
     /// GPU index for wgpu (discrete GPUs in the order wgpu lists them).
     pub device: usize,
+    /// Run each recurrent layer as one autodiff operation with a hand-written backward (fast);
+    /// `false` lets Burn's autodiff record every step (same numbers, slower).
+    pub fused: bool,
+}
+
+impl Default for BackendSection {
+    fn default() -> Self {
+        Self {
+            kind: BackendKind::Auto,
+            device: 0,
+            fused: true,
+        }
+    }
 }
 
 impl RunConfig {

@@ -13,6 +13,7 @@ use crate::cell::{
     Activation, Cell, CellKind, CellState, GateWeights, GruCell, Initialization, LstmCell,
     RecurrentCell, RnnCell,
 };
+use crate::fused::{Recurrence, try_fused};
 
 /// Configuration of a [`Recurrent`] layer.
 ///
@@ -53,6 +54,12 @@ pub struct RecurrentConfig {
     /// Weight initialisation.
     #[config(default = "Initialization::new()")]
     pub init: Initialization,
+    /// Run each layer direction as one autodiff operation with a hand-written backward (the
+    /// fast path) on the autodiff backends this crate ships (ndarray, wgpu). Other backends, and
+    /// `false`, take the generic path, where Burn's autodiff records every step. Both give the
+    /// same numbers.
+    #[config(default = true)]
+    pub fused: bool,
 }
 
 impl RecurrentConfig {
@@ -118,6 +125,7 @@ impl RecurrentConfig {
             dropout: DropoutConfig::new(self.dropout).init(),
             num_layers: self.num_layers,
             bidirectional: self.bidirectional,
+            fused: self.fused,
         }
     }
 }
@@ -198,6 +206,7 @@ pub struct Recurrent<B: Backend> {
     dropout: Dropout,
     num_layers: usize,
     bidirectional: bool,
+    fused: bool,
 }
 
 impl<B: Backend> Recurrent<B> {
@@ -284,7 +293,8 @@ impl<B: Backend> Recurrent<B> {
                 let s0 = initial
                     .next()
                     .expect("one initial state per layer and direction");
-                let (out, last) = run_direction(cell, layer_input.clone(), s0, dir == 1);
+                let (out, last) =
+                    run_direction(cell, layer_input.clone(), s0, dir == 1, self.fused);
                 outputs.push(out);
                 final_cells.push(last);
             }
@@ -349,11 +359,46 @@ fn run_direction<B: Backend>(
     x: Tensor<B, 3>,
     state: CellState<B>,
     reverse: bool,
+    fused: bool,
 ) -> (Tensor<B, 3>, CellState<B>) {
     let [batch, seq, input] = x.dims();
     let projected = cell.project_input(x.reshape([batch * seq, input]));
     let gh = projected.dims()[1];
     let projected = projected.reshape([batch, seq, gh]);
+    if fused {
+        let activation = match cell {
+            Cell::Rnn(c) => c.activation,
+            _ => Activation::Tanh,
+        };
+        let weights = cell.weights();
+        let b_hh = match cell {
+            Cell::Gru(_) => weights.bias_hh.as_ref().map(|b| b.val()),
+            _ => None,
+        };
+        if let Some(out) = try_fused(
+            Recurrence::new(cell.kind(), activation),
+            reverse,
+            &projected,
+            &weights.weight_hh.val(),
+            b_hh,
+            &state.hidden,
+            state.cell.clone(),
+        ) {
+            // out: [B, T + 1, H] = hidden states by time, then c_T (LSTM) or h_T.
+            let hidden = out.dims()[2];
+            let last_t = if reverse { 0 } else { seq - 1 };
+            let h_last = out.clone().narrow(1, last_t, 1).reshape([batch, hidden]);
+            let extra = out.clone().narrow(1, seq, 1).reshape([batch, hidden]);
+            let cell_state = (cell.kind() == CellKind::Lstm).then_some(extra);
+            return (
+                out.narrow(1, 0, seq),
+                CellState {
+                    hidden: h_last,
+                    cell: cell_state,
+                },
+            );
+        }
+    }
     let mut steps = time_steps(projected);
     if reverse {
         steps.reverse();

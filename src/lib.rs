@@ -33,6 +33,7 @@ pub mod cell;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+mod fused;
 pub mod layer;
 pub mod model;
 pub mod plot;

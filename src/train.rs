@@ -88,6 +88,7 @@ pub fn model_config(config: &RunConfig, vocab_size: usize) -> CharLmConfig {
         .with_num_layers(m.num_layers)
         .with_dropout(m.dropout)
         .with_activation(m.activation)
+        .with_fused(config.backend.fused)
         .with_init(
             crate::cell::Initialization::new()
                 .with_scheme(m.init)

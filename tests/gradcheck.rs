@@ -55,6 +55,11 @@ fn set<const D: usize>(param: &mut Param<Tensor<B, D>>, values: Vec<f64>) {
 }
 
 fn check(config: RecurrentConfig) {
+    check_path(config.clone().with_fused(true));
+    check_path(config.with_fused(false));
+}
+
+fn check_path(config: RecurrentConfig) {
     let device = Default::default();
     let layer = config.init::<B>(&device);
     let dirs = config.directions();
@@ -77,7 +82,10 @@ fn check(config: RecurrentConfig) {
     };
     let x = probe.x.clone().require_grad();
     let grads = loss(&layer, &probe, x.clone()).backward();
-    let name = format!("{:?} {:?}", config.kind, config.activation);
+    let name = format!(
+        "{:?} {:?} fused={}",
+        config.kind, config.activation, config.fused
+    );
 
     // The input.
     let analytic = values(x.grad(&grads).unwrap());

@@ -18,13 +18,21 @@ fn parity_with_pytorch_f64() {
     let cases = cases();
     assert!(cases.len() >= 48);
     for case in &cases {
-        check_case::<Autodiff<NdArray<f64>>>(case, &bytes, 1e-9);
+        // The fused autodiff operation (the fast path) and Burn's step-by-step autodiff.
+        check_case::<Autodiff<NdArray<f64>>>(case, &bytes, 1e-9, true);
+        check_case::<Autodiff<NdArray<f64>>>(case, &bytes, 1e-9, false);
     }
 }
 
-/// Looping `step` over time gives what `forward` gives, state included.
+/// Looping `step` over time gives what `forward` gives (fused and generic), state included.
 #[test]
 fn step_loop_equals_forward() {
+    for fused in [true, false] {
+        step_loop_equals_forward_with(fused);
+    }
+}
+
+fn step_loop_equals_forward_with(fused: bool) {
     type B = NdArray<f64>;
     let bytes = fixture_bytes();
     let file = SafeTensors::deserialize(&bytes).unwrap();
@@ -32,7 +40,7 @@ fn step_loop_equals_forward() {
     let mut checked = 0;
     for case in cases().iter().filter(|c| !c.bidirectional) {
         let p = format!("{}.", case.name);
-        let layer = case.config().init::<B>(&device);
+        let layer = case.config().with_fused(fused).init::<B>(&device);
         let layer = pytorch::load_state_dict(layer, &bytes, &format!("{p}sd.")).unwrap();
         let x = tensor::<B, 3>(&file, &format!("{p}x"), &device);
         let state = case.init_state.then(|| {

@@ -114,11 +114,11 @@ pub fn assert_close(what: &str, actual: Vec<f64>, expected: &TensorData, tol: f6
 
 /// Loads a fixture case into a layer, runs forward and backward, and compares everything with
 /// PyTorch at relative tolerance `tol`.
-pub fn check_case<B: AutodiffBackend>(case: &Case, bytes: &[u8], tol: f64) {
+pub fn check_case<B: AutodiffBackend>(case: &Case, bytes: &[u8], tol: f64, fused: bool) {
     let file = SafeTensors::deserialize(bytes).unwrap();
     let device = Default::default();
     let p = format!("{}.", case.name);
-    let layer = case.config().init::<B>(&device);
+    let layer = case.config().with_fused(fused).init::<B>(&device);
     let layer = pytorch::load_state_dict(layer, bytes, &format!("{p}sd.")).unwrap();
 
     let x = tensor::<B, 3>(&file, &format!("{p}x"), &device).require_grad();
@@ -139,7 +139,8 @@ pub fn check_case<B: AutodiffBackend>(case: &Case, bytes: &[u8], tol: f64) {
     let cn = state.cell();
     assert_eq!(cn.is_some(), case.is_lstm(), "{}: cell state", case.name);
 
-    let what = |s: &str| format!("{} ({}) {s}", case.name, case.kind);
+    let path = if fused { "fused" } else { "generic" };
+    let what = |s: &str| format!("{} ({}, {path}) {s}", case.name, case.kind);
     assert_close(
         &what("out"),
         values(out.clone()),

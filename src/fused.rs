@@ -1,0 +1,404 @@
+//! A custom autodiff operation for a whole recurrent layer direction, as cuDNN does it.
+//!
+//! The generic path lets Burn's autodiff record every step: a slice of the projected input, a
+//! matmul and a dozen elementwise ops per step, each a graph node, and the weight gradient summed
+//! step by step. Here the forward loop runs on the inner (non-autodiff) backend and keeps the
+//! gate activations; the backward runs the `dh` recurrence per step and computes the recurrent
+//! weight gradient of all time steps in one large matmul (`H_prev^T dG`).
+//!
+//! Modules stay generic over `B: Backend`: [`try_fused`] recognises, by `TypeId`, the autodiff
+//! backends this crate ships (ndarray f32/f64, and wgpu with the `wgpu` feature) and returns
+//! `None` for any other backend, which then takes the generic path. Both paths are checked
+//! against PyTorch by the parity tests.
+
+use std::any::{Any, TypeId};
+
+use burn::backend::autodiff::{
+    Autodiff,
+    checkpoint::{base::Checkpointer, strategy::NoCheckpointing},
+    grads::Gradients,
+    ops::{Backward, Ops, OpsKind},
+};
+use burn::tensor::{Tensor, TensorPrimitive, backend::Backend, ops::FloatTensor};
+
+use crate::cell::{Activation, CellKind, sigmoid};
+
+/// Which recurrence to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Recurrence {
+    /// Vanilla RNN with tanh.
+    Tanh,
+    /// Vanilla RNN with ReLU.
+    Relu,
+    /// LSTM, gates i, f, g, o.
+    Lstm,
+    /// GRU, gates r, z, n.
+    Gru,
+}
+
+impl Recurrence {
+    pub(crate) fn new(kind: CellKind, activation: Activation) -> Self {
+        match (kind, activation) {
+            (CellKind::Rnn, Activation::Tanh) => Recurrence::Tanh,
+            (CellKind::Rnn, Activation::Relu) => Recurrence::Relu,
+            (CellKind::Lstm, _) => Recurrence::Lstm,
+            (CellKind::Gru, _) => Recurrence::Gru,
+        }
+    }
+}
+
+/// What the forward pass keeps for the backward pass (inner-backend tensors).
+#[derive(Clone, Debug)]
+struct Saved<I: Backend> {
+    kind: Recurrence,
+    reverse: bool,
+    w_hh: Tensor<I, 2>,
+    h0: Tensor<I, 2>,
+    c0: Tensor<I, 2>,
+    /// Hidden state after each step, in processing order, `[B, H]`.
+    hs: Vec<Tensor<I, 2>>,
+    /// Per step: LSTM `[i, f, g, o, c]`; GRU `[r, z, n, W_hn h + b_hn]`; RNN nothing.
+    acts: Vec<Vec<Tensor<I, 2>>>,
+}
+
+fn position(reverse: bool, seq: usize, k: usize) -> usize {
+    if reverse { seq - 1 - k } else { k }
+}
+
+/// Runs the recurrence on any backend.
+///
+/// # Shapes
+/// - `p`: projected input `[B, T, G*H]` (for RNN and LSTM with both biases folded in; for GRU
+///   with `b_ih` only), `w_hh`: `[H, G*H]`, `b_hh`: `[G*H]` (GRU only; zeros otherwise)
+/// - `h0`, `c0`: `[B, H]` (`c0` is ignored except by the LSTM)
+/// - returns `[B, T + 1, H]`: the hidden state after every step at its time position, then the
+///   final LSTM cell state (or, for RNN and GRU, the final hidden state again)
+#[allow(clippy::too_many_arguments)]
+fn forward<I: Backend>(
+    kind: Recurrence,
+    reverse: bool,
+    p: Tensor<I, 3>,
+    w_hh: Tensor<I, 2>,
+    b_hh: Tensor<I, 1>,
+    h0: Tensor<I, 2>,
+    c0: Tensor<I, 2>,
+    keep: bool,
+) -> (Tensor<I, 3>, Option<Saved<I>>) {
+    let [batch, seq, gh] = p.dims();
+    let hidden = w_hh.dims()[0];
+    let mut h = h0.clone();
+    let mut c = c0.clone();
+    let mut hs = Vec::with_capacity(seq);
+    let mut acts = Vec::with_capacity(if keep { seq } else { 0 });
+    let b_hh = b_hh.unsqueeze_dim::<2>(0);
+    for k in 0..seq {
+        let t = position(reverse, seq, k);
+        let x = p.clone().narrow(1, t, 1).reshape([batch, gh]);
+        match kind {
+            Recurrence::Tanh => h = (x + h.matmul(w_hh.clone())).tanh(),
+            Recurrence::Relu => h = burn::tensor::activation::relu(x + h.matmul(w_hh.clone())),
+            Recurrence::Lstm => {
+                let g = x + h.matmul(w_hh.clone());
+                let [i, f, gg, o]: [Tensor<I, 2>; 4] = g.chunk(4, 1).try_into().expect("4 gates");
+                let (i, f, gg, o) = (sigmoid(i), sigmoid(f), gg.tanh(), sigmoid(o));
+                c = f.clone() * c + i.clone() * gg.clone();
+                h = o.clone() * c.clone().tanh();
+                if keep {
+                    acts.push(vec![i, f, gg, o, c.clone()]);
+                }
+            }
+            Recurrence::Gru => {
+                let hp = h.clone().matmul(w_hh.clone()) + b_hh.clone();
+                let [xr, xz, xn]: [Tensor<I, 2>; 3] = x.chunk(3, 1).try_into().expect("3 gates");
+                let [hr, hz, hn]: [Tensor<I, 2>; 3] = hp.chunk(3, 1).try_into().expect("3 gates");
+                let r = sigmoid(xr + hr);
+                let z = sigmoid(xz + hz);
+                let n = (xn + r.clone() * hn.clone()).tanh();
+                h = n.clone() + z.clone() * (h - n.clone());
+                if keep {
+                    acts.push(vec![r, z, n, hn]);
+                }
+            }
+        }
+        hs.push(h.clone());
+    }
+    let mut by_position: Vec<Tensor<I, 3>> = (0..seq)
+        .map(|t| hs[position(reverse, seq, t)].clone().unsqueeze_dim(1))
+        .collect();
+    let last = if kind == Recurrence::Lstm { c } else { h };
+    by_position.push(last.unsqueeze_dim(1));
+    let out = Tensor::cat(by_position, 1);
+    debug_assert_eq!(out.dims(), [batch, seq + 1, hidden]);
+    let saved = keep.then(|| Saved {
+        kind,
+        reverse,
+        w_hh,
+        h0,
+        c0,
+        hs,
+        acts,
+    });
+    (out, saved)
+}
+
+/// Gradients of the inputs of [`forward`] from the gradient of its output `[B, T + 1, H]`:
+/// `(dp, dw_hh, db_hh, dh0, dc0)`.
+fn backward<I: Backend>(
+    s: Saved<I>,
+    d_out: Tensor<I, 3>,
+) -> (
+    Tensor<I, 3>,
+    Tensor<I, 2>,
+    Tensor<I, 1>,
+    Tensor<I, 2>,
+    Tensor<I, 2>,
+) {
+    let [batch, seq1, hidden] = d_out.dims();
+    let seq = seq1 - 1;
+    let gates = s.w_hh.dims()[1] / hidden;
+    let w_t = s.w_hh.clone().transpose();
+    let d_last = d_out.clone().narrow(1, seq, 1).reshape([batch, hidden]);
+    let zeros = Tensor::<I, 2>::zeros([batch, hidden], &d_out.device());
+    let (mut dh, mut dc) = if s.kind == Recurrence::Lstm {
+        (zeros, d_last)
+    } else {
+        (d_last, zeros)
+    };
+    let mut dp: Vec<Option<Tensor<I, 2>>> = vec![None; seq];
+    let mut dhp = Vec::with_capacity(seq);
+    let mut h_prev_all = Vec::with_capacity(seq);
+    for k in (0..seq).rev() {
+        let t = position(s.reverse, seq, k);
+        dh = dh + d_out.clone().narrow(1, t, 1).reshape([batch, hidden]);
+        let h_prev = if k == 0 {
+            s.h0.clone()
+        } else {
+            s.hs[k - 1].clone()
+        };
+        let (d_in, d_rec, dh_direct) = match s.kind {
+            Recurrence::Tanh => {
+                let h = s.hs[k].clone();
+                let d = dh.clone() * (h.clone() * h).neg().add_scalar(1.0);
+                (d.clone(), d, None)
+            }
+            Recurrence::Relu => {
+                let mask = s.hs[k].clone().greater_elem(0.0).float();
+                let d = dh.clone() * mask;
+                (d.clone(), d, None)
+            }
+            Recurrence::Lstm => {
+                let a = &s.acts[k];
+                let (i, f, gg, o, c) = (&a[0], &a[1], &a[2], &a[3], &a[4]);
+                let c_prev = if k == 0 {
+                    s.c0.clone()
+                } else {
+                    s.acts[k - 1][4].clone()
+                };
+                let tc = c.clone().tanh();
+                let d_o = dh.clone() * tc.clone();
+                let dct =
+                    dc.clone() + dh.clone() * o.clone() * (tc.clone() * tc).neg().add_scalar(1.0);
+                let di = dct.clone() * gg.clone();
+                let dg = dct.clone() * i.clone();
+                let df = dct.clone() * c_prev;
+                dc = dct * f.clone();
+                let sig = |d: Tensor<I, 2>, y: &Tensor<I, 2>| {
+                    d * y.clone() * y.clone().neg().add_scalar(1.0)
+                };
+                let d = Tensor::cat(
+                    vec![
+                        sig(di, i),
+                        sig(df, f),
+                        dg * (gg.clone() * gg.clone()).neg().add_scalar(1.0),
+                        sig(d_o, o),
+                    ],
+                    1,
+                );
+                (d.clone(), d, None)
+            }
+            Recurrence::Gru => {
+                let a = &s.acts[k];
+                let (r, z, n, hn) = (&a[0], &a[1], &a[2], &a[3]);
+                let dz = dh.clone() * (h_prev.clone() - n.clone());
+                let dn = dh.clone() * z.clone().neg().add_scalar(1.0);
+                let direct = dh.clone() * z.clone();
+                let dnp = dn * (n.clone() * n.clone()).neg().add_scalar(1.0);
+                let dr = dnp.clone() * hn.clone();
+                let drp = dr * r.clone() * r.clone().neg().add_scalar(1.0);
+                let dzp = dz * z.clone() * z.clone().neg().add_scalar(1.0);
+                let d_in = Tensor::cat(vec![drp.clone(), dzp.clone(), dnp.clone()], 1);
+                let d_rec = Tensor::cat(vec![drp, dzp, dnp * r.clone()], 1);
+                (d_in, d_rec, Some(direct))
+            }
+        };
+        dh = d_rec.clone().matmul(w_t.clone());
+        if let Some(direct) = dh_direct {
+            dh = dh + direct;
+        }
+        dp[t] = Some(d_in);
+        dhp.push(d_rec);
+        h_prev_all.push(h_prev);
+    }
+    let gh = gates * hidden;
+    let dp = Tensor::stack::<3>(dp.into_iter().map(|d| d.expect("every step")).collect(), 1);
+    let dhp = Tensor::cat(dhp, 0); // [T*B, G*H]
+    let h_prev = Tensor::cat(h_prev_all, 0); // [T*B, H]
+    let dw = h_prev.transpose().matmul(dhp.clone());
+    let db = dhp.sum_dim(0).reshape([gh]);
+    (dp, dw, db, dh, dc)
+}
+
+#[derive(Debug)]
+struct RecurrenceBackward;
+
+impl<I: Backend> Backward<I, 5> for RecurrenceBackward {
+    type State = Saved<I>;
+
+    fn backward(self, ops: Ops<Self::State, 5>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_p, node_w, node_b, node_h0, node_c0] = ops.parents;
+        let grad = grads.consume::<I>(&ops.node);
+        let d_out = Tensor::<I, 3>::from_primitive(TensorPrimitive::Float(grad));
+        let (dp, dw, db, dh0, dc0) = backward(ops.state, d_out);
+        let mut register = |node: Option<burn::backend::autodiff::NodeId>, t: FloatTensor<I>| {
+            if let Some(id) = node {
+                grads.register::<I>(id, t);
+            }
+        };
+        register(node_p.map(|n| n.id), dp.into_primitive().tensor());
+        register(node_w.map(|n| n.id), dw.into_primitive().tensor());
+        register(node_b.map(|n| n.id), db.into_primitive().tensor());
+        register(node_h0.map(|n| n.id), dh0.into_primitive().tensor());
+        register(node_c0.map(|n| n.id), dc0.into_primitive().tensor());
+    }
+}
+
+fn inner<I: Backend, const D: usize>(t: FloatTensor<I>) -> Tensor<I, D> {
+    Tensor::from_primitive(TensorPrimitive::Float(t))
+}
+
+/// The recurrence as one autodiff operation on `Autodiff<I>`.
+fn autodiff_recurrence<I: Backend>(
+    kind: Recurrence,
+    reverse: bool,
+    [p, w, b, h0, c0]: [FloatTensor<Autodiff<I>>; 5],
+) -> FloatTensor<Autodiff<I>> {
+    let nodes = [
+        p.node.clone(),
+        w.node.clone(),
+        b.node.clone(),
+        h0.node.clone(),
+        c0.node.clone(),
+    ];
+    let run = |keep| {
+        forward::<I>(
+            kind,
+            reverse,
+            inner(p.primitive.clone()),
+            inner(w.primitive.clone()),
+            inner(b.primitive.clone()),
+            inner(h0.primitive.clone()),
+            inner(c0.primitive.clone()),
+            keep,
+        )
+    };
+    match RecurrenceBackward
+        .prepare::<NoCheckpointing>(nodes)
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => {
+            let (out, saved) = run(true);
+            prep.finish(saved.expect("kept"), out.into_primitive().tensor())
+        }
+        OpsKind::UnTracked(prep) => prep.finish(run(false).0.into_primitive().tensor()),
+    }
+}
+
+fn cast<T: 'static, U: 'static>(value: T) -> U {
+    *(Box::new(value) as Box<dyn Any>)
+        .downcast::<U>()
+        .expect("types checked by TypeId")
+}
+
+fn run_as<B: Backend, I: Backend>(
+    kind: Recurrence,
+    reverse: bool,
+    inputs: [FloatTensor<B>; 5],
+) -> FloatTensor<B> {
+    let inputs: [FloatTensor<Autodiff<I>>; 5] = inputs.map(cast);
+    cast(autodiff_recurrence::<I>(kind, reverse, inputs))
+}
+
+fn primitive<B: Backend, const D: usize>(t: Tensor<B, D>) -> FloatTensor<B> {
+    t.into_primitive().tensor()
+}
+
+/// Runs the recurrence as one operation: directly when `B` has no autodiff, as one autodiff
+/// operation when `B` is an autodiff backend this crate knows; `None` otherwise (the caller then
+/// takes the generic path).
+///
+/// # Shapes
+/// See [`forward`]; returns `[B, T + 1, H]`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn try_fused<B: Backend>(
+    kind: Recurrence,
+    reverse: bool,
+    p: &Tensor<B, 3>,
+    w_hh: &Tensor<B, 2>,
+    b_hh: Option<Tensor<B, 1>>,
+    h0: &Tensor<B, 2>,
+    c0: Option<Tensor<B, 2>>,
+) -> Option<Tensor<B, 3>> {
+    if !B::ad_enabled(&p.device()) {
+        // No autodiff: run the loop directly on this backend, nothing kept for a backward.
+        let device = p.device();
+        let [batch, _, gh] = p.dims();
+        let hidden = w_hh.dims()[0];
+        let (out, _) = forward::<B>(
+            kind,
+            reverse,
+            p.clone(),
+            w_hh.clone(),
+            b_hh.unwrap_or_else(|| Tensor::zeros([gh], &device)),
+            h0.clone(),
+            c0.unwrap_or_else(|| Tensor::zeros([batch, hidden], &device)),
+            false,
+        );
+        return Some(out);
+    }
+    type NdF32 = burn::backend::NdArray<f32>;
+    type NdF64 = burn::backend::NdArray<f64>;
+    let id = TypeId::of::<B>();
+    let runner: fn(Recurrence, bool, [FloatTensor<B>; 5]) -> FloatTensor<B> =
+        if id == TypeId::of::<Autodiff<NdF32>>() {
+            run_as::<B, NdF32>
+        } else if id == TypeId::of::<Autodiff<NdF64>>() {
+            run_as::<B, NdF64>
+        } else {
+            #[cfg(feature = "wgpu")]
+            if id == TypeId::of::<Autodiff<burn::backend::Wgpu>>() {
+                run_as::<B, burn::backend::Wgpu>
+            } else {
+                return None;
+            }
+            #[cfg(not(feature = "wgpu"))]
+            return None;
+        };
+    let device = p.device();
+    let [batch, _, gh] = p.dims();
+    let hidden = w_hh.dims()[0];
+    let b_hh = b_hh.unwrap_or_else(|| Tensor::zeros([gh], &device));
+    let c0 = c0.unwrap_or_else(|| Tensor::zeros([batch, hidden], &device));
+    let out = runner(
+        kind,
+        reverse,
+        [
+            primitive(p.clone()),
+            primitive(w_hh.clone()),
+            primitive(b_hh),
+            primitive(h0.clone()),
+            primitive(c0),
+        ],
+    );
+    Some(Tensor::from_primitive(TensorPrimitive::Float(out)))
+}
