@@ -430,7 +430,7 @@ impl RunConfig {
                 return Err(invalid("train.steps", "give train.steps or train.epochs"));
             }
             (Some(0), _) => return Err(invalid("train.steps", "must be at least 1, found 0")),
-            (_, Some(e)) if !(e > 0.0) => {
+            (_, Some(e)) if e.is_nan() || e <= 0.0 => {
                 return Err(invalid(
                     "train.epochs",
                     format!("must be positive, found {e}"),
@@ -444,7 +444,7 @@ impl RunConfig {
                 "must be at least 1, found 0",
             ));
         }
-        if !(self.train.sample_temperature > 0.0) {
+        if self.train.sample_temperature.is_nan() || self.train.sample_temperature <= 0.0 {
             return Err(invalid(
                 "train.sample_temperature",
                 format!("must be above 0, found {}", self.train.sample_temperature),

@@ -141,18 +141,17 @@ fn forward<I: Backend>(
     (out, saved)
 }
 
-/// Gradients of the inputs of [`forward`] from the gradient of its output `[B, T + 1, H]`:
-/// `(dp, dw_hh, db_hh, dh0, dc0)`.
-fn backward<I: Backend>(
-    s: Saved<I>,
-    d_out: Tensor<I, 3>,
-) -> (
+/// Gradients of the inputs of [`forward`]: `(dp, dw_hh, db_hh, dh0, dc0)`.
+type InputGrads<I> = (
     Tensor<I, 3>,
     Tensor<I, 2>,
     Tensor<I, 1>,
     Tensor<I, 2>,
     Tensor<I, 2>,
-) {
+);
+
+/// Gradients of the inputs of [`forward`] from the gradient of its output `[B, T + 1, H]`.
+fn backward<I: Backend>(s: Saved<I>, d_out: Tensor<I, 3>) -> InputGrads<I> {
     let [batch, seq1, hidden] = d_out.dims();
     let seq = seq1 - 1;
     let gates = s.w_hh.dims()[1] / hidden;

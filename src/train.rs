@@ -455,8 +455,11 @@ fn truncate_metrics(run: &RunDir, step: usize) -> Result<(), CheckpointError> {
     write_atomic(&path, (kept.join("\n") + "\n").as_bytes())
 }
 
-/// Reads `(step, train_loss)` and `(step, val_loss)` series from `metrics.csv`.
-pub fn read_metrics(run: &RunDir) -> (Vec<(usize, f64)>, Vec<(usize, f64)>) {
+/// A loss series, `(step, loss)`.
+pub type Series = Vec<(usize, f64)>;
+
+/// Reads the `(step, train_loss)` and `(step, val_loss)` series from `metrics.csv`.
+pub fn read_metrics(run: &RunDir) -> (Series, Series) {
     let text = std::fs::read_to_string(run.metrics_path()).unwrap_or_default();
     let (mut train, mut valid) = (Vec::new(), Vec::new());
     for line in text.lines().skip(1) {
@@ -517,12 +520,10 @@ where
         )));
     }
     if options.force && !options.resume && run.root().exists() {
-        for dir in ["checkpoints"] {
-            let p = run.root().join(dir);
-            if p.exists() {
-                std::fs::remove_dir_all(&p)
-                    .map_err(|source| CheckpointError::Io { path: p, source })?;
-            }
+        let p = run.root().join("checkpoints");
+        if p.exists() {
+            std::fs::remove_dir_all(&p)
+                .map_err(|source| CheckpointError::Io { path: p, source })?;
         }
         let _ = std::fs::remove_file(run.metrics_path());
         let _ = std::fs::remove_file(run.samples_path());
