@@ -12,6 +12,7 @@
 //! against PyTorch by the parity tests.
 
 use std::any::{Any, TypeId};
+use std::sync::Arc;
 
 use burn::backend::autodiff::{
     Autodiff,
@@ -19,9 +20,12 @@ use burn::backend::autodiff::{
     grads::Gradients,
     ops::{Backward, Ops, OpsKind},
 };
-use burn::tensor::{Tensor, TensorPrimitive, backend::Backend, ops::FloatTensor};
+use burn::tensor::{
+    Element, Tensor, TensorData, TensorPrimitive, backend::Backend, ops::FloatTensor,
+};
 
 use crate::cell::{Activation, CellKind, sigmoid};
+use crate::cpu;
 
 /// Which recurrence to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,9 +51,122 @@ impl Recurrence {
     }
 }
 
-/// What the forward pass keeps for the backward pass (inner-backend tensors).
+/// What the forward pass keeps for the backward pass.
 #[derive(Clone, Debug)]
-struct Saved<I: Backend> {
+enum Saved<I: Backend> {
+    /// Inner-backend tensors (any backend).
+    Tensors(TensorSaved<I>),
+    /// Host buffers of the ndarray kernel ([`crate::cpu`]).
+    Host(HostSaved),
+}
+
+/// The host kernel's state, f32 or f64.
+#[derive(Clone, Debug)]
+enum HostSaved {
+    F32(Arc<cpu::Saved<f32>>),
+    F64(Arc<cpu::Saved<f64>>),
+}
+
+/// The float types of the host kernel.
+trait HostFloat: cpu::Real + Element {
+    fn wrap(saved: cpu::Saved<Self>) -> HostSaved;
+    fn unwrap(saved: &HostSaved) -> &cpu::Saved<Self>;
+}
+
+impl HostFloat for f32 {
+    fn wrap(saved: cpu::Saved<Self>) -> HostSaved {
+        HostSaved::F32(Arc::new(saved))
+    }
+    fn unwrap(saved: &HostSaved) -> &cpu::Saved<Self> {
+        match saved {
+            HostSaved::F32(s) => s,
+            HostSaved::F64(_) => unreachable!("saved in f64"),
+        }
+    }
+}
+
+impl HostFloat for f64 {
+    fn wrap(saved: cpu::Saved<Self>) -> HostSaved {
+        HostSaved::F64(Arc::new(saved))
+    }
+    fn unwrap(saved: &HostSaved) -> &cpu::Saved<Self> {
+        match saved {
+            HostSaved::F64(s) => s,
+            HostSaved::F32(_) => unreachable!("saved in f32"),
+        }
+    }
+}
+
+/// Which host kernel serves backend `I`: `Some(false)` f32, `Some(true)` f64, `None` none.
+fn host_kind<I: Backend>() -> Option<bool> {
+    let id = TypeId::of::<I>();
+    if id == TypeId::of::<burn::backend::NdArray<f32>>() {
+        Some(false)
+    } else if id == TypeId::of::<burn::backend::NdArray<f64>>() {
+        Some(true)
+    } else {
+        None
+    }
+}
+
+fn host_vec<I: Backend, E: HostFloat, const D: usize>(t: Tensor<I, D>) -> Vec<E> {
+    t.into_data()
+        .convert::<E>()
+        .into_vec::<E>()
+        .expect("host floats")
+}
+
+#[allow(clippy::too_many_arguments)]
+fn host_forward<I: Backend, E: HostFloat>(
+    kind: Recurrence,
+    reverse: bool,
+    p: Tensor<I, 3>,
+    w_hh: Tensor<I, 2>,
+    b_hh: Tensor<I, 1>,
+    h0: Tensor<I, 2>,
+    c0: Tensor<I, 2>,
+    keep: bool,
+) -> (Tensor<I, 3>, Option<Saved<I>>) {
+    let device = p.device();
+    let [batch, seq, _] = p.dims();
+    let hidden = w_hh.dims()[0];
+    let (out, saved) = cpu::forward::<E>(
+        kind,
+        reverse,
+        [batch, seq, hidden],
+        host_vec(p),
+        host_vec(w_hh),
+        &host_vec::<I, E, 1>(b_hh),
+        host_vec(h0),
+        host_vec(c0),
+        keep,
+    );
+    let out = Tensor::from_data(TensorData::new(out, [batch, seq + 1, hidden]), &device);
+    (out, saved.map(|s| Saved::Host(E::wrap(s))))
+}
+
+fn host_backward<I: Backend, E: HostFloat>(
+    saved: &HostSaved,
+    d_out: Tensor<I, 3>,
+) -> InputGrads<I> {
+    let device = d_out.device();
+    let [batch, seq1, hidden] = d_out.dims();
+    let s = E::unwrap(saved);
+    let (dp, dw, db, dh0, dc0) = cpu::backward::<E>(s, &host_vec(d_out));
+    let gh = db.len();
+    let t = |v: Vec<E>, shape: Vec<usize>| TensorData::new(v, shape);
+    (
+        Tensor::from_data(t(dp, vec![batch, seq1 - 1, gh]), &device),
+        Tensor::from_data(t(dw, vec![hidden, gh]), &device),
+        Tensor::from_data(t(db, vec![gh]), &device),
+        Tensor::from_data(t(dh0, vec![batch, hidden]), &device),
+        Tensor::from_data(t(dc0, vec![batch, hidden]), &device),
+    )
+}
+
+/// Inner-backend tensors kept by the generic forward.
+#[derive(Clone, Debug)]
+struct TensorSaved<I: Backend> {
     kind: Recurrence,
     reverse: bool,
     w_hh: Tensor<I, 2>,
@@ -84,6 +201,11 @@ fn forward<I: Backend>(
     c0: Tensor<I, 2>,
     keep: bool,
 ) -> (Tensor<I, 3>, Option<Saved<I>>) {
+    match host_kind::<I>() {
+        Some(false) => return host_forward::<I, f32>(kind, reverse, p, w_hh, b_hh, h0, c0, keep),
+        Some(true) => return host_forward::<I, f64>(kind, reverse, p, w_hh, b_hh, h0, c0, keep),
+        None => {}
+    }
     let [batch, seq, gh] = p.dims();
     let hidden = w_hh.dims()[0];
     let mut h = h0.clone();
@@ -129,14 +251,16 @@ fn forward<I: Backend>(
     by_position.push(last.unsqueeze_dim(1));
     let out = Tensor::cat(by_position, 1);
     debug_assert_eq!(out.dims(), [batch, seq + 1, hidden]);
-    let saved = keep.then(|| Saved {
-        kind,
-        reverse,
-        w_hh,
-        h0,
-        c0,
-        hs,
-        acts,
+    let saved = keep.then(|| {
+        Saved::Tensors(TensorSaved {
+            kind,
+            reverse,
+            w_hh,
+            h0,
+            c0,
+            hs,
+            acts,
+        })
     });
     (out, saved)
 }
@@ -151,7 +275,17 @@ type InputGrads<I> = (
 );
 
 /// Gradients of the inputs of [`forward`] from the gradient of its output `[B, T + 1, H]`.
-fn backward<I: Backend>(s: Saved<I>, d_out: Tensor<I, 3>) -> InputGrads<I> {
+fn backward<I: Backend>(saved: Saved<I>, d_out: Tensor<I, 3>) -> InputGrads<I> {
+    match saved {
+        Saved::Tensors(s) => backward_tensors(s, d_out),
+        Saved::Host(h) => match h {
+            HostSaved::F32(_) => host_backward::<I, f32>(&h, d_out),
+            HostSaved::F64(_) => host_backward::<I, f64>(&h, d_out),
+        },
+    }
+}
+
+fn backward_tensors<I: Backend>(s: TensorSaved<I>, d_out: Tensor<I, 3>) -> InputGrads<I> {
     let [batch, seq1, hidden] = d_out.dims();
     let seq = seq1 - 1;
     let gates = s.w_hh.dims()[1] / hidden;

@@ -32,6 +32,7 @@
 pub mod cell;
 pub mod checkpoint;
 pub mod config;
+mod cpu;
 pub mod data;
 mod fused;
 pub mod layer;
