@@ -422,28 +422,27 @@ fn autodiff_recurrence<I: Backend>(
         h0.node.clone(),
         c0.node.clone(),
     ];
-    let run = |keep| {
-        forward::<I>(
-            kind,
-            reverse,
-            inner(p.primitive.clone()),
-            inner(w.primitive.clone()),
-            inner(b.primitive.clone()),
-            inner(h0.primitive.clone()),
-            inner(c0.primitive.clone()),
-            keep,
-        )
-    };
-    match RecurrenceBackward
+    // The primitives are moved, not cloned: ndarray's `into_data` copies a uniquely owned
+    // buffer out directly but walks a shared one element by element.
+    let prep = RecurrenceBackward
         .prepare::<NoCheckpointing>(nodes)
         .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => {
-            let (out, saved) = run(true);
-            prep.finish(saved.expect("kept"), out.into_primitive().tensor())
-        }
-        OpsKind::UnTracked(prep) => prep.finish(run(false).0.into_primitive().tensor()),
+        .stateful();
+    let keep = matches!(prep, OpsKind::Tracked(_));
+    let (out, saved) = forward::<I>(
+        kind,
+        reverse,
+        inner(p.primitive),
+        inner(w.primitive),
+        inner(b.primitive),
+        inner(h0.primitive),
+        inner(c0.primitive),
+        keep,
+    );
+    let out = out.into_primitive().tensor();
+    match prep {
+        OpsKind::Tracked(prep) => prep.finish(saved.expect("kept"), out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
     }
 }
 
