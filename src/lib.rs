@@ -29,6 +29,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod bench;
 pub mod cell;
 pub mod checkpoint;
 pub mod config;

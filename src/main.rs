@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use burn::backend::Autodiff;
 use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn_rnn::bench::{Workload, bench_sample, bench_train, peak_memory_mib};
 use burn_rnn::checkpoint::RunDir;
 use burn_rnn::config::{BackendKind, RunConfig};
 use burn_rnn::data::{Corpus, Vocab};
@@ -94,6 +95,27 @@ enum Command {
         /// Backend.
         #[arg(long, value_enum, default_value = "cpu")]
         backend: BackendArg,
+    },
+    /// Training and sampling throughput on the workloads of ../shared/bench/pytorch_bench.py.
+    Bench {
+        /// S, M, L, G, sample or all.
+        #[arg(long, default_value = "all")]
+        workload: String,
+        /// Backend.
+        #[arg(long, value_enum, default_value = "auto")]
+        backend: BackendArg,
+        /// Seconds of timed training steps per workload (after 3 warm-up steps).
+        #[arg(long, default_value_t = 20.0)]
+        seconds: f64,
+        /// Timed steps at least.
+        #[arg(long, default_value_t = 10)]
+        min_steps: usize,
+        /// The corpus whose characters the models predict.
+        #[arg(long, default_value = "data/tinyshakespeare.txt")]
+        data: PathBuf,
+        /// Let Burn's autodiff record every step instead of the fused recurrence.
+        #[arg(long)]
+        unfused: bool,
     },
     /// Loss (nats and bits per character) on the validation split or another file.
     Eval {
@@ -250,6 +272,67 @@ fn run(cli: Cli) -> Result<(), String> {
                     seed,
                     &device,
                 )
+            })
+        }
+        Command::Bench {
+            workload,
+            backend,
+            seconds,
+            min_steps,
+            data,
+            unfused,
+        } => {
+            let names: Vec<String> = if workload.eq_ignore_ascii_case("all") {
+                ["S", "M", "L", "G", "sample"].map(String::from).to_vec()
+            } else {
+                vec![workload]
+            };
+            for name in &names {
+                if !name.eq_ignore_ascii_case("sample") && Workload::find(name).is_none() {
+                    return Err(format!(
+                        "--workload {name}: expected S, M, L, G, sample or all"
+                    ));
+                }
+            }
+            let corpus = Corpus::load(&data, 0.1, None).map_err(|e| e.to_string())?;
+            with_backend!(to_kind(backend), 0, |B, device| {
+                for name in &names {
+                    if name.eq_ignore_ascii_case("sample") {
+                        let (med, min, max) = bench_sample::<<B as AutodiffBackend>::InnerBackend>(
+                            corpus.vocab.len(),
+                            2000,
+                            5,
+                            &device,
+                        );
+                        println!(
+                            "RESULT burn-M sample chars_per_s_median={med:.0} min={min:.0} max={max:.0} peak_mem_mib={:.0}",
+                            peak_memory_mib().unwrap_or(f64::NAN)
+                        );
+                    } else {
+                        let w = Workload::find(name).expect("checked");
+                        let r = bench_train::<B>(
+                            w,
+                            &corpus.train,
+                            corpus.vocab.len(),
+                            seconds,
+                            min_steps,
+                            !unfused,
+                            &device,
+                        );
+                        println!(
+                            "RESULT burn-{} train steps={} median_step_s={:.5} tok_per_s_median={:.0} min={:.0} max={:.0} last_loss={:.3} peak_mem_mib={:.0}",
+                            w.name,
+                            r.steps,
+                            r.median_step_secs,
+                            r.tokens_per_sec.0,
+                            r.tokens_per_sec.1,
+                            r.tokens_per_sec.2,
+                            r.last_loss,
+                            peak_memory_mib().unwrap_or(f64::NAN)
+                        );
+                    }
+                }
+                Ok::<(), String>(())
             })
         }
         Command::Eval {
