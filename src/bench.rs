@@ -17,7 +17,7 @@ use crate::data::random_batch;
 use crate::layer::RecurrentConfig;
 use crate::model::{CharLm, CharLmConfig};
 use crate::sample::{Sampler, SamplingOptions};
-use crate::train::clip_gradients;
+use crate::train::{clip_gradients, ids_tensor, scalar};
 
 /// One benchmark workload: a character-level model and its batch shape.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,15 +111,6 @@ pub struct TrainBench {
     pub last_loss: f64,
 }
 
-fn ids_tensor<B: Backend>(
-    ids: &[i64],
-    batch: usize,
-    seq: usize,
-    device: &B::Device,
-) -> Tensor<B, 2, Int> {
-    Tensor::from_data(TensorData::new(ids.to_vec(), [batch, seq]), device)
-}
-
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
@@ -153,16 +144,10 @@ pub fn bench_train<B: AutodiffBackend>(
         clip_gradients::<B, _>(&model, &mut grads, 5.0, 0.0);
         (optim.step(2e-3, model, grads), loss)
     };
-    let read = |loss: Tensor<B, 1>| -> f64 {
-        loss.into_data()
-            .convert::<f64>()
-            .to_vec::<f64>()
-            .expect("f64")[0]
-    };
     for i in 0..3 {
         let (m, loss) = step(i, model);
         model = m;
-        read(loss);
+        scalar(loss);
     }
     let mut times = Vec::new();
     let start = Instant::now();
@@ -173,7 +158,7 @@ pub fn bench_train<B: AutodiffBackend>(
         let (m, loss) = step(i, model);
         model = m;
         // Reading the loss waits for the step to finish (as `.item()` does in the reference).
-        last_loss = read(loss);
+        last_loss = scalar(loss);
         times.push(t0.elapsed().as_secs_f64());
         i += 1;
         let elapsed = start.elapsed().as_secs_f64();

@@ -286,7 +286,7 @@ pub enum BackendKind {
 pub struct BackendSection {
     /// `auto`, `cpu` or `wgpu`.
     pub kind: BackendKind,
-    /// GPU index for wgpu (discrete GPUs in the order wgpu lists them).
+    /// wgpu device: 0 is wgpu's default adapter (discrete first), N > 0 the N-th discrete GPU.
     pub device: usize,
     /// Run each recurrent layer as one autodiff operation with a hand-written backward (fast);
     /// `false` lets Burn's autodiff record every step (same numbers, slower).

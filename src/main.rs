@@ -164,7 +164,12 @@ macro_rules! with_backend {
             #[cfg(feature = "wgpu")]
             BackendKind::Wgpu => {
                 type $B = Autodiff<Gpu>;
-                let $device = burn::backend::wgpu::WgpuDevice::DiscreteGpu($index);
+                // Device 0: wgpu's default choice (the best adapter it finds, discrete first);
+                // N > 0: the N-th discrete GPU.
+                let $device = match $index {
+                    0 => burn::backend::wgpu::WgpuDevice::DefaultDevice,
+                    n => burn::backend::wgpu::WgpuDevice::DiscreteGpu(n),
+                };
                 eprintln!("backend: wgpu, device {:?}", $device);
                 $body
             }

@@ -19,7 +19,7 @@ use burn::module::Param;
 use burn::tensor::{DType, Tensor, TensorData, backend::Backend};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
-use crate::cell::GateWeights;
+use crate::cell::{GateWeights, RecurrentCell};
 use crate::layer::Recurrent;
 
 /// What can go wrong when reading or writing a PyTorch `state_dict`.

@@ -253,7 +253,8 @@ pub fn clip_gradients<B: AutodiffBackend, M: AutodiffModule<B>>(
     });
 }
 
-fn ids_tensor<B: Backend>(
+/// Ids `[batch * seq]` (row-major) as an Int tensor `[batch, seq]`.
+pub(crate) fn ids_tensor<B: Backend>(
     ids: &[i64],
     batch: usize,
     seq: usize,
@@ -301,7 +302,7 @@ pub fn evaluate<B: Backend>(
 }
 
 /// Reads a one-element tensor to the host.
-fn scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
+pub(crate) fn scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
     t.into_data().convert::<f64>().to_vec::<f64>().expect("f64")[0]
 }
 
@@ -694,6 +695,15 @@ where
             window_tokens = 0;
             train_losses.push((done, mean));
             let elapsed = elapsed_before + session_start.elapsed().as_secs_f64();
+            let state_at = |val_loss, best_val_loss| TrainState {
+                step: done,
+                total_steps: total,
+                best_val_loss,
+                val_loss,
+                elapsed_secs: elapsed,
+                seed: config.seed,
+                files: BTreeMap::new(),
+            };
             let mut val_cols = ",".to_string();
             if eval_now {
                 let valid_model = model.valid();
@@ -736,15 +746,7 @@ where
                     if improved { ", best so far" } else { "" }
                 ));
                 if improved {
-                    let state = TrainState {
-                        step: done,
-                        total_steps: total,
-                        best_val_loss: best,
-                        val_loss: Some(last_val),
-                        elapsed_secs: elapsed,
-                        seed: config.seed,
-                        files: BTreeMap::new(),
-                    };
+                    let state = state_at(Some(last_val), best);
                     run.save_checkpoint("best", &state, &[("model.bin", &model_bytes(&model))])?;
                 }
             }
@@ -753,15 +755,7 @@ where
                 &format!("{done},{mean:.6},{val_cols},{lr:.6e},{tokens_per_sec:.1},{elapsed:.2}\n"),
             )?;
             if checkpoint_now {
-                let state = TrainState {
-                    step: done,
-                    total_steps: total,
-                    best_val_loss: best,
-                    val_loss: eval_now.then_some(last_val),
-                    elapsed_secs: elapsed,
-                    seed: config.seed,
-                    files: BTreeMap::new(),
-                };
+                let state = state_at(eval_now.then_some(last_val), best);
                 let model_bin = model_bytes(&model);
                 let optim_bin = Recorder::<B>::record(&recorder(), optim.to_record(), ())
                     .map_err(|e| other(format!("cannot record the optimiser: {e}")))?;

@@ -168,13 +168,30 @@ fn config_errors_name_the_key() {
 fn bench_smoke() {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/small.txt");
     let (ok, stdout, stderr) = run(bin()
-        .args(["bench", "--workload", "S", "--seconds", "0", "--min-steps", "2", "--backend", "cpu", "--data"])
+        .args([
+            "bench",
+            "--workload",
+            "S",
+            "--seconds",
+            "0",
+            "--min-steps",
+            "2",
+            "--backend",
+            "cpu",
+            "--data",
+        ])
         .arg(&data));
     assert!(ok, "{stderr}");
     assert!(stdout.starts_with("RESULT burn-S train steps="), "{stdout}");
-    assert!(stdout.contains("tok_per_s_median=") && stdout.contains("peak_mem_mib="), "{stdout}");
+    assert!(
+        stdout.contains("tok_per_s_median=") && stdout.contains("peak_mem_mib="),
+        "{stdout}"
+    );
     assert_error(
-        run(bin().args(["bench", "--workload", "X"]).arg("--data").arg(&data)),
+        run(bin()
+            .args(["bench", "--workload", "X"])
+            .arg("--data")
+            .arg(&data)),
         &["--workload X", "S, M, L, G"],
     );
 }

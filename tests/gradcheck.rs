@@ -6,7 +6,7 @@ mod common;
 use burn::backend::{Autodiff, NdArray};
 use burn::module::Param;
 use burn::tensor::{Distribution, Tensor, TensorData};
-use burn_rnn::{Activation, CellKind, Recurrent, RecurrentConfig};
+use burn_rnn::{Activation, CellKind, Recurrent, RecurrentCell, RecurrentConfig};
 use common::{rel_error, values};
 
 type B = Autodiff<NdArray<f64>>;

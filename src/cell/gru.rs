@@ -52,12 +52,8 @@ pub struct GruCell<B: Backend> {
 }
 
 impl<B: Backend> RecurrentCell<B> for GruCell<B> {
-    fn input_size(&self) -> usize {
-        self.weights.input_size()
-    }
-
-    fn hidden_size(&self) -> usize {
-        self.weights.hidden_size()
+    fn weights(&self) -> &GateWeights<B> {
+        &self.weights
     }
 
     fn init_state(&self, batch: usize, device: &B::Device) -> CellState<B> {

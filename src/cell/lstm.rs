@@ -51,12 +51,8 @@ pub struct LstmCell<B: Backend> {
 }
 
 impl<B: Backend> RecurrentCell<B> for LstmCell<B> {
-    fn input_size(&self) -> usize {
-        self.weights.input_size()
-    }
-
-    fn hidden_size(&self) -> usize {
-        self.weights.hidden_size()
+    fn weights(&self) -> &GateWeights<B> {
+        &self.weights
     }
 
     fn init_state(&self, batch: usize, device: &B::Device) -> CellState<B> {

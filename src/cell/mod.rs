@@ -103,10 +103,16 @@ impl<B: Backend> CellState<B> {
 /// `step` equals `step_projected(project_input(x), state)`; sequence layers call
 /// `project_input` once on all time steps and then `step_projected` per step.
 pub trait RecurrentCell<B: Backend> {
+    /// The fused weights of the cell.
+    fn weights(&self) -> &GateWeights<B>;
     /// Size of the input features.
-    fn input_size(&self) -> usize;
+    fn input_size(&self) -> usize {
+        self.weights().input_size()
+    }
     /// Size of the hidden state.
-    fn hidden_size(&self) -> usize;
+    fn hidden_size(&self) -> usize {
+        self.weights().hidden_size()
+    }
     /// The zero state for a batch.
     ///
     /// # Shapes
@@ -246,15 +252,6 @@ impl<B: Backend> Cell<B> {
         }
     }
 
-    /// The fused weights of the cell.
-    pub fn weights(&self) -> &GateWeights<B> {
-        match self {
-            Cell::Rnn(c) => &c.weights,
-            Cell::Lstm(c) => &c.weights,
-            Cell::Gru(c) => &c.weights,
-        }
-    }
-
     /// Mutable access to the fused weights of the cell.
     pub fn weights_mut(&mut self) -> &mut GateWeights<B> {
         match self {
@@ -274,11 +271,12 @@ impl<B: Backend> Cell<B> {
 }
 
 impl<B: Backend> RecurrentCell<B> for Cell<B> {
-    fn input_size(&self) -> usize {
-        self.weights().input_size()
-    }
-    fn hidden_size(&self) -> usize {
-        self.weights().hidden_size()
+    fn weights(&self) -> &GateWeights<B> {
+        match self {
+            Cell::Rnn(c) => &c.weights,
+            Cell::Lstm(c) => &c.weights,
+            Cell::Gru(c) => &c.weights,
+        }
     }
     fn init_state(&self, batch: usize, device: &B::Device) -> CellState<B> {
         self.as_dyn().init_state(batch, device)

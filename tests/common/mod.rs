@@ -7,7 +7,7 @@ use burn::tensor::{
     Tensor, TensorData,
     backend::{AutodiffBackend, Backend},
 };
-use burn_rnn::{Activation, CellKind, RecurrentConfig, RecurrentState, pytorch};
+use burn_rnn::{Activation, CellKind, RecurrentCell, RecurrentConfig, RecurrentState, pytorch};
 use safetensors::{Dtype, SafeTensors};
 use serde::Deserialize;
 
