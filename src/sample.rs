@@ -1,10 +1,13 @@
 //! Text generation: a prime, then one step at a time with the carried hidden state (the prefix
 //! is never re-run), drawing each character with temperature, top-k and top-p, or greedily.
 
-use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
+use burn::tensor::{Tensor, backend::Backend};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
+use crate::cell::{Activation, Cell, RecurrentCell};
+use crate::cpu::Real;
 use crate::data::{CorpusError, Vocab};
+use crate::fused::Recurrence;
 use crate::model::CharLm;
 
 /// How the next character is drawn from the logits.
@@ -123,8 +126,9 @@ impl Sampler {
 }
 
 /// Generates `length` characters after `prime`, calling `emit` for each as it is produced, and
-/// returns them. An empty prime starts from a newline (or the first character of the
-/// vocabulary when it has no newline).
+/// returns them. The state is carried from step to step (the prefix is never re-run) on the
+/// host copy of the model ([`HostLm`]). An empty prime starts from a newline (or the first
+/// character of the vocabulary when it has no newline).
 pub fn generate<B: Backend>(
     model: &CharLm<B>,
     vocab: &Vocab,
@@ -133,39 +137,216 @@ pub fn generate<B: Backend>(
     sampler: &mut Sampler,
     mut emit: impl FnMut(char),
 ) -> Result<String, CorpusError> {
-    let device = model.embedding.weight.device();
     let prime_ids = if prime.is_empty() {
         vec![vocab.id('\n').unwrap_or(0)]
     } else {
         vocab.encode(prime, "the prime text")?
     };
-    let ids: Vec<i64> = prime_ids.iter().map(|&v| v as i64).collect();
-    let n = ids.len();
-    let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [1, n]), &device);
-    let (logits, mut state) = model.forward(input, None);
-    let v = vocab.len();
-    let mut last: Vec<f32> = logits
-        .slice([0..1, n - 1..n, 0..v])
-        .into_data()
-        .convert::<f32>()
-        .to_vec()
-        .expect("f32 logits");
+    let mut lm = HostLm::from_model(model);
+    let (last, rest) = prime_ids.split_last().expect("a non-empty prime");
+    for &id in rest {
+        lm.step(id as usize);
+    }
+    let mut id = sampler.pick(lm.step(*last as usize));
     let mut out = String::with_capacity(length);
-    for _ in 0..length {
-        let id = sampler.pick(&last);
+    for k in 0..length {
         let c = vocab.char(id);
         emit(c);
         out.push(c);
-        let input = Tensor::<B, 1, Int>::from_data(TensorData::new(vec![id as i64], [1]), &device);
-        let (logits, next) = model.step(input, Some(state));
-        state = next;
-        last = logits
-            .into_data()
-            .convert::<f32>()
-            .to_vec()
-            .expect("f32 logits");
+        if k + 1 < length {
+            id = sampler.pick(lm.step(id));
+        }
     }
     Ok(out)
+}
+
+/// The model's weights on the host, for generation one character at a time (batch 1): weights
+/// copied once, every step is matrix-vector products into preallocated buffers, no autodiff
+/// and no allocation. Any backend's model can be copied here; the ndarray kernel's f32 `tanh`
+/// is used, so logits match the model's to about 1e-6.
+#[derive(Clone, Debug)]
+pub struct HostLm {
+    vocab: usize,
+    embedding: Vec<f32>,
+    emb_size: usize,
+    layers: Vec<HostLayer>,
+    head_w: Vec<f32>,
+    head_b: Vec<f32>,
+    logits: Vec<f32>,
+    /// The input of the next layer.
+    buf: Vec<f32>,
+}
+
+#[derive(Clone, Debug)]
+struct HostLayer {
+    kind: Recurrence,
+    input: usize,
+    hidden: usize,
+    /// `[input, G*H]`, `[hidden, G*H]`.
+    w_ih: Vec<f32>,
+    w_hh: Vec<f32>,
+    /// RNN/LSTM: `b_ih + b_hh`; GRU: `b_ih`.
+    b_x: Vec<f32>,
+    /// GRU: `b_hh`.
+    b_h: Vec<f32>,
+    h: Vec<f32>,
+    c: Vec<f32>,
+    gx: Vec<f32>,
+    gh: Vec<f32>,
+}
+
+fn host<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .into_vec::<f32>()
+        .expect("f32")
+}
+
+/// `out += x W` for `x: [n]`, `w: [n, m]` row-major.
+fn matvec_add(x: &[f32], w: &[f32], out: &mut [f32]) {
+    let m = out.len();
+    for (i, &xi) in x.iter().enumerate() {
+        if xi != 0.0 {
+            for (o, wv) in out.iter_mut().zip(&w[i * m..(i + 1) * m]) {
+                *o += xi * wv;
+            }
+        }
+    }
+}
+
+impl HostLm {
+    /// Copies `model`'s weights to the host, with a zero state.
+    pub fn from_model<B: Backend>(model: &CharLm<B>) -> Self {
+        let [vocab, emb_size] = model.embedding.weight.dims();
+        let layers = model
+            .rnn
+            .cells
+            .iter()
+            .map(|cell| {
+                let w = cell.weights();
+                let activation = match cell {
+                    Cell::Rnn(c) => c.activation,
+                    _ => Activation::Tanh,
+                };
+                let kind = Recurrence::new(cell.kind(), activation);
+                let [input, gh] = w.weight_ih.dims();
+                let hidden = w.weight_hh.dims()[0];
+                let b_ih = w
+                    .bias_ih
+                    .as_ref()
+                    .map(|b| host(b.val()))
+                    .unwrap_or(vec![0.0; gh]);
+                let b_hh = w
+                    .bias_hh
+                    .as_ref()
+                    .map(|b| host(b.val()))
+                    .unwrap_or(vec![0.0; gh]);
+                let (b_x, b_h) = if kind == Recurrence::Gru {
+                    (b_ih, b_hh)
+                } else {
+                    (
+                        b_ih.iter().zip(&b_hh).map(|(a, b)| a + b).collect(),
+                        vec![0.0; gh],
+                    )
+                };
+                HostLayer {
+                    kind,
+                    input,
+                    hidden,
+                    w_ih: host(w.weight_ih.val()),
+                    w_hh: host(w.weight_hh.val()),
+                    b_x,
+                    b_h,
+                    h: vec![0.0; hidden],
+                    c: vec![0.0; hidden],
+                    gx: vec![0.0; gh],
+                    gh: vec![0.0; gh],
+                }
+            })
+            .collect();
+        Self {
+            vocab,
+            embedding: host(model.embedding.weight.val()),
+            emb_size,
+            layers,
+            head_w: host(model.head.weight.val()),
+            head_b: model
+                .head
+                .bias
+                .as_ref()
+                .map(|b| host(b.val()))
+                .unwrap_or(vec![0.0; vocab]),
+            logits: vec![0.0; vocab],
+            buf: Vec::new(),
+        }
+    }
+
+    /// Zeroes the state.
+    pub fn reset(&mut self) {
+        for l in &mut self.layers {
+            l.h.fill(0.0);
+            l.c.fill(0.0);
+        }
+    }
+
+    /// Feeds character `id` and returns the logits `[V]` for the next one.
+    pub fn step(&mut self, id: usize) -> &[f32] {
+        let mut input = std::mem::take(&mut self.buf);
+        let mut x: &[f32] = &self.embedding[id * self.emb_size..(id + 1) * self.emb_size];
+        for (k, l) in self.layers.iter_mut().enumerate() {
+            if k > 0 {
+                x = &input;
+            }
+            debug_assert_eq!(x.len(), l.input);
+            let h = l.hidden;
+            l.gx.copy_from_slice(&l.b_x);
+            matvec_add(x, &l.w_ih, &mut l.gx);
+            l.gh.copy_from_slice(&l.b_h);
+            matvec_add(&l.h, &l.w_hh, &mut l.gh);
+            match l.kind {
+                Recurrence::Tanh | Recurrence::Relu => {
+                    for j in 0..h {
+                        let v = l.gx[j] + l.gh[j];
+                        l.h[j] = if l.kind == Recurrence::Tanh {
+                            Real::tanh(v)
+                        } else {
+                            v.max(0.0)
+                        };
+                    }
+                }
+                Recurrence::Lstm => {
+                    for j in 0..h {
+                        let g = |q: usize| l.gx[q * h + j] + l.gh[q * h + j];
+                        let (i, f, gv, o) = (
+                            g(0).sigmoid(),
+                            g(1).sigmoid(),
+                            Real::tanh(g(2)),
+                            g(3).sigmoid(),
+                        );
+                        l.c[j] = f * l.c[j] + i * gv;
+                        l.h[j] = o * Real::tanh(l.c[j]);
+                    }
+                }
+                Recurrence::Gru => {
+                    for j in 0..h {
+                        let r = (l.gx[j] + l.gh[j]).sigmoid();
+                        let z = (l.gx[h + j] + l.gh[h + j]).sigmoid();
+                        let n = Real::tanh(l.gx[2 * h + j] + r * l.gh[2 * h + j]);
+                        l.h[j] = n + z * (l.h[j] - n);
+                    }
+                }
+            }
+            input.clear();
+            input.extend_from_slice(&l.h);
+            x = &[];
+        }
+        self.buf = input;
+        let top = &self.layers.last().expect("at least one layer").h;
+        self.logits.copy_from_slice(&self.head_b);
+        matvec_add(top, &self.head_w, &mut self.logits);
+        debug_assert_eq!(self.logits.len(), self.vocab);
+        &self.logits
+    }
 }
 
 #[cfg(test)]
@@ -217,6 +398,45 @@ mod tests {
         let mut s = Sampler::new(SamplingOptions::default(), 11);
         let ones = (0..4000).filter(|_| s.pick(&logits) == 1).count();
         assert!((2800..3200).contains(&ones), "{ones}");
+    }
+
+    /// The host copy gives the logits of `CharLm::step`, for every cell.
+    #[test]
+    fn host_steps_match_the_model() {
+        use crate::layer::RecurrentConfig;
+        use crate::model::CharLmConfig;
+        use burn::backend::NdArray;
+        use burn::tensor::{Int, TensorData};
+        let device = Default::default();
+        for (kind, act) in [
+            (crate::CellKind::Lstm, Activation::Tanh),
+            (crate::CellKind::Gru, Activation::Tanh),
+            (crate::CellKind::Rnn, Activation::Relu),
+        ] {
+            let model = CharLmConfig::new(
+                11,
+                5,
+                RecurrentConfig::new(kind, 5, 7)
+                    .with_num_layers(2)
+                    .with_activation(act),
+            )
+            .init::<NdArray>(&device);
+            let mut lm = HostLm::from_model(&model);
+            let mut state = None;
+            for id in [3usize, 0, 10, 4, 4, 7] {
+                let ids = Tensor::<NdArray, 1, Int>::from_data(
+                    TensorData::new(vec![id as i64], [1]),
+                    &device,
+                );
+                let (logits, next) = model.step(ids, state);
+                state = Some(next);
+                let expected = host(logits);
+                let got = lm.step(id).to_vec();
+                for (a, b) in got.iter().zip(&expected) {
+                    assert!((a - b).abs() < 1e-5, "{kind:?}: {a} vs {b}");
+                }
+            }
+        }
     }
 
     #[test]
