@@ -9,8 +9,8 @@
 use std::time::Instant;
 
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
-use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::Tensor;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 
 use crate::cell::CellKind;
 use crate::data::random_batch;

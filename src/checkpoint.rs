@@ -52,12 +52,21 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
         let mut file = std::fs::File::create(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
-        std::fs::rename(&tmp, path)
+        std::fs::rename(&tmp, path)?;
+        sync_dir(path.parent().unwrap_or(Path::new(".")));
+        Ok(())
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     result.map_err(io(path))
+}
+
+/// Flushes a folder's entries (the renames) to disk; best effort, as not every platform can.
+fn sync_dir(dir: &Path) {
+    if let Ok(f) = std::fs::File::open(dir) {
+        let _ = f.sync_all();
+    }
 }
 
 fn tmp_path(path: &Path) -> PathBuf {
@@ -161,15 +170,18 @@ impl RunDir {
         }
         let json = serde_json::to_vec_pretty(&state).expect("state serialises");
         write_atomic(&tmp.join("state.json"), &json)?;
-        // Swap: <name> -> <name>.old, <name>.tmp -> <name>, drop <name>.old. A crash between the
-        // renames leaves <name>.old, which load_checkpoint falls back to.
-        if old.exists() {
-            std::fs::remove_dir_all(&old).map_err(io(&old))?;
-        }
+        // Swap: <name> -> <name>.old, <name>.tmp -> <name>, drop <name>.old. At every moment a
+        // complete checkpoint is at <name> or, between the two renames, at <name>.old (which
+        // load_checkpoint falls back to). An <name>.old left by an earlier crash is only dropped
+        // once <name> exists to replace it.
         if dir.exists() {
+            if old.exists() {
+                std::fs::remove_dir_all(&old).map_err(io(&old))?;
+            }
             std::fs::rename(&dir, &old).map_err(io(&dir))?;
         }
         std::fs::rename(&tmp, &dir).map_err(io(&dir))?;
+        sync_dir(dir.parent().unwrap_or(Path::new(".")));
         if old.exists() {
             std::fs::remove_dir_all(&old).map_err(io(&old))?;
         }
@@ -257,5 +269,10 @@ mod tests {
         let dir = run.checkpoint_dir("last");
         std::fs::rename(&dir, dir.with_file_name("last.old")).unwrap();
         assert_eq!(run.load_checkpoint("last").unwrap().0.step, 3);
+        // The next save replaces it, and only then drops last.old.
+        run.save_checkpoint("last", &state(4), &[("model.bin", b"y")])
+            .unwrap();
+        assert_eq!(run.load_checkpoint("last").unwrap().0.step, 4);
+        assert!(!dir.with_file_name("last.old").exists());
     }
 }

@@ -459,6 +459,86 @@ fn truncate_metrics(run: &RunDir, step: usize) -> Result<(), CheckpointError> {
 /// A loss series, `(step, loss)`.
 pub type Series = Vec<(usize, f64)>;
 
+/// Keeps the samples of steps up to `step` (those written after the checkpoint of a killed run go).
+fn truncate_samples(run: &RunDir, step: usize) -> Result<(), CheckpointError> {
+    let path = run.samples_path();
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let mut kept = String::new();
+    for block in text.split("=== step ") {
+        if block.is_empty() {
+            continue;
+        }
+        let block_step = block
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .and_then(|s| s.parse::<usize>().ok());
+        if block_step.is_some_and(|s| s <= step) {
+            kept.push_str("=== step ");
+            kept.push_str(block);
+        }
+    }
+    write_atomic(&path, kept.as_bytes())
+}
+
+/// Refuses to resume a run with a config whose model or batches differ from the run's own:
+/// the weights, the optimiser state and the carried state would not fit.
+fn check_resumable(run: &RunDir, config: &RunConfig) -> Result<(), TrainError> {
+    let path = run.config_path();
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(());
+    };
+    let saved = RunConfig::parse(&text, &path.display().to_string(), &[])
+        .map_err(|e| TrainError::Other(e.to_string()))?;
+    let (m, s) = (&config.model, &saved.model);
+    let same_model = [
+        ("model.cell", m.cell.to_string(), s.cell.to_string()),
+        (
+            "model.activation",
+            format!("{:?}", m.activation),
+            format!("{:?}", s.activation),
+        ),
+        (
+            "model.embedding_size",
+            m.embedding_size.to_string(),
+            s.embedding_size.to_string(),
+        ),
+        (
+            "model.hidden_size",
+            m.hidden_size.to_string(),
+            s.hidden_size.to_string(),
+        ),
+        (
+            "model.num_layers",
+            m.num_layers.to_string(),
+            s.num_layers.to_string(),
+        ),
+        (
+            "data.batch_size",
+            config.data.batch_size.to_string(),
+            saved.data.batch_size.to_string(),
+        ),
+        (
+            "data.seq_len",
+            config.data.seq_len.to_string(),
+            saved.data.seq_len.to_string(),
+        ),
+        (
+            "optim.optimizer",
+            format!("{:?}", config.optim.optimizer),
+            format!("{:?}", saved.optim.optimizer),
+        ),
+    ];
+    for (key, now, before) in same_model {
+        if now != before {
+            return Err(TrainError::Other(format!(
+                "--resume: config key `{key}` is {now}, but the run in {} was trained with {before}; resume with the run's value or start over with --force",
+                run.root().display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Reads the `(step, train_loss)` and `(step, val_loss)` series from `metrics.csv`.
 pub fn read_metrics(run: &RunDir) -> (Series, Series) {
     let text = std::fs::read_to_string(run.metrics_path()).unwrap_or_default();
@@ -531,6 +611,9 @@ where
     }
     run.create()?;
 
+    if options.resume {
+        check_resumable(run, config)?;
+    }
     // Data: on resume, the run's vocabulary.
     let vocab = if options.resume {
         let text =
@@ -596,6 +679,14 @@ where
         best = state.best_val_loss;
         elapsed_before = state.elapsed_secs;
         truncate_metrics(run, start)?;
+        truncate_samples(run, start)?;
+        if let Some(stop) = options.stop_after
+            && stop <= start
+        {
+            return Err(other(format!(
+                "--stop-after {stop}: the run is already at step {start}"
+            )));
+        }
     } else {
         write_atomic(
             &run.metrics_path(),
@@ -705,6 +796,7 @@ where
                 files: BTreeMap::new(),
             };
             let mut val_cols = ",".to_string();
+            let mut save_best = false;
             if eval_now {
                 let valid_model = model.valid();
                 last_val = evaluate(
@@ -745,10 +837,7 @@ where
                     last_val / std::f64::consts::LN_2,
                     if improved { ", best so far" } else { "" }
                 ));
-                if improved {
-                    let state = state_at(Some(last_val), best);
-                    run.save_checkpoint("best", &state, &[("model.bin", &model_bytes(&model))])?;
-                }
+                save_best = improved;
             }
             append(
                 &run.metrics_path(),
@@ -766,6 +855,12 @@ where
                     files.push(("carry.safetensors", c));
                 }
                 run.save_checkpoint("last", &state, &files)?;
+            }
+            // After `last`, so that a crash in between never lets a resumed run overwrite `best`
+            // with a worse model (`last` already records the new best loss).
+            if save_best {
+                let state = state_at(Some(last_val), best);
+                run.save_checkpoint("best", &state, &[("model.bin", &model_bytes(&model))])?;
             }
             let eta = (total - done) as f64 * (batch * seq) as f64 / tokens_per_sec.max(1e-9);
             let val = if last_val.is_finite() {

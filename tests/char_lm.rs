@@ -115,6 +115,13 @@ fn resume_equals_uninterrupted() {
         // The metrics file of the resumed run holds each step once.
         let (series, _) = read_metrics(&RunDir::new(b.path()));
         assert_same_losses(&series, &full.train_losses, batching);
+        // ... and each evaluation's sample once, the same text as the uninterrupted run's.
+        let samples = |d: &Path| std::fs::read_to_string(RunDir::new(d).samples_path()).unwrap();
+        assert_eq!(
+            samples(b.path()).matches("=== step").count(),
+            3,
+            "{batching}"
+        );
     }
 }
 

@@ -112,6 +112,23 @@ fn train_sample_eval_end_to_end() {
         "{stdout}"
     );
 
+    // Resuming with a different model is refused, naming the key.
+    assert_error(
+        run(bin()
+            .arg("train")
+            .arg(tiny_config())
+            .args([
+                "--set",
+                "train.steps=50",
+                "--set",
+                "model.hidden_size=32",
+                "--resume",
+                "--out",
+            ])
+            .arg(&out)),
+        &["model.hidden_size", "32", "48", "--force"],
+    );
+
     // Sampling errors name the option or the characters.
     assert_error(
         run(bin()
