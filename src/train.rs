@@ -697,6 +697,9 @@ where
     write_atomic(&run.config_path(), config.to_toml().as_bytes())?;
     write_atomic(&run.vocab_path(), corpus.vocab.to_json().as_bytes())?;
 
+    let validate = |m: &CharLm<B::InnerBackend>| {
+        evaluate(m, &corpus.valid, batch, seq, config.train.eval_batches)
+    };
     let reporter = Reporter::new(options.progress, start, total);
     let parameters = model.num_params();
     reporter.println(&format!(
@@ -799,13 +802,7 @@ where
             let mut save_best = false;
             if eval_now {
                 let valid_model = model.valid();
-                last_val = evaluate(
-                    &valid_model,
-                    &corpus.valid,
-                    batch,
-                    seq,
-                    config.train.eval_batches,
-                )?;
+                last_val = validate(&valid_model)?;
                 val_cols = format!("{last_val:.6},{:.6}", last_val / std::f64::consts::LN_2);
                 let improved = best.is_none_or(|b| last_val < b);
                 if improved {
@@ -888,14 +885,7 @@ where
     reporter.finish();
 
     if start >= total {
-        let valid_model = model.valid();
-        last_val = evaluate(
-            &valid_model,
-            &corpus.valid,
-            batch,
-            seq,
-            config.train.eval_batches,
-        )?;
+        last_val = validate(&model.valid())?;
     }
     let (train_series, valid_series) = read_metrics(run);
     if let Err(e) = crate::plot::loss_curve(
