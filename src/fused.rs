@@ -489,46 +489,47 @@ pub(crate) fn try_fused<B: Backend>(
     h0: &Tensor<B, 2>,
     c0: Option<Tensor<B, 2>>,
 ) -> Option<Tensor<B, 3>> {
-    if !B::ad_enabled(&p.device()) {
-        // No autodiff: run the loop directly on this backend, nothing kept for a backward.
-        let device = p.device();
-        let [batch, _, gh] = p.dims();
-        let hidden = w_hh.dims()[0];
-        let (out, _) = forward::<B>(
-            kind,
-            reverse,
-            p.clone(),
-            w_hh.clone(),
-            b_hh.unwrap_or_else(|| Tensor::zeros([gh], &device)),
-            h0.clone(),
-            c0.unwrap_or_else(|| Tensor::zeros([batch, hidden], &device)),
-            false,
-        );
-        return Some(out);
-    }
     type NdF32 = burn::backend::NdArray<f32>;
     type NdF64 = burn::backend::NdArray<f64>;
-    let id = TypeId::of::<B>();
-    let runner: fn(Recurrence, bool, [FloatTensor<B>; 5]) -> FloatTensor<B> =
+    type Runner<B> = fn(Recurrence, bool, [FloatTensor<B>; 5]) -> FloatTensor<B>;
+    // `None`: no autodiff, the loop runs directly on this backend with nothing kept.
+    let runner: Option<Runner<B>> = if !B::ad_enabled(&p.device()) {
+        None
+    } else {
+        let id = TypeId::of::<B>();
         if id == TypeId::of::<Autodiff<NdF32>>() {
-            run_as::<B, NdF32>
+            Some(run_as::<B, NdF32>)
         } else if id == TypeId::of::<Autodiff<NdF64>>() {
-            run_as::<B, NdF64>
+            Some(run_as::<B, NdF64>)
         } else {
             #[cfg(feature = "wgpu")]
             if id == TypeId::of::<Autodiff<burn::backend::Wgpu>>() {
-                run_as::<B, burn::backend::Wgpu>
+                Some(run_as::<B, burn::backend::Wgpu>)
             } else {
                 return None;
             }
             #[cfg(not(feature = "wgpu"))]
             return None;
-        };
+        }
+    };
     let device = p.device();
     let [batch, _, gh] = p.dims();
     let hidden = w_hh.dims()[0];
     let b_hh = b_hh.unwrap_or_else(|| Tensor::zeros([gh], &device));
     let c0 = c0.unwrap_or_else(|| Tensor::zeros([batch, hidden], &device));
+    let Some(runner) = runner else {
+        let (out, _) = forward::<B>(
+            kind,
+            reverse,
+            p.clone(),
+            w_hh.clone(),
+            b_hh,
+            h0.clone(),
+            c0,
+            false,
+        );
+        return Some(out);
+    };
     let out = runner(
         kind,
         reverse,

@@ -13,7 +13,7 @@ use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
 use burn::optim::{
     AdamConfig, AdamWConfig, GradientsParams, Optimizer, RmsPropConfig, decay::WeightDecayConfig,
 };
-use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
+use burn::record::{BinBytesRecorder, FullPrecisionSettings, Record, Recorder};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{DType, Int, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -165,25 +165,32 @@ pub fn load_run<B: Backend>(
     })
 }
 
+/// Decodes the record `name` of a checkpoint's `files` (from folder `dir`); `what` names it in
+/// the error.
+fn load_record<B: Backend, R: Record<B>>(
+    files: &BTreeMap<String, Vec<u8>>,
+    dir: &std::path::Path,
+    name: &str,
+    what: &str,
+    device: &B::Device,
+) -> Result<R, CheckpointError> {
+    let bytes = files.get(name).ok_or_else(|| CheckpointError::Invalid {
+        path: dir.to_path_buf(),
+        message: format!("no {name}"),
+    })?;
+    Recorder::<B>::load(&recorder(), bytes.clone(), device).map_err(|e| CheckpointError::Invalid {
+        path: dir.join(name),
+        message: format!("cannot decode the {what}: {e}"),
+    })
+}
+
 fn load_model_bytes<B: Backend>(
     model: CharLm<B>,
     files: &BTreeMap<String, Vec<u8>>,
     dir: &std::path::Path,
     device: &B::Device,
 ) -> Result<CharLm<B>, TrainError> {
-    let bytes = files
-        .get("model.bin")
-        .ok_or_else(|| CheckpointError::Invalid {
-            path: dir.to_path_buf(),
-            message: "no model.bin".into(),
-        })?;
-    let record = Recorder::<B>::load(&recorder(), bytes.clone(), device).map_err(|e| {
-        CheckpointError::Invalid {
-            path: dir.join("model.bin"),
-            message: format!("cannot decode the model: {e}"),
-        }
-    })?;
-    Ok(model.load_record(record))
+    Ok(model.load_record(load_record(files, dir, "model.bin", "model", device)?))
 }
 
 /// Global gradient norm: the sum of squares of every gradient, on the device.
@@ -658,19 +665,7 @@ where
         let (state, files) = run.load_checkpoint("last")?;
         let dir = run.checkpoint_dir("last");
         model = load_model_bytes(model, &files, &dir, device)?;
-        let optim_bytes = files
-            .get("optim.bin")
-            .ok_or_else(|| CheckpointError::Invalid {
-                path: dir.clone(),
-                message: "no optim.bin".into(),
-            })?;
-        let record =
-            Recorder::<B>::load(&recorder(), optim_bytes.clone(), device).map_err(|e| {
-                CheckpointError::Invalid {
-                    path: dir.join("optim.bin"),
-                    message: format!("cannot decode the optimiser state: {e}"),
-                }
-            })?;
+        let record = load_record(&files, &dir, "optim.bin", "optimiser state", device)?;
         optim = optim.load_record(record);
         carry = files
             .get("carry.safetensors")
