@@ -12,6 +12,11 @@ use burn_rnn::config::{BackendKind, RunConfig};
 use burn_rnn::data::{Corpus, Vocab};
 use burn_rnn::sample::{Sampler, SamplingOptions, generate};
 use burn_rnn::train::{Progress, TrainOptions, evaluate, load_run, train};
+
+/// Training allocates and frees large buffers every step; glibc returns them to the kernel and
+/// takes page faults to get them back, mimalloc keeps them.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]

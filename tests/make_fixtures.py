@@ -36,6 +36,11 @@ def cases():
     for kind in ["rnn_tanh", "lstm", "gru"]:
         yield dict(name=f"case{n}", kind=kind, layers=2, bidirectional=True, init_state=True, bias=False)
         n += 1
+    # A wider batch: the CPU kernel cuts the batch into one chunk per thread (from 8 rows on).
+    for kind in ["rnn_tanh", "rnn_relu", "lstm", "gru"]:
+        yield dict(name=f"case{n}", kind=kind, layers=2, bidirectional=True, init_state=True, bias=True,
+                   batch=13)
+        n += 1
 
 
 def build(c):
@@ -57,10 +62,11 @@ def main():
             for w in m.parameters():
                 w.uniform_(-0.6, 0.6)
         dirs = 2 if c["bidirectional"] else 1
-        x = torch.randn(B, T, I, dtype=torch.float64, requires_grad=True)
+        batch = c.pop("batch", B)
+        x = torch.randn(batch, T, I, dtype=torch.float64, requires_grad=True)
         lstm = c["kind"] == "lstm"
-        h0 = torch.randn(c["layers"] * dirs, B, H, dtype=torch.float64, requires_grad=True)
-        c0 = torch.randn(c["layers"] * dirs, B, H, dtype=torch.float64, requires_grad=True)
+        h0 = torch.randn(c["layers"] * dirs, batch, H, dtype=torch.float64, requires_grad=True)
+        c0 = torch.randn(c["layers"] * dirs, batch, H, dtype=torch.float64, requires_grad=True)
         state = None
         if c["init_state"]:
             state = (h0, c0) if lstm else h0
@@ -93,7 +99,7 @@ def main():
             if lstm:
                 tensors[p + "c_0"] = c0.detach()
                 tensors[p + "grad.c_0"] = c0.grad
-        manifest.append(dict(c, batch=B, seq=T, input=I, hidden=H))
+        manifest.append(dict(c, batch=batch, seq=T, input=I, hidden=H))
     tensors = {k: v.contiguous() for k, v in tensors.items()}
     save_file(tensors, str(OUT / "parity.safetensors"))
     (OUT / "parity.json").write_text(json.dumps(manifest, indent=1) + "\n")
