@@ -916,6 +916,84 @@ pub(crate) fn backward<E: Real>(s: &Saved<E>, d_out: &[E]) -> Grads<E> {
     (dp, dw, db, dh, dc)
 }
 
+/// `y = x W + b` for `x` `[N, I]`, `W` `[I, O]`, `b` `[O]`; returns `[N, O]`.
+pub(crate) fn linear_forward<E: Real>(x: &[E], w: &[E], b: &[E], [n, i, o]: [usize; 3]) -> Vec<E> {
+    let mut y = Vec::with_capacity(n * o);
+    for _ in 0..n {
+        y.extend_from_slice(b);
+    }
+    E::gemm(
+        n,
+        i,
+        o,
+        x,
+        (i, 1),
+        w,
+        (o, 1),
+        E::ONE,
+        &mut y,
+        (o, 1),
+        rayon::current_num_threads(),
+    );
+    y
+}
+
+/// The gradients `(dx [N, I], dW [I, O], db [O])` of [`linear_forward`] from `dy` `[N, O]`, each
+/// computed only when `need` asks for it.
+pub(crate) fn linear_backward<E: Real>(
+    x: &[E],
+    w: &[E],
+    dy: &[E],
+    [n, i, o]: [usize; 3],
+    need: [bool; 3],
+) -> [Option<Vec<E>>; 3] {
+    let threads = rayon::current_num_threads();
+    let dx = need[0].then(|| {
+        let mut dx = vec![E::ZERO; n * i];
+        E::gemm(
+            n,
+            o,
+            i,
+            dy,
+            (o, 1),
+            w,
+            (1, o),
+            E::ZERO,
+            &mut dx,
+            (i, 1),
+            threads,
+        );
+        dx
+    });
+    let dw = need[1].then(|| {
+        let mut dw = vec![E::ZERO; i * o];
+        E::gemm(
+            i,
+            n,
+            o,
+            x,
+            (1, i),
+            dy,
+            (o, 1),
+            E::ZERO,
+            &mut dw,
+            (o, 1),
+            threads,
+        );
+        dw
+    });
+    let db = need[2].then(|| {
+        let mut db = vec![E::ZERO; o];
+        for r in dy.chunks_exact(o) {
+            for (d, v) in db.iter_mut().zip(r) {
+                *d += *v;
+            }
+        }
+        db
+    });
+    [dx, dw, db]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

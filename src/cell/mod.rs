@@ -196,16 +196,12 @@ impl<B: Backend> GateWeights<B> {
     /// # Shapes
     /// - `x`: `[rows, input]`; returns `[rows, gates * hidden]`
     pub(crate) fn project_input(&self, x: Tensor<B, 2>, fold_hh: bool) -> Tensor<B, 2> {
-        let proj = x.matmul(self.weight_ih.val());
         let bias = match (&self.bias_ih, &self.bias_hh) {
             (Some(b_ih), Some(b_hh)) if fold_hh => Some(b_ih.val() + b_hh.val()),
             (Some(b_ih), _) => Some(b_ih.val()),
             _ => None,
         };
-        match bias {
-            Some(b) => proj + b.unsqueeze_dim(0),
-            None => proj,
-        }
+        crate::fused::linear(x, self.weight_ih.val(), bias)
     }
 
     /// `h W_hh (+ b_hh when not folded)`.
