@@ -245,6 +245,22 @@ impl<B: Backend> Recurrent<B> {
         self.directions() * self.hidden_size()
     }
 
+    /// A short description, e.g. `LSTM, 2 layers x 32, bidirectional`.
+    pub fn describe(&self) -> String {
+        let kind = match self.kind() {
+            CellKind::Rnn => "RNN",
+            CellKind::Lstm => "LSTM",
+            CellKind::Gru => "GRU",
+        };
+        let layers = if self.num_layers == 1 { "layer" } else { "layers" };
+        let dirs = if self.bidirectional { ", bidirectional" } else { "" };
+        format!(
+            "{kind}, {} {layers} x {}{dirs}",
+            self.num_layers,
+            self.hidden_size()
+        )
+    }
+
     /// The zero state for a batch.
     pub fn init_state(&self, batch: usize, device: &B::Device) -> RecurrentState<B> {
         RecurrentState {
