@@ -31,7 +31,10 @@ pub fn run(png: &Path) -> Result<(u32, u32), Box<dyn std::error::Error>> {
     let output = model.forward(x.clone());
     println!("input         {:?}  [batch, seq, features]", x.dims());
     println!("hidden states {:?}  [batch, seq, hidden]", hidden.dims());
-    println!("final state   {:?}  [layers, batch, hidden]", state.hidden().dims());
+    println!(
+        "final state   {:?}  [layers, batch, hidden]",
+        state.hidden().dims()
+    );
     println!("output        {:?}  [batch, seq, outputs]", output.dims());
     println!();
     println!("{}", model.summary(SEQ));

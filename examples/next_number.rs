@@ -64,8 +64,8 @@ pub fn run(s: &Settings) -> Outcome {
         let e = m.loss(m.forward(test_x.clone()), test_y.clone());
         e.into_data().convert::<f64>().to_vec::<f64>().unwrap()[0] * (SCALE * SCALE) as f64
     };
-    let model = SequenceRegressorConfig::new(RecurrentConfig::new(CellKind::Rnn, 1, 16))
-        .init::<B>(&device);
+    let model =
+        SequenceRegressorConfig::new(RecurrentConfig::new(CellKind::Rnn, 1, 16)).init::<B>(&device);
     println!("{}", model.summary(WINDOW));
     let config = FitConfig::new()
         .with_epochs(s.epochs)
@@ -79,12 +79,21 @@ pub fn run(s: &Settings) -> Outcome {
         mse,
         "MSE",
     );
-    let predicted = model.forward(test_x.clone()).into_data().to_vec::<f32>().unwrap();
+    let predicted = model
+        .forward(test_x.clone())
+        .into_data()
+        .to_vec::<f32>()
+        .unwrap();
     println!();
     println!("input                   predicted  truth");
     for (&start, p) in test.iter().zip(&predicted) {
         let input: Vec<String> = (start..start + WINDOW).map(|v| v.to_string()).collect();
-        println!("{:<22}  {:>9.1}  {:>5}", input.join(" "), p * SCALE, start + WINDOW);
+        println!(
+            "{:<22}  {:>9.1}  {:>5}",
+            input.join(" "),
+            p * SCALE,
+            start + WINDOW
+        );
     }
     let mean_target = train.iter().map(|&s| (s + WINDOW) as f64).sum::<f64>() / train.len() as f64;
     let baseline_mse = test

@@ -14,8 +14,18 @@ use rand::{Rng, SeedableRng, rngs::StdRng, seq::IndexedRandom};
 
 type B = Autodiff<NdArray>;
 
-const POSITIVE: &[&str] = &["good", "great", "excellent", "wonderful", "loved", "enjoyed", "superb"];
-const NEGATIVE: &[&str] = &["bad", "terrible", "awful", "boring", "hated", "dull", "poor"];
+const POSITIVE: &[&str] = &[
+    "good",
+    "great",
+    "excellent",
+    "wonderful",
+    "loved",
+    "enjoyed",
+    "superb",
+];
+const NEGATIVE: &[&str] = &[
+    "bad", "terrible", "awful", "boring", "hated", "dull", "poor",
+];
 const NEUTRAL: &[&str] = &[
     "the", "movie", "film", "plot", "acting", "was", "is", "really", "very", "quite", "i", "it",
     "story", "cast", "and", "this", "ending", "music", "so",
@@ -50,7 +60,9 @@ fn review(rng: &mut StdRng) -> (Vec<&'static str>, usize) {
     let len = rng.random_range(3..=9);
     let mut words: Vec<&str> = (0..len).map(|_| *NEUTRAL.choose(rng).unwrap()).collect();
     let positive = rng.random_bool(0.5);
-    let word = if positive { POSITIVE } else { NEGATIVE }.choose(rng).unwrap();
+    let word = if positive { POSITIVE } else { NEGATIVE }
+        .choose(rng)
+        .unwrap();
     let at = rng.random_range(0..=words.len());
     let negated = rng.random_bool(0.3);
     words.insert(at, word);
@@ -88,7 +100,13 @@ fn batch(reviews: &[(Vec<&str>, usize)], vocab: &[&str]) -> Batch {
 
 fn accuracy(model: &SequenceClassifier<B>, b: &Batch) -> f64 {
     let predicted = model.predict(model.forward(b.ids.clone(), Some(&b.lengths)));
-    let labels = b.labels.clone().into_data().convert::<i64>().to_vec::<i64>().unwrap();
+    let labels = b
+        .labels
+        .clone()
+        .into_data()
+        .convert::<i64>()
+        .to_vec::<i64>()
+        .unwrap();
     let right = predicted
         .iter()
         .zip(&labels)
@@ -134,7 +152,11 @@ pub fn run(s: &Settings) -> f64 {
         let label = if *p == 1 { "positive" } else { "negative" };
         println!("  {label}  \"{text}\"");
     }
-    println!("test accuracy {:.1}% on {} reviews (chance: 50%)", acc * 100.0, test.lengths.len());
+    println!(
+        "test accuracy {:.1}% on {} reviews (chance: 50%)",
+        acc * 100.0,
+        test.lengths.len()
+    );
     acc
 }
 

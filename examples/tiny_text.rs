@@ -45,7 +45,10 @@ fn one_hot(ids: &[usize], vocab: usize) -> Tensor<B, 3> {
     for (t, &id) in ids.iter().enumerate() {
         x[t * vocab + id] = 1.0;
     }
-    Tensor::from_data(TensorData::new(x, [1, ids.len(), vocab]), &Default::default())
+    Tensor::from_data(
+        TensorData::new(x, [1, ids.len(), vocab]),
+        &Default::default(),
+    )
 }
 
 fn argmax(values: &[f32]) -> usize {
@@ -95,12 +98,18 @@ pub fn run(s: &Settings) -> Outcome {
         &config,
         std::slice::from_ref(&batch),
         |m, (x, y)| m.loss(m.forward(x.clone(), None), y.clone()),
-        |m| m.loss(m.forward(batch.0.clone(), None), batch.1.clone()).into_scalar() as f64,
+        |m| {
+            m.loss(m.forward(batch.0.clone(), None), batch.1.clone())
+                .into_scalar() as f64
+        },
         "loss",
     );
     let mut text: Vec<usize> = "This is G".chars().map(id).collect();
     while text.len() < ids.len() {
-        let last: Vec<i64> = text[text.len() - WINDOW..].iter().map(|&x| x as i64).collect();
+        let last: Vec<i64> = text[text.len() - WINDOW..]
+            .iter()
+            .map(|&x| x as i64)
+            .collect();
         let x = Tensor::<B, 2, Int>::from_data(TensorData::new(last, [1, WINDOW]), &device);
         text.push(model.predict(model.forward(x, None))[0]);
     }
@@ -127,7 +136,11 @@ pub fn run(s: &Settings) -> Outcome {
     let mut text = vec![id('T')];
     while text.len() < ids.len() {
         let logits = tagger.forward(one_hot(&text, v));
-        let last = logits.narrow(1, text.len() - 1, 1).into_data().to_vec::<f32>().unwrap();
+        let last = logits
+            .narrow(1, text.len() - 1, 1)
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap();
         text.push(argmax(&last));
     }
     let tagged: String = text.iter().map(|&i| chars[i]).collect();

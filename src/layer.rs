@@ -252,8 +252,16 @@ impl<B: Backend> Recurrent<B> {
             CellKind::Lstm => "LSTM",
             CellKind::Gru => "GRU",
         };
-        let layers = if self.num_layers == 1 { "layer" } else { "layers" };
-        let dirs = if self.bidirectional { ", bidirectional" } else { "" };
+        let layers = if self.num_layers == 1 {
+            "layer"
+        } else {
+            "layers"
+        };
+        let dirs = if self.bidirectional {
+            ", bidirectional"
+        } else {
+            ""
+        };
         format!(
             "{kind}, {} {layers} x {}{dirs}",
             self.num_layers,

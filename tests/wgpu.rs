@@ -78,7 +78,11 @@ fn train_and_sample() {
     let last = summary.train_losses.last().unwrap().1;
     assert!(first > 3.5, "starts near ln(vocab): {first}");
     assert!(last < first - 0.8, "loss fell from {first} to {last}");
-    assert!(summary.val_loss < 3.4, "validation loss {}", summary.val_loss);
+    assert!(
+        summary.val_loss < 3.4,
+        "validation loss {}",
+        summary.val_loss
+    );
 
     let loaded = load_run::<Wgpu>(&RunDir::new(tmp.path()), "last", &device).unwrap();
     let mut sampler = Sampler::new(SamplingOptions::default(), 3);

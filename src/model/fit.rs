@@ -80,7 +80,8 @@ where
         let score = validate(&model);
         history.train_loss.push(train_loss);
         history.validation.push(score);
-        if config.report_every > 0 && (epoch % config.report_every == 0 || epoch == config.epochs)
+        if config.report_every > 0
+            && (epoch.is_multiple_of(config.report_every) || epoch == config.epochs)
         {
             println!(
                 "epoch {epoch:>3}/{}: train loss {train_loss:.4}, validation {metric} {score:.4}",

@@ -41,7 +41,12 @@ impl Summary {
     }
 
     /// Appends a layer.
-    pub fn layer(&mut self, layer: impl Into<String>, output_shape: impl Into<String>, params: usize) {
+    pub fn layer(
+        &mut self,
+        layer: impl Into<String>,
+        output_shape: impl Into<String>,
+        params: usize,
+    ) {
         self.rows.push(SummaryRow {
             layer: layer.into(),
             output_shape: output_shape.into(),
@@ -60,7 +65,7 @@ fn thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -88,7 +93,11 @@ impl fmt::Display for Summary {
         let rule = "-".repeat(w0 + w1 + w2 + 4);
         writeln!(f, "Model: {}", self.model)?;
         writeln!(f, "{rule}")?;
-        writeln!(f, "{:<w0$}  {:<w1$}  {:>w2$}", "Layer", "Output shape", "Params")?;
+        writeln!(
+            f,
+            "{:<w0$}  {:<w1$}  {:>w2$}",
+            "Layer", "Output shape", "Params"
+        )?;
         writeln!(f, "{}", "=".repeat(w0 + w1 + w2 + 4))?;
         for r in &self.rows {
             writeln!(

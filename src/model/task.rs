@@ -142,7 +142,10 @@ impl SequenceClassifierConfig {
     /// If the recurrent layers do not read `embedding_size` features or are bidirectional.
     pub fn init<B: Backend>(&self, device: &B::Device) -> SequenceClassifier<B> {
         assert_eq!(self.recurrent.input_size, self.embedding_size);
-        assert!(!self.recurrent.bidirectional, "the classifier reads left to right");
+        assert!(
+            !self.recurrent.bidirectional,
+            "the classifier reads left to right"
+        );
         let rnn = self.recurrent.init(device);
         SequenceClassifier {
             embedding: EmbeddingConfig::new(self.vocab_size, self.embedding_size).init(device),
@@ -253,7 +256,11 @@ impl<B: Backend> SequenceClassifier<B> {
         let [_, e] = self.embedding.weight.dims();
         let h = self.rnn.output_size();
         let mut s = Summary::new("SequenceClassifier");
-        s.layer("Embedding", format!("[B, {seq}, {e}]"), param_count(&self.embedding));
+        s.layer(
+            "Embedding",
+            format!("[B, {seq}, {e}]"),
+            param_count(&self.embedding),
+        );
         s.layer(
             format!("Recurrent ({})", self.rnn.describe()),
             format!("[B, {seq}, {h}]"),
