@@ -19,6 +19,7 @@ pub fn loss_curve(
         return Err("no losses to plot".into());
     }
     let pad = ((hi - lo) * 0.05).max(1e-3);
+    register_font();
     let root = SVGBackend::new(path, (900, 540)).into_drawing_area();
     let e = |e: DrawingAreaErrorKind<_>| e.to_string();
     root.fill(&WHITE).map_err(e)?;
@@ -52,4 +53,16 @@ pub fn loss_curve(
         .draw()
         .map_err(e)?;
     root.present().map_err(e)
+}
+
+/// Registers the bundled DejaVu Sans Mono (`assets/`, DejaVu licence) as plotters' `sans-serif`
+/// font, once; plotters draws no text without a registered font. Call it before drawing charts
+/// of your own with plotters' bitmap backend.
+pub fn register_font() {
+    static FONT: &[u8] = include_bytes!("../assets/DejaVuSansMono.ttf");
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        plotters::style::register_font("sans-serif", plotters::style::FontStyle::Normal, FONT)
+            .unwrap_or_else(|_| panic!("the bundled font is a valid TrueType file"));
+    });
 }
