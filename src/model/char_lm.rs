@@ -8,6 +8,7 @@ use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, Linea
 use burn::tensor::{Int, Tensor, backend::Backend};
 
 use crate::layer::{Recurrent, RecurrentConfig, RecurrentState};
+use crate::model::task::head;
 
 /// Configuration of a [`CharLm`].
 #[derive(Config, Debug)]
@@ -75,21 +76,7 @@ impl<B: Backend> CharLm<B> {
     ) -> (Tensor<B, 3>, RecurrentState<B>) {
         let x = self.embedding.forward(ids);
         let (h, state) = self.rnn.forward(x, state);
-        (self.project(self.dropout.forward(h)), state)
-    }
-
-    /// The output head over the last dimension, as one host operation on the ndarray backend.
-    ///
-    /// # Shapes
-    /// - `h`: `[..., H]`; returns `[..., V]`
-    fn project<const D: usize>(&self, h: Tensor<B, D>) -> Tensor<B, D> {
-        let mut dims = h.dims();
-        let hidden = dims[D - 1];
-        let rows = dims[..D - 1].iter().product();
-        let weight = self.head.weight.val();
-        dims[D - 1] = weight.dims()[1];
-        let bias = self.head.bias.as_ref().map(|b| b.val());
-        crate::fused::linear(h.reshape([rows, hidden]), weight, bias).reshape(dims)
+        (head(&self.head, self.dropout.forward(h)), state)
     }
 
     /// Mean cross-entropy (nats per character) of `logits` against `targets`.
@@ -115,6 +102,6 @@ impl<B: Backend> CharLm<B> {
     ) -> (Tensor<B, 2>, RecurrentState<B>) {
         let x = self.embedding.forward(ids.unsqueeze_dim(1)).squeeze_dim(1);
         let (h, state) = self.rnn.step(x, state);
-        (self.project(self.dropout.forward(h)), state)
+        (head(&self.head, self.dropout.forward(h)), state)
     }
 }

@@ -19,8 +19,12 @@ use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 use crate::layer::{Recurrent, RecurrentConfig};
 use crate::model::summary::{Summary, param_count};
 
-/// Linear head over the last dimension through the crate's fast linear op.
-fn head<B: Backend, const D: usize>(linear: &Linear<B>, h: Tensor<B, D>) -> Tensor<B, D> {
+/// A linear head over the last dimension, `[..., H]` → `[..., O]`, through the crate's linear op
+/// (one host operation on the ndarray autodiff backends).
+pub(crate) fn head<B: Backend, const D: usize>(
+    linear: &Linear<B>,
+    h: Tensor<B, D>,
+) -> Tensor<B, D> {
     let mut dims = h.dims();
     let hidden = dims[D - 1];
     let rows = dims[..D - 1].iter().product();
