@@ -28,6 +28,14 @@ pub enum CheckpointError {
         /// The operating-system error.
         source: std::io::Error,
     },
+    /// Writing a checkpoint failed (disk full, no permission); the previous one is intact.
+    #[error("cannot write checkpoint `{name}` (the previous `{name}` checkpoint is kept): {source}")]
+    Write {
+        /// `last` or `best`.
+        name: String,
+        /// What failed.
+        source: Box<CheckpointError>,
+    },
     /// A checkpoint is missing, damaged or does not fit the run.
     #[error("checkpoint {path}: {message}")]
     Invalid {
@@ -73,6 +81,17 @@ fn tmp_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(".tmp");
     path.with_file_name(name)
+}
+
+/// Fault-injection hook for the kill tests: with `BURN_RNN_TEST_CHECKPOINT_PAUSE_MS` set, a
+/// checkpoint write pauses that long after its first file, so a test can kill the process in the
+/// middle of the write. Unset (always, outside tests), it does nothing.
+fn pause_for_tests() {
+    if let Some(ms) = std::env::var_os("BURN_RNN_TEST_CHECKPOINT_PAUSE_MS")
+        .and_then(|v| v.to_str().and_then(|v| v.parse::<u64>().ok()))
+    {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
 }
 
 /// Where the training loop stands, saved with every checkpoint.
@@ -155,6 +174,19 @@ impl RunDir {
         state: &TrainState,
         files: &[(&str, &[u8])],
     ) -> Result<(), CheckpointError> {
+        self.write_checkpoint(name, state, files)
+            .map_err(|source| CheckpointError::Write {
+                name: name.to_string(),
+                source: Box::new(source),
+            })
+    }
+
+    fn write_checkpoint(
+        &self,
+        name: &str,
+        state: &TrainState,
+        files: &[(&str, &[u8])],
+    ) -> Result<(), CheckpointError> {
         let dir = self.checkpoint_dir(name);
         let tmp = tmp_path(&dir);
         let old = dir.with_file_name(format!("{name}.old"));
@@ -164,9 +196,12 @@ impl RunDir {
         std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
         let mut state = state.clone();
         state.files.clear();
-        for (file, bytes) in files {
+        for (i, (file, bytes)) in files.iter().enumerate() {
             write_atomic(&tmp.join(file), bytes)?;
             state.files.insert(file.to_string(), crc32fast::hash(bytes));
+            if i == 0 {
+                pause_for_tests();
+            }
         }
         let json = serde_json::to_vec_pretty(&state).expect("state serialises");
         write_atomic(&tmp.join("state.json"), &json)?;

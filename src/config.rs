@@ -324,7 +324,7 @@ impl RunConfig {
     pub fn parse(text: &str, origin: &str, overrides: &[String]) -> Result<Self, ConfigError> {
         let parse_error = |path: &str, e: toml::de::Error| ConfigError::Parse {
             path: path.to_string(),
-            message: e.to_string().trim_end().to_string(),
+            message: with_suggestion(e.to_string().trim_end()),
         };
         if overrides.is_empty() {
             return toml::from_str(text).map_err(|e| parse_error(origin, e));
@@ -509,6 +509,32 @@ impl RunConfig {
     }
 }
 
+/// Adds "did you mean `x`?" to toml's "unknown field `y`, expected one of `a`, `b`" (or
+/// "expected `a` or `b`") when one expected key is a close spelling of the unknown one.
+fn with_suggestion(message: &str) -> String {
+    let Some(start) = message.find("unknown field `") else {
+        return message.to_string();
+    };
+    let rest = &message[start + "unknown field `".len()..];
+    let Some(end) = rest.find('`') else {
+        return message.to_string();
+    };
+    let unknown = &rest[..end];
+    let line_end = rest.find('\n').unwrap_or(rest.len());
+    let expected = &rest[end + 1..line_end];
+    let best = expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|k| (strsim::damerau_levenshtein(unknown, k), k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
+        .min();
+    match best {
+        Some((_, k)) => format!("{message}\n  did you mean `{k}`?"),
+        None => message.to_string(),
+    }
+}
+
 /// Applies `section.key=value` to the table; the value is read as TOML (`3`, `1e-3`, `true`,
 /// `"lstm"`) and taken as a string when it is not valid TOML (`cell=gru`).
 fn apply_override(table: &mut toml::Table, arg: &str) -> Result<(), ConfigError> {
@@ -578,6 +604,12 @@ steps = 100
             err.contains("hiden_size") && err.contains("line 5"),
             "{err}"
         );
+        assert!(err.contains("did you mean `hidden_size`?"), "{err}");
+        let far = MINIMAL.replace("hidden_size", "colour");
+        let err = RunConfig::parse(&far, "t.toml", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("did you mean"), "{err}");
     }
 
     #[test]

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use burn::backend::Autodiff;
 use burn::tensor::backend::{AutodiffBackend, Backend};
@@ -11,7 +13,9 @@ use burn_rnn::checkpoint::RunDir;
 use burn_rnn::config::{BackendKind, RunConfig};
 use burn_rnn::data::{Corpus, Vocab};
 use burn_rnn::sample::{Sampler, SamplingOptions, generate};
-use burn_rnn::train::{Progress, TrainOptions, evaluate, load_run, train};
+use burn_rnn::train::{
+    Progress, TrainError, TrainOptions, evaluate, import_pytorch, load_run, train,
+};
 
 /// Training allocates and frees large buffers every step; glibc returns them to the kernel and
 /// takes page faults to get them back, mimalloc keeps them.
@@ -122,6 +126,26 @@ enum Command {
         #[arg(long)]
         unfused: bool,
     },
+    /// Make a run folder from a PyTorch character model's weights (a `state_dict` saved with
+    /// safetensors: `emb.weight`, `rnn.*`, `head.weight`, `head.bias`), to sample, evaluate or
+    /// fine-tune with `train --resume`.
+    Import {
+        /// The config that describes the model and its corpus (the vocabulary is the corpus's
+        /// sorted characters).
+        config: PathBuf,
+        /// The safetensors file.
+        #[arg(long)]
+        weights: PathBuf,
+        /// Override a config key (repeatable).
+        #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
+        set: Vec<String>,
+        /// The run folder [default: runs/<config name>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace a run the folder holds.
+        #[arg(long)]
+        force: bool,
+    },
     /// Loss (nats and bits per character) on the validation split or another file.
     Eval {
         /// The run folder.
@@ -192,17 +216,56 @@ macro_rules! with_backend {
     }};
 }
 
+/// Exit status of a run stopped by Ctrl-C (128 + SIGINT, as shells report it).
+const INTERRUPTED: u8 = 130;
+
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
+        Err(Failure::Interrupted(message)) => {
+            eprintln!("{message}");
+            ExitCode::from(INTERRUPTED)
+        }
+        Err(Failure::Error(message)) => {
             eprintln!("error: {message}");
             ExitCode::FAILURE
         }
     }
 }
 
-fn run(cli: Cli) -> Result<(), String> {
+/// Why the command did not finish.
+enum Failure {
+    /// An error, said in one message.
+    Error(String),
+    /// Stopped by Ctrl-C after saving.
+    Interrupted(String),
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure::Error(message)
+    }
+}
+
+/// Ctrl-C (and SIGTERM) asks training to stop after the current step with a checkpoint; a second
+/// one exits at once.
+fn interrupt_flag() -> Result<Arc<AtomicBool>, String> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let handler_flag = Arc::clone(&flag);
+    ctrlc::set_handler(move || {
+        if handler_flag.swap(true, Ordering::SeqCst) {
+            eprintln!("\ninterrupted again: exiting without a checkpoint");
+            std::process::exit(INTERRUPTED as i32);
+        }
+        eprintln!(
+            "\ninterrupted: saving a checkpoint after this step (press Ctrl-C again to quit at once)"
+        );
+    })
+    .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
+    Ok(flag)
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Train {
             config,
@@ -229,6 +292,7 @@ fn run(cli: Cli) -> Result<(), String> {
                     Progress::Auto
                 },
                 stop_after,
+                interrupt: Some(interrupt_flag()?),
             };
             let kind = backend.map(to_kind).unwrap_or(run_config.backend.kind);
             let index = run_config.backend.device;
@@ -238,7 +302,10 @@ fn run(cli: Cli) -> Result<(), String> {
                 &options,
                 &device
             ))
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| match e {
+                TrainError::Interrupted { .. } => Failure::Interrupted(e.to_string()),
+                e => Failure::Error(e.to_string()),
+            })?;
             println!(
                 "done: {} steps in {:.1} s, validation loss {:.4} nats/char ({:.3} bits/char), best {:.4}; run folder {}",
                 summary.steps,
@@ -270,9 +337,9 @@ fn run(cli: Cli) -> Result<(), String> {
             };
             options.validate()?;
             if length == 0 {
-                return Err("--length must be at least 1, found 0".into());
+                return Err(Failure::Error("--length must be at least 1, found 0".into()));
             }
-            with_backend!(to_kind(backend), 0, |B, device| {
+            Ok(with_backend!(to_kind(backend), 0, |B, device| {
                 sample_run::<<B as AutodiffBackend>::InnerBackend>(
                     &run,
                     &checkpoint,
@@ -282,7 +349,7 @@ fn run(cli: Cli) -> Result<(), String> {
                     seed,
                     &device,
                 )
-            })
+            })?)
         }
         Command::Bench {
             workload,
@@ -301,11 +368,12 @@ fn run(cli: Cli) -> Result<(), String> {
                 if !name.eq_ignore_ascii_case("sample") && Workload::find(name).is_none() {
                     return Err(format!(
                         "--workload {name}: expected S, M, L, G, sample or all"
-                    ));
+                    )
+                    .into());
                 }
             }
             let corpus = Corpus::load(&data, 0.1, None).map_err(|e| e.to_string())?;
-            with_backend!(to_kind(backend), 0, |B, device| {
+            Ok(with_backend!(to_kind(backend), 0, |B, device| {
                 for name in &names {
                     if name.eq_ignore_ascii_case("sample") {
                         let (med, min, max) = bench_sample::<<B as AutodiffBackend>::InnerBackend>(
@@ -343,21 +411,51 @@ fn run(cli: Cli) -> Result<(), String> {
                     }
                 }
                 Ok::<(), String>(())
-            })
+            })?)
+        }
+        Command::Import {
+            config,
+            weights,
+            set,
+            out,
+            force,
+        } => {
+            let run_config = RunConfig::load(&config, &set).map_err(|e| e.to_string())?;
+            let out = out.unwrap_or_else(|| {
+                let name = config.file_stem().unwrap_or_default();
+                PathBuf::from("runs").join(name)
+            });
+            let params = with_backend!(BackendKind::Cpu, 0, |B, device| import_pytorch::<B>(
+                &run_config,
+                &weights,
+                &RunDir::new(&out),
+                force,
+                &device
+            ))
+            .map_err(|e| e.to_string())?;
+            println!(
+                "imported {} ({params} parameters) into {}; sample with `burn-rnn sample --run {}`, fine-tune with `burn-rnn train {} --out {} --resume`",
+                weights.display(),
+                out.display(),
+                out.display(),
+                config.display(),
+                out.display()
+            );
+            Ok(())
         }
         Command::Eval {
             run,
             data,
             checkpoint,
             backend,
-        } => with_backend!(to_kind(backend), 0, |B, device| {
+        } => Ok(with_backend!(to_kind(backend), 0, |B, device| {
             eval_run::<<B as AutodiffBackend>::InnerBackend>(
                 &run,
                 data.as_deref(),
                 &checkpoint,
                 &device,
             )
-        }),
+        })?),
     }
 }
 

@@ -7,6 +7,8 @@
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
@@ -35,6 +37,16 @@ pub enum TrainError {
     /// The run folder or a checkpoint.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    /// Stopped on request ([`TrainOptions::interrupt`]) after saving a checkpoint.
+    #[error(
+        "interrupted after step {step}; checkpoint saved in {run}; continue with `train --resume`"
+    )]
+    Interrupted {
+        /// The last step done (and saved).
+        step: usize,
+        /// The checkpoint folder.
+        run: String,
+    },
     /// Anything else, said in words.
     #[error("{0}")]
     Other(String),
@@ -64,6 +76,9 @@ pub struct TrainOptions {
     pub progress: Progress,
     /// Stop (with a `last` checkpoint) after this step, as if interrupted; `--resume` continues.
     pub stop_after: Option<usize>,
+    /// Set by the caller (the CLI's Ctrl-C handler) to stop after the current step with a `last`
+    /// checkpoint; training then returns [`TrainError::Interrupted`].
+    pub interrupt: Option<Arc<AtomicBool>>,
 }
 
 /// What a finished run reached.
@@ -190,7 +205,60 @@ fn load_model_bytes<B: Backend>(
     dir: &std::path::Path,
     device: &B::Device,
 ) -> Result<CharLm<B>, TrainError> {
-    Ok(model.load_record(load_record(files, dir, "model.bin", "model", device)?))
+    // Burn's load_record takes whatever shapes the record holds; compare them with the model the
+    // config and vocabulary describe, so a mismatched checkpoint is refused, not run.
+    let expected = param_shapes(&model);
+    let model = model.load_record(load_record(files, dir, "model.bin", "model", device)?);
+    let found = param_shapes(&model);
+    for ((name, want), (_, got)) in expected.iter().zip(&found) {
+        if want != got {
+            return Err(CheckpointError::Invalid {
+                path: dir.join("model.bin"),
+                message: format!(
+                    "parameter `{name}` has shape {got:?}, but the run's config.toml and vocab.json describe {want:?}; the checkpoint belongs to another model"
+                ),
+            }
+            .into());
+        }
+    }
+    if expected.len() != found.len() {
+        return Err(CheckpointError::Invalid {
+            path: dir.join("model.bin"),
+            message: format!(
+                "{} parameters, but the run's config describes {}",
+                found.len(),
+                expected.len()
+            ),
+        }
+        .into());
+    }
+    Ok(model)
+}
+
+/// Every float parameter of a module as `(path, shape)`, in visiting order.
+fn param_shapes<B: Backend, M: Module<B>>(module: &M) -> Vec<(String, Vec<usize>)> {
+    struct Shapes {
+        path: Vec<String>,
+        out: Vec<(String, Vec<usize>)>,
+    }
+    impl<B: Backend> ModuleVisitor<B> for Shapes {
+        fn enter_module(&mut self, name: &str, _: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _: &str, _: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            self.out
+                .push((self.path.join("."), param.lazy_shape().to_vec()));
+        }
+    }
+    let mut v = Shapes {
+        path: Vec::new(),
+        out: Vec::new(),
+    };
+    module.visit(&mut v);
+    v.out
 }
 
 /// Global gradient norm: the sum of squares of every gradient, on the device.
@@ -709,6 +777,11 @@ where
         total as f64 / batcher.per_epoch() as f64,
         batcher.per_epoch()
     ));
+    if options.resume && start < total {
+        reporter.println(&format!(
+            "resuming from the checkpoint at step {start} of {total}"
+        ));
+    }
     if start >= total {
         reporter.println(&format!("run already complete at step {start}"));
     }
@@ -759,7 +832,11 @@ where
         window_tokens += batch * seq;
         let done = step + 1;
         let eval_now = done % config.train.eval_interval == 0 || done == total;
-        let stopping = options.stop_after == Some(done);
+        let interrupted = options
+            .interrupt
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::SeqCst));
+        let stopping = options.stop_after == Some(done) || interrupted;
         let checkpoint_now = eval_now || stopping || done % config.checkpoint_interval() == 0;
         if done % config.train.log_interval == 0 || eval_now || checkpoint_now {
             let mean = scalar(loss_sum.take().expect("a loss"));
@@ -870,6 +947,13 @@ where
                 eta,
             );
         }
+        if interrupted {
+            reporter.finish();
+            return Err(TrainError::Interrupted {
+                step: done,
+                run: run.checkpoint_dir("last").display().to_string(),
+            });
+        }
         if stopping {
             reporter.println(&format!(
                 "stopped after step {done} (--stop-after); --resume continues"
@@ -898,6 +982,94 @@ where
         elapsed_secs: elapsed_before + session_start.elapsed().as_secs_f64(),
         train_losses,
     })
+}
+
+/// Creates the run folder `run` from a PyTorch character language model's `state_dict` saved as
+/// safetensors (see [`crate::pytorch::load_char_lm`]): the config's corpus gives the vocabulary
+/// (sorted characters, as the PyTorch reference script builds it), the weights become the `best`
+/// and `last` checkpoints at step 0, so `sample` and `eval` use them and `train --resume`
+/// fine-tunes them. Refuses a folder that holds a run unless `force`.
+pub fn import_pytorch<B: AutodiffBackend>(
+    config: &RunConfig,
+    weights: &std::path::Path,
+    run: &RunDir,
+    force: bool,
+    device: &B::Device,
+) -> Result<usize, TrainError> {
+    let other = |m: String| TrainError::Other(m);
+    if (run.has_checkpoint("last") || run.config_path().exists()) && !force {
+        return Err(other(format!(
+            "run folder {} already holds a run; pass --force to replace it",
+            run.root().display()
+        )));
+    }
+    let corpus = Corpus::load(&config.data.path, config.data.validation_fraction, None)?;
+    let bytes = std::fs::read(weights).map_err(|source| CheckpointError::Io {
+        path: weights.to_path_buf(),
+        source,
+    })?;
+    let model = model_config(config, corpus.vocab.len()).init::<B>(device);
+    let model = crate::pytorch::load_char_lm(model, &bytes).map_err(|e| {
+        other(format!(
+            "{}: {e} (the model is {} {}x{}, embedding {}, vocabulary {} from {})",
+            weights.display(),
+            config.model.cell,
+            config.model.num_layers,
+            config.model.hidden_size,
+            config.model.embedding_size,
+            corpus.vocab.len(),
+            config.data.path.display()
+        ))
+    })?;
+    let batches = ContiguousBatcher::new(
+        corpus.train.len(),
+        config.data.batch_size,
+        config.data.seq_len,
+    )
+    .map_or(1, |b| b.per_epoch());
+    let state = TrainState {
+        step: 0,
+        total_steps: config.total_steps(batches),
+        best_val_loss: None,
+        val_loss: None,
+        elapsed_secs: 0.0,
+        seed: config.seed,
+        files: BTreeMap::new(),
+    };
+    if force && run.root().join("checkpoints").exists() {
+        let p = run.root().join("checkpoints");
+        std::fs::remove_dir_all(&p).map_err(|source| CheckpointError::Io { path: p, source })?;
+    }
+    run.create()?;
+    let model_bin = model_bytes(&model);
+    let optim_bin = fresh_optimiser_bytes::<B>(config)?;
+    write_atomic(&run.config_path(), config.to_toml().as_bytes())?;
+    write_atomic(&run.vocab_path(), corpus.vocab.to_json().as_bytes())?;
+    write_atomic(
+        &run.metrics_path(),
+        format!("{METRICS_HEADER}\n").as_bytes(),
+    )?;
+    write_atomic(&run.samples_path(), b"")?;
+    run.save_checkpoint(
+        "last",
+        &state,
+        &[("model.bin", &model_bin), ("optim.bin", &optim_bin)],
+    )?;
+    run.save_checkpoint("best", &state, &[("model.bin", &model_bin)])?;
+    Ok(model.num_params())
+}
+
+/// The record of an optimiser of the config's kind that has taken no step.
+fn fresh_optimiser_bytes<B: AutodiffBackend>(config: &RunConfig) -> Result<Vec<u8>, TrainError> {
+    fn bytes<B: AutodiffBackend, O: Optimizer<CharLm<B>, B>>(o: O) -> Result<Vec<u8>, TrainError> {
+        Recorder::<B>::record(&recorder(), o.to_record(), ())
+            .map_err(|e| TrainError::Other(format!("cannot record the optimiser: {e}")))
+    }
+    match config.optim.optimizer {
+        OptimizerKind::Adam => bytes(AdamConfig::new().init::<B, CharLm<B>>()),
+        OptimizerKind::Adamw => bytes(AdamWConfig::new().init::<B, CharLm<B>>()),
+        OptimizerKind::Rmsprop => bytes(RmsPropConfig::new().init::<B, CharLm<B>>()),
+    }
 }
 
 /// The dtype of a backend's floats (for messages).

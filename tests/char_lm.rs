@@ -31,6 +31,7 @@ fn options(dir: &Path, resume: bool, stop_after: Option<usize>) -> TrainOptions 
         force: false,
         progress: Progress::Quiet,
         stop_after,
+        interrupt: None,
     }
 }
 

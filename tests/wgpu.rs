@@ -66,6 +66,7 @@ fn train_and_sample() {
         force: false,
         progress: Progress::Quiet,
         stop_after: None,
+        interrupt: None,
     };
     let summary = train::<B>(&config, &options, &device).unwrap();
     let losses: Vec<String> = summary
