@@ -29,7 +29,9 @@ pub enum CheckpointError {
         source: std::io::Error,
     },
     /// Writing a checkpoint failed (disk full, no permission); the previous one is intact.
-    #[error("cannot write checkpoint `{name}` (the previous `{name}` checkpoint is kept): {source}")]
+    #[error(
+        "cannot write checkpoint `{name}` (the previous `{name}` checkpoint is kept): {source}"
+    )]
     Write {
         /// `last` or `best`.
         name: String,

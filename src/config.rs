@@ -329,17 +329,40 @@ impl RunConfig {
         if overrides.is_empty() {
             return toml::from_str(text).map_err(|e| parse_error(origin, e));
         }
-        let mut table: toml::Table = toml::from_str(text).map_err(|e| parse_error(origin, e))?;
-        for arg in overrides {
-            apply_override(&mut table, arg)?;
+        let base: toml::Table = toml::from_str(text).map_err(|e| parse_error(origin, e))?;
+        let with = |n: usize| -> Result<Result<Self, toml::de::Error>, ConfigError> {
+            let mut table = base.clone();
+            for arg in &overrides[..n] {
+                apply_override(&mut table, arg)?;
+            }
+            let merged = toml::to_string(&table).expect("a TOML table serialises");
+            Ok(toml::from_str(&merged))
+        };
+        let error = match with(overrides.len())? {
+            Ok(config) => return Ok(config),
+            Err(e) => e,
+        };
+        // Name the cause: the file itself (with its own line numbers), or the first `--set`
+        // after which the error appears (a line of the merged TOML would point at no file).
+        if let Err(e) = toml::from_str::<Self>(text)
+            && e.message() == error.message()
+        {
+            return Err(parse_error(origin, e));
         }
-        let merged = toml::to_string(&table).expect("a TOML table serialises");
-        toml::from_str(&merged).map_err(|e| {
-            parse_error(
-                &format!("{origin} with --set {}", overrides.join(" --set ")),
-                e,
-            )
-        })
+        for (n, arg) in overrides.iter().enumerate() {
+            if let Err(e) = with(n + 1)?
+                && e.message() == error.message()
+            {
+                return Err(ConfigError::Override {
+                    arg: arg.clone(),
+                    message: with_suggestion(e.message().trim_end()),
+                });
+            }
+        }
+        Err(parse_error(
+            &format!("{origin} with --set {}", overrides.join(" --set ")),
+            error,
+        ))
     }
 
     /// The config as TOML, as written into the run folder.

@@ -337,7 +337,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
             };
             options.validate()?;
             if length == 0 {
-                return Err(Failure::Error("--length must be at least 1, found 0".into()));
+                return Err(Failure::Error(
+                    "--length must be at least 1, found 0".into(),
+                ));
             }
             Ok(with_backend!(to_kind(backend), 0, |B, device| {
                 sample_run::<<B as AutodiffBackend>::InnerBackend>(
@@ -366,10 +368,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
             };
             for name in &names {
                 if !name.eq_ignore_ascii_case("sample") && Workload::find(name).is_none() {
-                    return Err(format!(
-                        "--workload {name}: expected S, M, L, G, sample or all"
-                    )
-                    .into());
+                    return Err(
+                        format!("--workload {name}: expected S, M, L, G, sample or all").into(),
+                    );
                 }
             }
             let corpus = Corpus::load(&data, 0.1, None).map_err(|e| e.to_string())?;
@@ -470,6 +471,11 @@ fn sample_run<B: Backend>(
 ) -> Result<(), String> {
     use std::io::Write;
     let loaded = load_run::<B>(&RunDir::new(run), checkpoint, device).map_err(|e| e.to_string())?;
+    // Check the prime before anything is printed.
+    loaded
+        .vocab
+        .encode(prime, "the prime text")
+        .map_err(|e| e.to_string())?;
     let mut sampler = Sampler::new(options, seed);
     let mut out = std::io::stdout().lock();
     let _ = write!(out, "{prime}");

@@ -675,17 +675,6 @@ where
             run.checkpoint_dir("last").display()
         )));
     }
-    if options.force && !options.resume && run.root().exists() {
-        let p = run.root().join("checkpoints");
-        if p.exists() {
-            std::fs::remove_dir_all(&p)
-                .map_err(|source| CheckpointError::Io { path: p, source })?;
-        }
-        let _ = std::fs::remove_file(run.metrics_path());
-        let _ = std::fs::remove_file(run.samples_path());
-    }
-    run.create()?;
-
     if options.resume {
         check_resumable(run, config)?;
     }
@@ -721,6 +710,18 @@ where
         )));
     }
     let total = config.total_steps(batcher.per_epoch());
+
+    // Only now, with the config and the data checked, is the run folder touched.
+    if options.force && !options.resume && run.root().exists() {
+        let p = run.root().join("checkpoints");
+        if p.exists() {
+            std::fs::remove_dir_all(&p)
+                .map_err(|source| CheckpointError::Io { path: p, source })?;
+        }
+        let _ = std::fs::remove_file(run.metrics_path());
+        let _ = std::fs::remove_file(run.samples_path());
+    }
+    run.create()?;
 
     // Model, optimiser and state.
     B::seed(device, config.seed);
@@ -793,7 +794,9 @@ where
     let session_start = Instant::now();
     let mut window_start = Instant::now();
     let mut window_tokens = 0usize;
-    let mut first_loss: Option<f64> = None;
+    // char-rnn stops when the loss exceeds three times its start; a fresh model starts near
+    // ln V (a uniform guess), which also serves a resumed run.
+    let blow_up = 3.0 * (corpus.vocab.len() as f64).ln().max(1.0);
     for step in start..total {
         let lr = config.learning_rate(step, total);
         B::seed(device, config.seed.wrapping_add(step as u64 + 1));
@@ -848,11 +851,10 @@ where
                     "the training loss became {mean} at step {done}; stopped (the last checkpoint is kept). Try a lower optim.learning_rate or clip.max_norm"
                 )));
             }
-            let first = *first_loss.get_or_insert(mean);
-            if done > 100 && mean > 3.0 * first.max(1.0) {
+            if mean > blow_up {
                 reporter.finish();
                 return Err(other(format!(
-                    "the training loss blew up to {mean:.3} at step {done} (from {first:.3}); stopped (the last checkpoint is kept). Try a lower optim.learning_rate"
+                    "the training loss blew up to {mean:.4e} at step {done} (more than 3 ln V = {blow_up:.2}, three times a uniform guess); stopped (the last checkpoint is kept). Try a lower optim.learning_rate or clip.max_norm"
                 )));
             }
             let secs = window_start.elapsed().as_secs_f64();

@@ -58,8 +58,24 @@ pub struct Vocab {
 impl Vocab {
     /// The vocabulary of `text`: every character found, sorted by code point.
     pub fn from_text(text: &str) -> Result<Self, CorpusError> {
-        let set: BTreeSet<char> = text.chars().collect();
-        Self::from_chars(set.into_iter().collect())
+        // A table for ASCII and a set for the rest: `collect()` into a BTreeSet would first
+        // gather every character of the text in a Vec (4 bytes each) and sort it.
+        let mut ascii = [false; 128];
+        let mut other = BTreeSet::new();
+        for c in text.chars() {
+            match ascii.get_mut(c as usize) {
+                Some(seen) => *seen = true,
+                None => {
+                    other.insert(c);
+                }
+            }
+        }
+        let chars = (0u8..128)
+            .filter(|&b| ascii[b as usize])
+            .map(char::from)
+            .chain(other)
+            .collect();
+        Self::from_chars(chars)
     }
 
     /// A vocabulary from its characters in id order.
@@ -184,12 +200,25 @@ impl Corpus {
                 path: path.to_path_buf(),
             });
         }
-        Self::from_text(
-            &text,
-            validation_fraction,
+        let vocab = match vocab {
+            Some(v) => v,
+            None => Vocab::from_text(&text)?,
+        };
+        let ids = vocab.encode(&text, &path.display().to_string())?;
+        // The text goes before the split copies the validation part: at most the file plus two
+        // bytes per character are held at once.
+        drop(text);
+        Ok(Self::split(vocab, ids, validation_fraction))
+    }
+
+    fn split(vocab: Vocab, mut ids: Vec<u16>, validation_fraction: f64) -> Self {
+        let split = ((ids.len() as f64) * (1.0 - validation_fraction)).round() as usize;
+        let valid = ids.split_off(split.min(ids.len()));
+        Self {
             vocab,
-            &path.display().to_string(),
-        )
+            train: ids,
+            valid,
+        }
     }
 
     /// Like [`Corpus::load`], from text in memory; `what` names it in errors.
@@ -203,14 +232,8 @@ impl Corpus {
             Some(v) => v,
             None => Vocab::from_text(text)?,
         };
-        let mut ids = vocab.encode(text, what)?;
-        let split = ((ids.len() as f64) * (1.0 - validation_fraction)).round() as usize;
-        let valid = ids.split_off(split.min(ids.len()));
-        Ok(Self {
-            vocab,
-            train: ids,
-            valid,
-        })
+        let ids = vocab.encode(text, what)?;
+        Ok(Self::split(vocab, ids, validation_fraction))
     }
 }
 
