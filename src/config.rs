@@ -278,16 +278,23 @@ pub enum BackendKind {
     Cpu,
     /// The GPU through wgpu (needs `--features wgpu`).
     Wgpu,
+    /// NVIDIA GPUs through CUDA (needs `--features cuda`).
+    Cuda,
 }
 
 /// `[backend]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BackendSection {
-    /// `auto`, `cpu` or `wgpu`.
+    /// `auto`, `cpu`, `wgpu` or `cuda`.
     pub kind: BackendKind,
-    /// wgpu device: 0 is wgpu's default adapter (discrete first), N > 0 the N-th discrete GPU.
+    /// The device: for wgpu 0 is wgpu's default adapter (discrete first), N > 0 the N-th
+    /// discrete GPU; for cuda the GPU's index.
     pub device: usize,
+    /// Data-parallel training on these devices (replacing `device`), e.g. `[0, 1]`: each gets an
+    /// equal share of every batch and Burn sums their gradients. On the CPU backend, which has
+    /// one device, each entry is a replica running in its own thread.
+    pub devices: Option<Vec<usize>>,
     /// Run each recurrent layer as one autodiff operation with a hand-written backward (fast);
     /// `false` lets Burn's autodiff record every step (same numbers, slower).
     pub fused: bool,
@@ -298,6 +305,7 @@ impl Default for BackendSection {
         Self {
             kind: BackendKind::Auto,
             device: 0,
+            devices: None,
             fused: true,
         }
     }
@@ -479,6 +487,24 @@ impl RunConfig {
                 format!("applies to cell = \"rnn\" only, the cell is \"{}\"", m.cell),
             ));
         }
+        if let Some(devices) = &self.backend.devices {
+            if devices.is_empty() {
+                return Err(invalid(
+                    "backend.devices",
+                    "must list at least one device, found []",
+                ));
+            }
+            if devices.len() > self.data.batch_size {
+                return Err(invalid(
+                    "backend.devices",
+                    format!(
+                        "{} devices, but data.batch_size = {} gives each fewer than one row",
+                        devices.len(),
+                        self.data.batch_size
+                    ),
+                ));
+            }
+        }
         if m.forget_bias.is_some() && m.cell != CellKind::Lstm {
             return Err(invalid(
                 "model.forget_bias",
@@ -489,6 +515,14 @@ impl RunConfig {
             ));
         }
         Ok(())
+    }
+
+    /// The devices to train on: `backend.devices`, else `[backend.device]`.
+    pub fn device_indices(&self) -> Vec<usize> {
+        self.backend
+            .devices
+            .clone()
+            .unwrap_or_else(|| vec![self.backend.device])
     }
 
     /// Steps between checkpoints.

@@ -188,6 +188,63 @@ impl<B: Backend> RecurrentState<B> {
         }
     }
 
+    /// Rows `start..start + len` of the batch (a data-parallel share).
+    ///
+    /// # Shapes
+    /// - every `[B, H]` becomes `[len, H]`
+    pub fn rows(&self, start: usize, len: usize) -> Self {
+        let cut = |t: &Tensor<B, 2>| t.clone().narrow(0, start, len);
+        Self {
+            cells: self
+                .cells
+                .iter()
+                .map(|s| CellState {
+                    hidden: cut(&s.hidden),
+                    cell: s.cell.as_ref().map(cut),
+                })
+                .collect(),
+        }
+    }
+
+    /// The batch shares of several states, concatenated in order on `device`.
+    ///
+    /// # Shapes
+    /// - `[B_i, H]` each → `[sum B_i, H]`
+    pub fn cat_rows(states: Vec<Self>, device: &B::Device) -> Self {
+        let n = states.first().map_or(0, |s| s.cells.len());
+        let cells = (0..n)
+            .map(|i| {
+                let hidden = states
+                    .iter()
+                    .map(|s| s.cells[i].hidden.clone().to_device(device))
+                    .collect();
+                let cell: Option<Vec<_>> = states
+                    .iter()
+                    .map(|s| s.cells[i].cell.clone().map(|c| c.to_device(device)))
+                    .collect();
+                CellState {
+                    hidden: Tensor::cat(hidden, 0),
+                    cell: cell.map(|c| Tensor::cat(c, 0)),
+                }
+            })
+            .collect();
+        Self { cells }
+    }
+
+    /// The state on `device`.
+    pub fn to_device(self, device: &B::Device) -> Self {
+        Self {
+            cells: self
+                .cells
+                .into_iter()
+                .map(|s| CellState {
+                    hidden: s.hidden.to_device(device),
+                    cell: s.cell.map(|c| c.to_device(device)),
+                })
+                .collect(),
+        }
+    }
+
     /// Cuts the state from the autodiff graph (truncated backpropagation through time).
     pub fn detach(self) -> Self {
         Self {

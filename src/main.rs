@@ -14,7 +14,7 @@ use burn_rnn::config::{BackendKind, RunConfig};
 use burn_rnn::data::{Corpus, Vocab};
 use burn_rnn::sample::{Sampler, SamplingOptions, generate};
 use burn_rnn::train::{
-    Progress, TrainError, TrainOptions, evaluate, import_pytorch, load_run, train,
+    Progress, TrainError, TrainOptions, evaluate, import_pytorch, load_run, train_on,
 };
 
 /// Training allocates and frees large buffers every step; glibc returns them to the kernel and
@@ -42,6 +42,8 @@ enum BackendArg {
     Cpu,
     /// The GPU through wgpu (needs a build with `--features wgpu`).
     Wgpu,
+    /// NVIDIA GPUs through CUDA (needs a build with `--features cuda`).
+    Cuda,
 }
 
 #[derive(Subcommand)]
@@ -71,6 +73,10 @@ enum Command {
         /// Stop after this step with a checkpoint, as if interrupted (`--resume` continues).
         #[arg(long, value_name = "STEP")]
         stop_after: Option<usize>,
+        /// Train data-parallel on these devices, e.g. `--devices 0,1` (overrides the config's
+        /// `backend.devices`); each gets an equal share of every batch.
+        #[arg(long, value_delimiter = ',', value_name = "N,N,...")]
+        devices: Option<Vec<usize>>,
     },
     /// Generate text from a trained run, streaming it as it is produced.
     Sample {
@@ -169,10 +175,14 @@ type Gpu = burn::backend::Wgpu;
 
 fn resolve(kind: BackendKind) -> Result<BackendKind, String> {
     match kind {
+        BackendKind::Auto if cfg!(feature = "cuda") => Ok(BackendKind::Cuda),
         BackendKind::Auto if cfg!(feature = "wgpu") => Ok(BackendKind::Wgpu),
         BackendKind::Auto => Ok(BackendKind::Cpu),
         BackendKind::Wgpu if !cfg!(feature = "wgpu") => Err(
             "the wgpu backend was asked for, but this binary was built without it; rebuild with `--features wgpu`".into(),
+        ),
+        BackendKind::Cuda if !cfg!(feature = "cuda") => Err(
+            "the cuda backend was asked for, but this binary was built without it; rebuild with `--features cuda`".into(),
         ),
         other => Ok(other),
     }
@@ -183,36 +193,63 @@ fn to_kind(arg: BackendArg) -> BackendKind {
         BackendArg::Auto => BackendKind::Auto,
         BackendArg::Cpu => BackendKind::Cpu,
         BackendArg::Wgpu => BackendKind::Wgpu,
+        BackendArg::Cuda => BackendKind::Cuda,
     }
 }
 
-/// Runs `$body` with `B` bound to the chosen (autodiff) backend and `device` to its device.
+/// Runs `$body` with `B` bound to the chosen (autodiff) backend, `devices` to the devices of
+/// `indices` (at least one) and `device` to the first.
 macro_rules! with_backend {
-    ($kind:expr, $index:expr, |$B:ident, $device:ident| $body:expr) => {{
+    ($kind:expr, $indices:expr, |$B:ident, $device:ident, $devices:ident| $body:expr) => {{
+        let indices: &[usize] = $indices;
         match resolve($kind)? {
             #[cfg(feature = "wgpu")]
             BackendKind::Wgpu => {
                 type $B = Autodiff<Gpu>;
                 // Device 0: wgpu's default choice (the best adapter it finds, discrete first);
                 // N > 0: the N-th discrete GPU.
-                let $device = match $index {
-                    0 => burn::backend::wgpu::WgpuDevice::DefaultDevice,
-                    n => burn::backend::wgpu::WgpuDevice::DiscreteGpu(n),
-                };
-                eprintln!("backend: wgpu, device {:?}", $device);
+                let $devices: Vec<burn::backend::wgpu::WgpuDevice> = indices
+                    .iter()
+                    .map(|&i| match i {
+                        0 => burn::backend::wgpu::WgpuDevice::DefaultDevice,
+                        n => burn::backend::wgpu::WgpuDevice::DiscreteGpu(n),
+                    })
+                    .collect();
+                let $device = $devices[0].clone();
+                eprintln!("backend: wgpu, devices {:?}", $devices);
+                $body
+            }
+            #[cfg(feature = "cuda")]
+            BackendKind::Cuda => {
+                type $B = Autodiff<burn::backend::Cuda>;
+                let $devices: Vec<burn::backend::cuda::CudaDevice> = indices
+                    .iter()
+                    .map(|&i| burn::backend::cuda::CudaDevice::new(i))
+                    .collect();
+                let $device = $devices[0].clone();
+                eprintln!("backend: cuda, devices {:?}", $devices);
                 $body
             }
             _ => {
                 type $B = Autodiff<Cpu>;
-                let _ = $index;
-                let $device = burn::backend::ndarray::NdArrayDevice::Cpu;
+                // ndarray has one device; several indices are replicas of it, each in a thread.
+                let $devices = vec![burn::backend::ndarray::NdArrayDevice::Cpu; indices.len()];
+                let $device = $devices[0].clone();
                 eprintln!(
-                    "backend: ndarray (CPU), {} threads",
-                    std::thread::available_parallelism().map_or(1, |n| n.get())
+                    "backend: ndarray (CPU), {} threads{}",
+                    std::thread::available_parallelism().map_or(1, |n| n.get()),
+                    if indices.len() > 1 {
+                        format!(", data-parallel over {} replicas", indices.len())
+                    } else {
+                        String::new()
+                    }
                 );
                 $body
             }
         }
+    }};
+    ($kind:expr, $index:expr, |$B:ident, $device:ident| $body:expr) => {{
+        with_backend!($kind, &[$index], |$B, $device, _devices| $body)
     }};
 }
 
@@ -276,8 +313,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
             backend,
             no_progress,
             stop_after,
+            devices,
         } => {
-            let run_config = RunConfig::load(&config, &set).map_err(|e| e.to_string())?;
+            let mut run_config = RunConfig::load(&config, &set).map_err(|e| e.to_string())?;
+            if let Some(devices) = devices {
+                run_config.backend.devices = Some(devices);
+                run_config.validate().map_err(|e| format!("--devices: {e}"))?;
+            }
             let out = out.unwrap_or_else(|| {
                 let name = config.file_stem().unwrap_or_default();
                 PathBuf::from("runs").join(name)
@@ -295,12 +337,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 interrupt: Some(interrupt_flag()?),
             };
             let kind = backend.map(to_kind).unwrap_or(run_config.backend.kind);
-            let index = run_config.backend.device;
+            let indices = run_config.device_indices();
             eprintln!("run folder: {}", out.display());
-            let summary = with_backend!(kind, index, |B, device| train::<B>(
+            let summary = with_backend!(kind, &indices, |B, _device, devices| train_on::<B>(
                 &run_config,
                 &options,
-                &device
+                &devices
             ))
             .map_err(|e| match e {
                 TrainError::Interrupted { .. } => Failure::Interrupted(e.to_string()),

@@ -13,7 +13,8 @@ use std::time::Instant;
 
 use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
 use burn::optim::{
-    AdamConfig, AdamWConfig, GradientsParams, Optimizer, RmsPropConfig, decay::WeightDecayConfig,
+    AdamConfig, AdamWConfig, GradientsAccumulator, GradientsParams, Optimizer, RmsPropConfig,
+    decay::WeightDecayConfig,
 };
 use burn::record::{BinBytesRecorder, FullPrecisionSettings, Record, Recorder};
 use burn::tensor::backend::{AutodiffBackend, Backend};
@@ -423,12 +424,36 @@ fn state_from_bytes<B: Backend>(bytes: &[u8], device: &B::Device) -> Option<Recu
     Some(RecurrentState::from_tensors(read("hidden")?, read("cell")))
 }
 
-/// Trains the character-level language model of `config` into `options.run`.
+/// Trains the character-level language model of `config` into `options.run` on one device.
 pub fn train<B: AutodiffBackend>(
     config: &RunConfig,
     options: &TrainOptions,
     device: &B::Device,
 ) -> Result<TrainSummary, TrainError> {
+    train_on::<B>(config, options, std::slice::from_ref(device))
+}
+
+/// Trains data-parallel on `devices` (the first holds the model and the optimiser): every step,
+/// each device runs a replica (Burn's `Module::fork`) on its share of the batch's rows, and the
+/// gradients, each weighted by its share, are moved to the first device and summed by Burn's
+/// `GradientsAccumulator` into the gradient of the whole batch; one optimiser step follows. One
+/// device is exactly [`train`]. A device may be listed twice (two replicas of the CPU backend).
+pub fn train_on<B: AutodiffBackend>(
+    config: &RunConfig,
+    options: &TrainOptions,
+    devices: &[B::Device],
+) -> Result<TrainSummary, TrainError> {
+    if devices.is_empty() {
+        return Err(TrainError::Other("no device to train on".into()));
+    }
+    if devices.len() > config.data.batch_size {
+        return Err(TrainError::Other(format!(
+            "{} devices, but config key `data.batch_size` = {} gives each fewer than one row; use at most {} devices or a larger batch",
+            devices.len(),
+            config.data.batch_size,
+            config.data.batch_size
+        )));
+    }
     let o = &config.optim;
     let decay = (o.weight_decay > 0.0).then(|| WeightDecayConfig::new(o.weight_decay as f32));
     match o.optimizer {
@@ -436,19 +461,19 @@ pub fn train<B: AutodiffBackend>(
             let optim = AdamConfig::new()
                 .with_weight_decay(decay)
                 .init::<B, CharLm<B>>();
-            train_with(config, options, device, optim)
+            train_with(config, options, devices, optim)
         }
         OptimizerKind::Adamw => {
             let optim = AdamWConfig::new()
                 .with_weight_decay(o.weight_decay as f32)
                 .init::<B, CharLm<B>>();
-            train_with(config, options, device, optim)
+            train_with(config, options, devices, optim)
         }
         OptimizerKind::Rmsprop => {
             let optim = RmsPropConfig::new()
                 .with_weight_decay(decay)
                 .init::<B, CharLm<B>>();
-            train_with(config, options, device, optim)
+            train_with(config, options, devices, optim)
         }
     }
 }
@@ -652,13 +677,14 @@ fn append(path: &std::path::Path, text: &str) -> Result<(), CheckpointError> {
 fn train_with<B, O>(
     config: &RunConfig,
     options: &TrainOptions,
-    device: &B::Device,
+    devices: &[B::Device],
     mut optim: O,
 ) -> Result<TrainSummary, TrainError>
 where
     B: AutodiffBackend,
     O: Optimizer<CharLm<B>, B>,
 {
+    let device = &devices[0];
     let run = &options.run;
     let other = |m: String| TrainError::Other(m);
     let existing = run.has_checkpoint("last") || run.config_path().exists();
@@ -811,13 +837,17 @@ where
                 None,
             ),
         };
-        let (logits, next) = model.forward(ids_tensor(&b.inputs, batch, seq, device), state);
-        let loss = model.loss(logits, ids_tensor(&b.targets, batch, seq, device));
+        let (detached, next, mut grads) = if devices.len() == 1 {
+            let (logits, next) = model.forward(ids_tensor(&b.inputs, batch, seq, device), state);
+            let loss = model.loss(logits, ids_tensor(&b.targets, batch, seq, device));
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            (loss.inner(), next, grads)
+        } else {
+            data_parallel_step(&model, &b, state, devices)
+        };
         if config.data.batching == Batching::Contiguous {
             carry = Some(next.detach());
         }
-        let grads = loss.backward();
-        let mut grads = GradientsParams::from_grads(grads, &model);
         clip_gradients::<B, _>(
             &model,
             &mut grads,
@@ -826,7 +856,6 @@ where
         );
         model = optim.step(lr, model, grads);
 
-        let detached = loss.inner();
         loss_sum = Some(match loss_sum.take() {
             Some(s) => s + detached,
             None => detached,
@@ -1072,6 +1101,85 @@ fn fresh_optimiser_bytes<B: AutodiffBackend>(config: &RunConfig) -> Result<Vec<u
         OptimizerKind::Adamw => bytes(AdamWConfig::new().init::<B, CharLm<B>>()),
         OptimizerKind::Rmsprop => bytes(RmsPropConfig::new().init::<B, CharLm<B>>()),
     }
+}
+
+/// Rows `(start, len)` of a batch of `batch` rows for each of `n` devices, as even as can be.
+pub fn batch_shares(batch: usize, n: usize) -> Vec<(usize, usize)> {
+    let (base, extra) = (batch / n, batch % n);
+    let mut start = 0;
+    (0..n)
+        .map(|i| {
+            let len = base + usize::from(i < extra);
+            let share = (start, len);
+            start += len;
+            share
+        })
+        .collect()
+}
+
+/// One data-parallel step: forward and backward of a replica per device on its rows, in
+/// parallel threads; returns the batch loss, the next state (rows in order) and the summed
+/// gradients, all on `devices[0]`.
+fn data_parallel_step<B: AutodiffBackend>(
+    model: &CharLm<B>,
+    b: &Batch,
+    state: Option<RecurrentState<B>>,
+    devices: &[B::Device],
+) -> (
+    Tensor<B::InnerBackend, 1>,
+    RecurrentState<B>,
+    GradientsParams,
+) {
+    let main = &devices[0];
+    let (batch, seq) = (b.batch, b.seq);
+    let shares = batch_shares(batch, devices.len());
+    let results: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = shares
+            .iter()
+            .zip(devices)
+            .map(|(&(start, rows), device)| {
+                let device = device.clone();
+                let replica = model.clone().fork(&device);
+                let state = state
+                    .as_ref()
+                    .map(|s| s.rows(start, rows).to_device(&device));
+                let inputs = &b.inputs[start * seq..(start + rows) * seq];
+                let targets = &b.targets[start * seq..(start + rows) * seq];
+                scope.spawn(move || {
+                    let (logits, next) =
+                        replica.forward(ids_tensor(inputs, rows, seq, &device), state);
+                    // Each share's mean loss, weighted by its share of the rows: the sum over
+                    // devices is the mean over the batch, and so are the summed gradients.
+                    let loss = replica
+                        .loss(logits, ids_tensor(targets, rows, seq, &device))
+                        .mul_scalar(rows as f64 / batch as f64);
+                    let grads = GradientsParams::from_grads(loss.backward(), &replica);
+                    (loss.inner(), next.detach(), grads)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a data-parallel replica panicked"))
+            .collect()
+    });
+    let mut accumulator = GradientsAccumulator::<CharLm<B>>::new();
+    let mut loss: Option<Tensor<B::InnerBackend, 1>> = None;
+    let mut states = Vec::with_capacity(results.len());
+    for (l, next, grads) in results {
+        accumulator.accumulate::<B>(model, grads.to_device::<B, _>(main, model));
+        let l = l.to_device(main);
+        loss = Some(match loss {
+            Some(t) => t + l,
+            None => l,
+        });
+        states.push(next);
+    }
+    (
+        loss.expect("at least one device"),
+        RecurrentState::cat_rows(states, main),
+        accumulator.grads(),
+    )
 }
 
 /// The dtype of a backend's floats (for messages).

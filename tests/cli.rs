@@ -212,3 +212,36 @@ fn bench_smoke() {
         &["--workload X", "S, M, L, G"],
     );
 }
+
+/// `--devices` trains data-parallel (two replicas of the CPU device here) and is checked.
+#[test]
+fn devices_flag() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let (ok, stdout, stderr) = run(bin()
+        .arg("train")
+        .arg(tiny_config())
+        .args(["--set", "train.steps=10", "--devices", "0,1", "--out"])
+        .arg(&out));
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("data-parallel over 2 replicas"), "{stderr}");
+    assert!(stdout.contains("done: 10 steps"), "{stdout}");
+    let config = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(config.contains("devices = [\n    0,\n    1,\n]"), "{config}");
+    assert_error(
+        run(bin()
+            .arg("train")
+            .arg(tiny_config())
+            .args(["--devices", "0,1,2,3,4,5,6,7,8", "--out"])
+            .arg(tmp.path().join("other"))),
+        &["--devices", "backend.devices", "9 devices", "batch_size = 8"],
+    );
+    assert_error(
+        run(bin()
+            .arg("train")
+            .arg(tiny_config())
+            .args(["--backend", "cuda", "--out"])
+            .arg(tmp.path().join("other"))),
+        &["cuda", "--features cuda"],
+    );
+}

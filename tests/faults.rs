@@ -261,7 +261,7 @@ fn corpus_errors() {
             "fewer than one batch",
         ],
     );
-    let mut bytes = b"First line\nsecond line \xff here\n".repeat(1);
+    let mut bytes = b"First line\nsecond line \xff here\n".to_vec();
     bytes.extend(std::iter::repeat_n(b'a', 100));
     let latin1 = corpus("latin1.txt", &bytes);
     assert_error(
@@ -342,7 +342,7 @@ fn run_folder_and_checkpoint_errors() {
     );
     // Resuming with another model shape.
     assert_error(
-        run(&mut train(&tiny_config(), &out, &["model.hidden_size=32"]).arg("--resume")),
+        run(train(&tiny_config(), &out, &["model.hidden_size=32"]).arg("--resume")),
         &["model.hidden_size", "32", "48"],
     );
 
@@ -361,7 +361,7 @@ fn run_folder_and_checkpoint_errors() {
         &["model.bin", "checksum", "corrupted"],
     );
     assert_error(
-        run(&mut train(&tiny_config(), &copy, &["train.steps=30"]).arg("--resume")),
+        run(train(&tiny_config(), &copy, &["train.steps=30"]).arg("--resume")),
         &["model.bin", "checksum"],
     );
     std::fs::write(&model, &bytes[..n / 3]).unwrap();
