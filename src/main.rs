@@ -248,9 +248,7 @@ macro_rules! with_backend {
             }
         }
     }};
-    ($kind:expr, $index:expr, |$B:ident, $device:ident| $body:expr) => {{
-        with_backend!($kind, &[$index], |$B, $device, _devices| $body)
-    }};
+    ($kind:expr, $index:expr, |$B:ident, $device:ident| $body:expr) => {{ with_backend!($kind, &[$index], |$B, $device, _devices| $body) }};
 }
 
 /// Exit status of a run stopped by Ctrl-C (128 + SIGINT, as shells report it).
@@ -318,7 +316,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let mut run_config = RunConfig::load(&config, &set).map_err(|e| e.to_string())?;
             if let Some(devices) = devices {
                 run_config.backend.devices = Some(devices);
-                run_config.validate().map_err(|e| format!("--devices: {e}"))?;
+                run_config
+                    .validate()
+                    .map_err(|e| format!("--devices: {e}"))?;
             }
             let out = out.unwrap_or_else(|| {
                 let name = config.file_stem().unwrap_or_default();

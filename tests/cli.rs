@@ -227,14 +227,22 @@ fn devices_flag() {
     assert!(stderr.contains("data-parallel over 2 replicas"), "{stderr}");
     assert!(stdout.contains("done: 10 steps"), "{stdout}");
     let config = std::fs::read_to_string(out.join("config.toml")).unwrap();
-    assert!(config.contains("devices = [\n    0,\n    1,\n]"), "{config}");
+    assert!(
+        config.contains("devices = [\n    0,\n    1,\n]"),
+        "{config}"
+    );
     assert_error(
         run(bin()
             .arg("train")
             .arg(tiny_config())
             .args(["--devices", "0,1,2,3,4,5,6,7,8", "--out"])
             .arg(tmp.path().join("other"))),
-        &["--devices", "backend.devices", "9 devices", "batch_size = 8"],
+        &[
+            "--devices",
+            "backend.devices",
+            "9 devices",
+            "batch_size = 8",
+        ],
     );
     assert_error(
         run(bin()
