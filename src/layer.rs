@@ -7,7 +7,7 @@
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig};
-use burn::tensor::{Tensor, backend::Backend};
+use burn::tensor::{Int, Tensor, backend::Backend};
 
 use crate::cell::{
     Activation, Cell, CellKind, CellState, GateWeights, GruCell, Initialization, LstmCell,
@@ -354,7 +354,7 @@ impl<B: Backend> Recurrent<B> {
         x: Tensor<B, 3>,
         state: Option<RecurrentState<B>>,
     ) -> (Tensor<B, 3>, RecurrentState<B>) {
-        let [batch, seq, input] = x.dims();
+        let [_, seq, input] = x.dims();
         assert!(seq > 0, "Recurrent::forward needs at least one time step");
         assert_eq!(
             input,
@@ -362,35 +362,105 @@ impl<B: Backend> Recurrent<B> {
             "Recurrent::forward: input has {input} features, the layer expects {}",
             self.input_size()
         );
+        self.run(FirstInput::Raw(x), state)
+    }
+
+    /// [`Recurrent::forward`] of `table.select(0, ids)`, the rows of a lookup table (an
+    /// embedding) picked by id: the first layer's input projection is computed once per table
+    /// row and then gathered, `V` rows instead of `B * T` (for a character model, 65 instead of
+    /// 2,500 per batch: one of the largest matrix products of a step, and its two products in
+    /// backward, become small). Same numbers as the lookup followed by `forward`.
+    ///
+    /// # Shapes
+    /// - `table`: `[V, I]`
+    /// - `ids`: `[B, T]` row indices into `table`, with `T >= 1`
+    /// - `state`: initial state with `[B, H]` cells (zeros when `None`)
+    /// - returns the outputs of the last layer `[B, T, D * H]` and the final state
+    pub fn forward_lookup(
+        &self,
+        table: Tensor<B, 2>,
+        ids: Tensor<B, 2, Int>,
+        state: Option<RecurrentState<B>>,
+    ) -> (Tensor<B, 3>, RecurrentState<B>) {
+        let [batch, seq] = ids.dims();
+        let [rows, input] = table.dims();
+        assert!(
+            seq > 0,
+            "Recurrent::forward_lookup needs at least one time step"
+        );
+        assert_eq!(
+            input,
+            self.input_size(),
+            "Recurrent::forward_lookup: the table has {input} features, the layer expects {}",
+            self.input_size()
+        );
+        let ids = ids.reshape([batch * seq]);
+        if self.bidirectional || rows >= batch * seq {
+            let x = table.select(0, ids).reshape([batch, seq, input]);
+            return self.run(FirstInput::Raw(x), state);
+        }
+        let projected = self.cells[0].project_input(table).select(0, ids);
+        let gh = projected.dims()[1];
+        self.run(
+            FirstInput::Projected(projected.reshape([batch, seq, gh])),
+            state,
+        )
+    }
+
+    fn run(
+        &self,
+        first: FirstInput<B>,
+        state: Option<RecurrentState<B>>,
+    ) -> (Tensor<B, 3>, RecurrentState<B>) {
+        let (batch, device) = match &first {
+            FirstInput::Raw(x) | FirstInput::Projected(x) => (x.dims()[0], x.device()),
+        };
         let dirs = self.directions();
-        let state = state.unwrap_or_else(|| self.init_state(batch, &x.device()));
+        let state = state.unwrap_or_else(|| self.init_state(batch, &device));
         let mut initial = state.cells.into_iter();
         let mut final_cells = Vec::with_capacity(self.cells.len());
-        let mut layer_input = x;
+        let mut first = Some(first);
+        let mut layer_input: Option<Tensor<B, 3>> = None;
         for layer in 0..self.num_layers {
             let mut outputs = Vec::with_capacity(dirs);
-            for dir in 0..dirs {
-                let cell = &self.cells[layer * dirs + dir];
-                let s0 = initial
-                    .next()
-                    .expect("one initial state per layer and direction");
-                let (out, last) =
-                    run_direction(cell, layer_input.clone(), s0, dir == 1, self.fused);
-                outputs.push(out);
-                final_cells.push(last);
+            let input = match first.take() {
+                Some(FirstInput::Projected(p)) => {
+                    // Unidirectional by construction (forward_lookup).
+                    let s0 = initial.next().expect("one initial state per layer");
+                    let (out, last) = run_projected(&self.cells[0], p, s0, false, self.fused);
+                    outputs.push(out);
+                    final_cells.push(last);
+                    None
+                }
+                Some(FirstInput::Raw(x)) => Some(x),
+                None => layer_input.take(),
+            };
+            if let Some(input) = input {
+                for dir in 0..dirs {
+                    let cell = &self.cells[layer * dirs + dir];
+                    let s0 = initial
+                        .next()
+                        .expect("one initial state per layer and direction");
+                    let (out, last) = run_direction(cell, input.clone(), s0, dir == 1, self.fused);
+                    outputs.push(out);
+                    final_cells.push(last);
+                }
             }
             let out = if dirs == 1 {
                 outputs.pop().expect("one direction")
             } else {
                 Tensor::cat(outputs, 2)
             };
-            layer_input = if layer + 1 < self.num_layers {
+            layer_input = Some(if layer + 1 < self.num_layers {
                 self.dropout.forward(out)
             } else {
                 out
-            };
+            });
         }
-        (layer_input, RecurrentState { cells: final_cells })
+        (
+            layer_input.expect("at least one layer"),
+            RecurrentState { cells: final_cells },
+        )
     }
 
     /// Advances a unidirectional layer by one time step (generation, streaming).
@@ -430,6 +500,14 @@ impl<B: Backend> Recurrent<B> {
     }
 }
 
+/// The first layer's input: the sequence, or its input projection already computed.
+enum FirstInput<B: Backend> {
+    /// `[B, T, I]`.
+    Raw(Tensor<B, 3>),
+    /// `[B, T, G * H]`, for the first layer's only (forward) direction.
+    Projected(Tensor<B, 3>),
+}
+
 /// Runs one cell over the whole sequence in one direction.
 ///
 /// # Shapes
@@ -445,7 +523,24 @@ fn run_direction<B: Backend>(
     let [batch, seq, input] = x.dims();
     let projected = cell.project_input(x.reshape([batch * seq, input]));
     let gh = projected.dims()[1];
-    let projected = projected.reshape([batch, seq, gh]);
+    run_projected(
+        cell,
+        projected.reshape([batch, seq, gh]),
+        state,
+        reverse,
+        fused,
+    )
+}
+
+/// [`run_direction`] from the input projection `[B, T, G * H]`.
+fn run_projected<B: Backend>(
+    cell: &Cell<B>,
+    projected: Tensor<B, 3>,
+    state: CellState<B>,
+    reverse: bool,
+    fused: bool,
+) -> (Tensor<B, 3>, CellState<B>) {
+    let [batch, seq, gh] = projected.dims();
     if fused {
         let activation = match cell {
             Cell::Rnn(c) => c.activation,

@@ -166,3 +166,50 @@ fn gradcheck_gru() {
             .with_bidirectional(true),
     );
 }
+
+/// `forward_lookup` (the first layer's input projection computed per table row, then gathered)
+/// gives the outputs, final state and gradients (table and every weight) of the lookup followed
+/// by `forward`, for each cell and two layers.
+#[test]
+fn forward_lookup_equals_lookup_then_forward() {
+    use burn::tensor::Int;
+    for kind in [CellKind::Rnn, CellKind::Lstm, CellKind::Gru] {
+        for fused in [true, false] {
+            let device = Default::default();
+            let layer: Recurrent<B> = RecurrentConfig::new(kind, 5, 7)
+                .with_num_layers(2)
+                .with_fused(fused)
+                .init(&device);
+            let table: Tensor<B, 2> =
+                Tensor::random([11, 5], Distribution::Normal(0.0, 1.0), &device).require_grad();
+            let ids = Tensor::<B, 2, Int>::from_data(
+                TensorData::new((0..24).map(|i| (i * 7 % 11) as i64).collect(), [4, 6]),
+                &device,
+            );
+            let r = Tensor::<B, 3>::random([4, 6, 7], Distribution::Normal(0.0, 1.0), &device);
+            let run = |lookup: bool| {
+                let (out, state) = if lookup {
+                    layer.forward_lookup(table.clone(), ids.clone(), None)
+                } else {
+                    let x = table.clone().select(0, ids.clone().reshape([24]));
+                    layer.forward(x.reshape([4, 6, 5]), None)
+                };
+                let loss = (out.clone() * r.clone()).sum() + state.hidden().sum().mul_scalar(0.3);
+                let grads = loss.backward();
+                let mut g = values(table.grad(&grads).unwrap());
+                for cell in &layer.cells {
+                    let w = cell.weights();
+                    g.extend(values(w.weight_ih.grad(&grads).unwrap()));
+                    g.extend(values(w.weight_hh.grad(&grads).unwrap()));
+                    g.extend(values(w.bias_ih.as_ref().unwrap().grad(&grads).unwrap()));
+                }
+                (values(out), g)
+            };
+            let (out_a, grad_a) = run(true);
+            let (out_b, grad_b) = run(false);
+            let what = format!("{kind:?}, fused {fused}");
+            assert!(rel_error(&out_a, &out_b) < 1e-12, "{what}: outputs");
+            assert!(rel_error(&grad_a, &grad_b) < 1e-12, "{what}: gradients");
+        }
+    }
+}

@@ -74,8 +74,11 @@ impl<B: Backend> CharLm<B> {
         ids: Tensor<B, 2, Int>,
         state: Option<RecurrentState<B>>,
     ) -> (Tensor<B, 3>, RecurrentState<B>) {
-        let x = self.embedding.forward(ids);
-        let (h, state) = self.rnn.forward(x, state);
+        // The embedding lookup and the first layer's input projection in one: the projection of
+        // each of the V embedding rows, gathered by id (Recurrent::forward_lookup).
+        let (h, state) = self
+            .rnn
+            .forward_lookup(self.embedding.weight.val(), ids, state);
         (head(&self.head, self.dropout.forward(h)), state)
     }
 
