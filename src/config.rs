@@ -280,6 +280,8 @@ pub enum BackendKind {
     Wgpu,
     /// NVIDIA GPUs through CUDA (needs `--features cuda`).
     Cuda,
+    /// Burn's flex CPU backend (needs `--features flex`; for comparison, slower here).
+    Flex,
 }
 
 /// `[backend]`.

@@ -44,6 +44,8 @@ enum BackendArg {
     Wgpu,
     /// NVIDIA GPUs through CUDA (needs a build with `--features cuda`).
     Cuda,
+    /// Burn's flex CPU backend (needs a build with `--features flex`; for comparison).
+    Flex,
 }
 
 #[derive(Subcommand)]
@@ -181,6 +183,9 @@ fn resolve(kind: BackendKind) -> Result<BackendKind, String> {
         BackendKind::Wgpu if !cfg!(feature = "wgpu") => Err(
             "the wgpu backend was asked for, but this binary was built without it; rebuild with `--features wgpu`".into(),
         ),
+        BackendKind::Flex if !cfg!(feature = "flex") => Err(
+            "the flex backend was asked for, but this binary was built without it; rebuild with `--features flex`".into(),
+        ),
         BackendKind::Cuda if !cfg!(feature = "cuda") => Err(
             "the cuda backend was asked for, but this binary was built without it; rebuild with `--features cuda`".into(),
         ),
@@ -194,6 +199,7 @@ fn to_kind(arg: BackendArg) -> BackendKind {
         BackendArg::Cpu => BackendKind::Cpu,
         BackendArg::Wgpu => BackendKind::Wgpu,
         BackendArg::Cuda => BackendKind::Cuda,
+        BackendArg::Flex => BackendKind::Flex,
     }
 }
 
@@ -228,6 +234,14 @@ macro_rules! with_backend {
                     .collect();
                 let $device = $devices[0].clone();
                 eprintln!("backend: cuda, devices {:?}", $devices);
+                $body
+            }
+            #[cfg(feature = "flex")]
+            BackendKind::Flex => {
+                type $B = Autodiff<burn::backend::Flex>;
+                let $devices = vec![burn::backend::flex::FlexDevice; indices.len()];
+                let $device = $devices[0].clone();
+                eprintln!("backend: flex (CPU)");
                 $body
             }
             _ => {
