@@ -346,6 +346,23 @@ fn run_folder_and_checkpoint_errors() {
         &["model.hidden_size", "32", "48"],
     );
 
+    // Resuming on a corpus with characters the run's vocabulary lacks.
+    let other = tmp.path().join("other.txt");
+    std::fs::write(&other, "Ω".repeat(20) + &"abc ".repeat(10_000)).unwrap();
+    assert_error(
+        run(train(
+            &tiny_config(),
+            &out,
+            &[
+                &format!("data.path={:?}", other.display().to_string()),
+                "train.steps=30",
+            ],
+        )
+        .arg("--resume")),
+        &["other.txt", "outside the vocabulary", "'Ω'"],
+    );
+    assert_eq!(checkpoint_step(&out, "last"), 20);
+
     // A corrupted weight file and a truncated state file are reported, never loaded.
     let copy = tmp.path().join("copy");
     copy_dir(&out, &copy);
