@@ -219,9 +219,9 @@ impl RunDir {
         }
         std::fs::rename(&tmp, &dir).map_err(io(&dir))?;
         sync_dir(dir.parent().unwrap_or(Path::new(".")));
-        if old.exists() {
-            std::fs::remove_dir_all(&old).map_err(io(&old))?;
-        }
+        // The new checkpoint is in place: dropping the old one is best effort (a leftover is
+        // removed by the next save).
+        let _ = std::fs::remove_dir_all(&old);
         Ok(())
     }
 

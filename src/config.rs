@@ -579,8 +579,8 @@ fn with_suggestion(message: &str) -> String {
         return message.to_string();
     };
     let unknown = &rest[..end];
-    let line_end = rest.find('\n').unwrap_or(rest.len());
-    let expected = &rest[end + 1..line_end];
+    let after = &rest[end + 1..];
+    let expected = &after[..after.find('\n').unwrap_or(after.len())];
     let best = expected
         .split('`')
         .skip(1)

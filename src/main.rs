@@ -1,6 +1,7 @@
 //! The `burn-rnn` command: parses arguments, loads the config, picks the backend and calls the
 //! library. Nothing else lives here.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -272,11 +273,11 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Interrupted(message)) => {
-            eprintln!("{message}");
+            let _ = writeln!(std::io::stderr(), "{message}");
             ExitCode::from(INTERRUPTED)
         }
         Err(Failure::Error(message)) => {
-            eprintln!("error: {message}");
+            let _ = writeln!(std::io::stderr(), "error: {message}");
             ExitCode::FAILURE
         }
     }
@@ -303,10 +304,14 @@ fn interrupt_flag() -> Result<Arc<AtomicBool>, String> {
     let handler_flag = Arc::clone(&flag);
     ctrlc::set_handler(move || {
         if handler_flag.swap(true, Ordering::SeqCst) {
-            eprintln!("\ninterrupted again: exiting without a checkpoint");
+            let _ = writeln!(
+                std::io::stderr(),
+                "\ninterrupted again: exiting without a checkpoint"
+            );
             std::process::exit(INTERRUPTED as i32);
         }
-        eprintln!(
+        let _ = writeln!(
+            std::io::stderr(),
             "\ninterrupted: saving a checkpoint after this step (press Ctrl-C again to quit at once)"
         );
     })

@@ -209,7 +209,18 @@ fn load_model_bytes<B: Backend>(
     // Burn's load_record takes whatever shapes the record holds; compare them with the model the
     // config and vocabulary describe, so a mismatched checkpoint is refused, not run.
     let expected = param_shapes(&model);
-    let model = model.load_record(load_record(files, dir, "model.bin", "model", device)?);
+    let record = load_record(files, dir, "model.bin", "model", device)?;
+    // Burn's load_record panics when the record's structure differs (another number of layers,
+    // another cell): catch that, silently, and report it as a checkpoint of another model.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let loaded =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.load_record(record)));
+    std::panic::set_hook(hook);
+    let model = loaded.map_err(|_| CheckpointError::Invalid {
+        path: dir.join("model.bin"),
+        message: "its layers do not match the run's config.toml (model.cell or model.num_layers differ); the checkpoint belongs to another model".into(),
+    })?;
     let found = param_shapes(&model);
     for ((name, want), (_, got)) in expected.iter().zip(&found) {
         if want != got {
@@ -234,6 +245,25 @@ fn load_model_bytes<B: Backend>(
         .into());
     }
     Ok(model)
+}
+
+/// Whether every weight of the model is finite (read at checkpoint steps only, so that a step
+/// that turned the weights into NaN is never saved).
+fn weights_finite<B: Backend, M: Module<B>>(module: &M) -> bool {
+    struct Finite<B: Backend> {
+        max: Vec<Tensor<B, 1>>,
+    }
+    impl<B: Backend> ModuleVisitor<B> for Finite<B> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            self.max.push(param.val().abs().max());
+        }
+    }
+    let mut v = Finite { max: Vec::new() };
+    module.visit(&mut v);
+    if v.max.is_empty() {
+        return true;
+    }
+    scalar(Tensor::cat(v.max, 0).max()).is_finite()
 }
 
 /// Every float parameter of a module as `(path, shape)`, in visiting order.
@@ -943,6 +973,12 @@ where
                 &run.metrics_path(),
                 &format!("{done},{mean:.6},{val_cols},{lr:.6e},{tokens_per_sec:.1},{elapsed:.2}\n"),
             )?;
+            if checkpoint_now && !weights_finite(&model) {
+                reporter.finish();
+                return Err(other(format!(
+                    "the weights became NaN or infinite at step {done}; stopped (the last checkpoint is kept). Try a lower optim.learning_rate or clip.max_norm"
+                )));
+            }
             if checkpoint_now {
                 let state = state_at(eval_now.then_some(last_val), best);
                 let model_bin = model_bytes(&model);
@@ -978,7 +1014,7 @@ where
                 eta,
             );
         }
-        if interrupted {
+        if interrupted && done < total {
             reporter.finish();
             return Err(TrainError::Interrupted {
                 step: done,

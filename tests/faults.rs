@@ -86,8 +86,14 @@ fn trained(out: &Path, steps: usize) {
 }
 
 fn checkpoint_step(out: &Path, which: &str) -> usize {
-    let text =
-        std::fs::read_to_string(out.join("checkpoints").join(which).join("state.json")).unwrap();
+    // A kill between the two renames of a checkpoint swap leaves it at `<which>.old`, which is
+    // where loading falls back to.
+    let dir = out.join("checkpoints");
+    let mut path = dir.join(which).join("state.json");
+    if !path.exists() {
+        path = dir.join(format!("{which}.old")).join("state.json");
+    }
+    let text = std::fs::read_to_string(path).unwrap();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     v["step"].as_u64().unwrap() as usize
 }
@@ -422,6 +428,22 @@ fn run_folder_and_checkpoint_errors() {
         run(bin().args(["eval", "--run"]).arg(&copy)),
         &["model.bin", "shape", "[16, 192]", "[16, 160]"],
     );
+    for (key, edit) in [("num_layers", "num_layers = 2"), ("cell", "cell = \"gru\"")] {
+        let copy = tmp.path().join(format!("copy-{key}"));
+        copy_dir(&out, &copy);
+        let config = copy.join("config.toml");
+        let text = std::fs::read_to_string(&config).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(key))
+            .unwrap()
+            .to_string();
+        std::fs::write(&config, text.replace(&line, edit)).unwrap();
+        assert_error(
+            run(bin().args(["sample", "--run"]).arg(&copy)),
+            &["model.bin", "another model"],
+        );
+    }
 
     // No permission to write the run folder.
     if permissions_apply(tmp.path()) {
