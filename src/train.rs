@@ -856,6 +856,15 @@ where
     for step in start..total {
         let lr = config.learning_rate(step, total);
         B::seed(device, config.seed.wrapping_add(step as u64 + 1));
+        for (i, d) in devices.iter().enumerate().skip(1) {
+            if d != device {
+                // Other GPUs draw their own dropout masks: a seed of their own per step.
+                B::seed(
+                    d,
+                    config.seed.wrapping_add(step as u64 + 1) ^ ((i as u64) << 48),
+                );
+            }
+        }
         let (b, state): (Batch, Option<RecurrentState<B>>) = match config.data.batching {
             Batching::Contiguous => {
                 let k = step % batcher.per_epoch();
@@ -873,7 +882,7 @@ where
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             (loss.inner(), next, grads)
         } else {
-            data_parallel_step(&model, &b, state, devices)
+            data_parallel_step(&model, &b, state, devices, config.model.dropout > 0.0)
         };
         if config.data.batching == Batching::Contiguous {
             carry = Some(next.detach());
@@ -1161,6 +1170,7 @@ fn data_parallel_step<B: AutodiffBackend>(
     b: &Batch,
     state: Option<RecurrentState<B>>,
     devices: &[B::Device],
+    sequential_forward: bool,
 ) -> (
     Tensor<B::InnerBackend, 1>,
     RecurrentState<B>,
@@ -1169,31 +1179,46 @@ fn data_parallel_step<B: AutodiffBackend>(
     let main = &devices[0];
     let (batch, seq) = (b.batch, b.seq);
     let shares = batch_shares(batch, devices.len());
+    // Forward of one share: the replica, its loss (the share's mean, weighted by its share of
+    // the rows, so that the sum over devices is the batch mean, and so are the summed
+    // gradients) and its next state.
+    let forward = |(start, rows): (usize, usize), device: &B::Device| {
+        let replica = model.clone().fork(device);
+        let state = state
+            .as_ref()
+            .map(|s| s.rows(start, rows).to_device(device));
+        let inputs = &b.inputs[start * seq..(start + rows) * seq];
+        let targets = &b.targets[start * seq..(start + rows) * seq];
+        let (logits, next) = replica.forward(ids_tensor(inputs, rows, seq, device), state);
+        let loss = replica
+            .loss(logits, ids_tensor(targets, rows, seq, device))
+            .mul_scalar(rows as f64 / batch as f64);
+        (replica, loss, next)
+    };
+    let backward = |(replica, loss, next): (CharLm<B>, Tensor<B, 1>, RecurrentState<B>)| {
+        let grads = GradientsParams::from_grads(loss.backward(), &replica);
+        (loss.inner(), next.detach(), grads)
+    };
     let results: Vec<_> = std::thread::scope(|scope| {
-        let handles: Vec<_> = shares
-            .iter()
-            .zip(devices)
-            .map(|(&(start, rows), device)| {
-                let device = device.clone();
-                let replica = model.clone().fork(&device);
-                let state = state
-                    .as_ref()
-                    .map(|s| s.rows(start, rows).to_device(&device));
-                let inputs = &b.inputs[start * seq..(start + rows) * seq];
-                let targets = &b.targets[start * seq..(start + rows) * seq];
-                scope.spawn(move || {
-                    let (logits, next) =
-                        replica.forward(ids_tensor(inputs, rows, seq, &device), state);
-                    // Each share's mean loss, weighted by its share of the rows: the sum over
-                    // devices is the mean over the batch, and so are the summed gradients.
-                    let loss = replica
-                        .loss(logits, ids_tensor(targets, rows, seq, &device))
-                        .mul_scalar(rows as f64 / batch as f64);
-                    let grads = GradientsParams::from_grads(loss.backward(), &replica);
-                    (loss.inner(), next.detach(), grads)
-                })
-            })
-            .collect();
+        let handles: Vec<_> = if sequential_forward {
+            // Dropout draws its masks from the backend's generator: forwards in share order
+            // keep them reproducible (resume gives the same run); backwards run in parallel.
+            let forwards: Vec<_> = shares
+                .iter()
+                .zip(devices)
+                .map(|(&share, device)| forward(share, device))
+                .collect();
+            forwards
+                .into_iter()
+                .map(|f| scope.spawn(move || backward(f)))
+                .collect()
+        } else {
+            shares
+                .iter()
+                .zip(devices)
+                .map(|(&share, device)| scope.spawn(move || backward(forward(share, device))))
+                .collect()
+        };
         handles
             .into_iter()
             .map(|h| h.join().expect("a data-parallel replica panicked"))
