@@ -163,6 +163,11 @@ impl RunDir {
         self.root.join("checkpoints").join(name)
     }
 
+    /// Whether the folder already holds a run (a `last` checkpoint or a config).
+    pub fn holds_run(&self) -> bool {
+        self.has_checkpoint("last") || self.config_path().exists()
+    }
+
     /// Whether the run folder holds a `last` checkpoint.
     pub fn has_checkpoint(&self, name: &str) -> bool {
         self.checkpoint_dir(name).join("state.json").is_file()

@@ -266,6 +266,11 @@ macro_rules! with_backend {
     ($kind:expr, $index:expr, |$B:ident, $device:ident| $body:expr) => {{ with_backend!($kind, &[$index], |$B, $device, _devices| $body) }};
 }
 
+/// `runs/<config name>`, the run folder when `--out` is not given.
+fn default_run_folder(config: &std::path::Path) -> PathBuf {
+    PathBuf::from("runs").join(config.file_stem().unwrap_or_default())
+}
+
 /// Exit status of a run stopped by Ctrl-C (128 + SIGINT, as shells report it).
 const INTERRUPTED: u8 = 130;
 
@@ -339,10 +344,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     .validate()
                     .map_err(|e| format!("--devices: {e}"))?;
             }
-            let out = out.unwrap_or_else(|| {
-                let name = config.file_stem().unwrap_or_default();
-                PathBuf::from("runs").join(name)
-            });
+            let out = out.unwrap_or_else(|| default_run_folder(&config));
             let options = TrainOptions {
                 run: RunDir::new(&out),
                 resume,
@@ -483,10 +485,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             force,
         } => {
             let run_config = RunConfig::load(&config, &set).map_err(|e| e.to_string())?;
-            let out = out.unwrap_or_else(|| {
-                let name = config.file_stem().unwrap_or_default();
-                PathBuf::from("runs").join(name)
-            });
+            let out = out.unwrap_or_else(|| default_run_folder(&config));
             let params = with_backend!(BackendKind::Cpu, 0, |B, device| import_pytorch::<B>(
                 &run_config,
                 &weights,

@@ -155,6 +155,27 @@ fn replace<B: Backend, const D: usize>(
     })
 }
 
+/// The tensor `key` of `file`, which must have PyTorch's shape `expected`.
+fn tensor_of<B: Backend, const D: usize>(
+    file: &SafeTensors<'_>,
+    key: &str,
+    expected: &[usize],
+    device: &B::Device,
+) -> Result<Tensor<B, D>, PytorchError> {
+    let view = file.tensor(key).map_err(|_| PytorchError::MissingKey {
+        key: key.to_string(),
+        expected: expected.to_vec(),
+    })?;
+    if view.shape() != expected {
+        return Err(PytorchError::ShapeMismatch {
+            key: key.to_string(),
+            expected: expected.to_vec(),
+            found: view.shape().to_vec(),
+        });
+    }
+    Ok(Tensor::from_data(view_to_data(key, &view)?, device))
+}
+
 /// Loads a PyTorch `state_dict` (safetensors bytes) into `layer`, whose config must match.
 ///
 /// Keys outside `prefix` are ignored (a file may hold a whole model); inside it, every key must be
@@ -188,24 +209,11 @@ pub fn load_state_dict<B: Backend>(
     }
     let device = layer.cells[0].weights().weight_ih.device();
     for entry in &entries {
-        let view = file
-            .tensor(&entry.key)
-            .map_err(|_| PytorchError::MissingKey {
-                key: entry.key.clone(),
-                expected: entry.shape.clone(),
-            })?;
-        if view.shape() != entry.shape.as_slice() {
-            return Err(PytorchError::ShapeMismatch {
-                key: entry.key.clone(),
-                expected: entry.shape.clone(),
-                found: view.shape().to_vec(),
-            });
-        }
-        let data = view_to_data(&entry.key, &view)?;
         let weights: &mut GateWeights<B> = layer.cells[entry.cell].weights_mut();
         match entry.which {
             Which::WeightIh | Which::WeightHh => {
-                let value = Tensor::<B, 2>::from_data(data, &device).transpose();
+                let value: Tensor<B, 2> = tensor_of(&file, &entry.key, &entry.shape, &device)?;
+                let value = value.transpose();
                 // Materialise the transpose so the stored weight is contiguous.
                 let value = Tensor::from_data(value.into_data(), &device);
                 let slot = match entry.which {
@@ -215,7 +223,7 @@ pub fn load_state_dict<B: Backend>(
                 *slot = replace(slot.clone(), value);
             }
             Which::BiasIh | Which::BiasHh => {
-                let value = Tensor::<B, 1>::from_data(data, &device);
+                let value: Tensor<B, 1> = tensor_of(&file, &entry.key, &entry.shape, &device)?;
                 let slot = match entry.which {
                     Which::BiasIh => weights.bias_ih.as_mut(),
                     _ => weights.bias_hh.as_mut(),
@@ -304,26 +312,6 @@ pub fn save_file<B: Backend>(
 /// Where a character language model's embedding may live in a PyTorch `state_dict`: `emb.weight`
 /// (the reference script `pytorch_quality.py`) or `embedding.weight`.
 pub const EMBEDDING_KEYS: [&str; 2] = ["emb.weight", "embedding.weight"];
-
-fn tensor_of<B: Backend, const D: usize>(
-    file: &SafeTensors<'_>,
-    key: &str,
-    expected: &[usize],
-    device: &B::Device,
-) -> Result<Tensor<B, D>, PytorchError> {
-    let view = file.tensor(key).map_err(|_| PytorchError::MissingKey {
-        key: key.to_string(),
-        expected: expected.to_vec(),
-    })?;
-    if view.shape() != expected {
-        return Err(PytorchError::ShapeMismatch {
-            key: key.to_string(),
-            expected: expected.to_vec(),
-            found: view.shape().to_vec(),
-        });
-    }
-    Ok(Tensor::from_data(view_to_data(key, &view)?, device))
-}
 
 /// Loads a whole PyTorch character language model (safetensors bytes of its `state_dict`) into
 /// `model`, whose config must match: `emb.weight` or `embedding.weight` `[V, E]`, the recurrent

@@ -572,6 +572,36 @@ fn format_secs(s: f64) -> String {
 const METRICS_HEADER: &str =
     "step,train_loss,val_loss,val_bpc,learning_rate,tokens_per_sec,elapsed_secs";
 
+/// Removes a previous run's checkpoints, metrics and samples (`--force`).
+fn clear_run(run: &RunDir) -> Result<(), CheckpointError> {
+    let p = run.root().join("checkpoints");
+    if p.exists() {
+        std::fs::remove_dir_all(&p).map_err(|source| CheckpointError::Io { path: p, source })?;
+    }
+    let _ = std::fs::remove_file(run.metrics_path());
+    let _ = std::fs::remove_file(run.samples_path());
+    Ok(())
+}
+
+/// Writes the effective config and the vocabulary, and for a fresh run an empty metrics table
+/// and samples file.
+fn write_run_files(
+    run: &RunDir,
+    config: &RunConfig,
+    vocab: &Vocab,
+    fresh: bool,
+) -> Result<(), CheckpointError> {
+    if fresh {
+        write_atomic(
+            &run.metrics_path(),
+            format!("{METRICS_HEADER}\n").as_bytes(),
+        )?;
+        write_atomic(&run.samples_path(), b"")?;
+    }
+    write_atomic(&run.config_path(), config.to_toml().as_bytes())?;
+    write_atomic(&run.vocab_path(), vocab.to_json().as_bytes())
+}
+
 /// Keeps the metrics rows up to `step` (rows logged after the checkpoint of a killed run go).
 fn truncate_metrics(run: &RunDir, step: usize) -> Result<(), CheckpointError> {
     let path = run.metrics_path();
@@ -717,8 +747,7 @@ where
     let device = &devices[0];
     let run = &options.run;
     let other = |m: String| TrainError::Other(m);
-    let existing = run.has_checkpoint("last") || run.config_path().exists();
-    if existing && !options.resume && !options.force {
+    if run.holds_run() && !options.resume && !options.force {
         return Err(other(format!(
             "run folder {} already holds a run; pass --resume to continue it or --force to start over",
             run.root().display()
@@ -768,14 +797,8 @@ where
     let total = config.total_steps(batcher.per_epoch());
 
     // Only now, with the config and the data checked, is the run folder touched.
-    if options.force && !options.resume && run.root().exists() {
-        let p = run.root().join("checkpoints");
-        if p.exists() {
-            std::fs::remove_dir_all(&p)
-                .map_err(|source| CheckpointError::Io { path: p, source })?;
-        }
-        let _ = std::fs::remove_file(run.metrics_path());
-        let _ = std::fs::remove_file(run.samples_path());
+    if options.force && !options.resume {
+        clear_run(run)?;
     }
     run.create()?;
 
@@ -807,15 +830,8 @@ where
                 "--stop-after {stop}: the run is already at step {start}"
             )));
         }
-    } else {
-        write_atomic(
-            &run.metrics_path(),
-            format!("{METRICS_HEADER}\n").as_bytes(),
-        )?;
-        write_atomic(&run.samples_path(), b"")?;
     }
-    write_atomic(&run.config_path(), config.to_toml().as_bytes())?;
-    write_atomic(&run.vocab_path(), corpus.vocab.to_json().as_bytes())?;
+    write_run_files(run, config, &corpus.vocab, !options.resume)?;
 
     let validate = |m: &CharLm<B::InnerBackend>| {
         evaluate(m, &corpus.valid, batch, seq, config.train.eval_batches)
@@ -1073,7 +1089,7 @@ pub fn import_pytorch<B: AutodiffBackend>(
     device: &B::Device,
 ) -> Result<usize, TrainError> {
     let other = |m: String| TrainError::Other(m);
-    if (run.has_checkpoint("last") || run.config_path().exists()) && !force {
+    if run.holds_run() && !force {
         return Err(other(format!(
             "run folder {} already holds a run; pass --force to replace it",
             run.root().display()
@@ -1112,20 +1128,13 @@ pub fn import_pytorch<B: AutodiffBackend>(
         seed: config.seed,
         files: BTreeMap::new(),
     };
-    if force && run.root().join("checkpoints").exists() {
-        let p = run.root().join("checkpoints");
-        std::fs::remove_dir_all(&p).map_err(|source| CheckpointError::Io { path: p, source })?;
+    let optim_bin = fresh_optimiser_bytes::<B>(config)?;
+    if force {
+        clear_run(run)?;
     }
     run.create()?;
     let model_bin = model_bytes(&model);
-    let optim_bin = fresh_optimiser_bytes::<B>(config)?;
-    write_atomic(&run.config_path(), config.to_toml().as_bytes())?;
-    write_atomic(&run.vocab_path(), corpus.vocab.to_json().as_bytes())?;
-    write_atomic(
-        &run.metrics_path(),
-        format!("{METRICS_HEADER}\n").as_bytes(),
-    )?;
-    write_atomic(&run.samples_path(), b"")?;
+    write_run_files(run, config, &corpus.vocab, true)?;
     run.save_checkpoint(
         "last",
         &state,
