@@ -28,6 +28,7 @@ pub(crate) trait Real:
     + std::ops::Add<Output = Self>
     + std::ops::Sub<Output = Self>
     + std::ops::Mul<Output = Self>
+    + std::ops::Div<Output = Self>
     + std::ops::AddAssign
     + 'static
 {
@@ -35,6 +36,10 @@ pub(crate) trait Real:
     const ONE: Self;
     const HALF: Self;
     fn tanh(self) -> Self;
+    fn exp(self) -> Self;
+    fn ln(self) -> Self;
+    fn from_f64(v: f64) -> Self;
+    fn to_f64(self) -> f64;
     /// `C = A B + beta C` with strides (row, column) for each operand; `threads > 1` runs it
     /// on Rayon's pool.
     #[allow(clippy::too_many_arguments)]
@@ -75,6 +80,22 @@ macro_rules! real {
             #[inline(always)]
             fn tanh(self) -> Self {
                 $tanh(self)
+            }
+            #[inline(always)]
+            fn exp(self) -> Self {
+                <$t>::exp(self)
+            }
+            #[inline(always)]
+            fn ln(self) -> Self {
+                <$t>::ln(self)
+            }
+            #[inline(always)]
+            fn from_f64(v: f64) -> Self {
+                v as $t
+            }
+            #[inline(always)]
+            fn to_f64(self) -> f64 {
+                self as f64
             }
             fn gemm(
                 m: usize,
@@ -992,6 +1013,123 @@ pub(crate) fn linear_backward<E: Real>(
         db
     });
     [dx, dw, db]
+}
+
+/// Rows per parallel block so that `rows` split into about four blocks per thread.
+fn block_rows(rows: usize) -> usize {
+    rows.div_ceil(4 * rayon::current_num_threads()).max(1)
+}
+
+/// Mean softmax cross-entropy of the rows of `logits` `[N, V]` against `targets` `[N]`
+/// (class indices below `V`), as PyTorch's `cross_entropy` with mean reduction. `logits` is
+/// overwritten with the softmax probabilities, which [`softmax_cross_entropy_backward`] turns
+/// into the gradient. Rows run in parallel; the sum is accumulated in f64.
+pub(crate) fn softmax_cross_entropy<E: Real>(logits: &mut [E], targets: &[usize], v: usize) -> E {
+    let n = targets.len();
+    assert_eq!(logits.len(), n * v, "cross-entropy: logits are not [N, V]");
+    if n == 0 {
+        return E::ZERO;
+    }
+    let block = block_rows(n);
+    let total: f64 = logits
+        .par_chunks_mut(block * v)
+        .zip(targets.par_chunks(block))
+        .map(|(rows, targets)| {
+            let mut sum = 0.0f64;
+            for (x, &t) in rows.chunks_exact_mut(v).zip(targets) {
+                assert!(
+                    t < v,
+                    "cross-entropy: target {t} is not below the {v} classes"
+                );
+                let max = x.iter().fold(x[0], |m, &y| if y > m { y } else { m });
+                let picked = x[t];
+                let mut s = E::ZERO;
+                for y in x.iter_mut() {
+                    *y = (*y - max).exp();
+                    s += *y;
+                }
+                let inv = E::ONE / s;
+                for y in x.iter_mut() {
+                    *y = *y * inv;
+                }
+                sum += (max + s.ln() - picked).to_f64();
+            }
+            sum
+        })
+        .sum();
+    E::from_f64(total / n as f64)
+}
+
+/// Turns the probabilities left by [`softmax_cross_entropy`] into the gradient of the logits,
+/// `(p - onehot(target)) * scale` (`scale` = upstream gradient / N), in place.
+pub(crate) fn softmax_cross_entropy_backward<E: Real>(
+    probs: &mut [E],
+    targets: &[usize],
+    v: usize,
+    scale: E,
+) {
+    let block = block_rows(targets.len());
+    probs
+        .par_chunks_mut(block * v)
+        .zip(targets.par_chunks(block))
+        .for_each(|(rows, targets)| {
+            for (x, &t) in rows.chunks_exact_mut(v).zip(targets) {
+                x[t] = x[t] - E::ONE;
+                for y in x.iter_mut() {
+                    *y = *y * scale;
+                }
+            }
+        });
+}
+
+/// Rows of `table` `[V, G]` picked by `ids` `[N]`; returns `[N, G]`. Rows copy in parallel.
+pub(crate) fn gather_rows<E: Real>(table: &[E], ids: &[usize], g: usize) -> Vec<E> {
+    let mut out = vec![E::ZERO; ids.len() * g];
+    if g == 0 {
+        return out;
+    }
+    let block = block_rows(ids.len());
+    out.par_chunks_mut(block * g)
+        .zip(ids.par_chunks(block))
+        .for_each(|(rows, ids)| {
+            for (row, &i) in rows.chunks_exact_mut(g).zip(ids) {
+                row.copy_from_slice(&table[i * g..(i + 1) * g]);
+            }
+        });
+    out
+}
+
+/// The gradient of [`gather_rows`]: the rows of `d` `[N, G]` summed into `[V, G]` by `ids`.
+/// Blocks of rows sum into their own `[V, G]` when that is small beside `d`, then add up.
+pub(crate) fn scatter_add_rows<E: Real>(d: &[E], ids: &[usize], g: usize, v: usize) -> Vec<E> {
+    let add = |acc: &mut [E], d: &[E], ids: &[usize]| {
+        for (row, &i) in d.chunks_exact(g).zip(ids) {
+            for (a, x) in acc[i * g..(i + 1) * g].iter_mut().zip(row) {
+                *a += *x;
+            }
+        }
+    };
+    let threads = rayon::current_num_threads();
+    if g == 0 || threads == 1 || v * threads > ids.len() {
+        let mut acc = vec![E::ZERO; v * g];
+        add(&mut acc, d, ids);
+        return acc;
+    }
+    let block = ids.len().div_ceil(threads);
+    d.par_chunks(block * g)
+        .zip(ids.par_chunks(block))
+        .map(|(d, ids)| {
+            let mut acc = vec![E::ZERO; v * g];
+            add(&mut acc, d, ids);
+            acc
+        })
+        .reduce_with(|mut a, b| {
+            for (x, y) in a.iter_mut().zip(&b) {
+                *x += *y;
+            }
+            a
+        })
+        .unwrap_or_else(|| vec![E::ZERO; v * g])
 }
 
 #[cfg(test)]

@@ -394,17 +394,12 @@ impl<B: Backend> Recurrent<B> {
             "Recurrent::forward_lookup: the table has {input} features, the layer expects {}",
             self.input_size()
         );
-        let ids = ids.reshape([batch * seq]);
         if self.bidirectional || rows >= batch * seq {
-            let x = table.select(0, ids).reshape([batch, seq, input]);
+            let x = crate::fused::gather_rows(table, ids);
             return self.run(FirstInput::Raw(x), state);
         }
-        let projected = self.cells[0].project_input(table).select(0, ids);
-        let gh = projected.dims()[1];
-        self.run(
-            FirstInput::Projected(projected.reshape([batch, seq, gh])),
-            state,
-        )
+        let projected = crate::fused::gather_rows(self.cells[0].project_input(table), ids);
+        self.run(FirstInput::Projected(projected), state)
     }
 
     fn run(
@@ -520,16 +515,7 @@ fn run_direction<B: Backend>(
     reverse: bool,
     fused: bool,
 ) -> (Tensor<B, 3>, CellState<B>) {
-    let [batch, seq, input] = x.dims();
-    let projected = cell.project_input(x.reshape([batch * seq, input]));
-    let gh = projected.dims()[1];
-    run_projected(
-        cell,
-        projected.reshape([batch, seq, gh]),
-        state,
-        reverse,
-        fused,
-    )
+    run_projected(cell, cell.project_sequence(x), state, reverse, fused)
 }
 
 /// [`run_direction`] from the input projection `[B, T, G * H]`.

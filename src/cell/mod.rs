@@ -191,11 +191,15 @@ impl<B: Backend> GateWeights<B> {
         self.weight_hh.dims()[0]
     }
 
-    /// `x W_ih + b_ih (+ b_hh when `fold_hh`)`.
+    /// `x W_ih + b_ih (+ b_hh when `fold_hh`)` over the last dimension.
     ///
     /// # Shapes
-    /// - `x`: `[rows, input]`; returns `[rows, gates * hidden]`
-    pub(crate) fn project_input(&self, x: Tensor<B, 2>, fold_hh: bool) -> Tensor<B, 2> {
+    /// - `x`: `[.., input]`; returns `[.., gates * hidden]`
+    pub(crate) fn project_input<const D: usize>(
+        &self,
+        x: Tensor<B, D>,
+        fold_hh: bool,
+    ) -> Tensor<B, D> {
         let bias = match (&self.bias_ih, &self.bias_hh) {
             (Some(b_ih), Some(b_hh)) if fold_hh => Some(b_ih.val() + b_hh.val()),
             (Some(b_ih), _) => Some(b_ih.val()),
@@ -246,6 +250,17 @@ impl<B: Backend> Cell<B> {
             Cell::Lstm(_) => CellKind::Lstm,
             Cell::Gru(_) => CellKind::Gru,
         }
+    }
+
+    /// The input projection of a whole sequence, as [`RecurrentCell::project_input`] does for
+    /// rows, with no reshape.
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, seq, input]`; returns `[batch, seq, gates * hidden]`
+    pub(crate) fn project_sequence(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        // The GRU keeps `b_hn` inside the reset gate's product; the others fold `b_hh` in.
+        self.weights()
+            .project_input(x, self.kind() != CellKind::Gru)
     }
 
     /// Mutable access to the fused weights of the cell.

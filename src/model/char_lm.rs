@@ -3,7 +3,6 @@
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::tensor::{Int, Tensor, backend::Backend};
 
@@ -87,10 +86,7 @@ impl<B: Backend> CharLm<B> {
     /// # Shapes
     /// - `logits`: `[B, T, V]`, `targets`: `[B, T]`; returns `[1]`
     pub fn loss(&self, logits: Tensor<B, 3>, targets: Tensor<B, 2, Int>) -> Tensor<B, 1> {
-        let [b, t, v] = logits.dims();
-        CrossEntropyLossConfig::new()
-            .init(&logits.device())
-            .forward(logits.reshape([b * t, v]), targets.reshape([b * t]))
+        crate::fused::cross_entropy(logits, targets)
     }
 
     /// One step of generation: logits for the next character.

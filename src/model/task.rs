@@ -25,13 +25,8 @@ pub(crate) fn head<B: Backend, const D: usize>(
     linear: &Linear<B>,
     h: Tensor<B, D>,
 ) -> Tensor<B, D> {
-    let mut dims = h.dims();
-    let hidden = dims[D - 1];
-    let rows = dims[..D - 1].iter().product();
-    let weight = linear.weight.val();
-    dims[D - 1] = weight.dims()[1];
     let bias = linear.bias.as_ref().map(|b| b.val());
-    crate::fused::linear(h.reshape([rows, hidden]), weight, bias).reshape(dims)
+    crate::fused::linear(h, linear.weight.val(), bias)
 }
 
 /// The output of the last step, `[B, T, H]` → `[B, H]`.

@@ -27,6 +27,9 @@ use burn::tensor::{
 use crate::cell::{Activation, CellKind, sigmoid};
 use crate::cpu;
 
+mod ops;
+pub(crate) use ops::{cross_entropy, gather_rows, linear};
+
 /// Which recurrence to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Recurrence {
@@ -542,122 +545,4 @@ pub(crate) fn try_fused<B: Backend>(
         ],
     );
     Some(Tensor::from_primitive(TensorPrimitive::Float(out)))
-}
-
-/// What the linear operation keeps for its backward pass: the host copies of `x` `[N, I]` and
-/// `W` `[I, O]`.
-#[derive(Clone, Debug)]
-struct LinearSaved<E> {
-    x: Arc<Vec<E>>,
-    w: Arc<Vec<E>>,
-    dims: [usize; 3],
-}
-
-#[derive(Debug)]
-struct LinearBackward<E>(std::marker::PhantomData<E>);
-
-impl<I: Backend, E: HostFloat> Backward<I, 3> for LinearBackward<E> {
-    type State = LinearSaved<E>;
-
-    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_x, node_w, node_b] = ops.parents;
-        let grad = grads.consume::<I>(&ops.node);
-        let dy = Tensor::<I, 2>::from_primitive(TensorPrimitive::Float(grad));
-        let device = dy.device();
-        let s = ops.state;
-        let [n, i, o] = s.dims;
-        let need = [node_x.is_some(), node_w.is_some(), node_b.is_some()];
-        let [dx, dw, db] = cpu::linear_backward::<E>(&s.x, &s.w, &host_vec(dy), s.dims, need);
-        let data = |v: Vec<E>, shape: Vec<usize>| TensorData::new(v, shape);
-        if let (Some(node), Some(dx)) = (node_x, dx) {
-            let t = Tensor::<I, 2>::from_data(data(dx, vec![n, i]), &device);
-            grads.register::<I>(node.id, t.into_primitive().tensor());
-        }
-        if let (Some(node), Some(dw)) = (node_w, dw) {
-            let t = Tensor::<I, 2>::from_data(data(dw, vec![i, o]), &device);
-            grads.register::<I>(node.id, t.into_primitive().tensor());
-        }
-        if let (Some(node), Some(db)) = (node_b, db) {
-            let t = Tensor::<I, 1>::from_data(data(db, vec![o]), &device);
-            grads.register::<I>(node.id, t.into_primitive().tensor());
-        }
-    }
-}
-
-/// `x W + b` as one autodiff operation computed on host memory.
-fn autodiff_linear<I: Backend, E: HostFloat>(
-    [x, w, b]: [FloatTensor<Autodiff<I>>; 3],
-) -> FloatTensor<Autodiff<I>> {
-    let nodes = [x.node.clone(), w.node.clone(), b.node.clone()];
-    let prep = LinearBackward::<E>(std::marker::PhantomData)
-        .prepare::<NoCheckpointing>(nodes)
-        .compute_bound()
-        .stateful();
-    let x: Tensor<I, 2> = inner(x.primitive);
-    let w: Tensor<I, 2> = inner(w.primitive);
-    let device = x.device();
-    let [n, i] = x.dims();
-    let o = w.dims()[1];
-    let (x, w, b): (Vec<E>, Vec<E>, Vec<E>) = (
-        host_vec(x),
-        host_vec(w),
-        host_vec(inner::<I, 1>(b.primitive)),
-    );
-    let y = cpu::linear_forward(&x, &w, &b, [n, i, o]);
-    let out = Tensor::<I, 2>::from_data(TensorData::new(y, [n, o]), &device)
-        .into_primitive()
-        .tensor();
-    match prep {
-        OpsKind::Tracked(prep) => prep.finish(
-            LinearSaved {
-                x: Arc::new(x),
-                w: Arc::new(w),
-                dims: [n, i, o],
-            },
-            out,
-        ),
-        OpsKind::UnTracked(prep) => prep.finish(out),
-    }
-}
-
-fn linear_as<B: Backend, I: Backend, E: HostFloat>(inputs: [FloatTensor<B>; 3]) -> FloatTensor<B> {
-    let inputs: [FloatTensor<Autodiff<I>>; 3] = inputs.map(cast);
-    cast(autodiff_linear::<I, E>(inputs))
-}
-
-/// `x W + b`: one host operation (gemm forward, two gemms backward, no copies of transposes)
-/// on the autodiff ndarray backends, Burn's `matmul` elsewhere.
-///
-/// # Shapes
-/// - `x`: `[N, I]`, `w`: `[I, O]`, `b`: `[O]`; returns `[N, O]`
-pub(crate) fn linear<B: Backend>(
-    x: Tensor<B, 2>,
-    w: Tensor<B, 2>,
-    b: Option<Tensor<B, 1>>,
-) -> Tensor<B, 2> {
-    type NdF32 = burn::backend::NdArray<f32>;
-    type NdF64 = burn::backend::NdArray<f64>;
-    type Runner<B> = fn([FloatTensor<B>; 3]) -> FloatTensor<B>;
-    let id = TypeId::of::<B>();
-    let runner: Option<Runner<B>> = if id == TypeId::of::<Autodiff<NdF32>>() {
-        Some(linear_as::<B, NdF32, f32>)
-    } else if id == TypeId::of::<Autodiff<NdF64>>() {
-        Some(linear_as::<B, NdF64, f64>)
-    } else {
-        None
-    };
-    match runner {
-        Some(run) => {
-            let b = b.unwrap_or_else(|| Tensor::zeros([w.dims()[1]], &w.device()));
-            let out = run([primitive(x), primitive(w), primitive(b)]);
-            Tensor::from_primitive(TensorPrimitive::Float(out))
-        }
-        None => {
-            let y = x.matmul(w);
-            match b {
-                Some(b) => y + b.unsqueeze_dim(0),
-                None => y,
-            }
-        }
-    }
 }
