@@ -10,8 +10,8 @@
 //! `tanh` accurate to a few ulp (Eigen's); f64 uses `std`'s, so the f64 parity tests keep 1e-9.
 //!
 //! Layout: row-major buffers. `p` is `[B, T, G*H]`, `w` is `[H, G*H]`, states are `[B, H]`.
-//! The output is `[B, T + 1, H]`: the hidden state at every time position, then the final LSTM
-//! cell state (or the final hidden state for RNN and GRU), as in [`crate::fused`].
+//! The output is `[B, T, H]`, the hidden state at every time position; the LSTM's final cell
+//! state `[B, H]` comes separately, as in [`crate::fused`].
 
 use rayon::prelude::*;
 
@@ -186,7 +186,7 @@ pub(crate) struct Saved<E> {
     w: Vec<E>,
     h0: Vec<E>,
     c0: Vec<E>,
-    /// `[B, T + 1, H]`, the output.
+    /// `[B, T, H]`, the output.
     out: Vec<E>,
     /// Gate activations `[B, T, G*H]` (LSTM: i, f, g, o; GRU: r, z, n, and `W_hn h + b_hn` in a
     /// fourth block; RNN: unused).
@@ -445,7 +445,7 @@ struct Shape<'a, E> {
 struct ForwardChunk<'a, E> {
     /// `[b, T, G*H]`, overwritten with the gate activations.
     p: &'a mut [E],
-    /// `[b, T + 1, H]`.
+    /// `[b, T, H]`.
     out: &'a mut [E],
     /// `[b, H]`, `h0` on entry.
     state: &'a mut [E],
@@ -575,21 +575,14 @@ fn forward_chunk_impl<E: Real>(s: &Shape<E>, b_hh: &[E], c: ForwardChunk<E>) {
                     }
                 }
             }
-            out[(b * (seq + 1) + t) * h..(b * (seq + 1) + t + 1) * h].copy_from_slice(hs);
+            out[(b * seq + t) * h..(b * seq + t + 1) * h].copy_from_slice(hs);
         }
-    }
-    let last: &[E] = if s.kind == Recurrence::Lstm {
-        cell
-    } else {
-        state
-    };
-    for b in 0..batch {
-        out[(b * (seq + 1) + seq) * h..(b * (seq + 1) + seq + 1) * h]
-            .copy_from_slice(&last[b * h..(b + 1) * h]);
     }
 }
 
-/// Runs the recurrence. `b_hh` is `[G*H]` (used by the GRU only).
+/// Runs the recurrence. `b_hh` is `[G*H]` (used by the GRU only). Returns the output `[B, T, H]`,
+/// the final cell state `[B, H]` (the LSTM's `c_T`; empty for RNN and GRU) and, when `keep`,
+/// what the backward pass needs.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn forward<E: Real>(
     kind: Recurrence,
@@ -601,10 +594,10 @@ pub(crate) fn forward<E: Real>(
     h0: Vec<E>,
     c0: Vec<E>,
     keep: bool,
-) -> (Vec<E>, Option<Saved<E>>) {
+) -> (Vec<E>, Vec<E>, Option<Saved<E>>) {
     let h = hidden;
     let gh = gate_count(kind) * h;
-    let mut out = vec![E::ZERO; batch * (seq + 1) * h];
+    let mut out = vec![E::ZERO; batch * seq * h];
     let mut state = h0.clone();
     let mut cell = c0.clone();
     let mut cells = if kind == Recurrence::Lstm && keep {
@@ -628,7 +621,7 @@ pub(crate) fn forward<E: Real>(
         };
         let chunks: Vec<ForwardChunk<E>> = split_mut(&mut p, seq * gh, &rows)
             .into_iter()
-            .zip(split_mut(&mut out, (seq + 1) * h, &rows))
+            .zip(split_mut(&mut out, seq * h, &rows))
             .zip(split_mut(&mut state, h, &rows))
             .zip(split_mut(&mut cell, h, &rows))
             .zip(split_mut(&mut cells, seq * h, &rows))
@@ -665,18 +658,23 @@ pub(crate) fn forward<E: Real>(
         acts: if kind == Recurrence::Gru { gru_acts } else { p },
         cells,
     });
-    (out, saved)
+    if kind != Recurrence::Lstm {
+        cell = Vec::new();
+    }
+    (out, cell, saved)
 }
 
-/// Gradients `(dp [B,T,G*H], dw [H,G*H], db_hh [G*H], dh0 [B,H], dc0 [B,H])` from the gradient
-/// of the output `[B, T + 1, H]`.
+/// Gradients `(dp [B,T,G*H], dw [H,G*H], db_hh [G*H], dh0 [B,H], dc0 [B,H])` from the gradients
+/// of the output `[B, T, H]` and of the final cell state `[B, H]`.
 pub(crate) type Grads<E> = (Vec<E>, Vec<E>, Vec<E>, Vec<E>, Vec<E>);
 
 /// One chunk's buffers for the backward pass (all batch-major, for this chunk's rows).
 struct BackwardChunk<'a, E> {
-    /// `[b, T + 1, H]`, the gradient of the output.
+    /// `[b, T, H]`, the gradient of the output.
     d_out: &'a [E],
-    /// `[b, T + 1, H]`, the saved output.
+    /// `[b, H]`, the gradient of the final cell state (LSTM), or empty.
+    d_cell: &'a [E],
+    /// `[b, T, H]`, the saved output.
     out: &'a [E],
     /// LSTM `[b, T, 4H]`, GRU `[b, T, 4H]`, RNN empty.
     acts: &'a [E],
@@ -732,10 +730,11 @@ fn backward_chunk_impl<E: Real>(s: &Shape<E>, c: BackwardChunk<E>) {
     let (seq, h) = (s.seq, s.hidden);
     let gh = gate_count(s.kind) * h;
     let row = seq * gh;
-    let orow = (seq + 1) * h;
+    let orow = seq * h;
     let batch = c.dh.len() / h;
     let BackwardChunk {
         d_out,
+        d_cell,
         out,
         acts,
         cells,
@@ -752,13 +751,8 @@ fn backward_chunk_impl<E: Real>(s: &Shape<E>, c: BackwardChunk<E>) {
     } else {
         Vec::new()
     };
-    for b in 0..batch {
-        let last = &d_out[b * orow + seq * h..b * orow + (seq + 1) * h];
-        if s.kind == Recurrence::Lstm {
-            dc[b * h..(b + 1) * h].copy_from_slice(last);
-        } else {
-            dh[b * h..(b + 1) * h].copy_from_slice(last);
-        }
+    if !d_cell.is_empty() {
+        dc.copy_from_slice(d_cell);
     }
     for k in 0..seq {
         let t = pos(s.reverse, seq, k);
@@ -842,7 +836,9 @@ fn backward_chunk_impl<E: Real>(s: &Shape<E>, c: BackwardChunk<E>) {
 }
 
 /// The backward pass of [`forward`].
-pub(crate) fn backward<E: Real>(s: &Saved<E>, d_out: &[E]) -> Grads<E> {
+///
+/// `d_cell` is the gradient of the LSTM's final cell state `[B, H]`, or empty when it has none.
+pub(crate) fn backward<E: Real>(s: &Saved<E>, d_out: &[E], d_cell: &[E]) -> Grads<E> {
     let (batch, seq, h) = (s.batch, s.seq, s.hidden);
     let gh = gate_count(s.kind) * h;
     let mut dp = vec![E::ZERO; batch * seq * gh];
@@ -872,9 +868,10 @@ pub(crate) fn backward<E: Real>(s: &Saved<E>, d_out: &[E]) -> Grads<E> {
             w: &w_t,
         };
         let acts_row = if s.kind == Recurrence::Gru { 4 * h } else { gh };
-        let chunks: Vec<BackwardChunk<E>> = split(d_out, (seq + 1) * h, &rows)
+        let chunks: Vec<BackwardChunk<E>> = split(d_out, seq * h, &rows)
             .into_iter()
-            .zip(split(&s.out, (seq + 1) * h, &rows))
+            .zip(split(d_cell, h, &rows))
+            .zip(split(&s.out, seq * h, &rows))
             .zip(split(&s.acts, seq * acts_row, &rows))
             .zip(split(&s.cells, seq * h, &rows))
             .zip(split(&s.h0, h, &rows))
@@ -885,9 +882,16 @@ pub(crate) fn backward<E: Real>(s: &Saved<E>, d_out: &[E]) -> Grads<E> {
             .zip(split_mut(&mut dh, h, &rows))
             .zip(split_mut(&mut dc, h, &rows))
             .map(
-                |((((((((((d_out, out), acts), cells), h0), c0), dp), dhp), h_prev), dh), dc)| {
+                |(
+                    (
+                        (((((((((d_out, d_cell), out), acts), cells), h0), c0), dp), dhp), h_prev),
+                        dh,
+                    ),
+                    dc,
+                )| {
                     BackwardChunk {
                         d_out,
+                        d_cell,
                         out,
                         acts,
                         cells,

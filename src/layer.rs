@@ -537,7 +537,7 @@ fn run_projected<B: Backend>(
             Cell::Gru(_) => weights.bias_hh.as_ref().map(|b| b.val()),
             _ => None,
         };
-        if let Some(out) = try_fused(
+        if let Some((out, cell)) = try_fused(
             Recurrence::new(cell.kind(), activation),
             reverse,
             &projected,
@@ -546,17 +546,14 @@ fn run_projected<B: Backend>(
             &state.hidden,
             state.cell.clone(),
         ) {
-            // out: [B, T + 1, H] = hidden states by time, then c_T (LSTM) or h_T.
-            let hidden = out.dims()[2];
             let last_t = if reverse { 0 } else { seq - 1 };
+            let hidden = out.dims()[2];
             let h_last = out.clone().narrow(1, last_t, 1).reshape([batch, hidden]);
-            let extra = out.clone().narrow(1, seq, 1).reshape([batch, hidden]);
-            let cell_state = (cell.kind() == CellKind::Lstm).then_some(extra);
             return (
-                out.narrow(1, 0, seq),
+                out,
                 CellState {
                     hidden: h_last,
-                    cell: cell_state,
+                    cell,
                 },
             );
         }

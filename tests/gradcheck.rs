@@ -213,3 +213,83 @@ fn forward_lookup_equals_lookup_then_forward() {
         }
     }
 }
+
+/// The character model's whole training loss (row lookup, input projections, recurrence, head,
+/// softmax cross-entropy, each one host operation on this backend): its value equals the
+/// cross-entropy computed here from the logits, and the gradients of the embedding, the head
+/// and a recurrent weight equal central differences.
+#[test]
+fn char_lm_loss_gradcheck() {
+    use burn::tensor::Int;
+    use burn_rnn::model::CharLmConfig;
+    let device = Default::default();
+    let (vocab, batch, seq) = (6, 2, 5);
+    for kind in [CellKind::Lstm, CellKind::Gru] {
+        let mut model = CharLmConfig::new(
+            vocab,
+            3,
+            RecurrentConfig::new(kind, 3, 4).with_num_layers(2),
+        )
+        .init::<B>(&device);
+        let ids =
+            |v: Vec<i64>| Tensor::<B, 2, Int>::from_data(TensorData::new(v, [batch, seq]), &device);
+        let inputs: Vec<i64> = (0..10).map(|i| (i * 5 % 6) as i64).collect();
+        let targets: Vec<i64> = (0..10).map(|i| (i * 7 % 6) as i64).collect();
+        let loss_of = |m: &burn_rnn::model::CharLm<B>| {
+            let (logits, _) = m.forward(ids(inputs.clone()), None);
+            (m.loss(logits.clone(), ids(targets.clone())), logits)
+        };
+        let (loss, logits) = loss_of(&model);
+        // The value: mean of logsumexp - picked logit, computed in plain f64.
+        let l = values(logits);
+        let expected = l
+            .chunks(vocab)
+            .zip(&targets)
+            .map(|(row, &t)| {
+                let m = row.iter().cloned().fold(f64::MIN, f64::max);
+                m + row.iter().map(|x| (x - m).exp()).sum::<f64>().ln() - row[t as usize]
+            })
+            .sum::<f64>()
+            / targets.len() as f64;
+        assert!(
+            (scalar(loss.clone()) - expected).abs() < 1e-12,
+            "{kind:?}: loss value"
+        );
+        let grads = loss.backward();
+        let emb = values(model.embedding.weight.grad(&grads).unwrap());
+        let head_w = values(model.head.weight.grad(&grads).unwrap());
+        let head_b = values(model.head.bias.as_ref().unwrap().grad(&grads).unwrap());
+        let w_hh = values(model.rnn.cells[1].weights().weight_hh.grad(&grads).unwrap());
+
+        let base = values(model.embedding.weight.val());
+        let numeric = numeric_grad(&base, |v| {
+            set(&mut model.embedding.weight, v);
+            scalar(loss_of(&model).0)
+        });
+        set(&mut model.embedding.weight, base);
+        assert!(rel_error(&emb, &numeric) < 1e-6, "{kind:?}: embedding");
+
+        let base = values(model.head.weight.val());
+        let numeric = numeric_grad(&base, |v| {
+            set(&mut model.head.weight, v);
+            scalar(loss_of(&model).0)
+        });
+        set(&mut model.head.weight, base);
+        assert!(rel_error(&head_w, &numeric) < 1e-6, "{kind:?}: head weight");
+
+        let base = values(model.head.bias.as_ref().unwrap().val());
+        let numeric = numeric_grad(&base, |v| {
+            set(model.head.bias.as_mut().unwrap(), v);
+            scalar(loss_of(&model).0)
+        });
+        set(model.head.bias.as_mut().unwrap(), base);
+        assert!(rel_error(&head_b, &numeric) < 1e-6, "{kind:?}: head bias");
+
+        let base = values(model.rnn.cells[1].weights().weight_hh.val());
+        let numeric = numeric_grad(&base, |v| {
+            set(&mut model.rnn.cells[1].weights_mut().weight_hh, v);
+            scalar(loss_of(&model).0)
+        });
+        assert!(rel_error(&w_hh, &numeric) < 1e-6, "{kind:?}: layer 2 W_hh");
+    }
+}

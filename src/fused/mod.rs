@@ -12,7 +12,7 @@
 //! against PyTorch by the parity tests.
 
 use std::any::{Any, TypeId};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use burn::backend::autodiff::{
     Autodiff,
@@ -137,11 +137,11 @@ fn host_forward<I: Backend, E: HostFloat>(
     h0: Tensor<I, 2>,
     c0: Tensor<I, 2>,
     keep: bool,
-) -> (Tensor<I, 3>, Option<Saved<I>>) {
+) -> Forward<I> {
     let device = p.device();
     let [batch, seq, _] = p.dims();
     let hidden = w_hh.dims()[0];
-    let (out, saved) = cpu::forward::<E>(
+    let (out, cell, saved) = cpu::forward::<E>(
         kind,
         reverse,
         [batch, seq, hidden],
@@ -152,22 +152,26 @@ fn host_forward<I: Backend, E: HostFloat>(
         host_vec(c0),
         keep,
     );
-    let out = Tensor::from_data(TensorData::new(out, [batch, seq + 1, hidden]), &device);
-    (out, saved.map(|s| Saved::Host(E::wrap(s))))
+    let out = Tensor::from_data(TensorData::new(out, [batch, seq, hidden]), &device);
+    let cell = (kind == Recurrence::Lstm)
+        .then(|| Tensor::from_data(TensorData::new(cell, [batch, hidden]), &device));
+    (out, cell, saved.map(|s| Saved::Host(E::wrap(s))))
 }
 
 fn host_backward<I: Backend, E: HostFloat>(
     saved: &HostSaved,
     d_out: Tensor<I, 3>,
+    d_cell: Option<Tensor<I, 2>>,
 ) -> InputGrads<I> {
     let device = d_out.device();
-    let [batch, seq1, hidden] = d_out.dims();
+    let [batch, seq, hidden] = d_out.dims();
     let s = E::unwrap(saved);
-    let (dp, dw, db, dh0, dc0) = cpu::backward::<E>(s, &host_vec(d_out));
+    let d_cell = d_cell.map(host_vec::<I, E, 2>).unwrap_or_default();
+    let (dp, dw, db, dh0, dc0) = cpu::backward::<E>(s, &host_vec(d_out), &d_cell);
     let gh = db.len();
     let t = |v: Vec<E>, shape: Vec<usize>| TensorData::new(v, shape);
     (
-        Tensor::from_data(t(dp, vec![batch, seq1 - 1, gh]), &device),
+        Tensor::from_data(t(dp, vec![batch, seq, gh]), &device),
         Tensor::from_data(t(dw, vec![hidden, gh]), &device),
         Tensor::from_data(t(db, vec![gh]), &device),
         Tensor::from_data(t(dh0, vec![batch, hidden]), &device),
@@ -199,8 +203,9 @@ fn position(reverse: bool, seq: usize, k: usize) -> usize {
 /// - `p`: projected input `[B, T, G*H]` (for RNN and LSTM with both biases folded in; for GRU
 ///   with `b_ih` only), `w_hh`: `[H, G*H]`, `b_hh`: `[G*H]` (GRU only; zeros otherwise)
 /// - `h0`, `c0`: `[B, H]` (`c0` is ignored except by the LSTM)
-/// - returns `[B, T + 1, H]`: the hidden state after every step at its time position, then the
-///   final LSTM cell state (or, for RNN and GRU, the final hidden state again)
+/// - returns the hidden state after every step at its time position `[B, T, H]`, the LSTM's
+///   final cell state `[B, H]` (`None` for RNN and GRU) and, when `keep`, what the backward
+///   pass needs
 #[allow(clippy::too_many_arguments)]
 fn forward<I: Backend>(
     kind: Recurrence,
@@ -211,7 +216,7 @@ fn forward<I: Backend>(
     h0: Tensor<I, 2>,
     c0: Tensor<I, 2>,
     keep: bool,
-) -> (Tensor<I, 3>, Option<Saved<I>>) {
+) -> Forward<I> {
     match host_kind::<I>() {
         Some(false) => return host_forward::<I, f32>(kind, reverse, p, w_hh, b_hh, h0, c0, keep),
         Some(true) => return host_forward::<I, f64>(kind, reverse, p, w_hh, b_hh, h0, c0, keep),
@@ -255,13 +260,13 @@ fn forward<I: Backend>(
         }
         hs.push(h.clone());
     }
-    let mut by_position: Vec<Tensor<I, 3>> = (0..seq)
-        .map(|t| hs[position(reverse, seq, t)].clone().unsqueeze_dim(1))
+    let by_position: Vec<Tensor<I, 2>> = (0..seq)
+        .map(|t| hs[position(reverse, seq, t)].clone())
         .collect();
-    let last = if kind == Recurrence::Lstm { c } else { h };
-    by_position.push(last.unsqueeze_dim(1));
-    let out = Tensor::cat(by_position, 1);
-    debug_assert_eq!(out.dims(), [batch, seq + 1, hidden]);
+    let out = Tensor::stack(by_position, 1);
+    debug_assert_eq!(out.dims(), [batch, seq, hidden]);
+    let _ = h;
+    let cell = (kind == Recurrence::Lstm).then_some(c);
     let saved = keep.then(|| {
         Saved::Tensors(TensorSaved {
             kind,
@@ -273,8 +278,12 @@ fn forward<I: Backend>(
             acts,
         })
     });
-    (out, saved)
+    (out, cell, saved)
 }
+
+/// What [`forward`] returns: the output `[B, T, H]`, the LSTM's final cell state `[B, H]`, and
+/// what the backward pass needs.
+type Forward<I> = (Tensor<I, 3>, Option<Tensor<I, 2>>, Option<Saved<I>>);
 
 /// Gradients of the inputs of [`forward`]: `(dp, dw_hh, db_hh, dh0, dc0)`.
 type InputGrads<I> = (
@@ -285,29 +294,33 @@ type InputGrads<I> = (
     Tensor<I, 2>,
 );
 
-/// Gradients of the inputs of [`forward`] from the gradient of its output `[B, T + 1, H]`.
-fn backward<I: Backend>(saved: Saved<I>, d_out: Tensor<I, 3>) -> InputGrads<I> {
+/// Gradients of the inputs of [`forward`] from the gradients of its output `[B, T, H]` and of
+/// the final cell state `[B, H]` (when the loss uses it).
+fn backward<I: Backend>(
+    saved: Saved<I>,
+    d_out: Tensor<I, 3>,
+    d_cell: Option<Tensor<I, 2>>,
+) -> InputGrads<I> {
     match saved {
-        Saved::Tensors(s) => backward_tensors(s, d_out),
+        Saved::Tensors(s) => backward_tensors(s, d_out, d_cell),
         Saved::Host(h) => match h {
-            HostSaved::F32(_) => host_backward::<I, f32>(&h, d_out),
-            HostSaved::F64(_) => host_backward::<I, f64>(&h, d_out),
+            HostSaved::F32(_) => host_backward::<I, f32>(&h, d_out, d_cell),
+            HostSaved::F64(_) => host_backward::<I, f64>(&h, d_out, d_cell),
         },
     }
 }
 
-fn backward_tensors<I: Backend>(s: TensorSaved<I>, d_out: Tensor<I, 3>) -> InputGrads<I> {
-    let [batch, seq1, hidden] = d_out.dims();
-    let seq = seq1 - 1;
+fn backward_tensors<I: Backend>(
+    s: TensorSaved<I>,
+    d_out: Tensor<I, 3>,
+    d_cell: Option<Tensor<I, 2>>,
+) -> InputGrads<I> {
+    let [batch, seq, hidden] = d_out.dims();
     let gates = s.w_hh.dims()[1] / hidden;
     let w_t = s.w_hh.clone().transpose();
-    let d_last = d_out.clone().narrow(1, seq, 1).reshape([batch, hidden]);
-    let zeros = Tensor::<I, 2>::zeros([batch, hidden], &d_out.device());
-    let (mut dh, mut dc) = if s.kind == Recurrence::Lstm {
-        (zeros, d_last)
-    } else {
-        (d_last, zeros)
-    };
+    let zeros = || Tensor::<I, 2>::zeros([batch, hidden], &d_out.device());
+    let mut dh = zeros();
+    let mut dc = d_cell.unwrap_or_else(zeros);
     let mut dp: Vec<Option<Tensor<I, 2>>> = vec![None; seq];
     let mut dhp = Vec::with_capacity(seq);
     let mut h_prev_all = Vec::with_capacity(seq);
@@ -392,17 +405,34 @@ fn backward_tensors<I: Backend>(s: TensorSaved<I>, d_out: Tensor<I, 3>) -> Input
     (dp, dw, db, dh, dc)
 }
 
+/// Where the final cell state's operation leaves its gradient for the recurrence's backward.
+type CellGradSlot<I> = Arc<Mutex<Option<FloatTensor<I>>>>;
+
+/// The recurrence's backward state: what the forward kept, and the slot of `dc_T`.
+#[derive(Clone, Debug)]
+struct RecurrenceState<I: Backend> {
+    saved: Saved<I>,
+    d_cell: CellGradSlot<I>,
+}
+
 #[derive(Debug)]
 struct RecurrenceBackward;
 
 impl<I: Backend> Backward<I, 5> for RecurrenceBackward {
-    type State = Saved<I>;
+    type State = RecurrenceState<I>;
 
     fn backward(self, ops: Ops<Self::State, 5>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node_p, node_w, node_b, node_h0, node_c0] = ops.parents;
         let grad = grads.consume::<I>(&ops.node);
         let d_out = Tensor::<I, 3>::from_primitive(TensorPrimitive::Float(grad));
-        let (dp, dw, db, dh0, dc0) = backward(ops.state, d_out);
+        let d_cell = ops
+            .state
+            .d_cell
+            .lock()
+            .expect("cell gradient slot")
+            .take()
+            .map(inner::<I, 2>);
+        let (dp, dw, db, dh0, dc0) = backward(ops.state.saved, d_out, d_cell);
         let mut register = |node: Option<burn::backend::autodiff::NodeId>, t: FloatTensor<I>| {
             if let Some(id) = node {
                 grads.register::<I>(id, t);
@@ -416,6 +446,29 @@ impl<I: Backend> Backward<I, 5> for RecurrenceBackward {
     }
 }
 
+/// The LSTM's final cell state as an operation on the recurrence's output: the value comes from
+/// the recurrence's forward; the backward hands `dc_T` to the recurrence's backward (which runs
+/// after it, one level deeper in the tape) through the shared slot, and gives the output a zero
+/// gradient so that the recurrence's backward runs even when only `c_T` is used.
+#[derive(Debug)]
+struct FinalCellBackward;
+
+impl<I: Backend> Backward<I, 1> for FinalCellBackward {
+    type State = (CellGradSlot<I>, [usize; 3]);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node] = ops.parents;
+        let grad = grads.consume::<I>(&ops.node);
+        let device = inner::<I, 2>(grad.clone()).device();
+        let (slot, shape) = ops.state;
+        *slot.lock().expect("cell gradient slot") = Some(grad);
+        if let Some(node) = node {
+            let zeros = Tensor::<I, 3>::zeros(shape, &device);
+            grads.register::<I>(node.id, zeros.into_primitive().tensor());
+        }
+    }
+}
+
 fn inner<I: Backend, const D: usize>(t: FloatTensor<I>) -> Tensor<I, D> {
     Tensor::from_primitive(TensorPrimitive::Float(t))
 }
@@ -425,7 +478,7 @@ fn autodiff_recurrence<I: Backend>(
     kind: Recurrence,
     reverse: bool,
     [p, w, b, h0, c0]: [FloatTensor<Autodiff<I>>; 5],
-) -> FloatTensor<Autodiff<I>> {
+) -> (FloatTensor<Autodiff<I>>, Option<FloatTensor<Autodiff<I>>>) {
     let nodes = [
         p.node.clone(),
         w.node.clone(),
@@ -440,7 +493,7 @@ fn autodiff_recurrence<I: Backend>(
         .compute_bound()
         .stateful();
     let keep = matches!(prep, OpsKind::Tracked(_));
-    let (out, saved) = forward::<I>(
+    let (out, cell, saved) = forward::<I>(
         kind,
         reverse,
         inner(p.primitive),
@@ -450,11 +503,31 @@ fn autodiff_recurrence<I: Backend>(
         inner(c0.primitive),
         keep,
     );
+    let shape = out.dims();
     let out = out.into_primitive().tensor();
-    match prep {
-        OpsKind::Tracked(prep) => prep.finish(saved.expect("kept"), out),
+    let slot = CellGradSlot::<I>::default();
+    let out = match prep {
+        OpsKind::Tracked(prep) => prep.finish(
+            RecurrenceState {
+                saved: saved.expect("kept"),
+                d_cell: slot.clone(),
+            },
+            out,
+        ),
         OpsKind::UnTracked(prep) => prep.finish(out),
-    }
+    };
+    let cell = cell.map(|c| {
+        let c = c.into_primitive().tensor();
+        match FinalCellBackward
+            .prepare::<NoCheckpointing>([out.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish((slot, shape), c),
+            OpsKind::UnTracked(prep) => prep.finish(c),
+        }
+    });
+    (out, cell)
 }
 
 fn cast<T: 'static, U: 'static>(value: T) -> U {
@@ -467,9 +540,10 @@ fn run_as<B: Backend, I: Backend>(
     kind: Recurrence,
     reverse: bool,
     inputs: [FloatTensor<B>; 5],
-) -> FloatTensor<B> {
+) -> (FloatTensor<B>, Option<FloatTensor<B>>) {
     let inputs: [FloatTensor<Autodiff<I>>; 5] = inputs.map(cast);
-    cast(autodiff_recurrence::<I>(kind, reverse, inputs))
+    let (out, cell) = autodiff_recurrence::<I>(kind, reverse, inputs);
+    (cast(out), cell.map(cast))
 }
 
 fn primitive<B: Backend, const D: usize>(t: Tensor<B, D>) -> FloatTensor<B> {
@@ -481,7 +555,8 @@ fn primitive<B: Backend, const D: usize>(t: Tensor<B, D>) -> FloatTensor<B> {
 /// takes the generic path).
 ///
 /// # Shapes
-/// See [`forward`]; returns `[B, T + 1, H]`.
+/// See [`forward`]; returns the output `[B, T, H]` and the LSTM's final cell state `[B, H]`
+/// (`None` for RNN and GRU). The final hidden state is the output's last step.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn try_fused<B: Backend>(
     kind: Recurrence,
@@ -491,10 +566,11 @@ pub(crate) fn try_fused<B: Backend>(
     b_hh: Option<Tensor<B, 1>>,
     h0: &Tensor<B, 2>,
     c0: Option<Tensor<B, 2>>,
-) -> Option<Tensor<B, 3>> {
+) -> Option<(Tensor<B, 3>, Option<Tensor<B, 2>>)> {
     type NdF32 = burn::backend::NdArray<f32>;
     type NdF64 = burn::backend::NdArray<f64>;
-    type Runner<B> = fn(Recurrence, bool, [FloatTensor<B>; 5]) -> FloatTensor<B>;
+    type Runner<B> =
+        fn(Recurrence, bool, [FloatTensor<B>; 5]) -> (FloatTensor<B>, Option<FloatTensor<B>>);
     // `None`: no autodiff, the loop runs directly on this backend with nothing kept.
     let runner: Option<Runner<B>> = if !B::ad_enabled(&p.device()) {
         None
@@ -521,7 +597,7 @@ pub(crate) fn try_fused<B: Backend>(
     let b_hh = b_hh.unwrap_or_else(|| Tensor::zeros([gh], &device));
     let c0 = c0.unwrap_or_else(|| Tensor::zeros([batch, hidden], &device));
     let Some(runner) = runner else {
-        let (out, _) = forward::<B>(
+        let (out, cell, _) = forward::<B>(
             kind,
             reverse,
             p.clone(),
@@ -531,9 +607,9 @@ pub(crate) fn try_fused<B: Backend>(
             c0,
             false,
         );
-        return Some(out);
+        return Some((out, cell));
     };
-    let out = runner(
+    let (out, cell) = runner(
         kind,
         reverse,
         [
@@ -544,5 +620,8 @@ pub(crate) fn try_fused<B: Backend>(
             primitive(c0),
         ],
     );
-    Some(Tensor::from_primitive(TensorPrimitive::Float(out)))
+    Some((
+        Tensor::from_primitive(TensorPrimitive::Float(out)),
+        cell.map(|c| Tensor::from_primitive(TensorPrimitive::Float(c))),
+    ))
 }
