@@ -123,7 +123,20 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// Times training steps of `workload` on `ids` (a corpus of `vocab` characters): 3 warm-up steps,
 /// then at least `min_steps` steps and `seconds` seconds (at most 60 s once 5 steps are done).
+/// The loop runs on a thread of Rayon's pool, as [`crate::train::train_on`]'s does.
 pub fn bench_train<B: AutodiffBackend>(
+    workload: Workload,
+    ids: &[u16],
+    vocab: usize,
+    seconds: f64,
+    min_steps: usize,
+    fused: bool,
+    device: &B::Device,
+) -> TrainBench {
+    rayon::scope(|_| bench_train_here::<B>(workload, ids, vocab, seconds, min_steps, fused, device))
+}
+
+fn bench_train_here<B: AutodiffBackend>(
     workload: Workload,
     ids: &[u16],
     vocab: usize,
