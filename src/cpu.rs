@@ -581,8 +581,8 @@ fn forward_chunk_impl<E: Real>(s: &Shape<E>, b_hh: &[E], c: ForwardChunk<E>) {
 }
 
 /// Runs the recurrence. `b_hh` is `[G*H]` (used by the GRU only). Returns the output `[B, T, H]`,
-/// the final cell state `[B, H]` (the LSTM's `c_T`; empty for RNN and GRU) and, when `keep`,
-/// what the backward pass needs.
+/// the final hidden state `[B, H]`, the final cell state `[B, H]` (the LSTM's `c_T`; empty for
+/// RNN and GRU) and, when `keep`, what the backward pass needs.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn forward<E: Real>(
     kind: Recurrence,
@@ -594,7 +594,7 @@ pub(crate) fn forward<E: Real>(
     h0: Vec<E>,
     c0: Vec<E>,
     keep: bool,
-) -> (Vec<E>, Vec<E>, Option<Saved<E>>) {
+) -> (Vec<E>, Vec<E>, Vec<E>, Option<Saved<E>>) {
     let h = hidden;
     let gh = gate_count(kind) * h;
     let mut out = vec![E::ZERO; batch * seq * h];
@@ -661,17 +661,19 @@ pub(crate) fn forward<E: Real>(
     if kind != Recurrence::Lstm {
         cell = Vec::new();
     }
-    (out, cell, saved)
+    (out, state, cell, saved)
 }
 
 /// Gradients `(dp [B,T,G*H], dw [H,G*H], db_hh [G*H], dh0 [B,H], dc0 [B,H])` from the gradients
-/// of the output `[B, T, H]` and of the final cell state `[B, H]`.
+/// of the output `[B, T, H]` and of the final hidden and cell states `[B, H]`.
 pub(crate) type Grads<E> = (Vec<E>, Vec<E>, Vec<E>, Vec<E>, Vec<E>);
 
 /// One chunk's buffers for the backward pass (all batch-major, for this chunk's rows).
 struct BackwardChunk<'a, E> {
     /// `[b, T, H]`, the gradient of the output.
     d_out: &'a [E],
+    /// `[b, H]`, the gradient of the final hidden state, or empty.
+    d_hidden: &'a [E],
     /// `[b, H]`, the gradient of the final cell state (LSTM), or empty.
     d_cell: &'a [E],
     /// `[b, T, H]`, the saved output.
@@ -734,6 +736,7 @@ fn backward_chunk_impl<E: Real>(s: &Shape<E>, c: BackwardChunk<E>) {
     let batch = c.dh.len() / h;
     let BackwardChunk {
         d_out,
+        d_hidden,
         d_cell,
         out,
         acts,
@@ -751,6 +754,9 @@ fn backward_chunk_impl<E: Real>(s: &Shape<E>, c: BackwardChunk<E>) {
     } else {
         Vec::new()
     };
+    if !d_hidden.is_empty() {
+        dh.copy_from_slice(d_hidden);
+    }
     if !d_cell.is_empty() {
         dc.copy_from_slice(d_cell);
     }
@@ -837,8 +843,14 @@ fn backward_chunk_impl<E: Real>(s: &Shape<E>, c: BackwardChunk<E>) {
 
 /// The backward pass of [`forward`].
 ///
-/// `d_cell` is the gradient of the LSTM's final cell state `[B, H]`, or empty when it has none.
-pub(crate) fn backward<E: Real>(s: &Saved<E>, d_out: &[E], d_cell: &[E]) -> Grads<E> {
+/// `d_hidden` and `d_cell` are the gradients of the final hidden state and of the LSTM's final
+/// cell state, `[B, H]`, or empty when the loss does not use them.
+pub(crate) fn backward<E: Real>(
+    s: &Saved<E>,
+    d_out: &[E],
+    d_hidden: &[E],
+    d_cell: &[E],
+) -> Grads<E> {
     let (batch, seq, h) = (s.batch, s.seq, s.hidden);
     let gh = gate_count(s.kind) * h;
     let mut dp = vec![E::ZERO; batch * seq * gh];
@@ -870,6 +882,7 @@ pub(crate) fn backward<E: Real>(s: &Saved<E>, d_out: &[E], d_cell: &[E]) -> Grad
         let acts_row = if s.kind == Recurrence::Gru { 4 * h } else { gh };
         let chunks: Vec<BackwardChunk<E>> = split(d_out, seq * h, &rows)
             .into_iter()
+            .zip(split(d_hidden, h, &rows))
             .zip(split(d_cell, h, &rows))
             .zip(split(&s.out, seq * h, &rows))
             .zip(split(&s.acts, seq * acts_row, &rows))
@@ -884,13 +897,23 @@ pub(crate) fn backward<E: Real>(s: &Saved<E>, d_out: &[E], d_cell: &[E]) -> Grad
             .map(
                 |(
                     (
-                        (((((((((d_out, d_cell), out), acts), cells), h0), c0), dp), dhp), h_prev),
+                        (
+                            (
+                                (
+                                    (((((((d_out, d_hidden), d_cell), out), acts), cells), h0), c0),
+                                    dp,
+                                ),
+                                dhp,
+                            ),
+                            h_prev,
+                        ),
                         dh,
                     ),
                     dc,
                 )| {
                     BackwardChunk {
                         d_out,
+                        d_hidden,
                         d_cell,
                         out,
                         acts,

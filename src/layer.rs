@@ -521,7 +521,7 @@ fn run_direction<B: Backend>(
 /// [`run_direction`] from the input projection `[B, T, G * H]`.
 fn run_projected<B: Backend>(
     cell: &Cell<B>,
-    projected: Tensor<B, 3>,
+    mut projected: Tensor<B, 3>,
     state: CellState<B>,
     reverse: bool,
     fused: bool,
@@ -537,25 +537,17 @@ fn run_projected<B: Backend>(
             Cell::Gru(_) => weights.bias_hh.as_ref().map(|b| b.val()),
             _ => None,
         };
-        if let Some((out, cell)) = try_fused(
+        match try_fused(
             Recurrence::new(cell.kind(), activation),
             reverse,
-            &projected,
-            &weights.weight_hh.val(),
+            projected,
+            weights.weight_hh.val(),
             b_hh,
-            &state.hidden,
+            state.hidden.clone(),
             state.cell.clone(),
         ) {
-            let last_t = if reverse { 0 } else { seq - 1 };
-            let hidden = out.dims()[2];
-            let h_last = out.clone().narrow(1, last_t, 1).reshape([batch, hidden]);
-            return (
-                out,
-                CellState {
-                    hidden: h_last,
-                    cell,
-                },
-            );
+            Ok((out, hidden, cell)) => return (out, CellState { hidden, cell }),
+            Err(p) => projected = p,
         }
     }
     let mut steps = time_steps(projected);

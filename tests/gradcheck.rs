@@ -4,7 +4,7 @@
 mod common;
 
 use burn::backend::{Autodiff, NdArray};
-use burn::module::Param;
+use burn::module::{Module, Param};
 use burn::tensor::{Distribution, Tensor, TensorData};
 use burn_rnn::{Activation, CellKind, Recurrent, RecurrentCell, RecurrentConfig};
 use common::{rel_error, values};
@@ -291,5 +291,38 @@ fn char_lm_loss_gradcheck() {
             scalar(loss_of(&model).0)
         });
         assert!(rel_error(&w_hh, &numeric) < 1e-6, "{kind:?}: layer 2 W_hh");
+    }
+}
+
+/// A loss of the final states alone (the output unused, as an encoder feeding a decoder): the
+/// host operation's gradients equal those of Burn's autodiff running the cells step by step.
+#[test]
+fn final_state_only_loss_matches_the_generic_path() {
+    let device = Default::default();
+    for kind in [CellKind::Rnn, CellKind::Lstm, CellKind::Gru] {
+        let x = Tensor::<B, 3>::random([3, 4, 2], Distribution::Normal(0.0, 1.0), &device);
+        let r = Tensor::<B, 3>::random([2, 3, 5], Distribution::Normal(0.0, 1.0), &device);
+        let config = RecurrentConfig::new(kind, 2, 5).with_num_layers(2);
+        let fused: Recurrent<B> = config.clone().with_fused(true).init(&device);
+        let generic: Recurrent<B> = config
+            .with_fused(false)
+            .init(&device)
+            .load_record(fused.clone().into_record());
+        let grads_of = |layer: &Recurrent<B>| {
+            let (_, state) = layer.forward(x.clone(), None);
+            let mut loss = (state.hidden() * r.clone()).sum();
+            if let Some(c) = state.cell() {
+                loss = (c * r.clone()).sum().mul_scalar(0.5) + loss;
+            }
+            let grads = loss.backward();
+            let mut g = Vec::new();
+            for cell in &layer.cells {
+                g.extend(values(cell.weights().weight_hh.grad(&grads).unwrap()));
+                g.extend(values(cell.weights().weight_ih.grad(&grads).unwrap()));
+            }
+            g
+        };
+        let (a, b) = (grads_of(&fused), grads_of(&generic));
+        assert!(rel_error(&a, &b) < 1e-12, "{kind:?}: {}", rel_error(&a, &b));
     }
 }

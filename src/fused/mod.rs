@@ -141,7 +141,7 @@ fn host_forward<I: Backend, E: HostFloat>(
     let device = p.device();
     let [batch, seq, _] = p.dims();
     let hidden = w_hh.dims()[0];
-    let (out, cell, saved) = cpu::forward::<E>(
+    let (out, last, cell, saved) = cpu::forward::<E>(
         kind,
         reverse,
         [batch, seq, hidden],
@@ -153,21 +153,23 @@ fn host_forward<I: Backend, E: HostFloat>(
         keep,
     );
     let out = Tensor::from_data(TensorData::new(out, [batch, seq, hidden]), &device);
+    let last = Tensor::from_data(TensorData::new(last, [batch, hidden]), &device);
     let cell = (kind == Recurrence::Lstm)
         .then(|| Tensor::from_data(TensorData::new(cell, [batch, hidden]), &device));
-    (out, cell, saved.map(|s| Saved::Host(E::wrap(s))))
+    (out, last, cell, saved.map(|s| Saved::Host(E::wrap(s))))
 }
 
 fn host_backward<I: Backend, E: HostFloat>(
     saved: &HostSaved,
     d_out: Tensor<I, 3>,
-    d_cell: Option<Tensor<I, 2>>,
+    [d_last, d_cell]: [Option<Tensor<I, 2>>; 2],
 ) -> InputGrads<I> {
     let device = d_out.device();
     let [batch, seq, hidden] = d_out.dims();
     let s = E::unwrap(saved);
+    let d_last = d_last.map(host_vec::<I, E, 2>).unwrap_or_default();
     let d_cell = d_cell.map(host_vec::<I, E, 2>).unwrap_or_default();
-    let (dp, dw, db, dh0, dc0) = cpu::backward::<E>(s, &host_vec(d_out), &d_cell);
+    let (dp, dw, db, dh0, dc0) = cpu::backward::<E>(s, &host_vec(d_out), &d_last, &d_cell);
     let gh = db.len();
     let t = |v: Vec<E>, shape: Vec<usize>| TensorData::new(v, shape);
     (
@@ -203,9 +205,9 @@ fn position(reverse: bool, seq: usize, k: usize) -> usize {
 /// - `p`: projected input `[B, T, G*H]` (for RNN and LSTM with both biases folded in; for GRU
 ///   with `b_ih` only), `w_hh`: `[H, G*H]`, `b_hh`: `[G*H]` (GRU only; zeros otherwise)
 /// - `h0`, `c0`: `[B, H]` (`c0` is ignored except by the LSTM)
-/// - returns the hidden state after every step at its time position `[B, T, H]`, the LSTM's
-///   final cell state `[B, H]` (`None` for RNN and GRU) and, when `keep`, what the backward
-///   pass needs
+/// - returns the hidden state after every step at its time position `[B, T, H]`, the final
+///   hidden state `[B, H]`, the LSTM's final cell state `[B, H]` (`None` for RNN and GRU) and,
+///   when `keep`, what the backward pass needs
 #[allow(clippy::too_many_arguments)]
 fn forward<I: Backend>(
     kind: Recurrence,
@@ -265,7 +267,6 @@ fn forward<I: Backend>(
         .collect();
     let out = Tensor::stack(by_position, 1);
     debug_assert_eq!(out.dims(), [batch, seq, hidden]);
-    let _ = h;
     let cell = (kind == Recurrence::Lstm).then_some(c);
     let saved = keep.then(|| {
         Saved::Tensors(TensorSaved {
@@ -278,12 +279,17 @@ fn forward<I: Backend>(
             acts,
         })
     });
-    (out, cell, saved)
+    (out, h, cell, saved)
 }
 
-/// What [`forward`] returns: the output `[B, T, H]`, the LSTM's final cell state `[B, H]`, and
-/// what the backward pass needs.
-type Forward<I> = (Tensor<I, 3>, Option<Tensor<I, 2>>, Option<Saved<I>>);
+/// What [`forward`] returns: the output `[B, T, H]`, the final hidden state and the LSTM's final
+/// cell state `[B, H]`, and what the backward pass needs.
+type Forward<I> = (
+    Tensor<I, 3>,
+    Tensor<I, 2>,
+    Option<Tensor<I, 2>>,
+    Option<Saved<I>>,
+);
 
 /// Gradients of the inputs of [`forward`]: `(dp, dw_hh, db_hh, dh0, dc0)`.
 type InputGrads<I> = (
@@ -295,17 +301,17 @@ type InputGrads<I> = (
 );
 
 /// Gradients of the inputs of [`forward`] from the gradients of its output `[B, T, H]` and of
-/// the final cell state `[B, H]` (when the loss uses it).
+/// the final hidden and cell states `[B, H]` (when the loss uses them).
 fn backward<I: Backend>(
     saved: Saved<I>,
     d_out: Tensor<I, 3>,
-    d_cell: Option<Tensor<I, 2>>,
+    d_final: [Option<Tensor<I, 2>>; 2],
 ) -> InputGrads<I> {
     match saved {
-        Saved::Tensors(s) => backward_tensors(s, d_out, d_cell),
+        Saved::Tensors(s) => backward_tensors(s, d_out, d_final),
         Saved::Host(h) => match h {
-            HostSaved::F32(_) => host_backward::<I, f32>(&h, d_out, d_cell),
-            HostSaved::F64(_) => host_backward::<I, f64>(&h, d_out, d_cell),
+            HostSaved::F32(_) => host_backward::<I, f32>(&h, d_out, d_final),
+            HostSaved::F64(_) => host_backward::<I, f64>(&h, d_out, d_final),
         },
     }
 }
@@ -313,13 +319,13 @@ fn backward<I: Backend>(
 fn backward_tensors<I: Backend>(
     s: TensorSaved<I>,
     d_out: Tensor<I, 3>,
-    d_cell: Option<Tensor<I, 2>>,
+    [d_last, d_cell]: [Option<Tensor<I, 2>>; 2],
 ) -> InputGrads<I> {
     let [batch, seq, hidden] = d_out.dims();
     let gates = s.w_hh.dims()[1] / hidden;
     let w_t = s.w_hh.clone().transpose();
     let zeros = || Tensor::<I, 2>::zeros([batch, hidden], &d_out.device());
-    let mut dh = zeros();
+    let mut dh = d_last.unwrap_or_else(zeros);
     let mut dc = d_cell.unwrap_or_else(zeros);
     let mut dp: Vec<Option<Tensor<I, 2>>> = vec![None; seq];
     let mut dhp = Vec::with_capacity(seq);
@@ -405,14 +411,15 @@ fn backward_tensors<I: Backend>(
     (dp, dw, db, dh, dc)
 }
 
-/// Where the final cell state's operation leaves its gradient for the recurrence's backward.
-type CellGradSlot<I> = Arc<Mutex<Option<FloatTensor<I>>>>;
+/// Where the final states' operations leave their gradients (`dh_T`, `dc_T`) for the
+/// recurrence's backward.
+type FinalGradSlots<I> = Arc<Mutex<[Option<FloatTensor<I>>; 2]>>;
 
-/// The recurrence's backward state: what the forward kept, and the slot of `dc_T`.
+/// The recurrence's backward state: what the forward kept, and the slots of `dh_T` and `dc_T`.
 #[derive(Clone, Debug)]
 struct RecurrenceState<I: Backend> {
     saved: Saved<I>,
-    d_cell: CellGradSlot<I>,
+    d_final: FinalGradSlots<I>,
 }
 
 #[derive(Debug)]
@@ -425,14 +432,9 @@ impl<I: Backend> Backward<I, 5> for RecurrenceBackward {
         let [node_p, node_w, node_b, node_h0, node_c0] = ops.parents;
         let grad = grads.consume::<I>(&ops.node);
         let d_out = Tensor::<I, 3>::from_primitive(TensorPrimitive::Float(grad));
-        let d_cell = ops
-            .state
-            .d_cell
-            .lock()
-            .expect("cell gradient slot")
-            .take()
-            .map(inner::<I, 2>);
-        let (dp, dw, db, dh0, dc0) = backward(ops.state.saved, d_out, d_cell);
+        let d_final = std::mem::take(&mut *ops.state.d_final.lock().expect("final state slots"))
+            .map(|d| d.map(inner::<I, 2>));
+        let (dp, dw, db, dh0, dc0) = backward(ops.state.saved, d_out, d_final);
         let mut register = |node: Option<burn::backend::autodiff::NodeId>, t: FloatTensor<I>| {
             if let Some(id) = node {
                 grads.register::<I>(id, t);
@@ -446,22 +448,26 @@ impl<I: Backend> Backward<I, 5> for RecurrenceBackward {
     }
 }
 
-/// The LSTM's final cell state as an operation on the recurrence's output: the value comes from
-/// the recurrence's forward; the backward hands `dc_T` to the recurrence's backward (which runs
-/// after it, one level deeper in the tape) through the shared slot, and gives the output a zero
-/// gradient so that the recurrence's backward runs even when only `c_T` is used.
+/// A final state (`h_T`, or the LSTM's `c_T`) as an operation on the recurrence's output, so
+/// that the output stays one unshared buffer: the value comes from the recurrence's forward;
+/// the backward hands the state's gradient to the recurrence's backward (which runs after it,
+/// one level deeper in the tape) through the shared slot, and gives the output a zero gradient
+/// so that the recurrence's backward runs even when only the final state is used.
 #[derive(Debug)]
-struct FinalCellBackward;
+struct FinalStateBackward {
+    /// 0: `h_T`, 1: `c_T`.
+    slot: usize,
+}
 
-impl<I: Backend> Backward<I, 1> for FinalCellBackward {
-    type State = (CellGradSlot<I>, [usize; 3]);
+impl<I: Backend> Backward<I, 1> for FinalStateBackward {
+    type State = (FinalGradSlots<I>, [usize; 3]);
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node] = ops.parents;
         let grad = grads.consume::<I>(&ops.node);
         let device = inner::<I, 2>(grad.clone()).device();
-        let (slot, shape) = ops.state;
-        *slot.lock().expect("cell gradient slot") = Some(grad);
+        let (slots, shape) = ops.state;
+        slots.lock().expect("final state slots")[self.slot] = Some(grad);
         if let Some(node) = node {
             let zeros = Tensor::<I, 3>::zeros(shape, &device);
             grads.register::<I>(node.id, zeros.into_primitive().tensor());
@@ -478,7 +484,11 @@ fn autodiff_recurrence<I: Backend>(
     kind: Recurrence,
     reverse: bool,
     [p, w, b, h0, c0]: [FloatTensor<Autodiff<I>>; 5],
-) -> (FloatTensor<Autodiff<I>>, Option<FloatTensor<Autodiff<I>>>) {
+) -> (
+    FloatTensor<Autodiff<I>>,
+    FloatTensor<Autodiff<I>>,
+    Option<FloatTensor<Autodiff<I>>>,
+) {
     let nodes = [
         p.node.clone(),
         w.node.clone(),
@@ -493,7 +503,7 @@ fn autodiff_recurrence<I: Backend>(
         .compute_bound()
         .stateful();
     let keep = matches!(prep, OpsKind::Tracked(_));
-    let (out, cell, saved) = forward::<I>(
+    let (out, last, cell, saved) = forward::<I>(
         kind,
         reverse,
         inner(p.primitive),
@@ -505,29 +515,31 @@ fn autodiff_recurrence<I: Backend>(
     );
     let shape = out.dims();
     let out = out.into_primitive().tensor();
-    let slot = CellGradSlot::<I>::default();
+    let slots = FinalGradSlots::<I>::default();
     let out = match prep {
         OpsKind::Tracked(prep) => prep.finish(
             RecurrenceState {
                 saved: saved.expect("kept"),
-                d_cell: slot.clone(),
+                d_final: slots.clone(),
             },
             out,
         ),
         OpsKind::UnTracked(prep) => prep.finish(out),
     };
-    let cell = cell.map(|c| {
-        let c = c.into_primitive().tensor();
-        match FinalCellBackward
+    let state = |slot: usize, value: Tensor<I, 2>| {
+        let value = value.into_primitive().tensor();
+        match (FinalStateBackward { slot })
             .prepare::<NoCheckpointing>([out.node.clone()])
             .compute_bound()
             .stateful()
         {
-            OpsKind::Tracked(prep) => prep.finish((slot, shape), c),
-            OpsKind::UnTracked(prep) => prep.finish(c),
+            OpsKind::Tracked(prep) => prep.finish((slots.clone(), shape), value),
+            OpsKind::UnTracked(prep) => prep.finish(value),
         }
-    });
-    (out, cell)
+    };
+    let last = state(0, last);
+    let cell = cell.map(|c| state(1, c));
+    (out, last, cell)
 }
 
 fn cast<T: 'static, U: 'static>(value: T) -> U {
@@ -540,37 +552,44 @@ fn run_as<B: Backend, I: Backend>(
     kind: Recurrence,
     reverse: bool,
     inputs: [FloatTensor<B>; 5],
-) -> (FloatTensor<B>, Option<FloatTensor<B>>) {
+) -> Outputs<B> {
     let inputs: [FloatTensor<Autodiff<I>>; 5] = inputs.map(cast);
-    let (out, cell) = autodiff_recurrence::<I>(kind, reverse, inputs);
-    (cast(out), cell.map(cast))
+    let (out, last, cell) = autodiff_recurrence::<I>(kind, reverse, inputs);
+    (cast(out), cast(last), cell.map(cast))
 }
+
+/// The recurrence's output `[B, T, H]`, final hidden state and LSTM final cell state `[B, H]`.
+type Outputs<B> = (FloatTensor<B>, FloatTensor<B>, Option<FloatTensor<B>>);
 
 fn primitive<B: Backend, const D: usize>(t: Tensor<B, D>) -> FloatTensor<B> {
     t.into_primitive().tensor()
 }
 
+/// The output `[B, T, H]`, final hidden state `[B, H]` and LSTM final cell state `[B, H]` of
+/// [`try_fused`].
+pub(crate) type FusedOutputs<B> = (Tensor<B, 3>, Tensor<B, 2>, Option<Tensor<B, 2>>);
+
 /// Runs the recurrence as one operation: directly when `B` has no autodiff, as one autodiff
-/// operation when `B` is an autodiff backend this crate knows; `None` otherwise (the caller then
-/// takes the generic path).
+/// operation when `B` is an autodiff backend this crate knows; otherwise hands `p` back (the
+/// caller then takes the generic path). `p` is taken by value so that the host kernel can reuse
+/// its buffer.
 ///
 /// # Shapes
-/// See [`forward`]; returns the output `[B, T, H]` and the LSTM's final cell state `[B, H]`
-/// (`None` for RNN and GRU). The final hidden state is the output's last step.
+/// See [`forward`]; returns the output `[B, T, H]`, the final hidden state `[B, H]` and the
+/// LSTM's final cell state `[B, H]` (`None` for RNN and GRU).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn try_fused<B: Backend>(
     kind: Recurrence,
     reverse: bool,
-    p: &Tensor<B, 3>,
-    w_hh: &Tensor<B, 2>,
+    p: Tensor<B, 3>,
+    w_hh: Tensor<B, 2>,
     b_hh: Option<Tensor<B, 1>>,
-    h0: &Tensor<B, 2>,
+    h0: Tensor<B, 2>,
     c0: Option<Tensor<B, 2>>,
-) -> Option<(Tensor<B, 3>, Option<Tensor<B, 2>>)> {
+) -> Result<FusedOutputs<B>, Tensor<B, 3>> {
     type NdF32 = burn::backend::NdArray<f32>;
     type NdF64 = burn::backend::NdArray<f64>;
-    type Runner<B> =
-        fn(Recurrence, bool, [FloatTensor<B>; 5]) -> (FloatTensor<B>, Option<FloatTensor<B>>);
+    type Runner<B> = fn(Recurrence, bool, [FloatTensor<B>; 5]) -> Outputs<B>;
     // `None`: no autodiff, the loop runs directly on this backend with nothing kept.
     let runner: Option<Runner<B>> = if !B::ad_enabled(&p.device()) {
         None
@@ -585,10 +604,10 @@ pub(crate) fn try_fused<B: Backend>(
             if id == TypeId::of::<Autodiff<burn::backend::Wgpu>>() {
                 Some(run_as::<B, burn::backend::Wgpu>)
             } else {
-                return None;
+                return Err(p);
             }
             #[cfg(not(feature = "wgpu"))]
-            return None;
+            return Err(p);
         }
     };
     let device = p.device();
@@ -597,31 +616,23 @@ pub(crate) fn try_fused<B: Backend>(
     let b_hh = b_hh.unwrap_or_else(|| Tensor::zeros([gh], &device));
     let c0 = c0.unwrap_or_else(|| Tensor::zeros([batch, hidden], &device));
     let Some(runner) = runner else {
-        let (out, cell, _) = forward::<B>(
-            kind,
-            reverse,
-            p.clone(),
-            w_hh.clone(),
-            b_hh,
-            h0.clone(),
-            c0,
-            false,
-        );
-        return Some((out, cell));
+        let (out, last, cell, _) = forward::<B>(kind, reverse, p, w_hh, b_hh, h0, c0, false);
+        return Ok((out, last, cell));
     };
-    let (out, cell) = runner(
+    let (out, last, cell) = runner(
         kind,
         reverse,
         [
-            primitive(p.clone()),
-            primitive(w_hh.clone()),
+            primitive(p),
+            primitive(w_hh),
             primitive(b_hh),
-            primitive(h0.clone()),
+            primitive(h0),
             primitive(c0),
         ],
     );
-    Some((
+    Ok((
         Tensor::from_primitive(TensorPrimitive::Float(out)),
+        Tensor::from_primitive(TensorPrimitive::Float(last)),
         cell.map(|c| Tensor::from_primitive(TensorPrimitive::Float(c))),
     ))
 }
