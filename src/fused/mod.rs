@@ -484,11 +484,7 @@ fn autodiff_recurrence<I: Backend>(
     kind: Recurrence,
     reverse: bool,
     [p, w, b, h0, c0]: [FloatTensor<Autodiff<I>>; 5],
-) -> (
-    FloatTensor<Autodiff<I>>,
-    FloatTensor<Autodiff<I>>,
-    Option<FloatTensor<Autodiff<I>>>,
-) {
+) -> Outputs<Autodiff<I>> {
     let nodes = [
         p.node.clone(),
         w.node.clone(),
