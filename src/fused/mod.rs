@@ -583,27 +583,24 @@ pub(crate) fn try_fused<B: Backend>(
     h0: Tensor<B, 2>,
     c0: Option<Tensor<B, 2>>,
 ) -> Result<FusedOutputs<B>, Tensor<B, 3>> {
-    type NdF32 = burn::backend::NdArray<f32>;
-    type NdF64 = burn::backend::NdArray<f64>;
     type Runner<B> = fn(Recurrence, bool, [FloatTensor<B>; 5]) -> Outputs<B>;
     // `None`: no autodiff, the loop runs directly on this backend with nothing kept.
     let runner: Option<Runner<B>> = if !B::ad_enabled(&p.device()) {
         None
     } else {
-        let id = TypeId::of::<B>();
-        if id == TypeId::of::<Autodiff<NdF32>>() {
-            Some(run_as::<B, NdF32>)
-        } else if id == TypeId::of::<Autodiff<NdF64>>() {
-            Some(run_as::<B, NdF64>)
-        } else {
-            #[cfg(feature = "wgpu")]
-            if id == TypeId::of::<Autodiff<burn::backend::Wgpu>>() {
-                Some(run_as::<B, burn::backend::Wgpu>)
-            } else {
+        match ops::host_autodiff::<B>() {
+            Some(false) => Some(run_as::<B, burn::backend::NdArray<f32>>),
+            Some(true) => Some(run_as::<B, burn::backend::NdArray<f64>>),
+            None => {
+                #[cfg(feature = "wgpu")]
+                if TypeId::of::<B>() == TypeId::of::<Autodiff<burn::backend::Wgpu>>() {
+                    Some(run_as::<B, burn::backend::Wgpu>)
+                } else {
+                    return Err(p);
+                }
+                #[cfg(not(feature = "wgpu"))]
                 return Err(p);
             }
-            #[cfg(not(feature = "wgpu"))]
-            return Err(p);
         }
     };
     let device = p.device();

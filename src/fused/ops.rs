@@ -36,7 +36,7 @@ type NdF64 = burn::backend::NdArray<f64>;
 
 /// Which host float serves autodiff backend `B`: `Some(false)` f32, `Some(true)` f64, `None`
 /// when `B` is not an autodiff ndarray backend.
-fn host_autodiff<B: Backend>() -> Option<bool> {
+pub(super) fn host_autodiff<B: Backend>() -> Option<bool> {
     let id = TypeId::of::<B>();
     if id == TypeId::of::<Autodiff<NdF32>>() {
         Some(false)
