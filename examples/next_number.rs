@@ -7,7 +7,8 @@
 use burn::backend::{Autodiff, NdArray};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
-use burn_rnn::model::{FitConfig, SequenceRegressor, SequenceRegressorConfig, fit};
+use burn_rnn::model::{SequenceRegressor, SequenceRegressorConfig};
+use burn_rnn::training::{FitConfig, fit};
 use burn_rnn::{CellKind, RecurrentConfig};
 
 type B = Autodiff<NdArray>;

@@ -8,7 +8,8 @@
 use burn::backend::{Autodiff, NdArray};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
-use burn_rnn::model::{Classes, FitConfig, SequenceClassifier, SequenceClassifierConfig, fit};
+use burn_rnn::model::{Classes, SequenceClassifier, SequenceClassifierConfig};
+use burn_rnn::training::{FitConfig, fit};
 use burn_rnn::{CellKind, RecurrentConfig};
 use rand::{Rng, SeedableRng, rngs::StdRng, seq::IndexedRandom};
 

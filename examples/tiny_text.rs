@@ -9,9 +9,8 @@
 use burn::backend::{Autodiff, NdArray};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
-use burn_rnn::model::{
-    Classes, FitConfig, SequenceClassifierConfig, SequenceTagger, SequenceTaggerConfig, fit,
-};
+use burn_rnn::model::{Classes, SequenceClassifierConfig, SequenceTagger, SequenceTaggerConfig};
+use burn_rnn::training::{FitConfig, fit};
 use burn_rnn::{CellKind, RecurrentConfig};
 
 type B = Autodiff<NdArray>;

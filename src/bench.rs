@@ -1,4 +1,4 @@
-//! The benchmark workloads of `../shared/bench/pytorch_bench.py`, defined once here, and their
+//! The benchmark workloads of the PyTorch reference (`bench/pytorch_bench.py`), defined once here, and their
 //! measurement: training tokens/s (forward, cross-entropy at every step, backward, global-norm
 //! clipping at 5, Adam 2e-3, random windows; 3 warm-up steps, then at least `min_steps` steps
 //! and `seconds`), and sampling chars/s (model M, batch 1, one character at a time).
@@ -9,15 +9,15 @@
 use std::time::Instant;
 
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
-use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{ElementConversion, Tensor};
 
 use crate::cell::CellKind;
 use crate::data::random_batch;
 use crate::layer::RecurrentConfig;
-use crate::model::{CharLm, CharLmConfig};
+use crate::model::{CharLm, CharLmConfig, ids_tensor};
 use crate::sample::{HostLm, Sampler, SamplingOptions};
-use crate::train::{clip_gradients, ids_tensor, scalar};
+use crate::training::clip_gradients;
 
 /// One benchmark workload: a character-level model and its batch shape.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,6 +98,17 @@ impl Workload {
     }
 }
 
+/// How long to time each training workload, and on which path.
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    /// Seconds of timed steps (after 3 warm-up steps).
+    pub seconds: f64,
+    /// Timed steps at least.
+    pub min_steps: usize,
+    /// The fused recurrence (`false`: Burn's autodiff through every step).
+    pub fused: bool,
+}
+
 /// Training throughput of one workload.
 #[derive(Clone, Debug)]
 pub struct TrainBench {
@@ -123,28 +134,29 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// Times training steps of `workload` on `ids` (a corpus of `vocab` characters): 3 warm-up steps,
 /// then at least `min_steps` steps and `seconds` seconds (at most 60 s once 5 steps are done).
-/// The loop runs on a thread of Rayon's pool, as [`crate::train::train_on`]'s does.
+/// The loop runs on a thread of Rayon's pool, as [`crate::train::train`]'s does.
 pub fn bench_train<B: AutodiffBackend>(
     workload: Workload,
     ids: &[u16],
     vocab: usize,
-    seconds: f64,
-    min_steps: usize,
-    fused: bool,
+    timing: &Timing,
     device: &B::Device,
 ) -> TrainBench {
-    rayon::scope(|_| bench_train_here::<B>(workload, ids, vocab, seconds, min_steps, fused, device))
+    rayon::scope(|_| bench_train_here::<B>(workload, ids, vocab, timing, device))
 }
 
 fn bench_train_here<B: AutodiffBackend>(
     workload: Workload,
     ids: &[u16],
     vocab: usize,
-    seconds: f64,
-    min_steps: usize,
-    fused: bool,
+    timing: &Timing,
     device: &B::Device,
 ) -> TrainBench {
+    let Timing {
+        seconds,
+        min_steps,
+        fused,
+    } = *timing;
     B::seed(device, 0);
     let mut model: CharLm<B> = workload.model(vocab, fused).init(device);
     let mut optim = AdamConfig::new().init::<B, CharLm<B>>();
@@ -160,7 +172,7 @@ fn bench_train_here<B: AutodiffBackend>(
     for i in 0..3 {
         let (m, loss) = step(i, model);
         model = m;
-        scalar(loss);
+        let _: f64 = loss.into_scalar().elem();
     }
     let mut times = Vec::new();
     let start = Instant::now();
@@ -171,7 +183,7 @@ fn bench_train_here<B: AutodiffBackend>(
         let (m, loss) = step(i, model);
         model = m;
         // Reading the loss waits for the step to finish (as `.item()` does in the reference).
-        last_loss = scalar(loss);
+        last_loss = loss.into_scalar().elem();
         times.push(t0.elapsed().as_secs_f64());
         i += 1;
         let elapsed = start.elapsed().as_secs_f64();
@@ -228,4 +240,85 @@ pub fn peak_memory_mib() -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
+}
+
+/// What `bench` measures: a training workload, or sampling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// Training tokens/s of a workload.
+    Train(Workload),
+    /// Sampling chars/s (model M, batch 1).
+    Sample,
+}
+
+impl Target {
+    /// `S`, `M`, `L`, `G`, `sample` or `all` (case-insensitive).
+    pub fn parse(name: &str) -> Result<Vec<Target>, String> {
+        if name.eq_ignore_ascii_case("all") {
+            let mut all: Vec<Target> = WORKLOADS.into_iter().map(Target::Train).collect();
+            all.push(Target::Sample);
+            return Ok(all);
+        }
+        if name.eq_ignore_ascii_case("sample") {
+            return Ok(vec![Target::Sample]);
+        }
+        Workload::find(name)
+            .map(|w| vec![Target::Train(w)])
+            .ok_or_else(|| format!("--workload {name}: expected S, M, L, G, sample or all"))
+    }
+}
+
+/// One measurement, printed as a `RESULT` line in the reference script's form.
+#[derive(Clone, Debug)]
+pub enum BenchResult {
+    /// A training workload.
+    Train(Workload, TrainBench),
+    /// Sampling: median, min and max chars/s.
+    Sample(f64, f64, f64),
+}
+
+impl std::fmt::Display for BenchResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let peak = peak_memory_mib().unwrap_or(f64::NAN);
+        match self {
+            BenchResult::Train(w, r) => write!(
+                f,
+                "RESULT burn-{} train steps={} median_step_s={:.5} tok_per_s_median={:.0} min={:.0} max={:.0} last_loss={:.3} peak_mem_mib={peak:.0}",
+                w.name,
+                r.steps,
+                r.median_step_secs,
+                r.tokens_per_sec.0,
+                r.tokens_per_sec.1,
+                r.tokens_per_sec.2,
+                r.last_loss,
+            ),
+            BenchResult::Sample(med, min, max) => write!(
+                f,
+                "RESULT burn-M sample chars_per_s_median={med:.0} min={min:.0} max={max:.0} peak_mem_mib={peak:.0}"
+            ),
+        }
+    }
+}
+
+/// Measures each target in turn on `ids` (a corpus of `vocab` characters), handing each result
+/// to `report` as soon as it is measured.
+pub fn run<B: AutodiffBackend>(
+    targets: &[Target],
+    ids: &[u16],
+    vocab: usize,
+    timing: &Timing,
+    device: &B::Device,
+    mut report: impl FnMut(BenchResult),
+) {
+    for target in targets {
+        report(match *target {
+            Target::Train(w) => {
+                BenchResult::Train(w, bench_train::<B>(w, ids, vocab, timing, device))
+            }
+            Target::Sample => {
+                let (med, min, max) = bench_sample::<B::InnerBackend>(vocab, 2000, 5, device);
+                BenchResult::Sample(med, min, max)
+            }
+        });
+    }
 }

@@ -267,11 +267,11 @@ fn default_temperature() -> f64 {
     0.8
 }
 
-/// Which backend runs the job.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Which backend runs the job (also the `--backend` option of the command line).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
-    /// The GPU when built with `--features wgpu`, else the CPU.
+    /// The first GPU backend this binary was built with (`cuda`, then `wgpu`), else the CPU.
     #[default]
     Auto,
     /// The CPU (ndarray).
@@ -284,11 +284,34 @@ pub enum BackendKind {
     Flex,
 }
 
+/// A backend that this binary was built without.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the {0} backend was asked for, but this binary was built without it; rebuild with `--features {0}`"
+)]
+pub struct BackendNotBuilt(pub &'static str);
+
+impl BackendKind {
+    /// The backend that runs: `Auto` becomes the first GPU backend built in (`cuda`, then
+    /// `wgpu`), else `Cpu`; a backend this binary was built without is an error.
+    pub fn resolve(self) -> Result<Self, BackendNotBuilt> {
+        match self {
+            BackendKind::Auto if cfg!(feature = "cuda") => Ok(BackendKind::Cuda),
+            BackendKind::Auto if cfg!(feature = "wgpu") => Ok(BackendKind::Wgpu),
+            BackendKind::Auto => Ok(BackendKind::Cpu),
+            BackendKind::Wgpu if !cfg!(feature = "wgpu") => Err(BackendNotBuilt("wgpu")),
+            BackendKind::Flex if !cfg!(feature = "flex") => Err(BackendNotBuilt("flex")),
+            BackendKind::Cuda if !cfg!(feature = "cuda") => Err(BackendNotBuilt("cuda")),
+            other => Ok(other),
+        }
+    }
+}
+
 /// `[backend]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BackendSection {
-    /// `auto`, `cpu`, `wgpu` or `cuda`.
+    /// `auto`, `cpu`, `wgpu`, `cuda` or `flex`.
     pub kind: BackendKind,
     /// The device: for wgpu 0 is wgpu's default adapter (discrete first), N > 0 the N-th
     /// discrete GPU; for cuda the GPU's index.

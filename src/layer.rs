@@ -13,7 +13,8 @@ use crate::cell::{
     Activation, Cell, CellKind, CellState, GateWeights, GruCell, Initialization, LstmCell,
     RecurrentCell, RnnCell,
 };
-use crate::fused::{Recurrence, try_fused};
+use crate::ops::lookup::gather_rows;
+use crate::ops::recurrence::recurrence;
 
 /// Configuration of a [`Recurrent`] layer.
 ///
@@ -55,9 +56,9 @@ pub struct RecurrentConfig {
     #[config(default = "Initialization::new()")]
     pub init: Initialization,
     /// Run each layer direction as one autodiff operation with a hand-written backward (the
-    /// fast path) on the autodiff backends this crate ships (ndarray, wgpu). Other backends, and
-    /// `false`, take the generic path, where Burn's autodiff records every step. Both give the
-    /// same numbers.
+    /// fast path) on the autodiff backends this crate has its own operations for (ndarray, wgpu,
+    /// cuda). Other backends, and `false`, take the generic path, where Burn's autodiff records
+    /// every step. Both give the same numbers.
     #[config(default = true)]
     pub fused: bool,
 }
@@ -395,10 +396,10 @@ impl<B: Backend> Recurrent<B> {
             self.input_size()
         );
         if self.bidirectional || rows >= batch * seq {
-            let x = crate::fused::gather_rows(table, ids);
+            let x = gather_rows(table, ids);
             return self.run(FirstInput::Raw(x), state);
         }
-        let projected = crate::fused::gather_rows(self.cells[0].project_input(table), ids);
+        let projected = gather_rows(self.cells[0].project_input(table), ids);
         self.run(FirstInput::Projected(projected), state)
     }
 
@@ -528,18 +529,13 @@ fn run_projected<B: Backend>(
 ) -> (Tensor<B, 3>, CellState<B>) {
     let [batch, seq, gh] = projected.dims();
     if fused {
-        let activation = match cell {
-            Cell::Rnn(c) => c.activation,
-            _ => Activation::Tanh,
-        };
         let weights = cell.weights();
         let b_hh = match cell {
             Cell::Gru(_) => weights.bias_hh.as_ref().map(|b| b.val()),
             _ => None,
         };
-        match try_fused(
-            Recurrence::new(cell.kind(), activation),
-            reverse,
+        match recurrence(
+            cell.recurrence(reverse),
             projected,
             weights.weight_hh.val(),
             b_hh,

@@ -3,14 +3,22 @@
 //! Recurrent neural networks (vanilla RNN, LSTM, GRU) for the [Burn](https://burn.dev)
 //! deep-learning framework, numerically identical to PyTorch's `nn.RNN`, `nn.LSTM` and `nn.GRU`.
 //! Every module is generic over `B: Backend`, so the same model trains on the CPU (ndarray) or a
-//! GPU (wgpu), and Burn's autodiff does backpropagation through time.
+//! GPU (wgpu, cuda), and Burn's autodiff does backpropagation through time.
 //!
-//! - [`cell`]: one time step of each cell, gates fused in one weight pair.
-//! - [`layer`]: [`Recurrent`], stacked and bidirectional layers over `[batch, seq, input]`.
-//! - [`pytorch`]: load and save PyTorch `state_dict`s (safetensors) of `nn.RNN/LSTM/GRU`.
-//! - [`model`]: task models; [`model::CharLm`], the character-level language model.
-//! - [`data`], [`config`], [`checkpoint`], [`train`], [`sample`], [`plot`]: the char-rnn
-//!   application behind the `burn-rnn` command.
+//! The library, in dependency order (each part uses only those before it):
+//!
+//! - host kernels and autodiff operations (private): the recurrence, linear map, lookup and
+//!   cross-entropy, each with a reference in Burn tensor ops and a host kernel;
+//! - [`cell`]: one time step of each cell, gates fused in one weight pair;
+//! - [`layer`]: [`Recurrent`], stacked and bidirectional layers over `[batch, seq, input]`;
+//! - [`model`]: task models; [`model::CharLm`], the character-level language model;
+//! - [`pytorch`]: load and save PyTorch `state_dict`s (safetensors);
+//! - [`data`]: vocabulary, corpus and batches; [`sample`]: the sampler and generation;
+//! - [`training`]: clipping, the weight check and the small [`training::fit`] loop.
+//!
+//! With the `app` feature (on by default), the char-rnn application behind the `burn-rnn`
+//! command: `config`, `checkpoint`, `plot` (leaves), `run` (a run folder with its model),
+//! `eval`, `train`, `bench`.
 //!
 //! ```
 //! use burn::backend::NdArray;
@@ -29,18 +37,31 @@
 //! ```
 #![warn(missing_docs)]
 
-pub mod bench;
+mod cell_kind;
+mod kernels;
+mod ops;
+
 pub mod cell;
-pub mod checkpoint;
-pub mod config;
-mod cpu;
 pub mod data;
-mod fused;
 pub mod layer;
 pub mod model;
-pub mod plot;
 pub mod pytorch;
 pub mod sample;
+pub mod training;
+
+#[cfg(feature = "app")]
+pub mod bench;
+#[cfg(feature = "app")]
+pub mod checkpoint;
+#[cfg(feature = "app")]
+pub mod config;
+#[cfg(feature = "app")]
+pub mod eval;
+#[cfg(feature = "app")]
+pub mod plot;
+#[cfg(feature = "app")]
+pub mod run;
+#[cfg(feature = "app")]
 pub mod train;
 
 pub use cell::{
@@ -50,6 +71,6 @@ pub use cell::{
 pub use layer::{Recurrent, RecurrentConfig, RecurrentState};
 
 /// The README's code blocks, compiled and run as doc tests.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "app"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

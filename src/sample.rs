@@ -4,10 +4,10 @@
 use burn::tensor::{Tensor, backend::Backend};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
-use crate::cell::{Activation, Cell, RecurrentCell};
-use crate::cpu::Real;
+use crate::cell::{Activation, CellKind, RecurrentCell};
 use crate::data::{CorpusError, Vocab};
-use crate::fused::Recurrence;
+use crate::kernels::Real;
+use crate::kernels::recurrence::{blocks4_mut, gru_forward, lstm_forward};
 use crate::model::CharLm;
 
 /// How the next character is drawn from the logits.
@@ -179,7 +179,8 @@ pub struct HostLm {
 
 #[derive(Clone, Debug)]
 struct HostLayer {
-    kind: Recurrence,
+    kind: CellKind,
+    activation: Activation,
     input: usize,
     hidden: usize,
     /// `[input, G*H]`, `[hidden, G*H]`.
@@ -224,11 +225,7 @@ impl HostLm {
             .iter()
             .map(|cell| {
                 let w = cell.weights();
-                let activation = match cell {
-                    Cell::Rnn(c) => c.activation,
-                    _ => Activation::Tanh,
-                };
-                let kind = Recurrence::new(cell.kind(), activation);
+                let kind = cell.kind();
                 let [input, gh] = w.weight_ih.dims();
                 let hidden = w.weight_hh.dims()[0];
                 let b_ih = w
@@ -241,7 +238,7 @@ impl HostLm {
                     .as_ref()
                     .map(|b| host(b.val()))
                     .unwrap_or(vec![0.0; gh]);
-                let (b_x, b_h) = if kind == Recurrence::Gru {
+                let (b_x, b_h) = if kind == CellKind::Gru {
                     (b_ih, b_hh)
                 } else {
                     (
@@ -251,6 +248,7 @@ impl HostLm {
                 };
                 HostLayer {
                     kind,
+                    activation: cell.activation(),
                     input,
                     hidden,
                     w_ih: host(w.weight_ih.val()),
@@ -281,14 +279,6 @@ impl HostLm {
         }
     }
 
-    /// Zeroes the state.
-    pub fn reset(&mut self) {
-        for l in &mut self.layers {
-            l.h.fill(0.0);
-            l.c.fill(0.0);
-        }
-    }
-
     /// Feeds character `id` and returns the logits `[V]` for the next one.
     pub fn step(&mut self, id: usize) -> &[f32] {
         let mut input = std::mem::take(&mut self.buf);
@@ -299,41 +289,34 @@ impl HostLm {
             }
             debug_assert_eq!(x.len(), l.input);
             let h = l.hidden;
+            // The gate pre-activations: the input part in gx, the recurrent part in gh (the GRU
+            // keeps them apart for r * (W_hn h + b_hn); the others add them up in gx).
             l.gx.copy_from_slice(&l.b_x);
             matvec_add(x, &l.w_ih, &mut l.gx);
             l.gh.copy_from_slice(&l.b_h);
             matvec_add(&l.h, &l.w_hh, &mut l.gh);
-            match l.kind {
-                Recurrence::Tanh | Recurrence::Relu => {
-                    for j in 0..h {
-                        let v = l.gx[j] + l.gh[j];
-                        l.h[j] = if l.kind == Recurrence::Tanh {
-                            Real::tanh(v)
-                        } else {
-                            v.max(0.0)
-                        };
+            if l.kind != CellKind::Gru {
+                for (a, b) in l.gx.iter_mut().zip(&l.gh) {
+                    *a += *b;
+                }
+            }
+            match (l.kind, l.activation) {
+                (CellKind::Rnn, Activation::Tanh) => {
+                    for (h, g) in l.h.iter_mut().zip(&l.gx) {
+                        *h = Real::tanh(*g);
                     }
                 }
-                Recurrence::Lstm => {
-                    for j in 0..h {
-                        let g = |q: usize| l.gx[q * h + j] + l.gh[q * h + j];
-                        let (i, f, gv, o) = (
-                            g(0).sigmoid(),
-                            g(1).sigmoid(),
-                            Real::tanh(g(2)),
-                            g(3).sigmoid(),
-                        );
-                        l.c[j] = f * l.c[j] + i * gv;
-                        l.h[j] = o * Real::tanh(l.c[j]);
+                (CellKind::Rnn, Activation::Relu) => {
+                    for (h, g) in l.h.iter_mut().zip(&l.gx) {
+                        *h = g.max(0.0);
                     }
                 }
-                Recurrence::Gru => {
-                    for j in 0..h {
-                        let r = (l.gx[j] + l.gh[j]).sigmoid();
-                        let z = (l.gx[h + j] + l.gh[h + j]).sigmoid();
-                        let n = Real::tanh(l.gx[2 * h + j] + r * l.gh[2 * h + j]);
-                        l.h[j] = n + z * (l.h[j] - n);
-                    }
+                (CellKind::Lstm, _) => lstm_forward(blocks4_mut(&mut l.gx, h), &mut l.c, &mut l.h),
+                (CellKind::Gru, _) => {
+                    let (x, r) = (&l.gx, &l.gh);
+                    let x = [&x[..h], &x[h..2 * h], &x[2 * h..]];
+                    let r = [&r[..h], &r[h..2 * h], &r[2 * h..]];
+                    gru_forward(x, r, &mut l.h);
                 }
             }
             input.clear();

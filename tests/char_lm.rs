@@ -5,9 +5,11 @@ use std::path::Path;
 
 use burn::backend::{Autodiff, NdArray};
 use burn_rnn::checkpoint::RunDir;
+use burn_rnn::checkpoint::history::read_metrics;
 use burn_rnn::config::RunConfig;
+use burn_rnn::run::load_run;
 use burn_rnn::sample::{Sampler, SamplingOptions, generate};
-use burn_rnn::train::{Progress, TrainOptions, load_run, read_metrics, train};
+use burn_rnn::train::{Progress, TrainOptions, train};
 
 type B = Autodiff<NdArray>;
 
@@ -42,7 +44,7 @@ fn loss_falls_and_the_run_folder_is_complete() {
     let summary = train::<B>(
         &tiny(&[]),
         &options(tmp.path(), false, None),
-        &Default::default(),
+        &[Default::default()],
     )
     .unwrap();
     let first = summary.train_losses.first().unwrap().1;
@@ -101,10 +103,25 @@ fn resume_equals_uninterrupted() {
         let a = tempfile::tempdir().unwrap();
         let b = tempfile::tempdir().unwrap();
         let device = Default::default();
-        let full = train::<B>(&config, &options(a.path(), false, None), &device).unwrap();
-        let first = train::<B>(&config, &options(b.path(), false, Some(30)), &device).unwrap();
+        let full = train::<B>(
+            &config,
+            &options(a.path(), false, None),
+            std::slice::from_ref(&device),
+        )
+        .unwrap();
+        let first = train::<B>(
+            &config,
+            &options(b.path(), false, Some(30)),
+            std::slice::from_ref(&device),
+        )
+        .unwrap();
         assert_eq!(first.steps, 30);
-        let second = train::<B>(&config, &options(b.path(), true, None), &device).unwrap();
+        let second = train::<B>(
+            &config,
+            &options(b.path(), true, None),
+            std::slice::from_ref(&device),
+        )
+        .unwrap();
         let resumed: Vec<_> = first
             .train_losses
             .iter()
@@ -134,7 +151,7 @@ fn sampling_is_deterministic_after_save_and_load() {
     train::<B>(
         &tiny(&["train.steps=20"]),
         &options(tmp.path(), false, None),
-        &device,
+        std::slice::from_ref(&device),
     )
     .unwrap();
     let run = RunDir::new(tmp.path());
@@ -175,7 +192,7 @@ fn two_cpu_replicas_train_like_one_device() {
     ];
     let cpu = burn::backend::ndarray::NdArrayDevice::Cpu;
     let run = |devices: usize, stop_after: Option<usize>, resume: bool, dir: &Path| {
-        burn_rnn::train::train_on::<B>(
+        burn_rnn::train::train::<B>(
             &tiny(&sets),
             &options(dir, resume, stop_after),
             &vec![cpu; devices],
@@ -211,7 +228,7 @@ fn two_cpu_replicas_train_like_one_device() {
     // reproducible: an uninterrupted run and one resumed at 20 agree.
     let dropout = [&sets[..], &["model.dropout=0.3"]].concat();
     let run = |stop_after: Option<usize>, resume: bool, dir: &Path| {
-        burn_rnn::train::train_on::<B>(
+        burn_rnn::train::train::<B>(
             &tiny(&dropout),
             &options(dir, resume, stop_after),
             &[cpu, cpu],

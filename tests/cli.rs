@@ -1,49 +1,19 @@
 //! The `burn-rnn` binary end to end: train, sample, eval on a small corpus, and the errors a
 //! user sees for bad configs and arguments (exit status and the key words of the message).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod binary;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_burn-rnn"))
-}
+use std::path::Path;
 
-fn tiny_config() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiny.toml")
-}
-
-fn run(cmd: &mut Command) -> (bool, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = cmd.output().expect("run burn-rnn");
-    (
-        status.success(),
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
-}
-
-/// Asserts a clean failure: non-zero exit, one `error:` line naming `words`, no panic.
-fn assert_error(result: (bool, String, String), words: &[&str]) {
-    let (ok, _, stderr) = result;
-    assert!(!ok, "expected failure, got success: {stderr}");
-    assert!(stderr.contains("error:"), "{stderr}");
-    assert!(
-        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
-        "{stderr}"
-    );
-    for w in words {
-        assert!(stderr.contains(w), "missing {w:?} in: {stderr}");
-    }
-}
+use binary::{Outcome, assert_error, bin, run, tiny_config};
 
 #[test]
 fn train_sample_eval_end_to_end() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    let (ok, stdout, stderr) = run(bin()
+    let Outcome {
+        ok, stdout, stderr, ..
+    } = run(bin()
         .arg("train")
         .arg(tiny_config())
         .args(["--set", "train.steps=30", "--out"])
@@ -60,7 +30,9 @@ fn train_sample_eval_end_to_end() {
         "the effective config is saved: {config}"
     );
 
-    let (ok, stdout, stderr) = run(bin().args(["sample", "--run"]).arg(&out).args([
+    let Outcome {
+        ok, stdout, stderr, ..
+    } = run(bin().args(["sample", "--run"]).arg(&out).args([
         "--prime", "First", "--length", "50", "--seed", "3", "--top-k", "10",
     ]));
     assert!(ok, "{stderr}");
@@ -70,12 +42,19 @@ fn train_sample_eval_end_to_end() {
         55,
         "{stdout:?}"
     );
-    let (_, again, _) = run(bin().args(["sample", "--run"]).arg(&out).args([
+    let Outcome {
+        ok: _,
+        stdout: again,
+        stderr: _,
+        ..
+    } = run(bin().args(["sample", "--run"]).arg(&out).args([
         "--prime", "First", "--length", "50", "--seed", "3", "--top-k", "10",
     ]));
     assert_eq!(stdout, again, "seeded sampling repeats");
 
-    let (ok, stdout, stderr) = run(bin().args(["eval", "--run"]).arg(&out));
+    let Outcome {
+        ok, stdout, stderr, ..
+    } = run(bin().args(["eval", "--run"]).arg(&out));
     assert!(ok, "{stderr}");
     assert!(
         stdout.contains("nats/char") && stdout.contains("bits/char"),
@@ -87,7 +66,9 @@ fn train_sample_eval_end_to_end() {
         "First Citizen:\nBefore we proceed any further, hear me speak.\n",
     )
     .unwrap();
-    let (ok, stdout, stderr) = run(bin()
+    let Outcome {
+        ok, stdout, stderr, ..
+    } = run(bin()
         .args(["eval", "--run"])
         .arg(&out)
         .arg("--data")
@@ -101,7 +82,9 @@ fn train_sample_eval_end_to_end() {
         &["already holds a run", "--resume", "--force"],
     );
     // ...and --resume continues to the new total.
-    let (ok, stdout, stderr) = run(bin()
+    let Outcome {
+        ok, stdout, stderr, ..
+    } = run(bin()
         .arg("train")
         .arg(tiny_config())
         .args(["--set", "train.steps=40", "--resume", "--out"])
@@ -184,7 +167,9 @@ fn config_errors_name_the_key() {
 #[test]
 fn bench_smoke() {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/small.txt");
-    let (ok, stdout, stderr) = run(bin()
+    let Outcome {
+        ok, stdout, stderr, ..
+    } = run(bin()
         .args([
             "bench",
             "--workload",
@@ -218,7 +203,9 @@ fn bench_smoke() {
 fn devices_flag() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    let (ok, stdout, stderr) = run(bin()
+    let Outcome {
+        ok, stdout, stderr, ..
+    } = run(bin()
         .arg("train")
         .arg(tiny_config())
         .args(["--set", "train.steps=10", "--devices", "0,1", "--out"])

@@ -3,108 +3,17 @@
 //! intact. Kill tests send SIGKILL during training and during a checkpoint write, and SIGINT, then
 //! resume.
 
+mod binary;
+
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_burn-rnn"));
-    c.env_remove("BURN_RNN_TEST_CHECKPOINT_PAUSE_MS");
-    c
-}
-
-fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
-}
-
-fn tiny_config() -> PathBuf {
-    data_dir().join("tiny.toml")
-}
-
-struct Outcome {
-    ok: bool,
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(cmd: &mut Command) -> Outcome {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = cmd.output().expect("run burn-rnn");
-    Outcome {
-        ok: status.success(),
-        code: status.code(),
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-    }
-}
-
-/// A clean failure: non-zero exit, one `error:` message holding every word of `words`, no panic,
-/// no backtrace, no Rust debug dump.
-fn assert_error(o: Outcome, words: &[&str]) -> String {
-    assert!(
-        !o.ok,
-        "expected failure, got success:\n{}\n{}",
-        o.stdout, o.stderr
-    );
-    let e = &o.stderr;
-    assert_eq!(e.matches("error:").count(), 1, "one error message: {e}");
-    for bad in ["panicked", "RUST_BACKTRACE", "Os {", "kind:", "Error {"] {
-        assert!(!e.contains(bad), "{bad:?} in: {e}");
-    }
-    for w in words {
-        assert!(e.contains(w), "missing {w:?} in: {e}");
-    }
-    o.stderr
-}
-
-fn train(config: &Path, out: &Path, sets: &[&str]) -> Command {
-    let mut c = bin();
-    c.arg("train").arg(config).arg("--out").arg(out);
-    for s in sets {
-        c.args(["--set", s]);
-    }
-    c
-}
-
-/// A finished tiny run of `steps` steps (checkpoints every 10).
-fn trained(out: &Path, steps: usize) {
-    let o = run(&mut train(
-        &tiny_config(),
-        out,
-        &[
-            &format!("train.steps={steps}"),
-            "train.eval_interval=10",
-            "train.sample_length=0",
-        ],
-    ));
-    assert!(o.ok, "{}", o.stderr);
-}
-
-fn checkpoint_step(out: &Path, which: &str) -> usize {
-    // A kill between the two renames of a checkpoint swap leaves it at `<which>.old`, which is
-    // where loading falls back to.
-    let dir = out.join("checkpoints");
-    let mut path = dir.join(which).join("state.json");
-    if !path.exists() {
-        path = dir.join(format!("{which}.old")).join("state.json");
-    }
-    let text = std::fs::read_to_string(path).unwrap();
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    v["step"].as_u64().unwrap() as usize
-}
-
-/// `sample` from the run's `which` checkpoint works.
-fn assert_loadable(out: &Path, which: &str) {
-    let o = run(bin()
-        .args(["sample", "--length", "20", "--checkpoint", which, "--run"])
-        .arg(out));
-    assert!(o.ok, "checkpoint {which} should load: {}", o.stderr);
-}
+use binary::{
+    assert_error, assert_loadable, bin, checkpoint_step, data_dir, run, tiny_config, train,
+    trained, unprivileged,
+};
 
 fn wait_for(what: &str, timeout_secs: u64, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
@@ -120,17 +29,6 @@ fn wait_for(what: &str, timeout_secs: u64, mut done: impl FnMut() -> bool) {
 fn signal(child: &Child, sig: i32) {
     // SAFETY: kill(2) on our own child's pid.
     assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
-}
-
-/// Whether the file-permission tests mean anything here (root reads and writes everything).
-fn permissions_apply(dir: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    let probe = dir.join("probe");
-    std::fs::create_dir(&probe).unwrap();
-    std::fs::set_permissions(&probe, std::fs::Permissions::from_mode(0o555)).unwrap();
-    let applies = std::fs::write(probe.join("x"), b"x").is_err();
-    std::fs::set_permissions(&probe, std::fs::Permissions::from_mode(0o755)).unwrap();
-    applies
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -274,17 +172,15 @@ fn corpus_errors() {
         run(&mut train(&tiny_config(), &out, &[&latin1])),
         &["latin1.txt", "not valid UTF-8", "byte offset 23", "line 2"],
     );
-    if permissions_apply(tmp.path()) {
+    {
+        // An unreadable corpus (as `nobody` when the tests run as root).
         use std::os::unix::fs::PermissionsExt;
         let locked = corpus("locked.txt", b"abc");
         let path = tmp.path().join("locked.txt");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o000)).unwrap();
-        assert_error(
-            run(&mut train(&tiny_config(), &out, &[&locked])),
-            &["locked.txt", "Permission denied"],
-        );
-    } else {
-        eprintln!("running as root: the unreadable-corpus case is skipped");
+        let mut cmd = train(&tiny_config(), &out, &[&locked]);
+        unprivileged(&mut cmd, tmp.path());
+        assert_error(run(&mut cmd), &["locked.txt", "Permission denied"]);
     }
     assert!(!out.join("checkpoints").join("last").exists());
 }
@@ -445,18 +341,15 @@ fn run_folder_and_checkpoint_errors() {
         );
     }
 
-    // No permission to write the run folder.
-    if permissions_apply(tmp.path()) {
+    // No permission to write the run folder (as `nobody` when the tests run as root).
+    {
         use std::os::unix::fs::PermissionsExt;
         let locked = tmp.path().join("locked");
         std::fs::create_dir(&locked).unwrap();
         std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o555)).unwrap();
-        assert_error(
-            run(&mut train(&tiny_config(), &locked.join("run"), &[])),
-            &["locked/run", "Permission denied"],
-        );
-    } else {
-        eprintln!("running as root: the no-permission case is skipped");
+        let mut cmd = train(&tiny_config(), &locked.join("run"), &[]);
+        unprivileged(&mut cmd, tmp.path());
+        assert_error(run(&mut cmd), &["locked/run", "Permission denied"]);
     }
 
     // The original run is untouched by all of this.

@@ -14,8 +14,9 @@ use burn::backend::wgpu::WgpuDevice;
 use burn::backend::{Autodiff, Wgpu};
 use burn_rnn::checkpoint::RunDir;
 use burn_rnn::config::RunConfig;
+use burn_rnn::run::load_run;
 use burn_rnn::sample::{Sampler, SamplingOptions, generate};
-use burn_rnn::train::{Progress, TrainOptions, load_run, train};
+use burn_rnn::train::{Progress, TrainOptions, train};
 use common::*;
 
 type B = Autodiff<Wgpu>;
@@ -68,7 +69,7 @@ fn train_and_sample() {
         stop_after: None,
         interrupt: None,
     };
-    let summary = train::<B>(&config, &options, &device).unwrap();
+    let summary = train::<B>(&config, &options, std::slice::from_ref(&device)).unwrap();
     let losses: Vec<String> = summary
         .train_losses
         .iter()

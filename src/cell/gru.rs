@@ -11,7 +11,8 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::{Tensor, backend::Backend};
 
-use super::{CellKind, CellState, GateWeights, Initialization, RecurrentCell, sigmoid};
+use super::{CellKind, CellState, GateWeights, Initialization, RecurrentCell};
+use crate::ops::recurrence::reference::gru_step;
 
 /// Configuration of a [`GruCell`].
 #[derive(Config, Debug)]
@@ -71,17 +72,7 @@ impl<B: Backend> RecurrentCell<B> for GruCell<B> {
     fn step_projected(&self, x_proj: Tensor<B, 2>, state: CellState<B>) -> CellState<B> {
         let h = state.hidden;
         let hp = self.weights.project_hidden(h.clone(), true);
-        let [x_r, x_z, x_n]: [Tensor<B, 2>; 3] = x_proj
-            .chunk(3, 1)
-            .try_into()
-            .expect("three equal gate chunks");
-        let [h_r, h_z, h_n]: [Tensor<B, 2>; 3] =
-            hp.chunk(3, 1).try_into().expect("three equal gate chunks");
-        let r = sigmoid(x_r + h_r);
-        let z = sigmoid(x_z + h_z);
-        let n = (x_n + r * h_n).tanh();
-        // (1 - z) * n + z * h  ==  n + z * (h - n)
-        let hidden = n.clone() + z * (h - n);
+        let hidden = gru_step(x_proj, hp, h).hidden;
         CellState { hidden, cell: None }
     }
 }

@@ -10,7 +10,8 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::{Tensor, backend::Backend};
 
-use super::{CellKind, CellState, GateWeights, Initialization, RecurrentCell, sigmoid};
+use super::{CellKind, CellState, GateWeights, Initialization, RecurrentCell};
+use crate::ops::recurrence::reference::lstm_step;
 
 /// Configuration of an [`LstmCell`].
 #[derive(Config, Debug)]
@@ -74,16 +75,11 @@ impl<B: Backend> RecurrentCell<B> for LstmCell<B> {
         let c = state
             .cell
             .expect("an LSTM state carries a cell state; build it with init_state");
-        let gates = x_proj + self.weights.project_hidden(state.hidden, false);
-        let [i, f, g, o]: [Tensor<B, 2>; 4] = gates
-            .chunk(4, 1)
-            .try_into()
-            .expect("four equal gate chunks");
-        let cell = sigmoid(f) * c + sigmoid(i) * g.tanh();
-        let hidden = sigmoid(o) * cell.clone().tanh();
+        let pre = x_proj + self.weights.project_hidden(state.hidden, false);
+        let step = lstm_step(pre, c);
         CellState {
-            hidden,
-            cell: Some(cell),
+            hidden: step.hidden,
+            cell: Some(step.cell),
         }
     }
 }

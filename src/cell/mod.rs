@@ -25,56 +25,9 @@ pub use rnn::{RnnCell, RnnCellConfig};
 
 use burn::module::{Module, Param};
 use burn::tensor::{Tensor, backend::Backend};
-use serde::{Deserialize, Serialize};
 
-/// Which recurrent cell a layer uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CellKind {
-    /// Vanilla (Elman) RNN: `h' = act(x W_ih + b_ih + h W_hh + b_hh)`, one gate.
-    Rnn,
-    /// Long short-term memory, gates `i, f, g, o`.
-    Lstm,
-    /// Gated recurrent unit, gates `r, z, n`.
-    Gru,
-}
-
-impl CellKind {
-    /// Number of gates fused in the weights: 1 (RNN), 4 (LSTM) or 3 (GRU).
-    pub fn gates(self) -> usize {
-        match self {
-            CellKind::Rnn => 1,
-            CellKind::Lstm => 4,
-            CellKind::Gru => 3,
-        }
-    }
-
-    /// The lowercase name used in configs (`rnn`, `lstm`, `gru`).
-    pub fn name(self) -> &'static str {
-        match self {
-            CellKind::Rnn => "rnn",
-            CellKind::Lstm => "lstm",
-            CellKind::Gru => "gru",
-        }
-    }
-}
-
-impl std::fmt::Display for CellKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// The nonlinearity of a vanilla RNN cell (PyTorch's `nonlinearity`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Activation {
-    /// `tanh` (the default, as in PyTorch).
-    #[default]
-    Tanh,
-    /// `relu`.
-    Relu,
-}
+pub use crate::cell_kind::{Activation, CellKind};
+pub use crate::ops::sigmoid;
 
 /// The state a cell carries from one step to the next.
 ///
@@ -205,7 +158,7 @@ impl<B: Backend> GateWeights<B> {
             (Some(b_ih), _) => Some(b_ih.val()),
             _ => None,
         };
-        crate::fused::linear(x, self.weight_ih.val(), bias)
+        crate::ops::linear::linear(x, self.weight_ih.val(), bias)
     }
 
     /// `h W_hh (+ b_hh when not folded)`.
@@ -219,15 +172,6 @@ impl<B: Backend> GateWeights<B> {
             _ => proj,
         }
     }
-}
-
-/// Logistic sigmoid computed as `0.5 tanh(0.5 x) + 0.5`.
-///
-/// Burn 0.21's `activation::sigmoid` rounds through f32 even on an f64 backend; this form keeps
-/// the backend's precision (needed for the f64 parity and gradient checks) and is one fused
-/// elementwise expression.
-pub fn sigmoid<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
-    x.mul_scalar(0.5).tanh().mul_scalar(0.5).add_scalar(0.5)
 }
 
 /// Any of the three cells, so that a layer can hold one type.
@@ -249,6 +193,23 @@ impl<B: Backend> Cell<B> {
             Cell::Rnn(_) => CellKind::Rnn,
             Cell::Lstm(_) => CellKind::Lstm,
             Cell::Gru(_) => CellKind::Gru,
+        }
+    }
+
+    /// The vanilla RNN's nonlinearity; `Tanh` (unused) for LSTM and GRU.
+    pub fn activation(&self) -> Activation {
+        match self {
+            Cell::Rnn(c) => c.activation,
+            _ => Activation::Tanh,
+        }
+    }
+
+    /// The recurrence this cell runs in the direction `reverse`.
+    pub(crate) fn recurrence(&self, reverse: bool) -> crate::kernels::recurrence::Recurrence {
+        crate::kernels::recurrence::Recurrence {
+            kind: self.kind(),
+            activation: self.activation(),
+            reverse,
         }
     }
 

@@ -2,9 +2,10 @@
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::tensor::{Tensor, activation, backend::Backend};
+use burn::tensor::{Tensor, backend::Backend};
 
 use super::{Activation, CellKind, CellState, GateWeights, Initialization, RecurrentCell};
+use crate::ops::recurrence::reference::rnn_step;
 
 /// Configuration of an [`RnnCell`].
 #[derive(Config, Debug)]
@@ -70,10 +71,7 @@ impl<B: Backend> RecurrentCell<B> for RnnCell<B> {
 
     fn step_projected(&self, x_proj: Tensor<B, 2>, state: CellState<B>) -> CellState<B> {
         let pre = x_proj + self.weights.project_hidden(state.hidden, false);
-        let hidden = match self.activation {
-            Activation::Tanh => pre.tanh(),
-            Activation::Relu => activation::relu(pre),
-        };
+        let hidden = rnn_step(pre, self.activation);
         CellState { hidden, cell: None }
     }
 }

@@ -4,7 +4,7 @@
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig};
-use burn::tensor::{Int, Tensor, backend::Backend};
+use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 
 use crate::layer::{Recurrent, RecurrentConfig, RecurrentState};
 use crate::model::task::head;
@@ -86,7 +86,7 @@ impl<B: Backend> CharLm<B> {
     /// # Shapes
     /// - `logits`: `[B, T, V]`, `targets`: `[B, T]`; returns `[1]`
     pub fn loss(&self, logits: Tensor<B, 3>, targets: Tensor<B, 2, Int>) -> Tensor<B, 1> {
-        crate::fused::cross_entropy(logits, targets)
+        crate::ops::cross_entropy::cross_entropy(logits, targets)
     }
 
     /// One step of generation: logits for the next character.
@@ -103,4 +103,18 @@ impl<B: Backend> CharLm<B> {
         let (h, state) = self.rnn.step(x, state);
         (head(&self.head, self.dropout.forward(h)), state)
     }
+}
+
+/// Character ids (row-major `[batch * seq]`, as the batchers of [`crate::data`] give them) as
+/// the Int tensor [`CharLm::forward`] reads.
+///
+/// # Shapes
+/// - returns `[batch, seq]`
+pub fn ids_tensor<B: Backend>(
+    ids: &[i64],
+    batch: usize,
+    seq: usize,
+    device: &B::Device,
+) -> Tensor<B, 2, Int> {
+    Tensor::from_data(TensorData::new(ids.to_vec(), [batch, seq]), device)
 }

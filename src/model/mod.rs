@@ -1,13 +1,12 @@
-//! Task models built from recurrent layers plus a head, their summaries, and a small training
-//! helper for them.
+//! Models built from recurrent layers plus a head: the char-rnn language model and the task
+//! models of the tutorials, with their Keras-style summaries. [`crate::training::fit`] trains
+//! the task models.
 
 mod char_lm;
-mod fit;
 mod summary;
 mod task;
 
-pub use char_lm::{CharLm, CharLmConfig};
-pub use fit::{FitConfig, History, fit};
+pub use char_lm::{CharLm, CharLmConfig, ids_tensor};
 pub use summary::{Summary, SummaryRow, param_count};
 pub use task::{
     Classes, SequenceClassifier, SequenceClassifierConfig, SequenceRegressor,

@@ -26,7 +26,7 @@ pub(crate) fn head<B: Backend, const D: usize>(
     h: Tensor<B, D>,
 ) -> Tensor<B, D> {
     let bias = linear.bias.as_ref().map(|b| b.val());
-    crate::fused::linear(h, linear.weight.val(), bias)
+    crate::ops::linear::linear(h, linear.weight.val(), bias)
 }
 
 /// The output of the last step, `[B, T, H]` → `[B, H]`.

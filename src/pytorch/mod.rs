@@ -11,6 +11,8 @@
 //! from safetensors.torch import save_file
 //! save_file(lstm.state_dict(), "lstm.safetensors")
 //! ```
+//!
+//! [`load_char_lm`] reads a whole character language model (embedding, `rnn.*`, head).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,6 +23,9 @@ use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
 use crate::cell::{GateWeights, RecurrentCell};
 use crate::layer::Recurrent;
+
+mod char_lm;
+pub use char_lm::{EMBEDDING_KEYS, load_char_lm};
 
 /// What can go wrong when reading or writing a PyTorch `state_dict`.
 #[derive(Debug, thiserror::Error)]
@@ -307,67 +312,4 @@ pub fn save_file<B: Backend>(
     let tmp = path.with_extension("safetensors.tmp");
     std::fs::write(&tmp, bytes).map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)
-}
-
-/// Where a character language model's embedding may live in a PyTorch `state_dict`: `emb.weight`
-/// (the reference script `pytorch_quality.py`) or `embedding.weight`.
-pub const EMBEDDING_KEYS: [&str; 2] = ["emb.weight", "embedding.weight"];
-
-/// Loads a whole PyTorch character language model (safetensors bytes of its `state_dict`) into
-/// `model`, whose config must match: `emb.weight` or `embedding.weight` `[V, E]`, the recurrent
-/// module under `rnn.` (see [`load_state_dict`]), `head.weight` `[V, H]` and `head.bias` `[V]`
-/// (`nn.Linear(H, V)`). Every key of the file must be one of these.
-pub fn load_char_lm<B: Backend>(
-    mut model: crate::model::CharLm<B>,
-    bytes: &[u8],
-) -> Result<crate::model::CharLm<B>, PytorchError> {
-    let file = SafeTensors::deserialize(bytes).map_err(|e| PytorchError::Format(e.to_string()))?;
-    let [vocab, embedding] = model.embedding.weight.dims();
-    let [hidden, _] = model.head.weight.dims();
-    let device = model.embedding.weight.device();
-    let rnn_keys: Vec<String> = entries(&model.rnn, "rnn.")
-        .into_iter()
-        .map(|e| e.key)
-        .collect();
-    let emb_key = EMBEDDING_KEYS
-        .into_iter()
-        .find(|k| file.names().contains(k))
-        .unwrap_or(EMBEDDING_KEYS[0]);
-    let mut expected: Vec<String> = vec![
-        emb_key.to_string(),
-        "head.weight".to_string(),
-        "head.bias".to_string(),
-    ];
-    expected.extend(rnn_keys);
-    let mut names: Vec<&str> = file.names().into_iter().collect();
-    names.sort();
-    for name in names {
-        if !expected.iter().any(|k| k == name) {
-            let found = file
-                .tensor(name)
-                .map(|v| v.shape().to_vec())
-                .unwrap_or_default();
-            return Err(PytorchError::UnexpectedKey {
-                key: name.to_string(),
-                found,
-                expected: expected
-                    .iter()
-                    .map(|k| format!("`{k}`"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            });
-        }
-    }
-    let emb: Tensor<B, 2> = tensor_of(&file, emb_key, &[vocab, embedding], &device)?;
-    let head_w: Tensor<B, 2> = tensor_of(&file, "head.weight", &[vocab, hidden], &device)?;
-    let head_b: Tensor<B, 1> = tensor_of(&file, "head.bias", &[vocab], &device)?;
-    model.rnn = load_state_dict(model.rnn, bytes, "rnn.")?;
-    model.embedding.weight = replace(model.embedding.weight, emb);
-    // nn.Linear stores [out, in]; Burn's Linear [in, out].
-    let head_w = Tensor::from_data(head_w.transpose().into_data(), &device);
-    model.head.weight = replace(model.head.weight, head_w);
-    if let Some(bias) = model.head.bias.take() {
-        model.head.bias = Some(replace(bias, head_b));
-    }
-    Ok(model)
 }

@@ -9,7 +9,7 @@ use burn::tensor::{Tensor, backend::AutodiffBackend};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
-use crate::train::clip_gradients;
+use super::clip_gradients;
 
 /// Settings of [`fit`].
 #[derive(Config, Debug)]

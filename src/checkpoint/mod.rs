@@ -10,6 +10,17 @@
 //!   checkpoints/last/{state.json, model.bin, optim.bin, carry.safetensors}
 //!   checkpoints/best/{state.json, model.bin}
 //! ```
+//!
+//! - this file: the folder, atomic writes, checkpoints with checksums;
+//! - [`record`]: Burn records (model, optimiser) to bytes and back, with a shape check;
+//!   named tensors (the carried state) as safetensors;
+//! - [`history`]: `metrics.csv` and `samples.txt`, appended as training goes, cut back to a
+//!   checkpoint on resume.
+//!
+//! It knows no model, config or vocabulary: callers hand it bytes, text and Burn modules.
+
+pub mod history;
+pub mod record;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -168,9 +179,46 @@ impl RunDir {
         self.has_checkpoint("last") || self.config_path().exists()
     }
 
-    /// Whether the run folder holds a `last` checkpoint.
+    /// Whether the run folder holds checkpoint `name` (`last` or `best`), counting the previous
+    /// copy that a crash between the two renames of a save leaves (which loading falls back to).
     pub fn has_checkpoint(&self, name: &str) -> bool {
         self.checkpoint_dir(name).join("state.json").is_file()
+            || self.old_dir(name).join("state.json").is_file()
+    }
+
+    /// `checkpoints/<name>.old`, where a save moves the previous checkpoint before swapping.
+    fn old_dir(&self, name: &str) -> PathBuf {
+        self.root.join("checkpoints").join(format!("{name}.old"))
+    }
+
+    /// Removes a previous run's checkpoints, metrics and samples (`--force`).
+    pub fn clear(&self) -> Result<(), CheckpointError> {
+        let p = self.root.join("checkpoints");
+        if p.exists() {
+            std::fs::remove_dir_all(&p).map_err(io(&p))?;
+        }
+        for f in [self.metrics_path(), self.samples_path()] {
+            match std::fs::remove_file(&f) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&f)(e)),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the run's effective config (TOML) and vocabulary (JSON); for a fresh run also an
+    /// empty metrics table and samples file.
+    pub fn write_run_files(
+        &self,
+        config_toml: &str,
+        vocab_json: &str,
+        fresh: bool,
+    ) -> Result<(), CheckpointError> {
+        if fresh {
+            history::start(self)?;
+        }
+        write_atomic(&self.config_path(), config_toml.as_bytes())?;
+        write_atomic(&self.vocab_path(), vocab_json.as_bytes())
     }
 
     /// Writes checkpoint `name` (`last` or `best`) with `files`, atomically as a whole: the files
@@ -196,7 +244,7 @@ impl RunDir {
     ) -> Result<(), CheckpointError> {
         let dir = self.checkpoint_dir(name);
         let tmp = tmp_path(&dir);
-        let old = dir.with_file_name(format!("{name}.old"));
+        let old = self.old_dir(name);
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
         }
@@ -236,11 +284,8 @@ impl RunDir {
         name: &str,
     ) -> Result<(TrainState, BTreeMap<String, Vec<u8>>), CheckpointError> {
         let mut dir = self.checkpoint_dir(name);
-        if !dir.join("state.json").exists() {
-            let old = dir.with_file_name(format!("{name}.old"));
-            if old.join("state.json").exists() {
-                dir = old;
-            }
+        if !dir.join("state.json").exists() && self.old_dir(name).join("state.json").exists() {
+            dir = self.old_dir(name);
         }
         let state_path = dir.join("state.json");
         let bytes = std::fs::read(&state_path).map_err(io(&state_path))?;

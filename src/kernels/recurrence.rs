@@ -1,0 +1,882 @@
+//! The recurrence of one layer direction on host memory: forward, then backward.
+//!
+//! Burn's ndarray backend runs every elementwise op as its own pass (f32 `tanh` goes through
+//! f64 libm) and wakes its thread pool for tiny per-step tensors. Here one step is a gemm
+//! written in place into the step's rows of the projected input (the `gemm` crate, with strides,
+//! no copies; AVX-512 where the CPU has it) and one fused loop over `[B, G*H]` for all the gate
+//! math. Batch rows are independent, so the batch is cut into one chunk per thread and each
+//! thread runs the whole time loop on its rows: no synchronisation per step. The weight gradient
+//! of all steps is then one multi-threaded gemm.
+//!
+//! Layout: row-major buffers. `p` is `[B, T, G*H]`, `w` is `[H, G*H]`, states are `[B, H]`.
+//! The output is `[B, T, H]`, the hidden state at every time position; the LSTM's final cell
+//! state `[B, H]` comes separately. Gate order is PyTorch's (LSTM `i, f, g, o`; GRU `r, z, n`).
+
+use rayon::prelude::*;
+
+use super::Real;
+use crate::cell_kind::{Activation, CellKind};
+
+/// Which recurrence runs: the cell, the vanilla RNN's nonlinearity, and the direction in time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Recurrence {
+    /// The cell.
+    pub kind: CellKind,
+    /// The nonlinearity (vanilla RNN only).
+    pub activation: Activation,
+    /// Whether the direction runs backwards in time (the second direction of a bidirectional
+    /// layer); its output is still stored in time order.
+    pub reverse: bool,
+}
+
+impl Recurrence {
+    /// The time position of the `k`-th step processed, of `seq`.
+    pub(crate) fn position(self, seq: usize, k: usize) -> usize {
+        if self.reverse { seq - 1 - k } else { k }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gate loops of one batch row, forward then backward for each cell. Each takes its slices as
+// separate arguments, so that the compiler knows they do not overlap and vectorises the loop
+// (all slices have `h.len()` or more values).
+
+/// Vanilla RNN forward: `h = act(g)`, also left in `g` (the backward reads it from the output).
+#[inline(always)]
+fn rnn_forward<E: Real>(activation: Activation, g: &mut [E], h: &mut [E]) {
+    match activation {
+        Activation::Tanh => {
+            for (x, s) in g.iter_mut().zip(h.iter_mut()) {
+                *x = x.tanh();
+                *s = *x;
+            }
+        }
+        Activation::Relu => {
+            for (x, s) in g.iter_mut().zip(h.iter_mut()) {
+                if *x < E::ZERO {
+                    *x = E::ZERO;
+                }
+                *s = *x;
+            }
+        }
+    }
+}
+
+/// Vanilla RNN backward: the gradient of the pre-activation from `dh` and the output `h`.
+#[inline(always)]
+fn rnn_backward<E: Real>(activation: Activation, h: &[E], dh: &[E], g: &mut [E]) {
+    let n = g.len();
+    let (h, dh) = (&h[..n], &dh[..n]);
+    match activation {
+        Activation::Tanh => {
+            for j in 0..n {
+                g[j] = dh[j] * (E::ONE - h[j] * h[j]);
+            }
+        }
+        Activation::Relu => {
+            for j in 0..n {
+                g[j] = if h[j] > E::ZERO { dh[j] } else { E::ZERO };
+            }
+        }
+    }
+}
+
+/// LSTM forward: from the pre-activations of the four gates, `c = σ(f) c + σ(i) tanh(g)` and
+/// `h = σ(o) tanh(c)`; the gate slices are overwritten with the activations `i, f, g, o`.
+#[inline(always)]
+pub(crate) fn lstm_forward<E: Real>([gi, gf, gg, go]: [&mut [E]; 4], cs: &mut [E], hs: &mut [E]) {
+    let h = hs.len();
+    let (gi, gf, gg, go, cs) = (
+        &mut gi[..h],
+        &mut gf[..h],
+        &mut gg[..h],
+        &mut go[..h],
+        &mut cs[..h],
+    );
+    for j in 0..h {
+        let i = gi[j].sigmoid();
+        let f = gf[j].sigmoid();
+        let gv = gg[j].tanh();
+        let o = go[j].sigmoid();
+        let c = f * cs[j] + i * gv;
+        cs[j] = c;
+        hs[j] = o * c.tanh();
+        gi[j] = i;
+        gf[j] = f;
+        gg[j] = gv;
+        go[j] = o;
+    }
+}
+
+/// LSTM backward of one step: from the activations `a = [i, f, g, o]`, the cell state `c` and
+/// the previous one, the gradients `dh` and `dc` (updated to `dc_{t-1}`), writes the gradients
+/// of the four pre-activations.
+#[inline(always)]
+fn lstm_backward<E: Real>(
+    [ai, af, ag, ao]: [&[E]; 4],
+    [cv, c_prev]: [&[E]; 2],
+    dh: &[E],
+    dc: &mut [E],
+    [gi, gf, gg, go]: [&mut [E]; 4],
+) {
+    let h = dc.len();
+    let (ai, af, ag, ao, cv, c_prev, dh) = (
+        &ai[..h],
+        &af[..h],
+        &ag[..h],
+        &ao[..h],
+        &cv[..h],
+        &c_prev[..h],
+        &dh[..h],
+    );
+    let (gi, gf, gg, go) = (&mut gi[..h], &mut gf[..h], &mut gg[..h], &mut go[..h]);
+    for j in 0..h {
+        let (i, f, gv, o) = (ai[j], af[j], ag[j], ao[j]);
+        let tc = cv[j].tanh();
+        let d_o = dh[j] * tc;
+        let dct = dc[j] + dh[j] * o * (E::ONE - tc * tc);
+        gi[j] = dct * gv * i * (E::ONE - i);
+        gf[j] = dct * c_prev[j] * f * (E::ONE - f);
+        gg[j] = dct * i * (E::ONE - gv * gv);
+        go[j] = d_o * o * (E::ONE - o);
+        dc[j] = dct * f;
+    }
+}
+
+/// GRU forward: from the input part `x = [xr, xz, xn]` and the recurrent part
+/// `hp = h W_hh + b_hh = [hr, hz, hn]`, `r = σ(xr + hr)`, `z = σ(xz + hz)`,
+/// `n = tanh(xn + r hn)`, `h = n + z (h - n)` in place.
+#[inline(always)]
+pub(crate) fn gru_forward<E: Real>([xr, xz, xn]: [&[E]; 3], [hr, hz, hn]: [&[E]; 3], hs: &mut [E]) {
+    let h = hs.len();
+    let (xr, xz, xn, hr, hz, hn) = (&xr[..h], &xz[..h], &xn[..h], &hr[..h], &hz[..h], &hn[..h]);
+    for j in 0..h {
+        let r = (xr[j] + hr[j]).sigmoid();
+        let z = (xz[j] + hz[j]).sigmoid();
+        let n = (xn[j] + r * hn[j]).tanh();
+        hs[j] = n + z * (hs[j] - n);
+    }
+}
+
+/// [`gru_forward`] that also keeps `r, z, n` and `hn` for the backward.
+#[inline(always)]
+fn gru_forward_keep<E: Real>(
+    [xr, xz, xn]: [&[E]; 3],
+    [hr, hz, hn]: [&[E]; 3],
+    hs: &mut [E],
+    [ar, az, an, ahn]: [&mut [E]; 4],
+) {
+    let h = hs.len();
+    let (xr, xz, xn, hr, hz, hn) = (&xr[..h], &xz[..h], &xn[..h], &hr[..h], &hz[..h], &hn[..h]);
+    let (ar, az, an, ahn) = (&mut ar[..h], &mut az[..h], &mut an[..h], &mut ahn[..h]);
+    for j in 0..h {
+        let r = (xr[j] + hr[j]).sigmoid();
+        let z = (xz[j] + hz[j]).sigmoid();
+        let n = (xn[j] + r * hn[j]).tanh();
+        hs[j] = n + z * (hs[j] - n);
+        ar[j] = r;
+        az[j] = z;
+        an[j] = n;
+        ahn[j] = hn[j];
+    }
+}
+
+/// GRU backward of one step: from the kept `[r, z, n, hn]`, the previous state and `dh`, writes
+/// the gradients of the input pre-activations `dx = [dr, dz, dn]`, of the recurrent part
+/// `dhp = [dr, dz, dn r]` and the direct path `z dh` into `next` (the part of `dh_{t-1}` that
+/// does not go through `W_hh`).
+#[inline(always)]
+fn gru_backward<E: Real>(
+    [ar, az, an, ahn]: [&[E]; 4],
+    hp: &[E],
+    dh: &[E],
+    [gr, gz, gn]: [&mut [E]; 3],
+    [rr, rz, rn]: [&mut [E]; 3],
+    next: &mut [E],
+) {
+    let h = next.len();
+    let (ar, az, an, ahn, hp, dh) = (&ar[..h], &az[..h], &an[..h], &ahn[..h], &hp[..h], &dh[..h]);
+    let (gr, gz, gn) = (&mut gr[..h], &mut gz[..h], &mut gn[..h]);
+    let (rr, rz, rn) = (&mut rr[..h], &mut rz[..h], &mut rn[..h]);
+    for j in 0..h {
+        let (r, z, n, hn) = (ar[j], az[j], an[j], ahn[j]);
+        let d = dh[j];
+        let dnp = d * (E::ONE - z) * (E::ONE - n * n);
+        let drp = dnp * hn * r * (E::ONE - r);
+        let dzp = d * (hp[j] - n) * z * (E::ONE - z);
+        gr[j] = drp;
+        gz[j] = dzp;
+        gn[j] = dnp;
+        rr[j] = drp;
+        rz[j] = dzp;
+        rn[j] = dnp * r;
+        next[j] = d * z;
+    }
+}
+
+/// The first three blocks of `h` values of `s`.
+#[inline(always)]
+fn blocks3<E>(s: &[E], h: usize) -> [&[E]; 3] {
+    let (a, r) = s.split_at(h);
+    let (b, r) = r.split_at(h);
+    [a, b, &r[..h]]
+}
+
+/// [`blocks3`] for mutable slices.
+#[inline(always)]
+fn blocks3_mut<E>(s: &mut [E], h: usize) -> [&mut [E]; 3] {
+    let (a, r) = s.split_at_mut(h);
+    let (b, r) = r.split_at_mut(h);
+    [a, b, &mut r[..h]]
+}
+
+/// The first four blocks of `h` values of `s`.
+#[inline(always)]
+fn blocks4<E>(s: &[E], h: usize) -> [&[E]; 4] {
+    let (a, r) = s.split_at(h);
+    let (b, r) = r.split_at(h);
+    let (c, r) = r.split_at(h);
+    [a, b, c, &r[..h]]
+}
+
+/// [`blocks4`] for mutable slices.
+#[inline(always)]
+pub(crate) fn blocks4_mut<E>(s: &mut [E], h: usize) -> [&mut [E]; 4] {
+    let (a, r) = s.split_at_mut(h);
+    let (b, r) = r.split_at_mut(h);
+    let (c, r) = r.split_at_mut(h);
+    [a, b, c, &mut r[..h]]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batch chunks: one per thread, each running the whole time loop on its rows.
+
+/// Batch rows per chunk: one chunk per pool thread, at least [`MIN_ROWS`] rows each.
+fn chunk_rows(batch: usize) -> Vec<usize> {
+    const MIN_ROWS: usize = 4;
+    let n = rayon::current_num_threads().min(batch / MIN_ROWS).max(1);
+    (0..n)
+        .map(|i| batch / n + usize::from(i < batch % n))
+        .collect()
+}
+
+/// Cuts a batch-major buffer (`per_row` values per batch row) into chunks of `rows` rows; an
+/// empty buffer gives empty chunks.
+fn split_mut<'a, E>(
+    mut buf: &'a mut [E],
+    per_row: usize,
+    rows: &[usize],
+) -> std::vec::IntoIter<&'a mut [E]> {
+    let per_row = if buf.is_empty() { 0 } else { per_row };
+    let parts: Vec<_> = rows
+        .iter()
+        .map(|&r| {
+            let (head, tail) = std::mem::take(&mut buf).split_at_mut(r * per_row);
+            buf = tail;
+            head
+        })
+        .collect();
+    parts.into_iter()
+}
+
+/// [`split_mut`] for shared buffers.
+fn split<'a, E>(mut buf: &'a [E], per_row: usize, rows: &[usize]) -> std::vec::IntoIter<&'a [E]> {
+    let per_row = if buf.is_empty() { 0 } else { per_row };
+    let parts: Vec<_> = rows
+        .iter()
+        .map(|&r| {
+            let (head, tail) = buf.split_at(r * per_row);
+            buf = tail;
+            head
+        })
+        .collect();
+    parts.into_iter()
+}
+
+/// Runs `work` on every chunk, in parallel when there is more than one.
+fn for_each_chunk<C: Send>(chunks: Vec<C>, work: impl Fn(C) + Sync + Send) {
+    if chunks.len() == 1 {
+        chunks.into_iter().for_each(work);
+    } else {
+        chunks.into_par_iter().for_each(work);
+    }
+}
+
+/// Runs `$impl` compiled for the widest SIMD the CPU has (the gate loops vectorise; the gemms
+/// dispatch on their own).
+macro_rules! simd_dispatch {
+    ($impl:ident, $avx512:ident, $avx2:ident, ($($arg:ident: $ty:ty),*)) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx512f,avx2,fma")]
+        fn $avx512<E: Real>($($arg: $ty),*) {
+            $impl($($arg),*)
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        fn $avx2<E: Real>($($arg: $ty),*) {
+            $impl($($arg),*)
+        }
+    };
+}
+
+/// What every chunk shares: the recurrence, the sizes and the recurrent weight.
+struct Shared<'a, E> {
+    rec: Recurrence,
+    seq: usize,
+    hidden: usize,
+    /// Forward: `W_hh` `[H, G*H]`; backward: its transpose `[G*H, H]`, so that both per-step
+    /// gemms read the weight with unit row stride and `gemm` does not repack it every step.
+    w: &'a [E],
+}
+
+// ---------------------------------------------------------------------------------------------
+// Forward
+
+/// What the forward keeps for the backward.
+#[derive(Clone, Debug)]
+pub(crate) struct HostTrace<E> {
+    rec: Recurrence,
+    batch: usize,
+    seq: usize,
+    hidden: usize,
+    /// `W_hh` `[H, G*H]`.
+    w: Vec<E>,
+    /// `[B, H]`.
+    h0: Vec<E>,
+    /// `[B, H]` (LSTM; zeros otherwise).
+    c0: Vec<E>,
+    /// `[B, T, H]`, the output.
+    out: Vec<E>,
+    /// Gate activations: LSTM `[B, T, 4H]` (`i, f, g, o`); GRU `[B, T, 4H]` (`r, z, n` and
+    /// `W_hn h + b_hn`); RNN unused.
+    acts: Vec<E>,
+    /// LSTM cell states `[B, T, H]`.
+    cells: Vec<E>,
+}
+
+/// One chunk's buffers for the forward pass (all batch-major, for this chunk's rows).
+struct ForwardChunk<'a, E> {
+    /// `[b, T, G*H]`, overwritten with the gate activations.
+    p: &'a mut [E],
+    /// `[b, T, H]`.
+    out: &'a mut [E],
+    /// `[b, H]`, `h0` on entry.
+    state: &'a mut [E],
+    /// `[b, H]`, `c0` on entry.
+    cell: &'a mut [E],
+    /// LSTM cell states `[b, T, H]`, or empty.
+    cells: &'a mut [E],
+    /// GRU activations `[b, T, 4H]`, or empty.
+    gru: &'a mut [E],
+}
+
+/// Runs the whole time loop for one chunk of batch rows.
+fn forward_chunk<E: Real>(s: &Shared<E>, b_hh: &[E], c: ForwardChunk<E>) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has the features the function is compiled for.
+            return unsafe { forward_chunk_avx512(s, b_hh, c) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: as above.
+            return unsafe { forward_chunk_avx2(s, b_hh, c) };
+        }
+    }
+    forward_chunk_impl(s, b_hh, c)
+}
+
+simd_dispatch!(
+    forward_chunk_impl,
+    forward_chunk_avx512,
+    forward_chunk_avx2,
+    (s: &Shared<E>, b_hh: &[E], c: ForwardChunk<E>)
+);
+
+#[inline(always)]
+fn forward_chunk_impl<E: Real>(s: &Shared<E>, b_hh: &[E], c: ForwardChunk<E>) {
+    let (seq, h) = (s.seq, s.hidden);
+    let kind = s.rec.kind;
+    let gh = kind.gates() * h;
+    let row = seq * gh; // stride of batch rows in p
+    let batch = c.state.len() / h;
+    let ForwardChunk {
+        p,
+        out,
+        state,
+        cell,
+        cells,
+        gru,
+    } = c;
+    // GRU: W_h h + b_h of the step, kept apart for r * (W_hn h + b_hn).
+    let mut hp = if kind == CellKind::Gru {
+        vec![E::ZERO; batch * gh]
+    } else {
+        Vec::new()
+    };
+    for k in 0..seq {
+        let t = s.rec.position(seq, k);
+        if kind == CellKind::Gru {
+            for r in hp.chunks_exact_mut(gh) {
+                r.copy_from_slice(b_hh);
+            }
+            E::gemm(
+                batch,
+                h,
+                gh,
+                state,
+                (h, 1),
+                s.w,
+                (gh, 1),
+                E::ONE,
+                &mut hp,
+                (gh, 1),
+                1,
+            );
+        } else {
+            // p[:, t, :] += h W, in place.
+            let pt = &mut p[t * gh..];
+            E::gemm(
+                batch,
+                h,
+                gh,
+                state,
+                (h, 1),
+                s.w,
+                (gh, 1),
+                E::ONE,
+                pt,
+                (row, 1),
+                1,
+            );
+        }
+        for b in 0..batch {
+            let g = &mut p[b * row + t * gh..][..gh];
+            let hs = &mut state[b * h..][..h];
+            let at = (b * seq + t) * h; // row (b, t) of a [b, T, H] buffer
+            match kind {
+                CellKind::Rnn => rnn_forward(s.rec.activation, g, hs),
+                CellKind::Lstm => {
+                    let cs = &mut cell[b * h..][..h];
+                    lstm_forward(blocks4_mut(g, h), cs, hs);
+                    if !cells.is_empty() {
+                        cells[at..at + h].copy_from_slice(cs);
+                    }
+                }
+                CellKind::Gru => {
+                    let x = blocks3(g, h);
+                    let r = blocks3(&hp[b * gh..], h);
+                    if gru.is_empty() {
+                        gru_forward(x, r, hs);
+                    } else {
+                        gru_forward_keep(x, r, hs, blocks4_mut(&mut gru[4 * at..], h));
+                    }
+                }
+            }
+            out[at..at + h].copy_from_slice(hs);
+        }
+    }
+}
+
+/// Outputs of [`forward`]: the output `[B, T, H]`, the final hidden state `[B, H]`, the LSTM's
+/// final cell state `[B, H]` (empty for RNN and GRU) and, when kept, the trace for the backward.
+pub(crate) type Forward<E> = (Vec<E>, Vec<E>, Vec<E>, Option<HostTrace<E>>);
+
+/// Runs the recurrence of `rec` from the projected input, keeping what the backward needs when
+/// `keep`.
+///
+/// # Shapes
+/// - `p`: `[B, T, G*H]` (both biases folded in for RNN and LSTM, `b_ih` only for GRU)
+/// - `w`: `W_hh` `[H, G*H]`; `b_hh`: `[G*H]` (read by the GRU only)
+/// - `h0`, `c0`: `[B, H]`
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn forward<E: Real>(
+    rec: Recurrence,
+    [batch, seq, hidden]: [usize; 3],
+    mut p: Vec<E>,
+    w: Vec<E>,
+    b_hh: &[E],
+    h0: Vec<E>,
+    c0: Vec<E>,
+    keep: bool,
+) -> Forward<E> {
+    let h = hidden;
+    let gh = rec.kind.gates() * h;
+    let mut out = vec![E::ZERO; batch * seq * h];
+    let mut state = h0.clone();
+    let mut cell = c0.clone();
+    let mut cells = if rec.kind == CellKind::Lstm && keep {
+        vec![E::ZERO; batch * seq * h]
+    } else {
+        Vec::new()
+    };
+    let mut gru_acts = if rec.kind == CellKind::Gru && keep {
+        vec![E::ZERO; batch * seq * 4 * h]
+    } else {
+        Vec::new()
+    };
+    {
+        let rows = chunk_rows(batch);
+        let shared = Shared {
+            rec,
+            seq,
+            hidden,
+            w: &w,
+        };
+        let mut p = split_mut(&mut p, seq * gh, &rows);
+        let mut out = split_mut(&mut out, seq * h, &rows);
+        let mut state = split_mut(&mut state, h, &rows);
+        let mut cell = split_mut(&mut cell, h, &rows);
+        let mut cells = split_mut(&mut cells, seq * h, &rows);
+        let mut gru = split_mut(&mut gru_acts, seq * 4 * h, &rows);
+        let chunks: Vec<ForwardChunk<E>> = rows
+            .iter()
+            .map(|_| ForwardChunk {
+                p: p.next().expect("a chunk"),
+                out: out.next().expect("a chunk"),
+                state: state.next().expect("a chunk"),
+                cell: cell.next().expect("a chunk"),
+                cells: cells.next().expect("a chunk"),
+                gru: gru.next().expect("a chunk"),
+            })
+            .collect();
+        for_each_chunk(chunks, |c| forward_chunk(&shared, b_hh, c));
+    }
+    let trace = keep.then(|| HostTrace {
+        rec,
+        batch,
+        seq,
+        hidden,
+        w,
+        h0,
+        c0,
+        out: out.clone(),
+        acts: if rec.kind == CellKind::Gru {
+            gru_acts
+        } else {
+            p
+        },
+        cells,
+    });
+    if rec.kind != CellKind::Lstm {
+        cell = Vec::new();
+    }
+    (out, state, cell, trace)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backward
+
+/// One chunk's buffers for the backward pass (all batch-major, for this chunk's rows).
+struct BackwardChunk<'a, E> {
+    /// `[b, T, H]`, the gradient of the output.
+    d_out: &'a [E],
+    /// `[b, H]`, the gradient of the final hidden state, or empty.
+    d_hidden: &'a [E],
+    /// `[b, H]`, the gradient of the final cell state (LSTM), or empty.
+    d_cell: &'a [E],
+    /// `[b, T, H]`, the saved output.
+    out: &'a [E],
+    /// LSTM `[b, T, 4H]`, GRU `[b, T, 4H]`, RNN empty.
+    acts: &'a [E],
+    /// LSTM `[b, T, H]`, else empty.
+    cells: &'a [E],
+    /// `[b, H]`.
+    h0: &'a [E],
+    /// `[b, H]`.
+    c0: &'a [E],
+    /// `[b, T, G*H]`.
+    dp: &'a mut [E],
+    /// GRU `[b, T, G*H]`, else empty.
+    dhp: &'a mut [E],
+    /// `[b, T, H]`: `h_{t-1}` of the step at time position t.
+    h_prev: &'a mut [E],
+    /// `[b, H]`, zeros on entry, `dh0` on exit.
+    dh: &'a mut [E],
+    /// `[b, H]`, zeros on entry, `dc0` on exit.
+    dc: &'a mut [E],
+}
+
+/// Runs the backward time loop for one chunk of batch rows.
+fn backward_chunk<E: Real>(s: &Shared<E>, c: BackwardChunk<E>) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has the features the function is compiled for.
+            return unsafe { backward_chunk_avx512(s, c) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: as above.
+            return unsafe { backward_chunk_avx2(s, c) };
+        }
+    }
+    backward_chunk_impl(s, c)
+}
+
+simd_dispatch!(
+    backward_chunk_impl,
+    backward_chunk_avx512,
+    backward_chunk_avx2,
+    (s: &Shared<E>, c: BackwardChunk<E>)
+);
+
+/// Copies `h_{t-1}` of every step into `h_prev` `[b, T, H]` (time order), for `dW`.
+fn gather_previous_states<E: Real>(s: &Shared<E>, h0: &[E], out: &[E], h_prev: &mut [E]) {
+    let (seq, h) = (s.seq, s.hidden);
+    let batch = h0.len() / h;
+    for k in 0..seq {
+        let t = s.rec.position(seq, k);
+        for b in 0..batch {
+            let src = if k == 0 {
+                &h0[b * h..][..h]
+            } else {
+                &out[(b * seq + s.rec.position(seq, k - 1)) * h..][..h]
+            };
+            h_prev[(b * seq + t) * h..][..h].copy_from_slice(src);
+        }
+    }
+}
+
+#[inline(always)]
+fn backward_chunk_impl<E: Real>(s: &Shared<E>, c: BackwardChunk<E>) {
+    let (seq, h) = (s.seq, s.hidden);
+    let kind = s.rec.kind;
+    let gh = kind.gates() * h;
+    let row = seq * gh;
+    let batch = c.dh.len() / h;
+    let BackwardChunk {
+        d_out,
+        d_hidden,
+        d_cell,
+        out,
+        acts,
+        cells,
+        h0,
+        c0,
+        dp,
+        dhp,
+        h_prev,
+        dh,
+        dc,
+    } = c;
+    // GRU: the part of dh_{t-1} that skips W_hh (z dh).
+    let mut dh_next = if kind == CellKind::Gru {
+        vec![E::ZERO; batch * h]
+    } else {
+        Vec::new()
+    };
+    if !d_hidden.is_empty() {
+        dh.copy_from_slice(d_hidden);
+    }
+    if !d_cell.is_empty() {
+        dc.copy_from_slice(d_cell);
+    }
+    gather_previous_states(s, h0, out, h_prev);
+    for k in (0..seq).rev() {
+        let t = s.rec.position(seq, k);
+        for b in 0..batch {
+            let at = (b * seq + t) * h; // row (b, t) of a [b, T, H] buffer
+            let dhb = &mut dh[b * h..][..h];
+            for (d, o) in dhb.iter_mut().zip(&d_out[at..at + h]) {
+                *d += *o;
+            }
+            let g = &mut dp[b * row + t * gh..][..gh];
+            match kind {
+                CellKind::Rnn => rnn_backward(s.rec.activation, &out[at..at + h], dhb, g),
+                CellKind::Lstm => {
+                    let c_prev: &[E] = if k == 0 {
+                        &c0[b * h..][..h]
+                    } else {
+                        &cells[(b * seq + s.rec.position(seq, k - 1)) * h..][..h]
+                    };
+                    let a = blocks4(&acts[b * row + t * gh..], h);
+                    let cv = &cells[at..at + h];
+                    let dcb = &mut dc[b * h..][..h];
+                    lstm_backward(a, [cv, c_prev], dhb, dcb, blocks4_mut(g, h));
+                }
+                CellKind::Gru => {
+                    let a = blocks4(&acts[4 * at..], h);
+                    let rec = blocks3_mut(&mut dhp[b * row + t * gh..], h);
+                    let next = &mut dh_next[b * h..][..h];
+                    gru_backward(a, &h_prev[at..at + h], dhb, blocks3_mut(g, h), rec, next);
+                }
+            }
+        }
+        // dh = dG_t W^T (+ the GRU's direct path z dh).
+        let (src, beta): (&[E], E) = if kind == CellKind::Gru {
+            dh.copy_from_slice(&dh_next);
+            (dhp, E::ONE)
+        } else {
+            (dp, E::ZERO)
+        };
+        E::gemm(
+            batch,
+            gh,
+            h,
+            &src[t * gh..],
+            (row, 1),
+            s.w,
+            (h, 1),
+            beta,
+            dh,
+            (h, 1),
+            1,
+        );
+    }
+}
+
+/// Gradients `[dp [B,T,G*H], dw [H,G*H], db_hh [G*H], dh0 [B,H], dc0 [B,H]]` of [`forward`].
+/// `db_hh` is computed for the GRU only (the others fold `b_hh` into `p`) and is zeros otherwise.
+pub(crate) type Grads<E> = [Vec<E>; 5];
+
+/// The backward pass of [`forward`] from its trace.
+///
+/// # Shapes
+/// - `d_out`: `[B, T, H]`, the gradient of the output
+/// - `d_hidden`, `d_cell`: `[B, H]`, the gradients of the final hidden state and of the LSTM's
+///   final cell state, or empty when the loss does not use them
+pub(crate) fn backward<E: Real>(
+    s: &HostTrace<E>,
+    d_out: &[E],
+    d_hidden: &[E],
+    d_cell: &[E],
+) -> Grads<E> {
+    let (batch, seq, h) = (s.batch, s.seq, s.hidden);
+    let kind = s.rec.kind;
+    let gh = kind.gates() * h;
+    let mut dp = vec![E::ZERO; batch * seq * gh];
+    // GRU: the gradient of W_h h + b_h differs from dp in the n block.
+    let mut dhp = if kind == CellKind::Gru {
+        vec![E::ZERO; batch * seq * gh]
+    } else {
+        Vec::new()
+    };
+    let mut dh = vec![E::ZERO; batch * h];
+    let mut dc = vec![E::ZERO; batch * h];
+    // h_{t-1} for the step at time position t, `[B, T, H]`, for dW = H_prev^T dG.
+    let mut h_prev = vec![E::ZERO; batch * seq * h];
+    {
+        let rows = chunk_rows(batch);
+        let mut w_t = vec![E::ZERO; gh * h];
+        for (i, r) in s.w.chunks_exact(gh).enumerate() {
+            for (j, v) in r.iter().enumerate() {
+                w_t[j * h + i] = *v;
+            }
+        }
+        let shared = Shared {
+            rec: s.rec,
+            seq,
+            hidden: h,
+            w: &w_t,
+        };
+        let acts_row = if kind == CellKind::Gru { 4 * h } else { gh };
+        let mut d_out = split(d_out, seq * h, &rows);
+        let mut d_hidden = split(d_hidden, h, &rows);
+        let mut d_cell = split(d_cell, h, &rows);
+        let mut out = split(&s.out, seq * h, &rows);
+        let mut acts = split(&s.acts, seq * acts_row, &rows);
+        let mut cells = split(&s.cells, seq * h, &rows);
+        let mut h0 = split(&s.h0, h, &rows);
+        let mut c0 = split(&s.c0, h, &rows);
+        let mut dp_ = split_mut(&mut dp, seq * gh, &rows);
+        let mut dhp_ = split_mut(&mut dhp, seq * gh, &rows);
+        let mut h_prev_ = split_mut(&mut h_prev, seq * h, &rows);
+        let mut dh_ = split_mut(&mut dh, h, &rows);
+        let mut dc_ = split_mut(&mut dc, h, &rows);
+        let chunks: Vec<BackwardChunk<E>> = rows
+            .iter()
+            .map(|_| BackwardChunk {
+                d_out: d_out.next().expect("a chunk"),
+                d_hidden: d_hidden.next().expect("a chunk"),
+                d_cell: d_cell.next().expect("a chunk"),
+                out: out.next().expect("a chunk"),
+                acts: acts.next().expect("a chunk"),
+                cells: cells.next().expect("a chunk"),
+                h0: h0.next().expect("a chunk"),
+                c0: c0.next().expect("a chunk"),
+                dp: dp_.next().expect("a chunk"),
+                dhp: dhp_.next().expect("a chunk"),
+                h_prev: h_prev_.next().expect("a chunk"),
+                dh: dh_.next().expect("a chunk"),
+                dc: dc_.next().expect("a chunk"),
+            })
+            .collect();
+        for_each_chunk(chunks, |c| backward_chunk(&shared, c));
+    }
+    let rec = if kind == CellKind::Gru { &dhp } else { &dp };
+    // dW = H_prev^T dG over all batch rows and time steps: [H, B*T] x [B*T, G*H].
+    let mut dw = vec![E::ZERO; h * gh];
+    let threads = rayon::current_num_threads();
+    E::gemm(
+        h,
+        batch * seq,
+        gh,
+        &h_prev,
+        (1, h),
+        rec,
+        (gh, 1),
+        E::ZERO,
+        &mut dw,
+        (gh, 1),
+        threads,
+    );
+    let mut db = vec![E::ZERO; gh];
+    if kind == CellKind::Gru {
+        super::add_rows(&mut db, rec);
+    }
+    [dp, dw, db, dh, dc]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_cover_the_batch() {
+        for batch in [1, 3, 4, 7, 8, 13, 50] {
+            let rows = chunk_rows(batch);
+            assert_eq!(rows.iter().sum::<usize>(), batch, "{batch}");
+            assert!(rows.iter().all(|&r| r >= 1));
+            let buf: Vec<u8> = (0..batch * 2).map(|v| v as u8).collect();
+            let parts: Vec<&[u8]> = split(&buf, 2, &rows).collect();
+            assert_eq!(parts.concat(), buf);
+        }
+    }
+
+    /// One LSTM step of the kernel against the equations written out in f64.
+    #[test]
+    fn one_lstm_step_matches_the_equations() {
+        let (h, gh) = (2, 8);
+        let p: Vec<f64> = (0..gh).map(|v| (v as f64 * 0.9).sin()).collect();
+        let w: Vec<f64> = (0..h * gh).map(|v| (v as f64 * 0.4).cos() * 0.5).collect();
+        let (h0, c0) = (vec![0.3, -0.2], vec![0.1, 0.5]);
+        let rec = Recurrence {
+            kind: CellKind::Lstm,
+            activation: Activation::Tanh,
+            reverse: false,
+        };
+        let (out, last, cell, _) = forward(
+            rec,
+            [1, 1, h],
+            p.clone(),
+            w.clone(),
+            &[0.0; 8],
+            h0.clone(),
+            c0.clone(),
+            false,
+        );
+        let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
+        for j in 0..h {
+            let g = |q: usize| {
+                p[q * h + j] + (0..h).map(|k| h0[k] * w[k * gh + q * h + j]).sum::<f64>()
+            };
+            let c = sig(g(1)) * c0[j] + sig(g(0)) * g(2).tanh();
+            let hv = sig(g(3)) * c.tanh();
+            assert!((cell[j] - c).abs() < 1e-12 && (last[j] - hv).abs() < 1e-12);
+            assert_eq!(out[j], last[j]);
+        }
+    }
+}

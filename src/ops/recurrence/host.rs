@@ -1,0 +1,104 @@
+//! The recurrence on the ndarray backends: the inner tensors copied to host buffers once, the
+//! whole loop in [`crate::kernels::recurrence`], the results copied back.
+
+use std::sync::Arc;
+
+use burn::tensor::{Tensor, backend::Backend};
+
+use super::{Forward, InputGrads, Trace};
+use crate::cell_kind::CellKind;
+use crate::kernels::recurrence::{self as kernel, HostTrace, Recurrence};
+use crate::ops::{HostFloat, from_host, host_vec};
+
+/// The host kernel's trace, f32 or f64.
+#[derive(Clone, Debug)]
+pub(crate) enum AnyHostTrace {
+    /// From `NdArray<f32>`.
+    F32(Arc<HostTrace<f32>>),
+    /// From `NdArray<f64>`.
+    F64(Arc<HostTrace<f64>>),
+}
+
+/// The float types of the host kernel, with their trace.
+pub(crate) trait TraceFloat: HostFloat {
+    fn wrap(trace: HostTrace<Self>) -> AnyHostTrace;
+    fn unwrap(trace: &AnyHostTrace) -> &HostTrace<Self>;
+}
+
+impl TraceFloat for f32 {
+    fn wrap(trace: HostTrace<Self>) -> AnyHostTrace {
+        AnyHostTrace::F32(Arc::new(trace))
+    }
+    fn unwrap(trace: &AnyHostTrace) -> &HostTrace<Self> {
+        match trace {
+            AnyHostTrace::F32(s) => s,
+            AnyHostTrace::F64(_) => unreachable!("traced in f64"),
+        }
+    }
+}
+
+impl TraceFloat for f64 {
+    fn wrap(trace: HostTrace<Self>) -> AnyHostTrace {
+        AnyHostTrace::F64(Arc::new(trace))
+    }
+    fn unwrap(trace: &AnyHostTrace) -> &HostTrace<Self> {
+        match trace {
+            AnyHostTrace::F64(s) => s,
+            AnyHostTrace::F32(_) => unreachable!("traced in f32"),
+        }
+    }
+}
+
+/// The forward on host buffers. See [`super::forward`] for the shapes.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn forward<I: Backend, E: TraceFloat>(
+    rec: Recurrence,
+    p: Tensor<I, 3>,
+    w_hh: Tensor<I, 2>,
+    b_hh: Tensor<I, 1>,
+    h0: Tensor<I, 2>,
+    c0: Tensor<I, 2>,
+    keep: bool,
+) -> Forward<I> {
+    let device = p.device();
+    let [batch, seq, _] = p.dims();
+    let hidden = w_hh.dims()[0];
+    let (out, last, cell, trace) = kernel::forward::<E>(
+        rec,
+        [batch, seq, hidden],
+        host_vec(p),
+        host_vec(w_hh),
+        &host_vec::<I, E, 1>(b_hh),
+        host_vec(h0),
+        host_vec(c0),
+        keep,
+    );
+    (
+        from_host::<I, E, 3>(out, [batch, seq, hidden], &device),
+        from_host::<I, E, 2>(last, [batch, hidden], &device),
+        (rec.kind == CellKind::Lstm).then(|| from_host::<I, E, 2>(cell, [batch, hidden], &device)),
+        trace.map(|s| Trace::Host(E::wrap(s))),
+    )
+}
+
+/// The backward on host buffers.
+pub(crate) fn backward<I: Backend, E: TraceFloat>(
+    trace: &AnyHostTrace,
+    d_out: Tensor<I, 3>,
+    [d_last, d_cell]: [Option<Tensor<I, 2>>; 2],
+) -> InputGrads<I> {
+    let device = d_out.device();
+    let [batch, seq, hidden] = d_out.dims();
+    let d_last = d_last.map(host_vec::<I, E, 2>).unwrap_or_default();
+    let d_cell = d_cell.map(host_vec::<I, E, 2>).unwrap_or_default();
+    let [dp, dw, db, dh0, dc0] =
+        kernel::backward::<E>(E::unwrap(trace), &host_vec(d_out), &d_last, &d_cell);
+    let gh = db.len();
+    InputGrads {
+        dp: from_host::<I, E, 3>(dp, [batch, seq, gh], &device),
+        dw_hh: from_host::<I, E, 2>(dw, [hidden, gh], &device),
+        db_hh: from_host::<I, E, 1>(db, [gh], &device),
+        dh0: from_host::<I, E, 2>(dh0, [batch, hidden], &device),
+        dc0: from_host::<I, E, 2>(dc0, [batch, hidden], &device),
+    }
+}

@@ -1,0 +1,345 @@
+//! The recurrence of a whole layer direction as one autodiff operation, as cuDNN does it.
+//!
+//! Burn's generic autodiff would record every step: a slice of the projected input, a matmul and
+//! a dozen elementwise ops per step, each a graph node, and the weight gradient summed step by
+//! step. Here the forward loop runs on the inner (non-autodiff) backend and keeps the gate
+//! activations; the backward runs the `dh` recurrence per step and computes the recurrent weight
+//! gradient of all time steps in one large matmul (`H_prev^T dG`).
+//!
+//! - [`reference`]: the loop in Burn tensor ops (any backend; the GPU backends run it);
+//! - [`host`]: the loop in [`crate::kernels::recurrence`] (the ndarray backends).
+//!
+//! The final states `h_T` and `c_T` are two companion operations on the output, so that the
+//! output stays one unshared buffer (see [`FinalStateBackward`]).
+
+pub(crate) mod host;
+pub(crate) mod reference;
+
+use std::sync::{Arc, Mutex};
+
+use burn::backend::autodiff::{
+    Autodiff,
+    checkpoint::{base::Checkpointer, strategy::NoCheckpointing},
+    grads::Gradients,
+    ops::{Backward, Ops, OpsKind},
+};
+use burn::tensor::{Tensor, TensorPrimitive, backend::Backend, ops::FloatTensor};
+
+use super::{
+    HostFloat, HostPrecision, OnInner, Route, cast, inner, on_inner, primitive, register, route,
+};
+pub(crate) use crate::kernels::recurrence::Recurrence;
+
+/// What the forward keeps for the backward.
+#[derive(Clone, Debug)]
+pub(crate) enum Trace<I: Backend> {
+    /// The reference's inner-backend tensors.
+    Reference(reference::ReferenceTrace<I>),
+    /// The host kernel's buffers.
+    Host(host::AnyHostTrace),
+}
+
+/// The output `[B, T, H]`, the final hidden state and the LSTM's final cell state `[B, H]`,
+/// and, when kept, the trace for the backward.
+pub(crate) type Forward<I> = (
+    Tensor<I, 3>,
+    Tensor<I, 2>,
+    Option<Tensor<I, 2>>,
+    Option<Trace<I>>,
+);
+
+/// The gradients of the forward's inputs.
+pub(crate) struct InputGrads<I: Backend> {
+    /// `[B, T, G*H]`.
+    pub dp: Tensor<I, 3>,
+    /// `[H, G*H]`.
+    pub dw_hh: Tensor<I, 2>,
+    /// `[G*H]`.
+    pub db_hh: Tensor<I, 1>,
+    /// `[B, H]`.
+    pub dh0: Tensor<I, 2>,
+    /// `[B, H]`.
+    pub dc0: Tensor<I, 2>,
+}
+
+/// Runs the recurrence on a backend without autodiff: the host kernel on ndarray, the reference
+/// elsewhere.
+///
+/// # Shapes
+/// - `p`: projected input `[B, T, G*H]` (for RNN and LSTM with both biases folded in; for GRU
+///   with `b_ih` only), `w_hh`: `[H, G*H]`, `b_hh`: `[G*H]` (GRU only; zeros otherwise)
+/// - `h0`, `c0`: `[B, H]` (`c0` is ignored except by the LSTM)
+/// - returns the hidden state after every step at its time position `[B, T, H]`, the final
+///   hidden state `[B, H]`, the LSTM's final cell state `[B, H]` (`None` for RNN and GRU) and,
+///   when `keep`, what the backward pass needs
+#[allow(clippy::too_many_arguments)]
+fn forward<I: Backend>(
+    rec: Recurrence,
+    p: Tensor<I, 3>,
+    w_hh: Tensor<I, 2>,
+    b_hh: Tensor<I, 1>,
+    h0: Tensor<I, 2>,
+    c0: Tensor<I, 2>,
+    keep: bool,
+) -> Forward<I> {
+    match route::<I>() {
+        Route::Host(HostPrecision::F32) => {
+            host::forward::<I, f32>(rec, p, w_hh, b_hh, h0, c0, keep)
+        }
+        Route::Host(HostPrecision::F64) => {
+            host::forward::<I, f64>(rec, p, w_hh, b_hh, h0, c0, keep)
+        }
+        _ => reference::forward(rec, p, w_hh, b_hh, h0, c0, keep),
+    }
+}
+
+/// The gradients of [`forward`]'s inputs from those of its output `[B, T, H]` and of the final
+/// hidden and cell states `[B, H]` (when the loss uses them).
+fn backward<I: Backend>(
+    trace: Trace<I>,
+    d_out: Tensor<I, 3>,
+    d_final: [Option<Tensor<I, 2>>; 2],
+) -> InputGrads<I> {
+    match trace {
+        Trace::Reference(s) => reference::backward(s, d_out, d_final),
+        Trace::Host(h) => match h {
+            host::AnyHostTrace::F32(_) => host::backward::<I, f32>(&h, d_out, d_final),
+            host::AnyHostTrace::F64(_) => host::backward::<I, f64>(&h, d_out, d_final),
+        },
+    }
+}
+
+/// The outputs of [`recurrence`]: `[B, T, H]`, the final hidden state `[B, H]` and the LSTM's
+/// final cell state `[B, H]`.
+pub(crate) type Outputs<B> = (Tensor<B, 3>, Tensor<B, 2>, Option<Tensor<B, 2>>);
+
+/// Runs the recurrence as one operation: directly when `B` has no autodiff, as one autodiff
+/// operation when `B` is an autodiff backend with its own implementation ([`route`]); otherwise
+/// hands `p` back, and the caller takes the generic path (Burn's autodiff through every step).
+/// `p` is taken by value so that the host kernel can reuse its buffer.
+///
+/// # Shapes
+/// See [`forward`].
+pub(crate) fn recurrence<B: Backend>(
+    rec: Recurrence,
+    p: Tensor<B, 3>,
+    w_hh: Tensor<B, 2>,
+    b_hh: Option<Tensor<B, 1>>,
+    h0: Tensor<B, 2>,
+    c0: Option<Tensor<B, 2>>,
+) -> Result<Outputs<B>, Tensor<B, 3>> {
+    let route = route::<B>();
+    let autodiff = B::ad_enabled(&p.device());
+    if autodiff && !route.is_autodiff_op() {
+        return Err(p);
+    }
+    let device = p.device();
+    let [batch, _, gh] = p.dims();
+    let hidden = w_hh.dims()[0];
+    let b_hh = b_hh.unwrap_or_else(|| Tensor::zeros([gh], &device));
+    let c0 = c0.unwrap_or_else(|| Tensor::zeros([batch, hidden], &device));
+    if !autodiff {
+        let (out, last, cell, _) = forward::<B>(rec, p, w_hh, b_hh, h0, c0, false);
+        return Ok((out, last, cell));
+    }
+    let op = AutodiffRecurrence::<B> {
+        rec,
+        inputs: [
+            primitive(p),
+            primitive(w_hh),
+            primitive(b_hh),
+            primitive(h0),
+            primitive(c0),
+        ],
+    };
+    let (out, last, cell) = on_inner(route, op);
+    Ok((
+        Tensor::from_primitive(TensorPrimitive::Float(out)),
+        Tensor::from_primitive(TensorPrimitive::Float(last)),
+        cell.map(|c| Tensor::from_primitive(TensorPrimitive::Float(c))),
+    ))
+}
+
+/// The autodiff operation's inputs `[p, w_hh, b_hh, h0, c0]` on backend `B = Autodiff<I>`.
+struct AutodiffRecurrence<B: Backend> {
+    rec: Recurrence,
+    inputs: [FloatTensor<B>; 5],
+}
+
+impl<B: Backend> OnInner<B> for AutodiffRecurrence<B> {
+    type Output = (FloatTensor<B>, FloatTensor<B>, Option<FloatTensor<B>>);
+
+    fn run<I: Backend, E: HostFloat>(self) -> Self::Output {
+        let inputs: [FloatTensor<Autodiff<I>>; 5] = self.inputs.map(cast);
+        let nodes = inputs.each_ref().map(|t| t.node.clone());
+        let prep = RecurrenceBackward
+            .prepare::<NoCheckpointing>(nodes)
+            .compute_bound()
+            .stateful();
+        let keep = matches!(prep, OpsKind::Tracked(_));
+        // The primitives are moved, not cloned: ndarray's `into_data` copies a uniquely owned
+        // buffer out directly but walks a shared one element by element.
+        let [p, w, b, h0, c0] = inputs.map(|t| t.primitive);
+        let (out, last, cell, trace) = forward::<I>(
+            self.rec,
+            inner(p),
+            inner(w),
+            inner(b),
+            inner(h0),
+            inner(c0),
+            keep,
+        );
+        let shape = out.dims();
+        let out = primitive(out);
+        let slots = FinalGradSlots::<I>::default();
+        let out: FloatTensor<Autodiff<I>> = match prep {
+            OpsKind::Tracked(prep) => prep.finish(
+                RecurrenceState {
+                    trace: trace.expect("kept"),
+                    d_final: slots.clone(),
+                },
+                out,
+            ),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        };
+        let state = |slot: usize, value: Tensor<I, 2>| -> FloatTensor<Autodiff<I>> {
+            let value = primitive(value);
+            match (FinalStateBackward { slot })
+                .prepare::<NoCheckpointing>([out.node.clone()])
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(prep) => prep.finish((slots.clone(), shape), value),
+                OpsKind::UnTracked(prep) => prep.finish(value),
+            }
+        };
+        let last = state(0, last);
+        let cell = cell.map(|c| state(1, c));
+        (cast(out), cast(last), cell.map(cast))
+    }
+}
+
+/// Where the final states' operations leave their gradients (`dh_T`, `dc_T`) for the
+/// recurrence's backward.
+type FinalGradSlots<I> = Arc<Mutex<[Option<FloatTensor<I>>; 2]>>;
+
+/// The recurrence's backward state: what the forward kept, and the slots of `dh_T` and `dc_T`.
+#[derive(Clone, Debug)]
+struct RecurrenceState<I: Backend> {
+    trace: Trace<I>,
+    d_final: FinalGradSlots<I>,
+}
+
+#[derive(Debug)]
+struct RecurrenceBackward;
+
+impl<I: Backend> Backward<I, 5> for RecurrenceBackward {
+    type State = RecurrenceState<I>;
+
+    fn backward(self, ops: Ops<Self::State, 5>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_p, node_w, node_b, node_h0, node_c0] = ops.parents.map(|n| n.map(|n| n.id));
+        let d_out = inner::<I, 3>(grads.consume::<I>(&ops.node));
+        let d_final = std::mem::take(&mut *ops.state.d_final.lock().expect("final state slots"))
+            .map(|d| d.map(inner::<I, 2>));
+        let g = backward(ops.state.trace, d_out, d_final);
+        register(grads, node_p, g.dp);
+        register(grads, node_w, g.dw_hh);
+        register(grads, node_b, g.db_hh);
+        register(grads, node_h0, g.dh0);
+        register(grads, node_c0, g.dc0);
+    }
+}
+
+/// A final state (`h_T`, or the LSTM's `c_T`) as an operation on the recurrence's output, so
+/// that the output stays one unshared buffer: the value comes from the recurrence's forward;
+/// the backward hands the state's gradient to the recurrence's backward (which runs after it,
+/// one level deeper in the tape) through the shared slot, and gives the output a zero gradient
+/// so that the recurrence's backward runs even when only the final state is used.
+#[derive(Debug)]
+struct FinalStateBackward {
+    /// 0: `h_T`, 1: `c_T`.
+    slot: usize,
+}
+
+impl<I: Backend> Backward<I, 1> for FinalStateBackward {
+    type State = (FinalGradSlots<I>, [usize; 3]);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node] = ops.parents.map(|n| n.map(|n| n.id));
+        let grad = grads.consume::<I>(&ops.node);
+        let device = inner::<I, 2>(grad.clone()).device();
+        let (slots, shape) = ops.state;
+        slots.lock().expect("final state slots")[self.slot] = Some(grad);
+        if node.is_some() {
+            register(grads, node, Tensor::<I, 3>::zeros(shape, &device));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The host kernel against the reference, forward and backward, on the same inputs (f32:
+    //! the library's unit tests share one process, whose ndarray float type Burn fixes; the f64
+    //! checks against PyTorch and finite differences are in `tests/`).
+    use super::*;
+    use crate::cell_kind::{Activation, CellKind};
+    use crate::ops::tests::{Nd, close};
+    use burn::tensor::Distribution;
+
+    fn random<const D: usize>(shape: [usize; D]) -> Tensor<Nd, D> {
+        Tensor::random(shape, Distribution::Normal(0.0, 0.5), &Default::default())
+    }
+
+    #[test]
+    fn host_matches_the_reference() {
+        let (batch, seq, hidden) = (5, 4, 3);
+        for (kind, activation) in [
+            (CellKind::Rnn, Activation::Tanh),
+            (CellKind::Rnn, Activation::Relu),
+            (CellKind::Lstm, Activation::Tanh),
+            (CellKind::Gru, Activation::Tanh),
+        ] {
+            for reverse in [false, true] {
+                let rec = Recurrence {
+                    kind,
+                    activation,
+                    reverse,
+                };
+                let gh = kind.gates() * hidden;
+                let p = random([batch, seq, gh]);
+                let w = random([hidden, gh]);
+                let b = random([gh]);
+                let (h0, c0) = (random([batch, hidden]), random([batch, hidden]));
+                let run = |host: bool| {
+                    let args = (p.clone(), w.clone(), b.clone(), h0.clone(), c0.clone());
+                    if host {
+                        host::forward::<Nd, f32>(rec, args.0, args.1, args.2, args.3, args.4, true)
+                    } else {
+                        reference::forward(rec, args.0, args.1, args.2, args.3, args.4, true)
+                    }
+                };
+                let (out_h, last_h, cell_h, trace_h) = run(true);
+                let (out_r, last_r, cell_r, trace_r) = run(false);
+                close(out_h, out_r);
+                close(last_h, last_r);
+                assert_eq!(cell_h.is_some(), kind == CellKind::Lstm);
+                if let (Some(a), Some(b)) = (cell_h, cell_r) {
+                    close(a, b);
+                }
+                let d_out = random([batch, seq, hidden]);
+                let d_final = [Some(random([batch, hidden])), Some(random([batch, hidden]))];
+                let g_h = backward(trace_h.expect("kept"), d_out.clone(), d_final.clone());
+                let g_r = backward(trace_r.expect("kept"), d_out, d_final);
+                close(g_h.dp, g_r.dp);
+                close(g_h.dw_hh, g_r.dw_hh);
+                close(g_h.dh0, g_r.dh0);
+                if kind == CellKind::Gru {
+                    close(g_h.db_hh, g_r.db_hh);
+                }
+                if kind == CellKind::Lstm {
+                    close(g_h.dc0, g_r.dc0);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,273 @@
+//! A run folder with its model: the model a run's config describes, a run loaded from a
+//! checkpoint (to sample or evaluate), and a run made from a PyTorch character model's weights.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use burn::module::Module;
+use burn::optim::{AdamConfig, AdamWConfig, Optimizer, RmsPropConfig};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+
+use crate::cell::Initialization;
+use crate::checkpoint::record::{load_module, module_bytes, record_bytes};
+use crate::checkpoint::{CheckpointError, RunDir, TrainState};
+use crate::config::{ConfigError, OptimizerKind, RunConfig};
+use crate::data::{ContiguousBatcher, Corpus, CorpusError, Vocab};
+use crate::layer::RecurrentConfig;
+use crate::model::{CharLm, CharLmConfig};
+use crate::pytorch::PytorchError;
+use crate::sample::{Sampler, SamplingOptions, generate};
+
+/// Why a run folder could not be loaded, made or used.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The folder does not exist.
+    #[error("run folder {0} does not exist")]
+    NoFolder(String),
+    /// The folder has no such checkpoint.
+    #[error("run {run} has no `{which}` checkpoint yet (expected {expected})")]
+    NoCheckpoint {
+        /// The run folder.
+        run: String,
+        /// `last` or `best`.
+        which: String,
+        /// The checkpoint folder looked for.
+        expected: String,
+    },
+    /// The folder holds a run and `--force` was not given.
+    #[error("run folder {0} already holds a run; pass --force to replace it")]
+    Exists(String),
+    /// The run's `config.toml`.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The run's `vocab.json`.
+    #[error("{path}: {message}")]
+    Vocab {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The corpus.
+    #[error(transparent)]
+    Corpus(#[from] CorpusError),
+    /// A file or checkpoint of the folder.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// PyTorch weights that do not fit the config.
+    #[error("{file}: {source} (the model is {model})")]
+    Import {
+        /// The safetensors file.
+        file: String,
+        /// What is wrong.
+        source: Box<PytorchError>,
+        /// The model the config describes.
+        model: String,
+    },
+    /// Writing the generated text failed.
+    #[error("cannot write the sample: {0}")]
+    Output(std::io::Error),
+}
+
+/// The model config of a run with a vocabulary of `vocab_size` characters.
+pub fn model_config(config: &RunConfig, vocab_size: usize) -> CharLmConfig {
+    let m = &config.model;
+    let recurrent = RecurrentConfig::new(m.cell, m.embedding_size, m.hidden_size)
+        .with_num_layers(m.num_layers)
+        .with_dropout(m.dropout)
+        .with_activation(m.activation)
+        .with_fused(config.backend.fused)
+        .with_init(
+            Initialization::new()
+                .with_scheme(m.init)
+                .with_orthogonal_recurrent(m.orthogonal_recurrent)
+                .with_forget_bias(m.forget_bias),
+        );
+    CharLmConfig::new(vocab_size, m.embedding_size, recurrent).with_dropout(m.dropout)
+}
+
+/// What describes a run's model, for messages.
+const DESCRIBED_BY: &str = "the run's config.toml and vocab.json";
+
+/// Reads a run's effective config.
+pub fn read_config(run: &RunDir) -> Result<RunConfig, RunError> {
+    let path = run.config_path();
+    let text = std::fs::read_to_string(&path).map_err(|source| CheckpointError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(RunConfig::parse(&text, &path.display().to_string(), &[])?)
+}
+
+/// Reads a run's vocabulary.
+pub fn read_vocab(run: &RunDir) -> Result<Vocab, RunError> {
+    let path = run.vocab_path();
+    let text = std::fs::read_to_string(&path).map_err(|source| CheckpointError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    Vocab::from_json(&text).map_err(|message| RunError::Vocab {
+        path: path.display().to_string(),
+        message,
+    })
+}
+
+/// Loads the weights of a checkpoint's files into `model`, checking every shape against the
+/// model the run's config and vocabulary describe.
+pub fn load_model<B: Backend>(
+    model: CharLm<B>,
+    files: &BTreeMap<String, Vec<u8>>,
+    dir: &Path,
+    device: &B::Device,
+) -> Result<CharLm<B>, CheckpointError> {
+    load_module(model, files, dir, "model.bin", DESCRIBED_BY, device)
+}
+
+/// A trained run, ready to sample or evaluate.
+pub struct LoadedRun<B: Backend> {
+    /// The effective config.
+    pub config: RunConfig,
+    /// The vocabulary.
+    pub vocab: Vocab,
+    /// The model.
+    pub model: CharLm<B>,
+    /// The checkpoint's state.
+    pub state: TrainState,
+}
+
+/// Loads checkpoint `which` (`last` or `best`) of a run folder.
+pub fn load_run<B: Backend>(
+    run: &RunDir,
+    which: &str,
+    device: &B::Device,
+) -> Result<LoadedRun<B>, RunError> {
+    if !run.root().is_dir() {
+        return Err(RunError::NoFolder(run.root().display().to_string()));
+    }
+    let config = read_config(run)?;
+    let vocab = read_vocab(run)?;
+    if !run.has_checkpoint(which) {
+        return Err(RunError::NoCheckpoint {
+            run: run.root().display().to_string(),
+            which: which.to_string(),
+            expected: run.checkpoint_dir(which).display().to_string(),
+        });
+    }
+    let (state, files) = run.load_checkpoint(which)?;
+    let model = model_config(&config, vocab.len()).init::<B>(device);
+    let model = load_model(model, &files, &run.checkpoint_dir(which), device)?;
+    Ok(LoadedRun {
+        config,
+        vocab,
+        model,
+        state,
+    })
+}
+
+impl<B: Backend> LoadedRun<B> {
+    /// Generates `length` characters after `prime`, streaming the prime and each character to
+    /// `out` as it is produced. The prime is checked before anything is written.
+    pub fn sample_to(
+        &self,
+        out: &mut impl Write,
+        prime: &str,
+        length: usize,
+        options: SamplingOptions,
+        seed: u64,
+    ) -> Result<(), RunError> {
+        self.vocab.encode(prime, "the prime text")?;
+        let mut sampler = Sampler::new(options, seed);
+        let mut failed = None;
+        write!(out, "{prime}").map_err(RunError::Output)?;
+        generate(&self.model, &self.vocab, prime, length, &mut sampler, |c| {
+            if failed.is_none()
+                && let Err(e) = write!(out, "{c}").and_then(|_| out.flush())
+            {
+                failed = Some(e);
+            }
+        })?;
+        if let Some(e) = failed {
+            return Err(RunError::Output(e));
+        }
+        writeln!(out).map_err(RunError::Output)
+    }
+}
+
+/// Creates the run folder `run` from a PyTorch character language model's `state_dict` saved as
+/// safetensors (see [`crate::pytorch::load_char_lm`]): the config's corpus gives the vocabulary
+/// (sorted characters, as the PyTorch reference script builds it), the weights become the `best`
+/// and `last` checkpoints at step 0, so `sample` and `eval` use them and `train --resume`
+/// fine-tunes them. Refuses a folder that holds a run unless `force`. Returns the number of
+/// parameters.
+pub fn import_pytorch<B: AutodiffBackend>(
+    config: &RunConfig,
+    weights: &Path,
+    run: &RunDir,
+    force: bool,
+    device: &B::Device,
+) -> Result<usize, RunError> {
+    if run.holds_run() && !force {
+        return Err(RunError::Exists(run.root().display().to_string()));
+    }
+    let corpus = Corpus::load(&config.data.path, config.data.validation_fraction, None)?;
+    let bytes = std::fs::read(weights).map_err(|source| CheckpointError::Io {
+        path: weights.to_path_buf(),
+        source,
+    })?;
+    let model = model_config(config, corpus.vocab.len()).init::<B>(device);
+    let model = crate::pytorch::load_char_lm(model, &bytes).map_err(|source| RunError::Import {
+        file: weights.display().to_string(),
+        source: Box::new(source),
+        model: format!(
+            "{} {}x{}, embedding {}, vocabulary {} from {}",
+            config.model.cell,
+            config.model.num_layers,
+            config.model.hidden_size,
+            config.model.embedding_size,
+            corpus.vocab.len(),
+            config.data.path.display()
+        ),
+    })?;
+    let batches = ContiguousBatcher::new(
+        corpus.train.len(),
+        config.data.batch_size,
+        config.data.seq_len,
+    )
+    .map_or(1, |b| b.per_epoch());
+    let state = TrainState {
+        step: 0,
+        total_steps: config.total_steps(batches),
+        best_val_loss: None,
+        val_loss: None,
+        elapsed_secs: 0.0,
+        seed: config.seed,
+        files: BTreeMap::new(),
+    };
+    let optim_bin = fresh_optimiser_bytes::<B>(config);
+    if force {
+        run.clear()?;
+    }
+    run.create()?;
+    let model_bin = module_bytes(&model);
+    run.write_run_files(&config.to_toml(), &corpus.vocab.to_json(), true)?;
+    run.save_checkpoint(
+        "last",
+        &state,
+        &[("model.bin", &model_bin), ("optim.bin", &optim_bin)],
+    )?;
+    run.save_checkpoint("best", &state, &[("model.bin", &model_bin)])?;
+    Ok(model.num_params())
+}
+
+/// The record of an optimiser of the config's kind that has taken no step.
+fn fresh_optimiser_bytes<B: AutodiffBackend>(config: &RunConfig) -> Vec<u8> {
+    fn bytes<B: AutodiffBackend, O: Optimizer<CharLm<B>, B>>(o: O) -> Vec<u8> {
+        record_bytes::<B, _>(o.to_record()).expect("an optimiser's record serialises")
+    }
+    match config.optim.optimizer {
+        OptimizerKind::Adam => bytes(AdamConfig::new().init::<B, CharLm<B>>()),
+        OptimizerKind::Adamw => bytes(AdamWConfig::new().init::<B, CharLm<B>>()),
+        OptimizerKind::Rmsprop => bytes(RmsPropConfig::new().init::<B, CharLm<B>>()),
+    }
+}
