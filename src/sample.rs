@@ -311,12 +311,15 @@ impl HostLm {
                         *h = g.max(0.0);
                     }
                 }
-                (CellKind::Lstm, _) => lstm_forward(blocks4_mut(&mut l.gx, h), &mut l.c, &mut l.h),
+                (CellKind::Lstm, _) => {
+                    let [gi, gf, gg, go] = blocks4_mut(&mut l.gx, h);
+                    lstm_forward(gi, gf, gg, go, &mut l.c, &mut l.h);
+                }
                 (CellKind::Gru, _) => {
                     let (x, r) = (&l.gx, &l.gh);
-                    let x = [&x[..h], &x[h..2 * h], &x[2 * h..]];
-                    let r = [&r[..h], &r[h..2 * h], &r[2 * h..]];
-                    gru_forward(x, r, &mut l.h);
+                    let (xr, xz, xn) = (&x[..h], &x[h..2 * h], &x[2 * h..]);
+                    let (hr, hz, hn) = (&r[..h], &r[h..2 * h], &r[2 * h..]);
+                    gru_forward(xr, xz, xn, hr, hz, hn, &mut l.h);
                 }
             }
             input.clear();

@@ -38,8 +38,9 @@ impl Recurrence {
 
 // ---------------------------------------------------------------------------------------------
 // Gate loops of one batch row, forward then backward for each cell. Each takes its slices as
-// separate arguments, so that the compiler knows they do not overlap and vectorises the loop
-// (all slices have `h.len()` or more values).
+// separate arguments (not in arrays or structs: only reference parameters tell the compiler that
+// they do not overlap, and without that it does not vectorise the loop; bundling them cost 30%
+// of workload M), and all slices have `h.len()` or more values.
 
 /// Vanilla RNN forward: `h = act(g)`, also left in `g` (the backward reads it from the output).
 #[inline(always)]
@@ -84,7 +85,14 @@ fn rnn_backward<E: Real>(activation: Activation, h: &[E], dh: &[E], g: &mut [E])
 /// LSTM forward: from the pre-activations of the four gates, `c = σ(f) c + σ(i) tanh(g)` and
 /// `h = σ(o) tanh(c)`; the gate slices are overwritten with the activations `i, f, g, o`.
 #[inline(always)]
-pub(crate) fn lstm_forward<E: Real>([gi, gf, gg, go]: [&mut [E]; 4], cs: &mut [E], hs: &mut [E]) {
+pub(crate) fn lstm_forward<E: Real>(
+    gi: &mut [E],
+    gf: &mut [E],
+    gg: &mut [E],
+    go: &mut [E],
+    cs: &mut [E],
+    hs: &mut [E],
+) {
     let h = hs.len();
     let (gi, gf, gg, go, cs) = (
         &mut gi[..h],
@@ -112,12 +120,20 @@ pub(crate) fn lstm_forward<E: Real>([gi, gf, gg, go]: [&mut [E]; 4], cs: &mut [E
 /// the previous one, the gradients `dh` and `dc` (updated to `dc_{t-1}`), writes the gradients
 /// of the four pre-activations.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn lstm_backward<E: Real>(
-    [ai, af, ag, ao]: [&[E]; 4],
-    [cv, c_prev]: [&[E]; 2],
+    ai: &[E],
+    af: &[E],
+    ag: &[E],
+    ao: &[E],
+    cv: &[E],
+    c_prev: &[E],
     dh: &[E],
     dc: &mut [E],
-    [gi, gf, gg, go]: [&mut [E]; 4],
+    gi: &mut [E],
+    gf: &mut [E],
+    gg: &mut [E],
+    go: &mut [E],
 ) {
     let h = dc.len();
     let (ai, af, ag, ao, cv, c_prev, dh) = (
@@ -147,7 +163,15 @@ fn lstm_backward<E: Real>(
 /// `hp = h W_hh + b_hh = [hr, hz, hn]`, `r = σ(xr + hr)`, `z = σ(xz + hz)`,
 /// `n = tanh(xn + r hn)`, `h = n + z (h - n)` in place.
 #[inline(always)]
-pub(crate) fn gru_forward<E: Real>([xr, xz, xn]: [&[E]; 3], [hr, hz, hn]: [&[E]; 3], hs: &mut [E]) {
+pub(crate) fn gru_forward<E: Real>(
+    xr: &[E],
+    xz: &[E],
+    xn: &[E],
+    hr: &[E],
+    hz: &[E],
+    hn: &[E],
+    hs: &mut [E],
+) {
     let h = hs.len();
     let (xr, xz, xn, hr, hz, hn) = (&xr[..h], &xz[..h], &xn[..h], &hr[..h], &hz[..h], &hn[..h]);
     for j in 0..h {
@@ -160,11 +184,19 @@ pub(crate) fn gru_forward<E: Real>([xr, xz, xn]: [&[E]; 3], [hr, hz, hn]: [&[E];
 
 /// [`gru_forward`] that also keeps `r, z, n` and `hn` for the backward.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn gru_forward_keep<E: Real>(
-    [xr, xz, xn]: [&[E]; 3],
-    [hr, hz, hn]: [&[E]; 3],
+    xr: &[E],
+    xz: &[E],
+    xn: &[E],
+    hr: &[E],
+    hz: &[E],
+    hn: &[E],
     hs: &mut [E],
-    [ar, az, an, ahn]: [&mut [E]; 4],
+    ar: &mut [E],
+    az: &mut [E],
+    an: &mut [E],
+    ahn: &mut [E],
 ) {
     let h = hs.len();
     let (xr, xz, xn, hr, hz, hn) = (&xr[..h], &xz[..h], &xn[..h], &hr[..h], &hz[..h], &hn[..h]);
@@ -186,12 +218,20 @@ fn gru_forward_keep<E: Real>(
 /// `dhp = [dr, dz, dn r]` and the direct path `z dh` into `next` (the part of `dh_{t-1}` that
 /// does not go through `W_hh`).
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn gru_backward<E: Real>(
-    [ar, az, an, ahn]: [&[E]; 4],
+    ar: &[E],
+    az: &[E],
+    an: &[E],
+    ahn: &[E],
     hp: &[E],
     dh: &[E],
-    [gr, gz, gn]: [&mut [E]; 3],
-    [rr, rz, rn]: [&mut [E]; 3],
+    gr: &mut [E],
+    gz: &mut [E],
+    gn: &mut [E],
+    rr: &mut [E],
+    rz: &mut [E],
+    rn: &mut [E],
     next: &mut [E],
 ) {
     let h = next.len();
@@ -302,10 +342,27 @@ fn for_each_chunk<C: Send>(chunks: Vec<C>, work: impl Fn(C) + Sync + Send) {
     }
 }
 
-/// Runs `$impl` compiled for the widest SIMD the CPU has (the gate loops vectorise; the gemms
-/// dispatch on their own).
+/// Defines `$name`, which runs `$impl` compiled for the widest SIMD the CPU has (the gate loops
+/// vectorise; the gemms dispatch on their own).
 macro_rules! simd_dispatch {
-    ($impl:ident, $avx512:ident, $avx2:ident, ($($arg:ident: $ty:ty),*)) => {
+    ($name:ident => $impl:ident, $avx512:ident, $avx2:ident, ($($arg:ident: $ty:ty),*)) => {
+        fn $name<E: Real>($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has the features the function is compiled for.
+                    return unsafe { $avx512($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: as above.
+                    return unsafe { $avx2($($arg),*) };
+                }
+            }
+            $impl($($arg),*)
+        }
+
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx512f,avx2,fma")]
         fn $avx512<E: Real>($($arg: $ty),*) {
@@ -371,25 +428,9 @@ struct ForwardChunk<'a, E> {
     gru: &'a mut [E],
 }
 
-/// Runs the whole time loop for one chunk of batch rows.
-fn forward_chunk<E: Real>(s: &Shared<E>, b_hh: &[E], c: ForwardChunk<E>) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has the features the function is compiled for.
-            return unsafe { forward_chunk_avx512(s, b_hh, c) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: as above.
-            return unsafe { forward_chunk_avx2(s, b_hh, c) };
-        }
-    }
-    forward_chunk_impl(s, b_hh, c)
-}
-
 simd_dispatch!(
-    forward_chunk_impl,
+    // Runs the whole time loop for one chunk of batch rows.
+    forward_chunk => forward_chunk_impl,
     forward_chunk_avx512,
     forward_chunk_avx2,
     (s: &Shared<E>, b_hh: &[E], c: ForwardChunk<E>)
@@ -460,18 +501,20 @@ fn forward_chunk_impl<E: Real>(s: &Shared<E>, b_hh: &[E], c: ForwardChunk<E>) {
                 CellKind::Rnn => rnn_forward(s.rec.activation, g, hs),
                 CellKind::Lstm => {
                     let cs = &mut cell[b * h..][..h];
-                    lstm_forward(blocks4_mut(g, h), cs, hs);
+                    let [gi, gf, gg, go] = blocks4_mut(g, h);
+                    lstm_forward(gi, gf, gg, go, cs, hs);
                     if !cells.is_empty() {
                         cells[at..at + h].copy_from_slice(cs);
                     }
                 }
                 CellKind::Gru => {
-                    let x = blocks3(g, h);
-                    let r = blocks3(&hp[b * gh..], h);
+                    let [xr, xz, xn] = blocks3(g, h);
+                    let [hr, hz, hn] = blocks3(&hp[b * gh..], h);
                     if gru.is_empty() {
-                        gru_forward(x, r, hs);
+                        gru_forward(xr, xz, xn, hr, hz, hn, hs);
                     } else {
-                        gru_forward_keep(x, r, hs, blocks4_mut(&mut gru[4 * at..], h));
+                        let [ar, az, an, ahn] = blocks4_mut(&mut gru[4 * at..], h);
+                        gru_forward_keep(xr, xz, xn, hr, hz, hn, hs, ar, az, an, ahn);
                     }
                 }
             }
@@ -599,25 +642,9 @@ struct BackwardChunk<'a, E> {
     dc: &'a mut [E],
 }
 
-/// Runs the backward time loop for one chunk of batch rows.
-fn backward_chunk<E: Real>(s: &Shared<E>, c: BackwardChunk<E>) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has the features the function is compiled for.
-            return unsafe { backward_chunk_avx512(s, c) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: as above.
-            return unsafe { backward_chunk_avx2(s, c) };
-        }
-    }
-    backward_chunk_impl(s, c)
-}
-
 simd_dispatch!(
-    backward_chunk_impl,
+    // Runs the backward time loop for one chunk of batch rows.
+    backward_chunk => backward_chunk_impl,
     backward_chunk_avx512,
     backward_chunk_avx2,
     (s: &Shared<E>, c: BackwardChunk<E>)
@@ -692,16 +719,19 @@ fn backward_chunk_impl<E: Real>(s: &Shared<E>, c: BackwardChunk<E>) {
                     } else {
                         &cells[(b * seq + s.rec.position(seq, k - 1)) * h..][..h]
                     };
-                    let a = blocks4(&acts[b * row + t * gh..], h);
+                    let [ai, af, ag, ao] = blocks4(&acts[b * row + t * gh..], h);
                     let cv = &cells[at..at + h];
                     let dcb = &mut dc[b * h..][..h];
-                    lstm_backward(a, [cv, c_prev], dhb, dcb, blocks4_mut(g, h));
+                    let [gi, gf, gg, go] = blocks4_mut(g, h);
+                    lstm_backward(ai, af, ag, ao, cv, c_prev, dhb, dcb, gi, gf, gg, go);
                 }
                 CellKind::Gru => {
-                    let a = blocks4(&acts[4 * at..], h);
-                    let rec = blocks3_mut(&mut dhp[b * row + t * gh..], h);
+                    let [ar, az, an, ahn] = blocks4(&acts[4 * at..], h);
+                    let hp = &h_prev[at..at + h];
+                    let [gr, gz, gn] = blocks3_mut(g, h);
+                    let [rr, rz, rn] = blocks3_mut(&mut dhp[b * row + t * gh..], h);
                     let next = &mut dh_next[b * h..][..h];
-                    gru_backward(a, &h_prev[at..at + h], dhb, blocks3_mut(g, h), rec, next);
+                    gru_backward(ar, az, an, ahn, hp, dhb, gr, gz, gn, rr, rz, rn, next);
                 }
             }
         }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use burn::tensor::{Tensor, backend::Backend};
 
-use super::{Forward, InputGrads, Trace};
+use super::{Forward, InputGrads, Inputs, Trace};
 use crate::cell_kind::CellKind;
 use crate::kernels::recurrence::{self as kernel, HostTrace, Recurrence};
 use crate::ops::{HostFloat, from_host, host_vec};
@@ -49,15 +49,16 @@ impl TraceFloat for f64 {
     }
 }
 
-/// The forward on host buffers. See [`super::forward`] for the shapes.
-#[allow(clippy::too_many_arguments)]
+/// The forward on host buffers. See [`Inputs`] for the shapes.
 pub(crate) fn forward<I: Backend, E: TraceFloat>(
     rec: Recurrence,
-    p: Tensor<I, 3>,
-    w_hh: Tensor<I, 2>,
-    b_hh: Tensor<I, 1>,
-    h0: Tensor<I, 2>,
-    c0: Tensor<I, 2>,
+    Inputs {
+        p,
+        w_hh,
+        b_hh,
+        h0,
+        c0,
+    }: Inputs<I>,
     keep: bool,
 ) -> Forward<I> {
     let device = p.device();

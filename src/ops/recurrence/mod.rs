@@ -48,6 +48,21 @@ pub(crate) type Forward<I> = (
     Option<Trace<I>>,
 );
 
+/// The inputs of the recurrence.
+///
+/// # Shapes
+/// - `p`: projected input `[B, T, G*H]` (for RNN and LSTM with both biases folded in; for GRU
+///   with `b_ih` only), `w_hh`: `[H, G*H]`, `b_hh`: `[G*H]` (read by the GRU only)
+/// - `h0`, `c0`: `[B, H]` (`c0` is read by the LSTM only)
+#[derive(Clone, Debug)]
+pub(crate) struct Inputs<I: Backend> {
+    pub p: Tensor<I, 3>,
+    pub w_hh: Tensor<I, 2>,
+    pub b_hh: Tensor<I, 1>,
+    pub h0: Tensor<I, 2>,
+    pub c0: Tensor<I, 2>,
+}
+
 /// The gradients of the forward's inputs.
 pub(crate) struct InputGrads<I: Backend> {
     /// `[B, T, G*H]`.
@@ -66,30 +81,15 @@ pub(crate) struct InputGrads<I: Backend> {
 /// elsewhere.
 ///
 /// # Shapes
-/// - `p`: projected input `[B, T, G*H]` (for RNN and LSTM with both biases folded in; for GRU
-///   with `b_ih` only), `w_hh`: `[H, G*H]`, `b_hh`: `[G*H]` (GRU only; zeros otherwise)
-/// - `h0`, `c0`: `[B, H]` (`c0` is ignored except by the LSTM)
+/// - see [`Inputs`]
 /// - returns the hidden state after every step at its time position `[B, T, H]`, the final
 ///   hidden state `[B, H]`, the LSTM's final cell state `[B, H]` (`None` for RNN and GRU) and,
 ///   when `keep`, what the backward pass needs
-#[allow(clippy::too_many_arguments)]
-fn forward<I: Backend>(
-    rec: Recurrence,
-    p: Tensor<I, 3>,
-    w_hh: Tensor<I, 2>,
-    b_hh: Tensor<I, 1>,
-    h0: Tensor<I, 2>,
-    c0: Tensor<I, 2>,
-    keep: bool,
-) -> Forward<I> {
+fn forward<I: Backend>(rec: Recurrence, inputs: Inputs<I>, keep: bool) -> Forward<I> {
     match route::<I>() {
-        Route::Host(HostPrecision::F32) => {
-            host::forward::<I, f32>(rec, p, w_hh, b_hh, h0, c0, keep)
-        }
-        Route::Host(HostPrecision::F64) => {
-            host::forward::<I, f64>(rec, p, w_hh, b_hh, h0, c0, keep)
-        }
-        _ => reference::forward(rec, p, w_hh, b_hh, h0, c0, keep),
+        Route::Host(HostPrecision::F32) => host::forward::<I, f32>(rec, inputs, keep),
+        Route::Host(HostPrecision::F64) => host::forward::<I, f64>(rec, inputs, keep),
+        _ => reference::forward(rec, inputs, keep),
     }
 }
 
@@ -119,7 +119,7 @@ pub(crate) type Outputs<B> = (Tensor<B, 3>, Tensor<B, 2>, Option<Tensor<B, 2>>);
 /// `p` is taken by value so that the host kernel can reuse its buffer.
 ///
 /// # Shapes
-/// See [`forward`].
+/// See [`Inputs`]; `b_hh` and `c0` are zeros when `None`.
 pub(crate) fn recurrence<B: Backend>(
     rec: Recurrence,
     p: Tensor<B, 3>,
@@ -139,7 +139,14 @@ pub(crate) fn recurrence<B: Backend>(
     let b_hh = b_hh.unwrap_or_else(|| Tensor::zeros([gh], &device));
     let c0 = c0.unwrap_or_else(|| Tensor::zeros([batch, hidden], &device));
     if !autodiff {
-        let (out, last, cell, _) = forward::<B>(rec, p, w_hh, b_hh, h0, c0, false);
+        let inputs = Inputs {
+            p,
+            w_hh,
+            b_hh,
+            h0,
+            c0,
+        };
+        let (out, last, cell, _) = forward::<B>(rec, inputs, false);
         return Ok((out, last, cell));
     }
     let op = AutodiffRecurrence::<B> {
@@ -179,16 +186,15 @@ impl<B: Backend> OnInner<B> for AutodiffRecurrence<B> {
         let keep = matches!(prep, OpsKind::Tracked(_));
         // The primitives are moved, not cloned: ndarray's `into_data` copies a uniquely owned
         // buffer out directly but walks a shared one element by element.
-        let [p, w, b, h0, c0] = inputs.map(|t| t.primitive);
-        let (out, last, cell, trace) = forward::<I>(
-            self.rec,
-            inner(p),
-            inner(w),
-            inner(b),
-            inner(h0),
-            inner(c0),
-            keep,
-        );
+        let [p, w_hh, b_hh, h0, c0] = inputs.map(|t| t.primitive);
+        let inputs = Inputs {
+            p: inner(p),
+            w_hh: inner(w_hh),
+            b_hh: inner(b_hh),
+            h0: inner(h0),
+            c0: inner(c0),
+        };
+        let (out, last, cell, trace) = forward::<I>(self.rec, inputs, keep);
         let shape = out.dims();
         let out = primitive(out);
         let slots = FinalGradSlots::<I>::default();
@@ -310,12 +316,18 @@ mod tests {
                 let w = random([hidden, gh]);
                 let b = random([gh]);
                 let (h0, c0) = (random([batch, hidden]), random([batch, hidden]));
+                let inputs = Inputs {
+                    p,
+                    w_hh: w,
+                    b_hh: b,
+                    h0,
+                    c0,
+                };
                 let run = |host: bool| {
-                    let args = (p.clone(), w.clone(), b.clone(), h0.clone(), c0.clone());
                     if host {
-                        host::forward::<Nd, f32>(rec, args.0, args.1, args.2, args.3, args.4, true)
+                        host::forward::<Nd, f32>(rec, inputs.clone(), true)
                     } else {
-                        reference::forward(rec, args.0, args.1, args.2, args.3, args.4, true)
+                        reference::forward(rec, inputs.clone(), true)
                     }
                 };
                 let (out_h, last_h, cell_h, trace_h) = run(true);

@@ -96,15 +96,16 @@ pub(crate) struct ReferenceTrace<I: Backend> {
     acts: Vec<Vec<Tensor<I, 2>>>,
 }
 
-/// The forward loop. See [`super::forward`] for the shapes.
-#[allow(clippy::too_many_arguments)]
+/// The forward loop. See [`super::Inputs`] for the shapes.
 pub(crate) fn forward<I: Backend>(
     rec: Recurrence,
-    p: Tensor<I, 3>,
-    w_hh: Tensor<I, 2>,
-    b_hh: Tensor<I, 1>,
-    h0: Tensor<I, 2>,
-    c0: Tensor<I, 2>,
+    super::Inputs {
+        p,
+        w_hh,
+        b_hh,
+        h0,
+        c0,
+    }: super::Inputs<I>,
     keep: bool,
 ) -> super::Forward<I> {
     let [batch, seq, gh] = p.dims();
