@@ -287,182 +287,290 @@ fn run_loop<B: AutodiffBackend, O: Optimizer<CharLm<B>, B>>(
     devices: &[B::Device],
     optim: O,
 ) -> Result<TrainSummary, TrainError> {
-    let device = &devices[0];
-    let run = &options.run;
-    let Session {
-        corpus,
-        batcher,
-        total,
-        mut model,
-        mut optim,
-        start,
-        mut best,
-        elapsed_before,
-        mut carry,
-    } = session::open(config, options, device, optim)?;
+    let session = session::open(config, options, &devices[0], optim)?;
+    let (total, start) = (session.total, session.start);
+    let (mut t, mut model, mut optim) = Trainer::new(config, options, session);
     let (batch, seq) = (config.data.batch_size, config.data.seq_len);
-    let validate = |m: &CharLm<B::InnerBackend>| {
-        evaluate(m, &corpus.valid, batch, seq, config.train.eval_batches)
-    };
-    let reporter = Reporter::new(options.progress, start, total);
-    reporter.println(&format!(
-        "model: {} {}x{}, embedding {}, vocabulary {}, {} parameters; {total} steps ({:.2} epochs of {} batches)",
-        config.model.cell,
-        config.model.num_layers,
-        config.model.hidden_size,
-        config.model.embedding_size,
-        corpus.vocab.len(),
-        model.num_params(),
-        total as f64 / batcher.per_epoch() as f64,
-        batcher.per_epoch()
-    ));
-    if options.resume && start < total {
-        reporter.println(&format!(
-            "resuming from the checkpoint at step {start} of {total}"
-        ));
-    }
-    if start >= total {
-        reporter.println(&format!("run already complete at step {start}"));
-    }
-
-    let session_start = Instant::now();
-    let elapsed = || elapsed_before + session_start.elapsed().as_secs_f64();
-    let mut train_losses = Vec::new();
-    let mut last_val = f64::NAN;
-    let mut window = LossWindow::<B::InnerBackend>::new(corpus.vocab.len());
+    let (clip, dropout) = (&config.clip, config.model.dropout > 0.0);
     for step in start..total {
-        // Learning rate and randomness of this step.
+        // Learning rate and randomness of this step; its batch and the state carried into it.
         let lr = config.learning_rate(step, total);
         seed_step::<B>(devices, config.seed, step);
-        // The batch, and the hidden state carried into it (contiguous batching).
-        let (b, state): (Batch, Option<RecurrentState<B>>) = match config.data.batching {
-            Batching::Contiguous => {
-                let k = step % batcher.per_epoch();
-                let state = if k == 0 { None } else { carry.take() };
-                (batcher.get(&corpus.train, k), state)
-            }
-            Batching::Random => (
-                random_batch(&corpus.train, batch, seq, config.seed, step as u64),
-                None,
-            ),
-        };
+        let (b, state) = t.batch(step);
         // Forward, backward, clip, update.
-        let dropout = config.model.dropout > 0.0;
         let (loss, next, mut grads) = step::forward_backward(&model, &b, state, devices, dropout);
-        if config.data.batching == Batching::Contiguous {
-            carry = Some(next.detach());
-        }
-        let clip = &config.clip;
+        t.carry_over(next);
         clip_gradients::<B, _>(&model, &mut grads, clip.max_norm, clip.max_value);
         model = optim.step(lr, model, grads);
-        window.add(loss, batch * seq);
-
+        t.window.add(loss, batch * seq);
         // Log; evaluate, sample and checkpoint when due.
         let done = step + 1;
         let due = Due::after(done, total, config, options);
         if due.log {
-            let mean = window.take(done)?;
-            train_losses.push((done, mean.loss));
-            let mut improved = false;
-            let mut val_cols = ",".to_string();
-            if due.eval {
-                let valid_model = model.valid();
-                last_val = validate(&valid_model)?;
-                val_cols = format!("{last_val:.6},{:.6}", last_val / std::f64::consts::LN_2);
-                improved = best.is_none_or(|b| last_val < b);
-                if improved {
-                    best = Some(last_val);
-                }
-                if config.train.sample_length > 0 {
-                    let text = sample_text(config, &valid_model, &corpus.vocab, done)?;
-                    let block = format!("{}{text}\n\n", sample_heading(done, last_val));
-                    history::append(&run.samples_path(), &block)?;
-                }
-                reporter.println(&format!(
-                    "step {done}/{total}: train loss {:.4}, validation loss {last_val:.4} ({:.3} bits/char){}",
-                    mean.loss,
-                    last_val / std::f64::consts::LN_2,
-                    if improved { ", best so far" } else { "" }
-                ));
-            }
-            let row = format!(
-                "{done},{:.6},{val_cols},{lr:.6e},{:.1},{:.2}\n",
-                mean.loss,
-                mean.tokens_per_sec,
-                elapsed()
-            );
-            history::append(&run.metrics_path(), &row)?;
-            let state_at = |val_loss| TrainState {
-                step: done,
-                total_steps: total,
-                best_val_loss: best,
-                val_loss,
-                elapsed_secs: elapsed(),
-                seed: config.seed,
-                files: Default::default(),
-            };
-            if due.checkpoint {
-                // A step that turned the weights into NaN is never saved.
-                if !weights_finite(&model) {
-                    return Err(TrainError::Diverged {
-                        what: "the weights became NaN or infinite".into(),
-                        step: done,
-                    });
-                }
-                let state = state_at(due.eval.then_some(last_val));
-                save::save_last(run, &state, &model, &optim, carry.as_ref())?;
-            }
-            // After `last`, so that a crash in between never lets a resumed run overwrite
-            // `best` with a worse model (`last` already records the new best loss).
-            if improved {
-                save::save_best(run, &state_at(Some(last_val)), &model)?;
-            }
-            let eta = (total - done) as f64 * (batch * seq) as f64 / mean.tokens_per_sec.max(1e-9);
-            let val = if last_val.is_finite() {
-                format!(" | val {last_val:.4}")
-            } else {
-                String::new()
-            };
-            let message = format!(
-                "loss {:.4}{val} | lr {lr:.2e} | {:.0} tok/s",
-                mean.loss, mean.tokens_per_sec
-            );
-            reporter.update(done, total, &message, eta);
+            t.log(done, lr, &due, &model, &optim)?;
         }
         if due.interrupted && done < total {
             return Err(TrainError::Interrupted {
                 step: done,
-                run: run.checkpoint_dir("last").display().to_string(),
+                run: options.run.checkpoint_dir("last").display().to_string(),
             });
         }
         if due.stop {
-            reporter.println(&format!(
+            t.reporter.println(&format!(
                 "stopped after step {done} (--stop-after); --resume continues"
             ));
             break;
         }
     }
-    drop(reporter);
+    t.finish(&model)
+}
 
-    if start >= total {
-        last_val = validate(&model.valid())?;
+/// What the loop carries from step to step besides the model and the optimiser.
+struct Trainer<'a, B: AutodiffBackend> {
+    config: &'a RunConfig,
+    options: &'a TrainOptions,
+    corpus: crate::data::Corpus,
+    batcher: crate::data::ContiguousBatcher,
+    total: usize,
+    best: Option<f64>,
+    last_val: f64,
+    /// The hidden state carried into the next batch (contiguous batching).
+    carry: Option<RecurrentState<B>>,
+    window: LossWindow<B::InnerBackend>,
+    reporter: Reporter,
+    train_losses: Vec<(usize, f64)>,
+    elapsed_before: f64,
+    started: Instant,
+    start: usize,
+}
+
+impl<'a, B: AutodiffBackend> Trainer<'a, B> {
+    /// Takes over an opened session, and prints what is about to be trained.
+    fn new<O>(
+        config: &'a RunConfig,
+        options: &'a TrainOptions,
+        s: Session<B, O>,
+    ) -> (Self, CharLm<B>, O) {
+        let reporter = Reporter::new(options.progress, s.start, s.total);
+        let m = &config.model;
+        let epochs = s.total as f64 / s.batcher.per_epoch() as f64;
+        reporter.println(&format!(
+            "model: {} {}x{}, embedding {}, vocabulary {}, {} parameters; {} steps ({epochs:.2} epochs of {} batches)",
+            m.cell,
+            m.num_layers,
+            m.hidden_size,
+            m.embedding_size,
+            s.corpus.vocab.len(),
+            s.model.num_params(),
+            s.total,
+            s.batcher.per_epoch()
+        ));
+        if options.resume && s.start < s.total {
+            let (start, total) = (s.start, s.total);
+            reporter.println(&format!(
+                "resuming from the checkpoint at step {start} of {total}"
+            ));
+        }
+        if s.start >= s.total {
+            reporter.println(&format!("run already complete at step {}", s.start));
+        }
+        let trainer = Self {
+            config,
+            options,
+            window: LossWindow::new(s.corpus.vocab.len()),
+            corpus: s.corpus,
+            batcher: s.batcher,
+            total: s.total,
+            best: s.best,
+            last_val: f64::NAN,
+            carry: s.carry,
+            reporter,
+            train_losses: Vec::new(),
+            elapsed_before: s.elapsed_before,
+            started: Instant::now(),
+            start: s.start,
+        };
+        (trainer, s.model, s.optim)
     }
-    let (train_series, valid_series) = history::read_metrics(run);
-    if let Err(e) = crate::plot::loss_curve(
-        &run.plot_path(),
-        &format!("{} — {}", run.root().display(), config.model.cell),
-        &train_series,
-        &valid_series,
-    ) {
-        eprintln!("warning: could not draw {}: {e}", run.plot_path().display());
+
+    /// Training seconds of the whole run so far.
+    fn elapsed(&self) -> f64 {
+        self.elapsed_before + self.started.elapsed().as_secs_f64()
     }
-    Ok(TrainSummary {
-        steps: options.stop_after.map_or(total, |s| s.min(total)),
-        val_loss: last_val,
-        best_val_loss: best.unwrap_or(last_val),
-        elapsed_secs: elapsed(),
-        train_losses,
-    })
+
+    /// The batch of `step`, and the hidden state carried into it.
+    fn batch(&mut self, step: usize) -> (Batch, Option<RecurrentState<B>>) {
+        let (batch, seq) = (self.config.data.batch_size, self.config.data.seq_len);
+        match self.config.data.batching {
+            Batching::Contiguous => {
+                let k = step % self.batcher.per_epoch();
+                let state = if k == 0 { None } else { self.carry.take() };
+                (self.batcher.get(&self.corpus.train, k), state)
+            }
+            Batching::Random => {
+                let seed = self.config.seed;
+                (
+                    random_batch(&self.corpus.train, batch, seq, seed, step as u64),
+                    None,
+                )
+            }
+        }
+    }
+
+    /// Keeps the state after a batch for the next one (contiguous batching).
+    fn carry_over(&mut self, next: RecurrentState<B>) {
+        if self.config.data.batching == Batching::Contiguous {
+            self.carry = Some(next.detach());
+        }
+    }
+
+    /// The log line of step `done`, with the evaluation and checkpoints that are due.
+    fn log<O: Optimizer<CharLm<B>, B>>(
+        &mut self,
+        done: usize,
+        lr: f64,
+        due: &Due,
+        model: &CharLm<B>,
+        optim: &O,
+    ) -> Result<(), TrainError> {
+        let mean = self.window.take(done)?;
+        self.train_losses.push((done, mean.loss));
+        let improved = if due.eval {
+            self.evaluate(done, mean.loss, model)?
+        } else {
+            false
+        };
+        let val_cols = if due.eval {
+            let v = self.last_val;
+            format!("{v:.6},{:.6}", v / std::f64::consts::LN_2)
+        } else {
+            ",".to_string()
+        };
+        let row = format!(
+            "{done},{:.6},{val_cols},{lr:.6e},{:.1},{:.2}\n",
+            mean.loss,
+            mean.tokens_per_sec,
+            self.elapsed()
+        );
+        history::append(&self.options.run.metrics_path(), &row)?;
+        self.checkpoint(done, due, improved, model, optim)?;
+        let (batch, seq) = (self.config.data.batch_size, self.config.data.seq_len);
+        let eta = (self.total - done) as f64 * (batch * seq) as f64 / mean.tokens_per_sec.max(1e-9);
+        let val = if self.last_val.is_finite() {
+            format!(" | val {:.4}", self.last_val)
+        } else {
+            String::new()
+        };
+        let message = format!(
+            "loss {:.4}{val} | lr {lr:.2e} | {:.0} tok/s",
+            mean.loss, mean.tokens_per_sec
+        );
+        self.reporter.update(done, self.total, &message, eta);
+        Ok(())
+    }
+
+    /// The validation loss, a sample, and the line that reports them; whether the loss is the
+    /// best so far.
+    fn evaluate(
+        &mut self,
+        done: usize,
+        train_loss: f64,
+        model: &CharLm<B>,
+    ) -> Result<bool, TrainError> {
+        let (batch, seq) = (self.config.data.batch_size, self.config.data.seq_len);
+        let valid_model = model.valid();
+        let valid = &self.corpus.valid;
+        let val = evaluate(
+            &valid_model,
+            valid,
+            batch,
+            seq,
+            self.config.train.eval_batches,
+        )?;
+        self.last_val = val;
+        let improved = self.best.is_none_or(|b| val < b);
+        if improved {
+            self.best = Some(val);
+        }
+        if self.config.train.sample_length > 0 {
+            let text = sample_text(self.config, &valid_model, &self.corpus.vocab, done)?;
+            let block = format!("{}{text}\n\n", sample_heading(done, val));
+            history::append(&self.options.run.samples_path(), &block)?;
+        }
+        self.reporter.println(&format!(
+            "step {done}/{}: train loss {train_loss:.4}, validation loss {val:.4} ({:.3} bits/char){}",
+            self.total,
+            val / std::f64::consts::LN_2,
+            if improved { ", best so far" } else { "" }
+        ));
+        Ok(improved)
+    }
+
+    /// Saves `last` when due (never a model whose weights stopped being numbers), then `best`
+    /// when the validation loss improved.
+    fn checkpoint<O: Optimizer<CharLm<B>, B>>(
+        &self,
+        done: usize,
+        due: &Due,
+        improved: bool,
+        model: &CharLm<B>,
+        optim: &O,
+    ) -> Result<(), TrainError> {
+        let state_at = |val_loss| TrainState {
+            step: done,
+            total_steps: self.total,
+            best_val_loss: self.best,
+            val_loss,
+            elapsed_secs: self.elapsed(),
+            seed: self.config.seed,
+            files: Default::default(),
+        };
+        let run = &self.options.run;
+        if due.checkpoint {
+            if !weights_finite(model) {
+                return Err(TrainError::Diverged {
+                    what: "the weights became NaN or infinite".into(),
+                    step: done,
+                });
+            }
+            let state = state_at(due.eval.then_some(self.last_val));
+            save::save_last(run, &state, model, optim, self.carry.as_ref())?;
+        }
+        // After `last`, so that a crash in between never lets a resumed run overwrite `best`
+        // with a worse model (`last` already records the new best loss).
+        if improved {
+            save::save_best(run, &state_at(Some(self.last_val)), model)?;
+        }
+        Ok(())
+    }
+
+    /// The summary of the run, after the loss curve is drawn.
+    fn finish(mut self, model: &CharLm<B>) -> Result<TrainSummary, TrainError> {
+        let (batch, seq) = (self.config.data.batch_size, self.config.data.seq_len);
+        if self.start >= self.total {
+            let valid = &self.corpus.valid;
+            let eval_batches = self.config.train.eval_batches;
+            self.last_val = evaluate(&model.valid(), valid, batch, seq, eval_batches)?;
+        }
+        let run = &self.options.run;
+        let (train_series, valid_series) = history::read_metrics(run);
+        let title = format!("{} — {}", run.root().display(), self.config.model.cell);
+        if let Err(e) =
+            crate::plot::loss_curve(&run.plot_path(), &title, &train_series, &valid_series)
+        {
+            eprintln!("warning: could not draw {}: {e}", run.plot_path().display());
+        }
+        Ok(TrainSummary {
+            steps: self
+                .options
+                .stop_after
+                .map_or(self.total, |s| s.min(self.total)),
+            val_loss: self.last_val,
+            best_val_loss: self.best.unwrap_or(self.last_val),
+            elapsed_secs: self.elapsed(),
+            train_losses: self.train_losses,
+        })
+    }
 }
 
 /// Seeds Burn's generator for step `step` (the dropout masks): the same on every run of the

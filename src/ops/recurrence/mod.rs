@@ -200,7 +200,7 @@ impl<B: Backend> OnInner<B> for AutodiffRecurrence<B> {
         let slots = FinalGradSlots::<I>::default();
         let out: FloatTensor<Autodiff<I>> = match prep {
             OpsKind::Tracked(prep) => prep.finish(
-                RecurrenceState {
+                BackwardState {
                     trace: trace.expect("kept"),
                     d_final: slots.clone(),
                 },
@@ -231,7 +231,7 @@ type FinalGradSlots<I> = Arc<Mutex<[Option<FloatTensor<I>>; 2]>>;
 
 /// The recurrence's backward state: what the forward kept, and the slots of `dh_T` and `dc_T`.
 #[derive(Clone, Debug)]
-struct RecurrenceState<I: Backend> {
+struct BackwardState<I: Backend> {
     trace: Trace<I>,
     d_final: FinalGradSlots<I>,
 }
@@ -240,7 +240,7 @@ struct RecurrenceState<I: Backend> {
 struct RecurrenceBackward;
 
 impl<I: Backend> Backward<I, 5> for RecurrenceBackward {
-    type State = RecurrenceState<I>;
+    type State = BackwardState<I>;
 
     fn backward(self, ops: Ops<Self::State, 5>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node_p, node_w, node_b, node_h0, node_c0] = ops.parents.map(|n| n.map(|n| n.id));
