@@ -8,6 +8,8 @@
 
 use std::time::Instant;
 
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+use crate::launches::{self, Launches};
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Tensor};
@@ -145,6 +147,64 @@ pub fn bench_train<B: AutodiffBackend>(
     rayon::scope(|_| bench_train_here::<B>(workload, ids, vocab, timing, device))
 }
 
+/// A workload's model and optimiser, stepping through random batches of a corpus.
+struct Stepper<'a, B: AutodiffBackend, O> {
+    workload: Workload,
+    ids: &'a [u16],
+    device: &'a B::Device,
+    model: Option<CharLm<B>>,
+    optim: O,
+}
+
+impl<'a, B: AutodiffBackend>
+    Stepper<'a, B, burn::optim::adaptor::OptimizerAdaptor<burn::optim::Adam, CharLm<B>, B>>
+{
+    fn new(
+        workload: Workload,
+        ids: &'a [u16],
+        vocab: usize,
+        fused: bool,
+        device: &'a B::Device,
+    ) -> Self {
+        B::seed(device, 0);
+        Self {
+            workload,
+            ids,
+            device,
+            model: Some(workload.model(vocab, fused).init(device)),
+            optim: AdamConfig::new().init::<B, CharLm<B>>(),
+        }
+    }
+}
+
+impl<B: AutodiffBackend, O: Optimizer<CharLm<B>, B>> Stepper<'_, B, O> {
+    /// Forward and backward of batch `i`: the loss and the gradients.
+    fn forward_backward(&self, i: u64) -> (Tensor<B, 1>, GradientsParams) {
+        let (batch, seq) = (self.workload.batch, self.workload.seq);
+        let model = self.model.as_ref().expect("a model");
+        let b = random_batch(self.ids, batch, seq, 0, i);
+        let (logits, _) = model.forward(ids_tensor(&b.inputs, batch, seq, self.device), None);
+        let loss = model.loss(logits, ids_tensor(&b.targets, batch, seq, self.device));
+        let grads = GradientsParams::from_grads(loss.backward(), model);
+        (loss, grads)
+    }
+
+    /// Clipping at 5 and Adam at 2e-3.
+    fn update(&mut self, mut grads: GradientsParams) {
+        let model = self.model.take().expect("a model");
+        clip_gradients::<B, _>(&model, &mut grads, 5.0, 0.0);
+        self.model = Some(self.optim.step(2e-3, model, grads));
+    }
+
+    /// One whole step; the loss, read to the host (which waits for the step to finish, as
+    /// `.item()` does in the reference).
+    fn step(&mut self, i: u64) -> f64 {
+        let (loss, grads) = self.forward_backward(i);
+        self.update(grads);
+        loss.into_scalar().elem()
+    }
+}
+
 fn bench_train_here<B: AutodiffBackend>(
     workload: Workload,
     ids: &[u16],
@@ -157,22 +217,10 @@ fn bench_train_here<B: AutodiffBackend>(
         min_steps,
         fused,
     } = *timing;
-    B::seed(device, 0);
-    let mut model: CharLm<B> = workload.model(vocab, fused).init(device);
-    let mut optim = AdamConfig::new().init::<B, CharLm<B>>();
+    let mut stepper = Stepper::<B, _>::new(workload, ids, vocab, fused, device);
     let (batch, seq) = (workload.batch, workload.seq);
-    let mut step = |i: u64, model: CharLm<B>| -> (CharLm<B>, Tensor<B, 1>) {
-        let b = random_batch(ids, batch, seq, 0, i);
-        let (logits, _) = model.forward(ids_tensor(&b.inputs, batch, seq, device), None);
-        let loss = model.loss(logits, ids_tensor(&b.targets, batch, seq, device));
-        let mut grads = GradientsParams::from_grads(loss.backward(), &model);
-        clip_gradients::<B, _>(&model, &mut grads, 5.0, 0.0);
-        (optim.step(2e-3, model, grads), loss)
-    };
     for i in 0..3 {
-        let (m, loss) = step(i, model);
-        model = m;
-        let _: f64 = loss.into_scalar().elem();
+        stepper.step(i);
     }
     let mut times = Vec::new();
     let start = Instant::now();
@@ -180,10 +228,7 @@ fn bench_train_here<B: AutodiffBackend>(
     let mut i = 3;
     loop {
         let t0 = Instant::now();
-        let (m, loss) = step(i, model);
-        model = m;
-        // Reading the loss waits for the step to finish (as `.item()` does in the reference).
-        last_loss = loss.into_scalar().elem();
+        last_loss = stepper.step(i);
         times.push(t0.elapsed().as_secs_f64());
         i += 1;
         let elapsed = start.elapsed().as_secs_f64();
@@ -275,6 +320,68 @@ pub enum BenchResult {
     Train(Workload, TrainBench),
     /// Sampling: median, min and max chars/s.
     Sample(f64, f64, f64),
+    /// The kernel launches of a training step.
+    #[cfg(any(feature = "wgpu", feature = "cuda"))]
+    Launches(LaunchReport),
+}
+
+/// The GPU kernel launches of one training step of a workload.
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+#[derive(Clone, Debug)]
+pub struct LaunchReport {
+    /// The workload.
+    pub workload: Workload,
+    /// Launches (and host reads) of the forward and backward passes.
+    pub forward_backward: Launches,
+    /// Launches of the clipping and the optimiser step.
+    pub update: Launches,
+}
+
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+impl LaunchReport {
+    /// Launches of the whole step.
+    pub fn total(&self) -> u64 {
+        self.forward_backward.total() + self.update.total()
+    }
+
+    /// Launches of the whole step per time step and layer.
+    pub fn per_time_step_and_layer(&self) -> f64 {
+        self.total() as f64 / (self.workload.seq * self.workload.layers) as f64
+    }
+}
+
+/// Counts the kernel launches of one training step of `workload` (after 3 warm-up steps, which
+/// compile the kernels and settle autotuning): forward and backward, then clipping and the
+/// optimiser. Counting must be on ([`launches::enable`]).
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+pub fn count_launches<B: AutodiffBackend>(
+    workload: Workload,
+    ids: &[u16],
+    vocab: usize,
+    fused: bool,
+    device: &B::Device,
+) -> LaunchReport {
+    let sync = || B::sync(device).expect("the device finishes its work");
+    let mut stepper = Stepper::<B, _>::new(workload, ids, vocab, fused, device);
+    for i in 0..3 {
+        stepper.step(i);
+    }
+    sync();
+    launches::counting(true);
+    let before = launches::settled();
+    let (loss, grads) = stepper.forward_backward(3);
+    sync();
+    let middle = launches::settled();
+    stepper.update(grads);
+    sync();
+    let after = launches::settled();
+    launches::counting(false);
+    let _: f64 = loss.into_scalar().elem();
+    LaunchReport {
+        workload,
+        forward_backward: middle.since(&before),
+        update: after.since(&middle),
+    }
 }
 
 impl std::fmt::Display for BenchResult {
@@ -296,29 +403,64 @@ impl std::fmt::Display for BenchResult {
                 f,
                 "RESULT burn-M sample chars_per_s_median={med:.0} min={min:.0} max={max:.0} peak_mem_mib={peak:.0}"
             ),
+            #[cfg(any(feature = "wgpu", feature = "cuda"))]
+            BenchResult::Launches(r) => {
+                let w = &r.workload;
+                write!(
+                    f,
+                    "LAUNCHES burn-{} step={} per_time_step_per_layer={:.2} (T={}, L={}) forward_backward={} update={} host_reads_in_forward_backward={}",
+                    w.name,
+                    r.total(),
+                    r.per_time_step_and_layer(),
+                    w.seq,
+                    w.layers,
+                    r.forward_backward.total(),
+                    r.update.total(),
+                    r.forward_backward.host_reads
+                )?;
+                let mut all = r.forward_backward.by_kernel.clone();
+                for (k, n) in &r.update.by_kernel {
+                    *all.entry(k.clone()).or_default() += n;
+                }
+                let mut rows: Vec<_> = all.into_iter().collect();
+                rows.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+                for (kernel, n) in rows {
+                    write!(f, "\n  {n:>6} {kernel}")?;
+                }
+                Ok(())
+            }
         }
     }
 }
 
 /// Measures each target in turn on `ids` (a corpus of `vocab` characters), handing each result
-/// to `report` as soon as it is measured.
+/// to `report` as soon as it is measured; with `count_launches` (GPU features, counting on), each
+/// training workload's kernel launches follow its tokens/s.
 pub fn run<B: AutodiffBackend>(
     targets: &[Target],
     ids: &[u16],
     vocab: usize,
     timing: &Timing,
+    count_launches: bool,
     device: &B::Device,
     mut report: impl FnMut(BenchResult),
 ) {
     for target in targets {
-        report(match *target {
+        match *target {
             Target::Train(w) => {
-                BenchResult::Train(w, bench_train::<B>(w, ids, vocab, timing, device))
+                let r = bench_train::<B>(w, ids, vocab, timing, device);
+                report(BenchResult::Train(w, r));
+                #[cfg(any(feature = "wgpu", feature = "cuda"))]
+                if count_launches {
+                    let r = self::count_launches::<B>(w, ids, vocab, timing.fused, device);
+                    report(BenchResult::Launches(r));
+                }
             }
             Target::Sample => {
                 let (med, min, max) = bench_sample::<B::InnerBackend>(vocab, 2000, 5, device);
-                BenchResult::Sample(med, min, max)
+                report(BenchResult::Sample(med, min, max));
             }
-        });
+        }
     }
+    let _ = count_launches;
 }

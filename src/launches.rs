@@ -18,7 +18,9 @@ use cubecl_runtime::config::{CubeClRuntimeConfig, RuntimeConfig};
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchCountError {
     /// CubeCL's configuration was already fixed (a device was used first).
-    #[error("kernel launches can only be counted when counting is turned on before the GPU device is first used")]
+    #[error(
+        "kernel launches can only be counted when counting is turned on before the GPU device is first used"
+    )]
     TooLate,
     /// Another `log` logger is installed.
     #[error("kernel launches are counted through the `log` facade, which already has a logger")]
@@ -57,6 +59,23 @@ impl Launches {
 
 static COUNTS: Mutex<Option<Launches>> = Mutex::new(None);
 
+/// `BURN_RNN_LAUNCH_TRACE=1` also prints every counted launch, in order, to stderr: which
+/// operation became which kernel.
+static TRACE: std::sync::LazyLock<bool> = std::sync::LazyLock::new(|| {
+    std::env::var_os("BURN_RNN_LAUNCH_TRACE").is_some_and(|v| v == "1")
+});
+
+/// Starts (`true`) or pauses (`false`) counting, after [`enable`]. While paused, the `log`
+/// facade drops every record at its first check, so timing is not disturbed by the trace-level
+/// records of wgpu.
+pub fn counting(on: bool) {
+    log::set_max_level(if on {
+        log::LevelFilter::Trace
+    } else {
+        log::LevelFilter::Off
+    });
+}
+
 /// Counts CubeCL's "Executing <kernel>" lines and wgpu-core's buffer mappings for reading.
 struct Counter;
 
@@ -75,6 +94,9 @@ impl log::Log for Counter {
             return;
         };
         if let Some(name) = text.strip_prefix("Executing ") {
+            if *TRACE {
+                eprintln!("launch: {name}");
+            }
             *counts.by_kernel.entry(short_name(name)).or_default() += 1;
         } else if text.starts_with("Buffer::map_async") && text.contains("Read") {
             counts.host_reads += 1;
@@ -84,25 +106,37 @@ impl log::Log for Counter {
     fn flush(&self) {}
 }
 
-/// A kernel's name without its generic parameters and module path.
+/// A kernel's name without its runtime and most generic parameters: the kernel, and for
+/// matmuls and binary operations the argument kind or operation (`MatmulEntry TensorArgs`,
+/// `KernelBinop AddOp`).
 fn short_name(name: &str) -> String {
-    let base = name.split('<').next().unwrap_or(name).trim();
-    base.rsplit("::").next().unwrap_or(base).to_string()
+    let parts: Vec<&str> = name.split(" | ").map(str::trim).collect();
+    let base = parts[0].rsplit("::").next().unwrap_or(parts[0]);
+    match parts.get(1) {
+        Some(detail) if parts.len() > 2 && (detail.ends_with("Op") || detail.ends_with("Args")) => {
+            format!("{base} {detail}")
+        }
+        _ => base.to_string(),
+    }
 }
 
-/// Turns counting on. Call it once, before the GPU device is first used.
+/// Turns counting on (see [`counting`] to pause it). Call it once, before the GPU device is
+/// first used.
 pub fn enable() -> Result<(), LaunchCountError> {
     let config: CubeClRuntimeConfig = serde_json::from_value(serde_json::json!({
         "profiling": { "logger": { "level": "minimal", "log": "info" } }
     }))
     .expect("a valid CubeCL config");
-    // `set` panics once the configuration is fixed; nothing else of CubeCL's is touched here.
+    // `set` panics once the configuration is fixed (quietly here); nothing else is touched.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
     let set = std::panic::catch_unwind(|| CubeClRuntimeConfig::set(config));
+    std::panic::set_hook(hook);
     if set.is_err() {
         return Err(LaunchCountError::TooLate);
     }
     log::set_logger(&Counter).map_err(|_| LaunchCountError::LoggerTaken)?;
-    log::set_max_level(log::LevelFilter::Trace);
+    counting(true);
     *COUNTS.lock().unwrap_or_else(|e| e.into_inner()) = Some(Launches::default());
     Ok(())
 }
@@ -111,7 +145,13 @@ pub fn enable() -> Result<(), LaunchCountError> {
 /// background thread, so this waits until no new line has arrived for 100 ms. Call it after the
 /// device has finished the work (a sync, or a value read back).
 pub fn settled() -> Launches {
-    let read = || COUNTS.lock().unwrap_or_else(|e| e.into_inner()).clone().unwrap_or_default();
+    let read = || {
+        COUNTS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .unwrap_or_default()
+    };
     let mut last = read();
     let mut quiet = Instant::now();
     while quiet.elapsed() < Duration::from_millis(100) {

@@ -14,7 +14,8 @@
 //! - [`model`]: task models; [`model::CharLm`], the character-level language model;
 //! - [`pytorch`]: load and save PyTorch `state_dict`s (safetensors);
 //! - [`data`]: vocabulary, corpus and batches; [`sample`]: the sampler and generation;
-//! - [`training`]: clipping, the weight check and the small [`training::fit`] loop.
+//! - [`training`]: clipping, the weight check and the small [`training::fit`] loop;
+//! - `launches` (features `wgpu`, `cuda`): counting the GPU kernel launches of a piece of work.
 //!
 //! With the `app` feature (on by default), the char-rnn application behind the `burn-rnn`
 //! command: `config`, `checkpoint`, `plot` (leaves), `run` (a run folder with its model),
@@ -43,6 +44,8 @@ mod ops;
 
 pub mod cell;
 pub mod data;
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+pub mod launches;
 pub mod layer;
 pub mod model;
 pub mod pytorch;

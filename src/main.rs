@@ -136,6 +136,10 @@ struct BenchArgs {
     /// Let Burn's autodiff record every step instead of the fused recurrence.
     #[arg(long)]
     unfused: bool,
+    /// Also count the GPU kernel launches of one training step of each workload, by kernel
+    /// name (builds with `--features wgpu` or `cuda`; the wgpu build also counts host reads).
+    #[arg(long)]
+    launches: bool,
 }
 
 #[derive(Args)]
@@ -193,6 +197,9 @@ enum CliError {
     Argument(String),
     #[error("cannot install the Ctrl-C handler: {0}")]
     Signal(#[from] ctrlc::Error),
+    #[cfg(any(feature = "wgpu", feature = "cuda"))]
+    #[error(transparent)]
+    Launches(#[from] burn_rnn::launches::LaunchCountError),
 }
 
 /// Runs `$body` with `B` bound to the chosen (autodiff) backend, `devices` to the devices of
@@ -371,6 +378,18 @@ fn sample_command(args: SampleArgs) -> Result<(), CliError> {
 
 fn bench_command(args: BenchArgs) -> Result<(), CliError> {
     let targets = Target::parse(&args.workload).map_err(CliError::Argument)?;
+    if args.launches {
+        // Before any GPU device is touched; counting stays paused while steps are timed.
+        #[cfg(any(feature = "wgpu", feature = "cuda"))]
+        {
+            burn_rnn::launches::enable()?;
+            burn_rnn::launches::counting(false);
+        }
+        #[cfg(not(any(feature = "wgpu", feature = "cuda")))]
+        return Err(CliError::Argument(
+            "--launches counts GPU kernel launches; rebuild with `--features wgpu` or `--features cuda`".into(),
+        ));
+    }
     let corpus = Corpus::load(&args.data, 0.1, None)?;
     let timing = Timing {
         seconds: args.seconds,
@@ -379,7 +398,9 @@ fn bench_command(args: BenchArgs) -> Result<(), CliError> {
     };
     with_backend!(args.backend, |B, device| {
         let (ids, vocab) = (&corpus.train, corpus.vocab.len());
-        bench::run::<B>(&targets, ids, vocab, &timing, &device, |r| println!("{r}"));
+        bench::run::<B>(&targets, ids, vocab, &timing, args.launches, &device, |r| {
+            println!("{r}")
+        });
     });
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! The wgpu backend: PyTorch parity of the recurrent core at small sizes (f32, tolerance for GPU
-//! arithmetic), then a short char-LM training run whose loss must fall, then sampling.
+//! arithmetic), the lookup operation against Burn's `select`, a short char-LM training run whose
+//! loss must fall, sampling, and the kernel launches of a training step held to a bound.
 //!
 //! Built only with `--features wgpu`. CI runs it on Mesa's software Vulkan driver (lavapipe), so it
 //! needs no GPU. Everything is one `#[test]`: one process, one device, shaders compiled once.
@@ -12,11 +13,14 @@ use std::time::Instant;
 
 use burn::backend::wgpu::WgpuDevice;
 use burn::backend::{Autodiff, Wgpu};
+use burn::tensor::{Distribution, Int, Tensor, TensorData};
+use burn_rnn::bench::{Workload, count_launches};
 use burn_rnn::checkpoint::RunDir;
 use burn_rnn::config::RunConfig;
 use burn_rnn::run::load_run;
 use burn_rnn::sample::{Sampler, SamplingOptions, generate};
 use burn_rnn::train::{Progress, TrainOptions, train};
+use burn_rnn::{CellKind, RecurrentCell, RecurrentConfig, launches};
 use common::*;
 
 type B = Autodiff<Wgpu>;
@@ -26,8 +30,13 @@ const TOLERANCE: f64 = 1e-4;
 
 #[test]
 fn wgpu_parity_then_training_and_sampling() {
+    // Counting is configured before the device is first used, and paused until it is wanted.
+    launches::enable().expect("launch counting turns on before the device is used");
+    launches::counting(false);
     parity();
+    lookup_matches_select();
     train_and_sample();
+    launches_per_training_step();
 }
 
 fn parity() {
@@ -101,5 +110,125 @@ fn train_and_sample() {
     eprintln!(
         "wgpu sample: {text:?} (training and sampling {:.0} s)",
         started.elapsed().as_secs_f64()
+    );
+}
+
+/// `forward_lookup` (the lookup operation: `select` forward, a one-hot matmul backward on the
+/// GPU) against Burn's `select` followed by `forward`: outputs and the gradients of the table and
+/// of every weight.
+fn lookup_matches_select() {
+    let device = WgpuDevice::DefaultDevice;
+    let (vocab, embedding, hidden, batch, seq) = (11, 5, 6, 3, 7);
+    let layer = RecurrentConfig::new(CellKind::Lstm, embedding, hidden)
+        .with_num_layers(2)
+        .init::<B>(&device);
+    let table = Tensor::<B, 2>::random([vocab, embedding], Distribution::Normal(0.0, 1.0), &device)
+        .require_grad();
+    // Repeated ids: their gradients add up.
+    let ids: Vec<i64> = (0..batch * seq)
+        .map(|i| (i * 7 % 5 + i % 3) as i64)
+        .collect();
+    let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [batch, seq]), &device);
+    let r = Tensor::<B, 3>::random(
+        [batch, seq, hidden],
+        Distribution::Normal(0.0, 1.0),
+        &device,
+    );
+    let run = |fused_lookup: bool| {
+        let out = if fused_lookup {
+            layer.forward_lookup(table.clone(), ids.clone(), None).0
+        } else {
+            let x = table
+                .clone()
+                .select(0, ids.clone().reshape([batch * seq]))
+                .reshape([batch, seq, embedding]);
+            layer.forward(x, None).0
+        };
+        let grads = (out.clone() * r.clone()).sum().backward();
+        let mut all = values(out);
+        all.extend(values(table.grad(&grads).expect("the table's gradient")));
+        for cell in &layer.cells {
+            let w = cell.weights();
+            all.extend(values(
+                w.weight_ih.val().grad(&grads).expect("W_ih's gradient"),
+            ));
+            all.extend(values(
+                w.weight_hh.val().grad(&grads).expect("W_hh's gradient"),
+            ));
+        }
+        all
+    };
+    let (lookup, select) = (run(true), run(false));
+    let err = rel_error(&lookup, &select);
+    assert!(
+        err <= TOLERANCE,
+        "lookup vs select: relative error {err:.3e}"
+    );
+    eprintln!("wgpu lookup: outputs and gradients within {err:.1e} of select");
+}
+
+/// The kernel launches of one training step (forward, backward, clipping, Adam) of a 2-layer
+/// LSTM, at T = 16 and T = 32: what a time step adds per layer, what the rest costs, and no read
+/// to the host inside forward and backward.
+///
+/// Each time step of each layer is 5 launches today: forward, the matmul with the gate
+/// activations, the state update and the output's write; backward, the matmul that carries the
+/// whole step's elementwise work, and the gradient's write. A change that adds a launch per
+/// time step fails here.
+fn launches_per_training_step() {
+    const PER_TIME_STEP_AND_LAYER: u64 = 5;
+    const REST: u64 = 120;
+    let device = WgpuDevice::DefaultDevice;
+    let vocab = 13;
+    let ids: Vec<u16> = (0..5000u32)
+        .map(|i| ((i * 7 + i / 3) % vocab) as u16)
+        .collect();
+    let layers = 2;
+    let count = |seq: usize| {
+        let workload = Workload {
+            name: "T",
+            cell: CellKind::Lstm,
+            layers,
+            hidden: 16,
+            embedding: 8,
+            seq,
+            batch: 4,
+        };
+        let report = count_launches::<B>(workload, &ids, vocab as usize, true, &device);
+        eprintln!("{}", burn_rnn::bench::BenchResult::Launches(report.clone()));
+        assert_eq!(
+            report.forward_backward.host_reads, 0,
+            "a read to the host inside forward and backward (T = {seq})"
+        );
+        report.total()
+    };
+    let (short, long) = (count(16), count(32));
+    let per_step = (long - short) as f64 / (16 * layers) as f64;
+    let rest = short - PER_TIME_STEP_AND_LAYER * 16 * layers as u64;
+    eprintln!(
+        "wgpu launches per training step: {short} at T = 16, {long} at T = 32: {per_step} per time step and layer, {rest} besides"
+    );
+    assert!(
+        per_step <= PER_TIME_STEP_AND_LAYER as f64,
+        "{per_step} launches per time step and layer, above {PER_TIME_STEP_AND_LAYER}"
+    );
+    for (seq, n) in [(16, short), (32, long)] {
+        let bound = PER_TIME_STEP_AND_LAYER * (seq * layers) as u64 + REST;
+        assert!(
+            n <= bound,
+            "{n} launches at T = {seq}, above {PER_TIME_STEP_AND_LAYER}*T*L + {REST} = {bound}"
+        );
+    }
+
+    // The host-read detection itself works: a read to the host is seen.
+    launches::counting(true);
+    let before = launches::settled();
+    let x = Tensor::<Wgpu, 1>::from_floats([1.0, 2.0], &device) * 2.0;
+    assert_eq!(x.into_data().to_vec::<f32>().unwrap(), vec![2.0, 4.0]);
+    let after = launches::settled();
+    launches::counting(false);
+    assert!(
+        after.host_reads > before.host_reads,
+        "a read to the host was not counted"
     );
 }

@@ -72,7 +72,7 @@ impl<B: Backend> RecurrentCell<B> for GruCell<B> {
     fn step_projected(&self, x_proj: Tensor<B, 2>, state: CellState<B>) -> CellState<B> {
         let h = state.hidden;
         let hp = self.weights.project_hidden(h.clone(), true);
-        let hidden = gru_step(x_proj, hp, h).hidden;
+        let hidden = gru_step(x_proj, hp, h);
         CellState { hidden, cell: None }
     }
 }

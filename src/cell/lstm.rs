@@ -76,10 +76,10 @@ impl<B: Backend> RecurrentCell<B> for LstmCell<B> {
             .cell
             .expect("an LSTM state carries a cell state; build it with init_state");
         let pre = x_proj + self.weights.project_hidden(state.hidden, false);
-        let step = lstm_step(pre, c);
+        let (hidden, cell) = lstm_step(pre, c);
         CellState {
-            hidden: step.hidden,
-            cell: Some(step.cell),
+            hidden,
+            cell: Some(cell),
         }
     }
 }

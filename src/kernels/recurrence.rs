@@ -412,6 +412,13 @@ pub(crate) struct HostTrace<E> {
     cells: Vec<E>,
 }
 
+impl<E> HostTrace<E> {
+    /// The cell traced.
+    pub(crate) fn kind(&self) -> CellKind {
+        self.rec.kind
+    }
+}
+
 /// One chunk's buffers for the forward pass (all batch-major, for this chunk's rows).
 struct ForwardChunk<'a, E> {
     /// `[b, T, G*H]`, overwritten with the gate activations.

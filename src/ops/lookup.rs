@@ -1,9 +1,10 @@
 //! The row lookup (an embedding): rows of a table picked by id, as one autodiff operation.
 //!
 //! - reference: Burn's `select` (whose backward fills zero tensors element by element on
-//!   ndarray);
+//!   ndarray, and on the cube backends loops over every id for each row of the table);
 //! - host ([`crate::kernels::lookup`]): a parallel row copy forward and a parallel scatter-add
-//!   backward.
+//!   backward;
+//! - device (wgpu, cuda): `select` forward, and the backward as one matmul, `onehot(ids)^T d`.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -45,7 +46,71 @@ pub(crate) fn gather_rows<B: Backend>(table: Tensor<B, 2>, ids: Tensor<B, 2, Int
             };
             Tensor::from_primitive(TensorPrimitive::Float(on_inner(route, op)))
         }
+        #[cfg(any(feature = "wgpu", feature = "cuda"))]
+        route @ Route::AutodiffDevice(_) => {
+            let op = DeviceLookup::<B> {
+                table: primitive(table),
+                ids: ids.into_primitive(),
+            };
+            Tensor::from_primitive(TensorPrimitive::Float(on_inner(route, op)))
+        }
         _ => reference(table, ids),
+    }
+}
+
+/// The device operation's inputs.
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+struct DeviceLookup<B: Backend> {
+    table: FloatTensor<B>,
+    ids: burn::tensor::ops::IntTensor<B>,
+}
+
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+impl<B: Backend> OnInner<B> for DeviceLookup<B> {
+    type Output = FloatTensor<B>;
+
+    fn run<I: Backend, E: HostFloat>(self) -> FloatTensor<B> {
+        let table: FloatTensor<Autodiff<I>> = cast(self.table);
+        let ids: Tensor<I, 2, Int> = Tensor::from_primitive(cast(self.ids));
+        let prep = OneHotBackward
+            .prepare::<NoCheckpointing>([table.node.clone()])
+            .compute_bound()
+            .stateful();
+        let table: Tensor<I, 2> = inner(table.primitive);
+        let [v, g] = table.dims();
+        let [batch, seq] = ids.dims();
+        let ids = ids.reshape([batch * seq]);
+        let out = table.select(0, ids.clone()).reshape([batch, seq, g]);
+        let out = primitive(out);
+        cast::<FloatTensor<Autodiff<I>>, _>(match prep {
+            OpsKind::Tracked(prep) => prep.finish((ids, v), out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        })
+    }
+}
+
+/// The lookup's gradient as one matmul: `onehot(ids)^T d`, `[V, N] x [N, G]`.
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+#[derive(Debug)]
+struct OneHotBackward;
+
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+impl<I: Backend> Backward<I, 1> for OneHotBackward {
+    /// The ids `[N]` and the table's rows `V`.
+    type State = (Tensor<I, 1, Int>, usize);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node] = ops.parents.map(|n| n.map(|n| n.id));
+        let d: Tensor<I, 3> = inner(grads.consume::<I>(&ops.node));
+        if node.is_none() {
+            return;
+        }
+        let (ids, v) = ops.state;
+        let [batch, seq, g] = d.dims();
+        let n = batch * seq;
+        let classes = Tensor::<I, 1, Int>::arange(0..v as i64, &d.device());
+        let onehot = classes.reshape([v, 1]).equal(ids.reshape([1, n])).float();
+        register(grads, node, onehot.matmul(d.reshape([n, g])));
     }
 }
 

@@ -92,13 +92,14 @@ pub(crate) fn backward<I: Backend, E: TraceFloat>(
     let [batch, seq, hidden] = d_out.dims();
     let d_last = d_last.map(host_vec::<I, E, 2>).unwrap_or_default();
     let d_cell = d_cell.map(host_vec::<I, E, 2>).unwrap_or_default();
+    let rec_kind = E::unwrap(trace).kind();
     let [dp, dw, db, dh0, dc0] =
         kernel::backward::<E>(E::unwrap(trace), &host_vec(d_out), &d_last, &d_cell);
     let gh = db.len();
     InputGrads {
         dp: from_host::<I, E, 3>(dp, [batch, seq, gh], &device),
         dw_hh: from_host::<I, E, 2>(dw, [hidden, gh], &device),
-        db_hh: from_host::<I, E, 1>(db, [gh], &device),
+        db_hh: (rec_kind == CellKind::Gru).then(|| from_host::<I, E, 1>(db, [gh], &device)),
         dh0: from_host::<I, E, 2>(dh0, [batch, hidden], &device),
         dc0: from_host::<I, E, 2>(dc0, [batch, hidden], &device),
     }

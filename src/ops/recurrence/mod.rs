@@ -69,8 +69,8 @@ pub(crate) struct InputGrads<I: Backend> {
     pub dp: Tensor<I, 3>,
     /// `[H, G*H]`.
     pub dw_hh: Tensor<I, 2>,
-    /// `[G*H]`.
-    pub db_hh: Tensor<I, 1>,
+    /// `[G*H]`, the GRU's only (the other cells fold `b_hh` into `p`).
+    pub db_hh: Option<Tensor<I, 1>>,
     /// `[B, H]`.
     pub dh0: Tensor<I, 2>,
     /// `[B, H]`.
@@ -250,7 +250,9 @@ impl<I: Backend> Backward<I, 5> for RecurrenceBackward {
         let g = backward(ops.state.trace, d_out, d_final);
         register(grads, node_p, g.dp);
         register(grads, node_w, g.dw_hh);
-        register(grads, node_b, g.db_hh);
+        if let Some(db_hh) = g.db_hh {
+            register(grads, node_b, db_hh);
+        }
         register(grads, node_h0, g.dh0);
         register(grads, node_c0, g.dc0);
     }
@@ -346,7 +348,7 @@ mod tests {
                 close(g_h.dw_hh, g_r.dw_hh);
                 close(g_h.dh0, g_r.dh0);
                 if kind == CellKind::Gru {
-                    close(g_h.db_hh, g_r.db_hh);
+                    close(g_h.db_hh.expect("GRU"), g_r.db_hh.expect("GRU"));
                 }
                 if kind == CellKind::Lstm {
                     close(g_h.dc0, g_r.dc0);

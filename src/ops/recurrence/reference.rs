@@ -1,8 +1,9 @@
-//! The recurrence in Burn tensor ops, for any backend: the cells' equations (which the cells'
-//! `step` uses too), the forward loop that keeps the gate activations, and the backward loop.
-//! It is the reference the host kernel is tested against, and what the GPU backends run.
+//! The recurrence in Burn tensor ops, for any backend: the cells' equations as the cells' `step`
+//! uses them, and the forward and backward loops of a whole layer direction, written for Burn's
+//! fusion (see below). The loops are the reference the host kernel is tested against, and what
+//! the GPU backends run.
 
-use burn::tensor::{Tensor, activation, backend::Backend};
+use burn::tensor::{Int, Tensor, TensorData, activation, backend::Backend};
 
 use crate::cell_kind::{Activation, CellKind};
 use crate::kernels::recurrence::Recurrence;
@@ -19,68 +20,51 @@ pub fn sigmoid<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
 /// The vanilla RNN's new state from its pre-activation `x W_ih + b + h W_hh`.
 ///
 /// # Shapes
-/// - `pre`: `[B, H]`; returns `[B, H]`
-pub(crate) fn rnn_step<B: Backend>(pre: Tensor<B, 2>, act: Activation) -> Tensor<B, 2> {
+/// - `pre`: `[B, H]` (or `[B, 1, H]`); returns the same shape
+pub(crate) fn rnn_step<B: Backend, const D: usize>(
+    pre: Tensor<B, D>,
+    act: Activation,
+) -> Tensor<B, D> {
     match act {
         Activation::Tanh => pre.tanh(),
         Activation::Relu => activation::relu(pre),
     }
 }
 
-/// One LSTM step from the gate pre-activations: the activations and the new states.
-pub(crate) struct LstmStep<B: Backend> {
-    /// `σ(i), σ(f), tanh(g), σ(o)`, each `[B, H]`.
-    pub gates: [Tensor<B, 2>; 4],
-    /// `c' = σ(f) c + σ(i) tanh(g)`, `[B, H]`.
-    pub cell: Tensor<B, 2>,
-    /// `h' = σ(o) tanh(c')`, `[B, H]`.
-    pub hidden: Tensor<B, 2>,
-}
-
-/// One LSTM step.
+/// One LSTM step from the gate pre-activations: `(h', c')` with `c' = σ(f) c + σ(i) tanh(g)`,
+/// `h' = σ(o) tanh(c')`.
 ///
 /// # Shapes
 /// - `pre`: `[B, 4H]` (`x W_ih + b_ih + b_hh + h W_hh`, gates `i, f, g, o`), `c`: `[B, H]`
-pub(crate) fn lstm_step<B: Backend>(pre: Tensor<B, 2>, c: Tensor<B, 2>) -> LstmStep<B> {
+/// - returns `[B, H]` twice
+pub(crate) fn lstm_step<B: Backend>(
+    pre: Tensor<B, 2>,
+    c: Tensor<B, 2>,
+) -> (Tensor<B, 2>, Tensor<B, 2>) {
     let [i, f, g, o]: [Tensor<B, 2>; 4] = pre.chunk(4, 1).try_into().expect("4 gates");
-    let (i, f, g, o) = (sigmoid(i), sigmoid(f), g.tanh(), sigmoid(o));
-    let cell = f.clone() * c + i.clone() * g.clone();
-    let hidden = o.clone() * cell.clone().tanh();
-    LstmStep {
-        gates: [i, f, g, o],
-        cell,
-        hidden,
-    }
+    let cell = sigmoid(f) * c + sigmoid(i) * g.tanh();
+    let hidden = sigmoid(o) * cell.clone().tanh();
+    (hidden, cell)
 }
 
-/// One GRU step: the activations and the new state.
-pub(crate) struct GruStep<B: Backend> {
-    /// `r, z, n` and `W_hn h + b_hn`, each `[B, H]`.
-    pub gates: [Tensor<B, 2>; 4],
-    /// `h' = n + z (h - n)`, `[B, H]`.
-    pub hidden: Tensor<B, 2>,
-}
-
-/// One GRU step.
+/// One GRU step: `r = σ(x_r + h_r)`, `z = σ(x_z + h_z)`, `n = tanh(x_n + r h_n)`,
+/// `h' = n + z (h - n)`.
 ///
 /// # Shapes
 /// - `x`: `[B, 3H]` (`x W_ih + b_ih`), `hp`: `[B, 3H]` (`h W_hh + b_hh`), `h`: `[B, H]`
+/// - returns `[B, H]`
 pub(crate) fn gru_step<B: Backend>(
     x: Tensor<B, 2>,
     hp: Tensor<B, 2>,
     h: Tensor<B, 2>,
-) -> GruStep<B> {
+) -> Tensor<B, 2> {
     let [xr, xz, xn]: [Tensor<B, 2>; 3] = x.chunk(3, 1).try_into().expect("3 gates");
     let [hr, hz, hn]: [Tensor<B, 2>; 3] = hp.chunk(3, 1).try_into().expect("3 gates");
     let r = sigmoid(xr + hr);
     let z = sigmoid(xz + hz);
-    let n = (xn + r.clone() * hn.clone()).tanh();
+    let n = (xn + r * hn).tanh();
     // (1 - z) * n + z * h  ==  n + z * (h - n)
-    let hidden = n.clone() + z.clone() * (h - n.clone());
-    GruStep {
-        gates: [r, z, n, hn],
-        hidden,
-    }
+    n.clone() + z * (h - n)
 }
 
 /// What the reference forward keeps for its backward.
@@ -90,10 +74,85 @@ pub(crate) struct ReferenceTrace<I: Backend> {
     w_hh: Tensor<I, 2>,
     h0: Tensor<I, 2>,
     c0: Tensor<I, 2>,
+    /// The output `[B, T, H]`.
+    out: Tensor<I, 3>,
     /// Hidden state after each step, in processing order, `[B, H]`.
     hs: Vec<Tensor<I, 2>>,
-    /// Per step: LSTM `[i, f, g, o, c]`; GRU `[r, z, n, W_hn h + b_hn]`; RNN nothing.
+    /// Per step, in processing order: LSTM `[a, c]` (the gate activations `[B, 4H]` and the cell
+    /// state `[B, H]`); GRU `[σ(x + h W_hh + b_hh), h W_hh + b_hh, n]` (`[B, 3H]`, whose r and
+    /// z blocks are the gates; `[B, 3H]`; `[B, H]`); RNN nothing.
     acts: Vec<Vec<Tensor<I, 2>>>,
+}
+
+// The loops are written for Burn's fusion on the GPU backends, whose rules decide the number
+// of kernels per step:
+// - slices, chunks, dimension-dropping reshapes, `cat` and `stack` end a fused kernel, and
+//   `cat`/`stack` of N pieces are N kernels; `select` fuses, reading a tensor that comes from
+//   before the kernel;
+// - a fused kernel has one output shape (size-1 dimensions broadcast), so `[B, H]` work and
+//   `[B, G*H]` work are separate kernels;
+// - a matmul takes the elementwise work that follows it into its own kernel.
+// So a time step's rows are selected from a `[B * T, ..]` view, a gate's columns from
+// `[B, G*H]`, `[B, H]` values are spread over the gate blocks by selecting columns, gate-dependent
+// math runs over all gates at once with masks computed from the columns' gate ids, and every
+// step writes its slot of one buffer. Per step and layer: forward, the matmul (with the gate
+// activations), the state update and the output write; backward, the gate gradients, their
+// write, and the matmul (with the next step's state gradients).
+
+/// Index tensors.
+fn index<I: Backend>(values: Vec<i64>, device: &I::Device) -> Tensor<I, 1, Int> {
+    let n = values.len();
+    Tensor::from_data(TensorData::new(values, [n]), device)
+}
+
+/// The rows of time position `t` (and gate `k` of `gates`, when the view is `[B * T * G, H]`)
+/// in a view of a `[B, T, G*H]` buffer: `[B]` for every `t` (and `k`).
+fn time_rows<I: Backend>(
+    batch: usize,
+    seq: usize,
+    gates: usize,
+    device: &I::Device,
+) -> Vec<Vec<Tensor<I, 1, Int>>> {
+    (0..seq)
+        .map(|t| {
+            (0..gates)
+                .map(|k| {
+                    let rows = (0..batch)
+                        .map(|b| ((b * seq + t) * gates + k) as i64)
+                        .collect();
+                    index::<I>(rows, device)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Row values `[1, n]`.
+fn row<I: Backend>(values: Vec<f64>, device: &I::Device) -> Tensor<I, 2> {
+    let n = values.len();
+    Tensor::from_data(
+        TensorData::new(values, [1, n]).convert::<I::FloatElem>(),
+        device,
+    )
+}
+
+/// The columns that take gate `from[k]`'s columns into gate block `k` of `[B, G*H]` (with
+/// `hidden` 0-based columns per gate; `from[k] = 0` of a `[B, H]` tensor spreads it over every
+/// block).
+fn gate_columns<I: Backend>(
+    from: &[usize],
+    hidden: usize,
+    device: &I::Device,
+) -> Tensor<I, 1, Int> {
+    let cols = from
+        .iter()
+        .flat_map(|&k| (0..hidden).map(move |j| (k * hidden + j) as i64))
+        .collect();
+    index::<I>(cols, device)
+}
+
+fn select<I: Backend>(t: &Tensor<I, 2>, dim: usize, indices: &Tensor<I, 1, Int>) -> Tensor<I, 2> {
+    t.clone().select(dim, indices.clone())
 }
 
 /// The forward loop. See [`super::Inputs`] for the shapes.
@@ -108,48 +167,76 @@ pub(crate) fn forward<I: Backend>(
     }: super::Inputs<I>,
     keep: bool,
 ) -> super::Forward<I> {
+    let device = p.device();
     let [batch, seq, gh] = p.dims();
     let hidden = w_hh.dims()[0];
+    let gates = gh / hidden;
+    // A step's row of p, from a [B * T, G*H] view; the GRU's n gate also from [B * T * 3, H].
+    let rows = time_rows::<I>(batch, seq, 1, &device);
+    let n_rows = match rec.kind {
+        CellKind::Gru => time_rows::<I>(batch, seq, gates, &device),
+        _ => Vec::new(),
+    };
+    let p_gates = p.clone().reshape([batch * seq * gates, hidden]);
+    let p = p.reshape([batch * seq, gh]);
+    let cols: Vec<_> = (0..gates)
+        .map(|k| gate_columns::<I>(&[k], hidden, &device))
+        .collect();
+    // LSTM: σ(x) = 0.5 tanh(0.5 x) + 0.5 for i, f, o and tanh(x) for g, in one expression.
+    let per_gate =
+        |v: [f64; 4]| row::<I>(v.iter().flat_map(|&x| vec![x; hidden]).collect(), &device);
+    let (scale, shift) = (
+        per_gate([0.5, 0.5, 1.0, 0.5]),
+        per_gate([0.5, 0.5, 0.0, 0.5]),
+    );
+    let b_hh = b_hh.unsqueeze_dim::<2>(0);
     let mut h = h0.clone();
     let mut c = c0.clone();
-    let mut hs = Vec::with_capacity(seq);
+    let mut out = Tensor::<I, 3>::empty([batch, seq, hidden], &device);
+    let mut hs = Vec::with_capacity(if keep { seq } else { 0 });
     let mut acts = Vec::with_capacity(if keep { seq } else { 0 });
-    let b_hh = b_hh.unsqueeze_dim::<2>(0);
     for k in 0..seq {
         let t = rec.position(seq, k);
-        let x = p.clone().narrow(1, t, 1).reshape([batch, gh]);
+        let hw = h.clone().matmul(w_hh.clone());
         match rec.kind {
-            CellKind::Rnn => h = rnn_step(x + h.matmul(w_hh.clone()), rec.activation),
+            CellKind::Rnn => h = rnn_step(hw + select(&p, 0, &rows[t][0]), rec.activation),
             CellKind::Lstm => {
-                let step = lstm_step(x + h.matmul(w_hh.clone()), c);
-                (h, c) = (step.hidden, step.cell);
+                let pre = hw + select(&p, 0, &rows[t][0]);
+                let a = (pre * scale.clone()).tanh() * scale.clone() + shift.clone();
+                let gate = |k: usize| select(&a, 1, &cols[k]);
+                c = gate(1) * c + gate(0) * gate(2);
+                h = gate(3) * c.clone().tanh();
                 if keep {
-                    let mut kept = step.gates.to_vec();
-                    kept.push(c.clone());
-                    acts.push(kept);
+                    acts.push(vec![a, c.clone()]);
                 }
             }
             CellKind::Gru => {
-                let hp = h.clone().matmul(w_hh.clone()) + b_hh.clone();
-                let step = gru_step(x, hp, h);
-                h = step.hidden;
+                // With the matmul: `h W_hh + b_hh`, and σ of it plus the input, whose r and z
+                // blocks are the gates r and z.
+                let hp = hw + b_hh.clone();
+                let g = sigmoid(hp.clone() + select(&p, 0, &rows[t][0]));
+                let (r, z) = (select(&g, 1, &cols[0]), select(&g, 1, &cols[1]));
+                let xn = select(&p_gates, 0, &n_rows[t][2]);
+                let n = (xn + r * select(&hp, 1, &cols[2])).tanh();
+                h = n.clone() + z * (h - n.clone());
                 if keep {
-                    acts.push(step.gates.to_vec());
+                    acts.push(vec![g, hp, n]);
                 }
             }
         }
-        hs.push(h.clone());
+        let slot = [0..batch, t..t + 1, 0..hidden];
+        out = out.slice_assign(slot, h.clone().reshape([batch, 1, hidden]));
+        if keep {
+            hs.push(h.clone());
+        }
     }
-    let by_position: Vec<Tensor<I, 2>> =
-        (0..seq).map(|t| hs[rec.position(seq, t)].clone()).collect();
-    let out = Tensor::stack(by_position, 1);
-    debug_assert_eq!(out.dims(), [batch, seq, hidden]);
     let cell = (rec.kind == CellKind::Lstm).then_some(c);
     let trace = keep.then(|| ReferenceTrace {
         rec,
         w_hh,
         h0,
         c0,
+        out: out.clone(),
         hs,
         acts,
     });
@@ -158,99 +245,178 @@ pub(crate) fn forward<I: Backend>(
 
 /// The backward loop: the gradients of the forward's inputs from those of its output
 /// `[B, T, H]` and of the final hidden and cell states `[B, H]` (when the loss uses them).
+/// `db_hh` is only computed for the GRU, whose `b_hh` is a parameter of its own (the others fold
+/// it into `p`).
+///
+/// The LSTM and GRU steps compute at the width of their gates (`[B, G*H]`, the GRU's `[B, 6H]`
+/// holding the gradients of its input and of `h W_hh + b_hh` side by side), `[B, H]` values
+/// spread over every gate block, so that a step is one elementwise kernel, one write and one
+/// matmul.
 pub(crate) fn backward<I: Backend>(
     s: ReferenceTrace<I>,
     d_out: Tensor<I, 3>,
     [d_last, d_cell]: [Option<Tensor<I, 2>>; 2],
 ) -> super::InputGrads<I> {
+    let device = d_out.device();
     let [batch, seq, hidden] = d_out.dims();
-    let gates = s.w_hh.dims()[1] / hidden;
+    let gh = s.w_hh.dims()[1];
+    let gates = gh / hidden;
+    let kind = s.rec.kind;
+    // The width of a step's gradient: the GRU's gate gradients for its input and for its
+    // recurrent product side by side.
+    let blocks = if kind == CellKind::Gru {
+        2 * gates
+    } else {
+        gates
+    };
+    let width = blocks * hidden;
+    let zeros = || Tensor::<I, 2>::zeros([batch, hidden], &device);
+    let rows = time_rows::<I>(batch, seq, 1, &device);
+    let d_out = d_out.reshape([batch * seq, hidden]);
+    let spread = gate_columns::<I>(&vec![0; blocks], hidden, &device);
+    let wide = |t: &Tensor<I, 2>| select(t, 1, &spread);
+    // The step's matmul back to the hidden state: `W_hh^T` (`[G*H, H]`; GRU: below zeros for
+    // the input half, `[6H, H]`), its columns repeated for every block so that the gradient
+    // comes out spread (`[B, width]`), ready for the next step's kernel (a `select` of a
+    // matmul's output is a kernel of its own).
     let w_t = s.w_hh.clone().transpose();
-    let zeros = || Tensor::<I, 2>::zeros([batch, hidden], &d_out.device());
-    let mut dh = d_last.unwrap_or_else(zeros);
-    let mut dc = d_cell.unwrap_or_else(zeros);
-    let mut dp: Vec<Option<Tensor<I, 2>>> = vec![None; seq];
-    let mut dhp = Vec::with_capacity(seq);
-    let mut h_prev_all = Vec::with_capacity(seq);
-    let one_minus_square = |y: &Tensor<I, 2>| (y.clone() * y.clone()).neg().add_scalar(1.0);
-    // σ'(x) = y (1 - y) for y = σ(x).
-    let sig = |d: Tensor<I, 2>, y: &Tensor<I, 2>| d * y.clone() * y.clone().neg().add_scalar(1.0);
-    for k in (0..seq).rev() {
-        let t = s.rec.position(seq, k);
-        dh = dh + d_out.clone().narrow(1, t, 1).reshape([batch, hidden]);
-        let h_prev = if k == 0 {
-            s.h0.clone()
-        } else {
-            s.hs[k - 1].clone()
-        };
-        let (d_in, d_rec, dh_direct) = match s.rec.kind {
-            CellKind::Rnn => {
-                let d = match s.rec.activation {
-                    Activation::Tanh => dh.clone() * one_minus_square(&s.hs[k]),
-                    Activation::Relu => dh.clone() * s.hs[k].clone().greater_elem(0.0).float(),
+    let w_back = match kind {
+        CellKind::Rnn => w_t,
+        CellKind::Lstm => wide(&w_t),
+        CellKind::Gru => wide(&Tensor::cat(
+            vec![Tensor::zeros([gh, hidden], &device), w_t],
+            0,
+        )),
+    };
+    // The output gradient, spread over the blocks once for all steps (RNN: as it is).
+    let d_out = if kind == CellKind::Rnn {
+        d_out
+    } else {
+        wide(&d_out)
+    };
+    // A row of 1 in the listed blocks and 0 elsewhere.
+    let mask = |on: &[usize]| {
+        row::<I>(
+            (0..width)
+                .map(|j| f64::from(u8::from(on.contains(&(j / hidden)))))
+                .collect(),
+            &device,
+        )
+    };
+    let cols = |from: &[usize]| gate_columns::<I>(from, hidden, &device);
+    let one_minus_square = |y: Tensor<I, 2>| (y.clone() * y).neg().add_scalar(1.0);
+    // The gradient reaching the hidden state from the step after, through `W_hh`: `[B, H]`,
+    // LSTM and GRU `[B, width]`, spread.
+    let dh = d_last.unwrap_or_else(zeros);
+    let mut dh = if kind == CellKind::Rnn { dh } else { wide(&dh) };
+    // LSTM: the cell state's gradient, spread; GRU: `dh z`, the direct path, spread.
+    let mut carry = match (kind, d_cell) {
+        (CellKind::Lstm, Some(dc)) => wide(&dc),
+        _ => Tensor::zeros([batch, width], &device),
+    };
+    let mut dp = Tensor::<I, 3>::empty([batch, seq, width], &device);
+    match kind {
+        CellKind::Rnn => {
+            for k in (0..seq).rev() {
+                let t = s.rec.position(seq, k);
+                let dh_t = dh + select(&d_out, 0, &rows[t][0]);
+                let d_pre = match s.rec.activation {
+                    Activation::Tanh => dh_t * one_minus_square(s.hs[k].clone()),
+                    Activation::Relu => dh_t * s.hs[k].clone().greater_elem(0.0).float(),
                 };
-                (d.clone(), d, None)
+                let slot = [0..batch, t..t + 1, 0..width];
+                dp = dp.slice_assign(slot, d_pre.clone().reshape([batch, 1, width]));
+                dh = d_pre.matmul(w_back.clone());
             }
-            CellKind::Lstm => {
-                let a = &s.acts[k];
-                let (i, f, gg, o, c) = (&a[0], &a[1], &a[2], &a[3], &a[4]);
-                let c_prev = if k == 0 {
-                    s.c0.clone()
-                } else {
-                    s.acts[k - 1][4].clone()
-                };
-                let tc = c.clone().tanh();
-                let d_o = dh.clone() * tc.clone();
-                let dct = dc.clone() + dh.clone() * o.clone() * one_minus_square(&tc);
-                let di = dct.clone() * gg.clone();
-                let dg = dct.clone() * i.clone();
-                let df = dct.clone() * c_prev;
-                dc = dct * f.clone();
-                let d = Tensor::cat(
-                    vec![
-                        sig(di, i),
-                        sig(df, f),
-                        dg * one_minus_square(gg),
-                        sig(d_o, o),
-                    ],
-                    1,
-                );
-                (d.clone(), d, None)
-            }
-            CellKind::Gru => {
-                let a = &s.acts[k];
-                let (r, z, n, hn) = (&a[0], &a[1], &a[2], &a[3]);
-                let dz = dh.clone() * (h_prev.clone() - n.clone());
-                let dn = dh.clone() * z.clone().neg().add_scalar(1.0);
-                let direct = dh.clone() * z.clone();
-                let dnp = dn * one_minus_square(n);
-                let dr = dnp.clone() * hn.clone();
-                let drp = sig(dr, r);
-                let dzp = sig(dz, z);
-                let d_in = Tensor::cat(vec![drp.clone(), dzp.clone(), dnp.clone()], 1);
-                let d_rec = Tensor::cat(vec![drp, dzp, dnp * r.clone()], 1);
-                (d_in, d_rec, Some(direct))
-            }
-        };
-        dh = d_rec.clone().matmul(w_t.clone());
-        if let Some(direct) = dh_direct {
-            dh = dh + direct;
         }
-        dp[t] = Some(d_in);
-        dhp.push(d_rec);
-        h_prev_all.push(h_prev);
+        CellKind::Lstm => {
+            let (m_f, m_g, m_o) = (mask(&[1]), mask(&[2]), mask(&[3]));
+            let (m_ig, not_g, not_o) = (mask(&[0, 2]), mask(&[0, 1, 3]), mask(&[0, 1, 2]));
+            let (o_cols, f_cols) = (cols(&[3; 4]), cols(&[1; 4]));
+            // P below takes g into the i block and i into the g block; `all` reads `a` as it
+            // is (through `select`, so that it can also be selected in other ways in one
+            // kernel).
+            let (swap_ig, all) = (cols(&[2, 0, 0, 0]), cols(&[0, 1, 2, 3]));
+            for k in (0..seq).rev() {
+                let t = s.rec.position(seq, k);
+                let (a, c) = (&s.acts[k][0], &s.acts[k][1]);
+                let c_prev = if k == 0 { &s.c0 } else { &s.acts[k - 1][1] };
+                let dh_t = dh + select(&d_out, 0, &rows[t][0]);
+                let tc = wide(c).tanh();
+                // The cell state's gradient through this step, and on to the step before.
+                let dct =
+                    carry + dh_t.clone() * select(a, 1, &o_cols) * one_minus_square(tc.clone());
+                carry = dct.clone() * select(a, 1, &f_cols);
+                // The gates' pre-activations, U * P * D with U = [dc, dc, dc, dh],
+                // P = [g, c_prev, i, tanh c], D = the activations' derivatives.
+                let a_all = select(a, 1, &all);
+                let u = dct * not_o.clone() + dh_t * m_o.clone();
+                let p = select(a, 1, &swap_ig) * m_ig.clone()
+                    + wide(c_prev) * m_f.clone()
+                    + tc * m_o.clone();
+                let d = (a_all.clone() - a_all.clone() * a_all.clone()) * not_g.clone()
+                    + one_minus_square(a_all) * m_g.clone();
+                let d_pre = u * p * d;
+                let slot = [0..batch, t..t + 1, 0..width];
+                dp = dp.slice_assign(slot, d_pre.clone().reshape([batch, 1, width]));
+                dh = d_pre.matmul(w_back.clone());
+            }
+        }
+        CellKind::Gru => {
+            // Blocks: input r, z, n, then recurrent r, z, n.
+            let (m_r, m_z, m_n, m_nr) = (mask(&[0, 3]), mask(&[1, 4]), mask(&[2]), mask(&[5]));
+            // r and z, and `W_hn h + b_hn`, spread from their blocks.
+            let (r_cols, z_cols, n_cols) = (cols(&[0; 6]), cols(&[1; 6]), cols(&[2; 6]));
+            for k in (0..seq).rev() {
+                let t = s.rec.position(seq, k);
+                let a = &s.acts[k];
+                let (r, z) = (select(&a[0], 1, &r_cols), select(&a[0], 1, &z_cols));
+                let (hn, n) = (select(&a[1], 1, &n_cols), wide(&a[2]));
+                let h_prev = wide(if k == 0 { &s.h0 } else { &s.hs[k - 1] });
+                let dh_t = dh + carry + select(&d_out, 0, &rows[t][0]);
+                let dz = dh_t.clone() * (h_prev - n.clone());
+                let dnp = dh_t.clone() * z.clone().neg().add_scalar(1.0) * one_minus_square(n);
+                let drp = dnp.clone() * hn * r.clone() * r.clone().neg().add_scalar(1.0);
+                let dzp = dz * z.clone() * z.clone().neg().add_scalar(1.0);
+                let d_both = drp * m_r.clone()
+                    + dzp * m_z.clone()
+                    + dnp.clone() * m_n.clone()
+                    + dnp * r * m_nr.clone();
+                carry = dh_t * z;
+                let slot = [0..batch, t..t + 1, 0..width];
+                dp = dp.slice_assign(slot, d_both.clone().reshape([batch, 1, width]));
+                dh = d_both.matmul(w_back.clone());
+            }
+        }
     }
-    let gh = gates * hidden;
-    let dp = Tensor::stack::<3>(dp.into_iter().map(|d| d.expect("every step")).collect(), 1);
-    let dhp = Tensor::cat(dhp, 0); // [T*B, G*H]
-    let h_prev = Tensor::cat(h_prev_all, 0); // [T*B, H]
-    let dw = h_prev.transpose().matmul(dhp.clone());
-    let db = dhp.sum_dim(0).reshape([gh]);
+    let (dh0, dc0) = match kind {
+        CellKind::Rnn => (dh, zeros()),
+        CellKind::Lstm => (dh.narrow(1, 0, hidden), carry.narrow(1, 0, hidden)),
+        CellKind::Gru => ((dh + carry).narrow(1, 0, hidden), zeros()),
+    };
+    // h_{t-1} of the step at every time position, [B, T, H], for dW = H_prev^T dG: the initial
+    // state joined to the output shifted by one step.
+    let h0 = s.h0.clone().reshape([batch, 1, hidden]);
+    let h_prev = match (seq, s.rec.reverse) {
+        (1, _) => h0,
+        (_, false) => Tensor::cat(vec![h0, s.out.narrow(1, 0, seq - 1)], 1),
+        (_, true) => Tensor::cat(vec![s.out.narrow(1, 1, seq - 1), h0], 1),
+    };
+    let dp = dp.reshape([batch * seq, width]);
+    let (dp, rec) = match kind {
+        CellKind::Gru => (dp.clone().narrow(1, 0, gh), dp.narrow(1, gh, gh)),
+        _ => (dp.clone(), dp),
+    };
+    let dw_hh = h_prev
+        .reshape([batch * seq, hidden])
+        .transpose()
+        .matmul(rec.clone());
+    let db_hh = (kind == CellKind::Gru).then(|| rec.sum_dim(0).reshape([gh]));
     super::InputGrads {
-        dp,
-        dw_hh: dw,
-        db_hh: db,
-        dh0: dh,
-        dc0: dc,
+        dp: dp.reshape([batch, seq, gh]),
+        dw_hh,
+        db_hh,
+        dh0,
+        dc0,
     }
 }

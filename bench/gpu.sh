@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The GPU comparison: burn-rnn on CUDA and on wgpu (Vulkan) against PyTorch on CUDA, workloads L
+# and M, one table at the end.
+#
+# usage: bench/gpu.sh DIR [SECONDS]        (WORKLOADS="L M" by default)
+#
+# DIR holds `burn-rnn`, built with `cargo build --release --features wgpu,cuda`, and may hold
+# the libraries a bare machine lacks (the Vulkan loader `libvulkan.so.1`, CUDA's
+# `libnvrtc.so*`), directly or under DIR/lib. Without them in DIR, the NVRTC that PyTorch's
+# wheel ships is used when `python3 -c 'import nvidia.cuda_nvrtc'` finds it. PyTorch
+# (`pip install torch numpy`) runs the reference; without it, its rows say so. SECONDS (default
+# 20) is the timed training per run, after warm-up. Run from anywhere; the corpus is the
+# repository's data/tinyshakespeare.txt. Every run's full output goes to bench/gpu-results.txt.
+set -uo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+dir=$(cd "${1:?usage: bench/gpu.sh DIR [SECONDS]}" && pwd)
+secs=${2:-20}
+bin="$dir/burn-rnn"
+[ -x "$bin" ] || { echo "no executable $bin (build it with --features wgpu,cuda)" >&2; exit 2; }
+
+libs="$dir/lib:$dir"
+nvrtc=$(python3 -c 'import nvidia.cuda_nvrtc as m, os; print(os.path.join(list(m.__path__)[0], "lib"))' 2>/dev/null || true)
+[ -n "$nvrtc" ] && libs="$libs:$nvrtc"
+export LD_LIBRARY_PATH="$libs:${LD_LIBRARY_PATH:-}"
+has_torch=$(python3 -c 'import torch; print(int(torch.cuda.is_available()))' 2>/dev/null || echo none)
+
+cd "$root"
+log="$root/bench/gpu-results.txt"
+: >"$log"
+rows=()
+row() { rows+=("$(printf '| %-8s | %-24s | %12s | %12s | %10s |' "$@")"); }
+
+for w in ${WORKLOADS:-L M}; do
+    for backend in cuda wgpu; do
+        echo "== burn-rnn $w on $backend" | tee -a "$log"
+        # Timed without the launch counter (its logging costs host time), then counted apart.
+        out=$("$bin" bench --workload "$w" --backend "$backend" --seconds "$secs" 2>&1)
+        echo "$out" >>"$log"
+        result=$(grep "^RESULT burn-$w train" <<<"$out")
+        counted=$("$bin" bench --workload "$w" --backend "$backend" --seconds 0 --min-steps 1 --launches 2>&1)
+        echo "$counted" >>"$log"
+        launches=$(grep "^LAUNCHES burn-$w" <<<"$counted" | sed -n 's/.* step=\([0-9]*\).*/\1/p')
+        if [ -n "$result" ]; then
+            tps=$(sed -n 's/.*tok_per_s_median=\([0-9]*\).*/\1/p' <<<"$result")
+            step=$(sed -n 's/.*median_step_s=\([0-9.]*\).*/\1/p' <<<"$result")
+            row "$w" "burn-rnn $backend" "$tps" "$(awk -v s="$step" 'BEGIN{printf "%.2f", s*1000}')" "${launches:--}"
+        else
+            row "$w" "burn-rnn $backend" "failed" "-" "-"
+            tail -3 <<<"$out" >&2
+        fi
+    done
+    echo "== PyTorch $w on cuda" | tee -a "$log"
+    if [ "$has_torch" = 1 ]; then
+        out=$(python3 bench/pytorch_bench.py "$w" --device cuda 2>&1)
+        echo "$out" >>"$log"
+        result=$(grep "^RESULT torch-$w train" <<<"$out")
+        tps=$(sed -n 's/.*tok_per_s_median=\([0-9]*\).*/\1/p' <<<"$result")
+        step=$(sed -n 's/.*median_step_s=\([0-9.]*\).*/\1/p' <<<"$result")
+        row "$w" "PyTorch cuda (cuDNN)" "${tps:-failed}" "$(awk -v s="${step:-0}" 'BEGIN{printf "%.2f", s*1000}')" "-"
+    else
+        row "$w" "PyTorch cuda (cuDNN)" "no torch/CUDA" "-" "-"
+    fi
+done
+
+echo
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | sed 's/^/GPU: /'
+printf '| %-8s | %-24s | %12s | %12s | %10s |\n' workload implementation "tokens/s" "step ms" launches
+printf '|%s|%s|%s|%s|%s|\n' ---------- -------------------------- -------------- -------------- ------------
+printf '%s\n' "${rows[@]}"
+echo "(medians of the timed steps; full output in $log)"
