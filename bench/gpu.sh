@@ -20,9 +20,34 @@ bin="$dir/burn-rnn"
 [ -x "$bin" ] || { echo "no executable $bin (build it with --features wgpu,cuda)" >&2; exit 2; }
 
 libs="$dir/lib:$dir"
-nvrtc=$(python3 -c 'import nvidia.cuda_nvrtc as m, os; print(os.path.join(list(m.__path__)[0], "lib"))' 2>/dev/null || true)
-[ -n "$nvrtc" ] && libs="$libs:$nvrtc"
+# CUDA's NVRTC from DIR, else from PyTorch's nvidia-* wheels (nvidia/cuda_nvrtc/lib or
+# nvidia/cu13/lib, say). cudarc looks for `libnvrtc.so` among other names, so a link of that name
+# to the versioned file goes first; the real folder follows for the builtins library beside it.
+nvrtc=$(ls "$dir"/libnvrtc.so* "$dir"/lib/libnvrtc.so* 2>/dev/null | head -n 1)
+if [ -z "$nvrtc" ]; then
+    nvrtc=$(python3 - <<'PY' 2>/dev/null || true
+import os, nvidia
+for root in nvidia.__path__:
+    for folder, _, files in sorted(os.walk(root)):
+        hits = sorted(f for f in files if f.startswith("libnvrtc.so"))
+        if hits:
+            print(os.path.join(folder, hits[0]))
+            raise SystemExit
+PY
+)
+fi
+if [ -n "$nvrtc" ]; then
+    links=$(mktemp -d)
+    ln -s "$nvrtc" "$links/libnvrtc.so"
+    libs="$links:$libs:$(dirname "$nvrtc")"
+    echo "NVRTC: $nvrtc"
+fi
 export LD_LIBRARY_PATH="$libs:${LD_LIBRARY_PATH:-}"
+# Containers that mount NVIDIA's driver under /usr/local/nvidia keep its Vulkan manifest there.
+icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+if [ -z "${VK_DRIVER_FILES:-}${VK_ICD_FILENAMES:-}" ] && [ -f "$icd" ]; then
+    export VK_DRIVER_FILES="$icd"
+fi
 has_torch=$(python3 -c 'import torch; print(int(torch.cuda.is_available()))' 2>/dev/null || echo none)
 
 cd "$root"
