@@ -20,11 +20,8 @@ pub fn sigmoid<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
 /// The vanilla RNN's new state from its pre-activation `x W_ih + b + h W_hh`.
 ///
 /// # Shapes
-/// - `pre`: `[B, H]` (or `[B, 1, H]`); returns the same shape
-pub(crate) fn rnn_step<B: Backend, const D: usize>(
-    pre: Tensor<B, D>,
-    act: Activation,
-) -> Tensor<B, D> {
+/// - `pre`: `[B, H]`; returns `[B, H]`
+pub(crate) fn rnn_step<B: Backend>(pre: Tensor<B, 2>, act: Activation) -> Tensor<B, 2> {
     match act {
         Activation::Tanh => pre.tanh(),
         Activation::Relu => activation::relu(pre),
@@ -105,24 +102,20 @@ fn index<I: Backend>(values: Vec<i64>, device: &I::Device) -> Tensor<I, 1, Int> 
     Tensor::from_data(TensorData::new(values, [n]), device)
 }
 
-/// The rows of time position `t` (and gate `k` of `gates`, when the view is `[B * T * G, H]`)
-/// in a view of a `[B, T, G*H]` buffer: `[B]` for every `t` (and `k`).
+/// The rows of time position `t`, gate `gate` in a `[B * T * gates, ..]` view of a
+/// `[B, T, gates * ..]` buffer (`gates = 1`: a step's whole row): `[B]` for every `t`.
 fn time_rows<I: Backend>(
     batch: usize,
     seq: usize,
-    gates: usize,
+    (gates, gate): (usize, usize),
     device: &I::Device,
-) -> Vec<Vec<Tensor<I, 1, Int>>> {
+) -> Vec<Tensor<I, 1, Int>> {
     (0..seq)
         .map(|t| {
-            (0..gates)
-                .map(|k| {
-                    let rows = (0..batch)
-                        .map(|b| ((b * seq + t) * gates + k) as i64)
-                        .collect();
-                    index::<I>(rows, device)
-                })
-                .collect()
+            let rows = (0..batch)
+                .map(|b| ((b * seq + t) * gates + gate) as i64)
+                .collect();
+            index::<I>(rows, device)
         })
         .collect()
 }
@@ -172,9 +165,9 @@ pub(crate) fn forward<I: Backend>(
     let hidden = w_hh.dims()[0];
     let gates = gh / hidden;
     // A step's row of p, from a [B * T, G*H] view; the GRU's n gate also from [B * T * 3, H].
-    let rows = time_rows::<I>(batch, seq, 1, &device);
+    let rows = time_rows::<I>(batch, seq, (1, 0), &device);
     let n_rows = match rec.kind {
-        CellKind::Gru => time_rows::<I>(batch, seq, gates, &device),
+        CellKind::Gru => time_rows::<I>(batch, seq, (gates, 2), &device),
         _ => Vec::new(),
     };
     let p_gates = p.clone().reshape([batch * seq * gates, hidden]);
@@ -199,9 +192,9 @@ pub(crate) fn forward<I: Backend>(
         let t = rec.position(seq, k);
         let hw = h.clone().matmul(w_hh.clone());
         match rec.kind {
-            CellKind::Rnn => h = rnn_step(hw + select(&p, 0, &rows[t][0]), rec.activation),
+            CellKind::Rnn => h = rnn_step(hw + select(&p, 0, &rows[t]), rec.activation),
             CellKind::Lstm => {
-                let pre = hw + select(&p, 0, &rows[t][0]);
+                let pre = hw + select(&p, 0, &rows[t]);
                 let a = (pre * scale.clone()).tanh() * scale.clone() + shift.clone();
                 let gate = |k: usize| select(&a, 1, &cols[k]);
                 c = gate(1) * c + gate(0) * gate(2);
@@ -214,9 +207,9 @@ pub(crate) fn forward<I: Backend>(
                 // With the matmul: `h W_hh + b_hh`, and σ of it plus the input, whose r and z
                 // blocks are the gates r and z.
                 let hp = hw + b_hh.clone();
-                let g = sigmoid(hp.clone() + select(&p, 0, &rows[t][0]));
+                let g = sigmoid(hp.clone() + select(&p, 0, &rows[t]));
                 let (r, z) = (select(&g, 1, &cols[0]), select(&g, 1, &cols[1]));
-                let xn = select(&p_gates, 0, &n_rows[t][2]);
+                let xn = select(&p_gates, 0, &n_rows[t]);
                 let n = (xn + r * select(&hp, 1, &cols[2])).tanh();
                 h = n.clone() + z * (h - n.clone());
                 if keep {
@@ -271,7 +264,7 @@ pub(crate) fn backward<I: Backend>(
     };
     let width = blocks * hidden;
     let zeros = || Tensor::<I, 2>::zeros([batch, hidden], &device);
-    let rows = time_rows::<I>(batch, seq, 1, &device);
+    let rows = time_rows::<I>(batch, seq, (1, 0), &device);
     let d_out = d_out.reshape([batch * seq, hidden]);
     let spread = gate_columns::<I>(&vec![0; blocks], hidden, &device);
     let wide = |t: &Tensor<I, 2>| select(t, 1, &spread);
@@ -319,7 +312,7 @@ pub(crate) fn backward<I: Backend>(
         CellKind::Rnn => {
             for k in (0..seq).rev() {
                 let t = s.rec.position(seq, k);
-                let dh_t = dh + select(&d_out, 0, &rows[t][0]);
+                let dh_t = dh + select(&d_out, 0, &rows[t]);
                 let d_pre = match s.rec.activation {
                     Activation::Tanh => dh_t * one_minus_square(s.hs[k].clone()),
                     Activation::Relu => dh_t * s.hs[k].clone().greater_elem(0.0).float(),
@@ -341,7 +334,7 @@ pub(crate) fn backward<I: Backend>(
                 let t = s.rec.position(seq, k);
                 let (a, c) = (&s.acts[k][0], &s.acts[k][1]);
                 let c_prev = if k == 0 { &s.c0 } else { &s.acts[k - 1][1] };
-                let dh_t = dh + select(&d_out, 0, &rows[t][0]);
+                let dh_t = dh + select(&d_out, 0, &rows[t]);
                 let tc = wide(c).tanh();
                 // The cell state's gradient through this step, and on to the step before.
                 let dct =
@@ -373,7 +366,7 @@ pub(crate) fn backward<I: Backend>(
                 let (r, z) = (select(&a[0], 1, &r_cols), select(&a[0], 1, &z_cols));
                 let (hn, n) = (select(&a[1], 1, &n_cols), wide(&a[2]));
                 let h_prev = wide(if k == 0 { &s.h0 } else { &s.hs[k - 1] });
-                let dh_t = dh + carry + select(&d_out, 0, &rows[t][0]);
+                let dh_t = dh + carry + select(&d_out, 0, &rows[t]);
                 let dz = dh_t.clone() * (h_prev - n.clone());
                 let dnp = dh_t.clone() * z.clone().neg().add_scalar(1.0) * one_minus_square(n);
                 let drp = dnp.clone() * hn * r.clone() * r.clone().neg().add_scalar(1.0);
