@@ -20,7 +20,7 @@ use burn_rnn::config::RunConfig;
 use burn_rnn::run::load_run;
 use burn_rnn::sample::{Sampler, SamplingOptions, generate};
 use burn_rnn::train::{Progress, TrainOptions, train};
-use burn_rnn::{CellKind, RecurrentCell, RecurrentConfig, launches};
+use burn_rnn::{Activation, CellKind, RecurrentCell, RecurrentConfig, RecurrentState, launches};
 use common::*;
 
 type B = Autodiff<Wgpu>;
@@ -34,6 +34,7 @@ fn wgpu_parity_then_training_and_sampling() {
     launches::enable().expect("launch counting turns on before the device is used");
     launches::counting(false);
     parity();
+    kernels_match_reference();
     lookup_matches_select();
     train_and_sample();
     launches_per_training_step();
@@ -113,6 +114,98 @@ fn train_and_sample() {
     );
 }
 
+/// The recurrence's CubeCL kernels (wgpu's fused path) against its reference loop in Burn tensor
+/// ops (`BURN_RNN_GPU_RECURRENCE=reference`) on the same inputs: every cell, both directions,
+/// with and without bias, an initial state; outputs, final states and the gradients of the
+/// input, the initial states and every weight and bias.
+fn kernels_match_reference() {
+    let device = WgpuDevice::DefaultDevice;
+    let (input, hidden, batch, seq) = (5, 6, 3, 7);
+    let mut cases = 0;
+    for (kind, activation) in [
+        (CellKind::Rnn, Activation::Tanh),
+        (CellKind::Rnn, Activation::Relu),
+        (CellKind::Lstm, Activation::Tanh),
+        (CellKind::Gru, Activation::Tanh),
+    ] {
+        for bias in [true, false] {
+            let layer = RecurrentConfig::new(kind, input, hidden)
+                .with_num_layers(2)
+                .with_bidirectional(true)
+                .with_bias(bias)
+                .with_activation(activation)
+                .init::<B>(&device);
+            let random = |shape: [usize; 3]| {
+                Tensor::<B, 3>::random(shape, Distribution::Normal(0.0, 1.0), &device)
+            };
+            let x = random([batch, seq, input]).require_grad();
+            let h0 = random([4, batch, hidden]).require_grad();
+            let c0 = random([4, batch, hidden]).require_grad();
+            let (r_out, r_h, r_c) = (
+                random([batch, seq, 2 * hidden]),
+                random([4, batch, hidden]),
+                random([4, batch, hidden]),
+            );
+            let run = |reference: bool| {
+                // One test thread: nothing else reads the environment meanwhile.
+                unsafe {
+                    if reference {
+                        std::env::set_var("BURN_RNN_GPU_RECURRENCE", "reference");
+                    } else {
+                        std::env::remove_var("BURN_RNN_GPU_RECURRENCE");
+                    }
+                }
+                let cell = (kind == CellKind::Lstm).then(|| c0.clone());
+                let state = RecurrentState::from_tensors(h0.clone(), cell);
+                let (out, state) = layer.forward(x.clone(), Some(state));
+                let mut loss =
+                    (out.clone() * r_out.clone()).sum() + (state.hidden() * r_h.clone()).sum();
+                if let Some(c) = state.cell() {
+                    loss = loss + (c * r_c.clone()).sum();
+                }
+                let grads = loss.backward();
+                let mut all = vec![
+                    ("out", values(out)),
+                    ("h_n", values(state.hidden())),
+                    ("dx", values(x.grad(&grads).expect("dx"))),
+                    ("dh0", values(h0.grad(&grads).expect("dh0"))),
+                ];
+                if let Some(c) = state.cell() {
+                    all.push(("c_n", values(c)));
+                    all.push(("dc0", values(c0.grad(&grads).expect("dc0"))));
+                }
+                for cell in &layer.cells {
+                    let w = cell.weights();
+                    all.push((
+                        "dW_ih",
+                        values(w.weight_ih.val().grad(&grads).expect("dW_ih")),
+                    ));
+                    all.push((
+                        "dW_hh",
+                        values(w.weight_hh.val().grad(&grads).expect("dW_hh")),
+                    ));
+                    for b in [&w.bias_ih, &w.bias_hh].into_iter().flatten() {
+                        all.push(("db", values(b.val().grad(&grads).expect("db"))));
+                    }
+                }
+                all
+            };
+            let (kernels, reference) = (run(false), run(true));
+            unsafe { std::env::remove_var("BURN_RNN_GPU_RECURRENCE") };
+            assert_eq!(kernels.len(), reference.len());
+            for ((name, a), (_, b)) in kernels.iter().zip(&reference) {
+                let err = rel_error(a, b);
+                assert!(
+                    err <= TOLERANCE,
+                    "{kind} ({activation:?}, bias {bias}) {name}: kernels vs reference, relative error {err:.3e}"
+                );
+            }
+            cases += 1;
+        }
+    }
+    eprintln!("wgpu recurrence kernels: {cases} cases within {TOLERANCE:e} of the reference loop");
+}
+
 /// `forward_lookup` (the lookup operation: `select` forward, a one-hot matmul backward on the
 /// GPU) against Burn's `select` followed by `forward`: outputs and the gradients of the table and
 /// of every weight.
@@ -171,12 +264,11 @@ fn lookup_matches_select() {
 /// LSTM, at T = 16 and T = 32: what a time step adds per layer, what the rest costs, and no read
 /// to the host inside forward and backward.
 ///
-/// Each time step of each layer is 5 launches today: forward, the matmul with the gate
-/// activations, the state update and the output's write; backward, the matmul that carries the
-/// whole step's elementwise work, and the gradient's write. A change that adds a launch per
-/// time step fails here.
+/// Each time step of each layer is 4 launches: forward, the matmul `h W_hh` and the gate kernel;
+/// backward, the gate-gradient kernel and the matmul `dG W_hh^T`. A change that adds a launch
+/// per time step fails here.
 fn launches_per_training_step() {
-    const PER_TIME_STEP_AND_LAYER: u64 = 5;
+    const PER_TIME_STEP_AND_LAYER: u64 = 4;
     const REST: u64 = 120;
     let device = WgpuDevice::DefaultDevice;
     let vocab = 13;

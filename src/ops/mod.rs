@@ -105,6 +105,22 @@ pub(crate) fn route<B: Backend>() -> Route {
     Route::Other
 }
 
+/// The GPU backend `I` is, when it is one that the recurrence's CubeCL kernels serve (the inner
+/// backend of a [`Route::AutodiffDevice`]).
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+pub(crate) fn device<I: Backend>() -> Option<Device> {
+    let id = TypeId::of::<I>();
+    #[cfg(feature = "wgpu")]
+    if id == TypeId::of::<burn::backend::Wgpu>() {
+        return Some(Device::Wgpu);
+    }
+    #[cfg(feature = "cuda")]
+    if id == TypeId::of::<burn::backend::Cuda>() {
+        return Some(Device::Cuda);
+    }
+    None
+}
+
 /// Runs `f` with the inner backend `I` of the autodiff backend that [`route`] found, its
 /// tensors cast from `B`'s: the operations' bridge from a generic `B` to concrete types.
 pub(crate) trait OnInner<B: Backend> {

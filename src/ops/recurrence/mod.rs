@@ -6,12 +6,17 @@
 //! activations; the backward runs the `dh` recurrence per step and computes the recurrent weight
 //! gradient of all time steps in one large matmul (`H_prev^T dG`).
 //!
-//! - [`reference`]: the loop in Burn tensor ops (any backend; the GPU backends run it);
-//! - [`host`]: the loop in [`crate::kernels::recurrence`] (the ndarray backends).
+//! - [`reference`]: the loop in Burn tensor ops (any backend);
+//! - [`host`]: the loop in [`crate::kernels::recurrence`] (the ndarray backends);
+//! - `cube`: the loop as CubeCL kernels, one matmul and one gate kernel per step (the GPU
+//!   backends, wgpu and CUDA; `BURN_RNN_GPU_RECURRENCE=reference` runs the reference there
+//!   instead, for comparison).
 //!
 //! The final states `h_T` and `c_T` are two companion operations on the output, so that the
 //! output stays one unshared buffer (see [`FinalStateBackward`]).
 
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+pub(crate) mod cube;
 pub(crate) mod host;
 pub(crate) mod reference;
 
@@ -37,6 +42,9 @@ pub(crate) enum Trace<I: Backend> {
     Reference(reference::ReferenceTrace<I>),
     /// The host kernel's buffers.
     Host(host::AnyHostTrace),
+    /// The CubeCL kernels' tensors.
+    #[cfg(any(feature = "wgpu", feature = "cuda"))]
+    Cube(cube::CubeTrace<I>),
 }
 
 /// The output `[B, T, H]`, the final hidden state and the LSTM's final cell state `[B, H]`,
@@ -77,8 +85,8 @@ pub(crate) struct InputGrads<I: Backend> {
     pub dc0: Tensor<I, 2>,
 }
 
-/// Runs the recurrence on a backend without autodiff: the host kernel on ndarray, the reference
-/// elsewhere.
+/// Runs the recurrence on a backend without autodiff: the host kernel on ndarray, the CubeCL
+/// kernels on the GPU backends, the reference elsewhere.
 ///
 /// # Shapes
 /// - see [`Inputs`]
@@ -89,7 +97,44 @@ fn forward<I: Backend>(rec: Recurrence, inputs: Inputs<I>, keep: bool) -> Forwar
     match route::<I>() {
         Route::Host(HostPrecision::F32) => host::forward::<I, f32>(rec, inputs, keep),
         Route::Host(HostPrecision::F64) => host::forward::<I, f64>(rec, inputs, keep),
-        _ => reference::forward(rec, inputs, keep),
+        _ => {
+            #[cfg(any(feature = "wgpu", feature = "cuda"))]
+            let inputs = match super::device::<I>() {
+                Some(device) if !gpu_reference() => {
+                    match cube_forward::<I>(device, rec, inputs, keep) {
+                        Ok(forward) => return forward,
+                        Err(inputs) => inputs,
+                    }
+                }
+                _ => inputs,
+            };
+            reference::forward(rec, inputs, keep)
+        }
+    }
+}
+
+/// Whether `BURN_RNN_GPU_RECURRENCE=reference` asks the GPU backends for the reference loop
+/// (Burn tensor ops) instead of the CubeCL kernels.
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+fn gpu_reference() -> bool {
+    std::env::var("BURN_RNN_GPU_RECURRENCE").is_ok_and(|v| v == "reference")
+}
+
+/// The CubeCL kernels' forward on GPU backend `device` (which `I` is).
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+fn cube_forward<I: Backend>(
+    device: super::Device,
+    rec: Recurrence,
+    inputs: Inputs<I>,
+    keep: bool,
+) -> Result<Forward<I>, Inputs<I>> {
+    match device {
+        #[cfg(feature = "wgpu")]
+        super::Device::Wgpu => {
+            cube::forward::<I, burn::backend::wgpu::WgpuRuntime, u32>(rec, inputs, keep)
+        }
+        #[cfg(feature = "cuda")]
+        super::Device::Cuda => cube::forward::<I, cubecl::cuda::CudaRuntime, u8>(rec, inputs, keep),
     }
 }
 
@@ -105,6 +150,17 @@ fn backward<I: Backend>(
         Trace::Host(h) => match h {
             host::AnyHostTrace::F32(_) => host::backward::<I, f32>(&h, d_out, d_final),
             host::AnyHostTrace::F64(_) => host::backward::<I, f64>(&h, d_out, d_final),
+        },
+        #[cfg(any(feature = "wgpu", feature = "cuda"))]
+        Trace::Cube(s) => match super::device::<I>().expect("a GPU backend kept this trace") {
+            #[cfg(feature = "wgpu")]
+            super::Device::Wgpu => {
+                cube::backward::<I, burn::backend::wgpu::WgpuRuntime, u32>(s, d_out, d_final)
+            }
+            #[cfg(feature = "cuda")]
+            super::Device::Cuda => {
+                cube::backward::<I, cubecl::cuda::CudaRuntime, u8>(s, d_out, d_final)
+            }
         },
     }
 }

@@ -1,0 +1,846 @@
+//! The recurrence as CubeCL kernels, for the GPU backends (wgpu and CUDA; one implementation,
+//! generic over CubeCL's runtime): cuDNN's recipe.
+//!
+//! - forward, per time step: one matmul `h_{t-1} W_hh` into a buffer allocated once, and one
+//!   gate kernel that reads the step's projected input `p[:, t]` in place, writes the gate
+//!   activations the backward needs into `acts [T, B, k*H]`, `h_t` into the output `[B, T, H]`
+//!   and into the next step's `[B, H]` state;
+//! - backward, per time step: one gate-gradient kernel that writes `dG_t` in place into
+//!   `dp [B, T, G*H]` (and a `[B, G*H]` copy for the matmul), and one matmul
+//!   `dG_t W_hh^T` for the gradient reaching `h_{t-1}`; the weight gradient of all steps is one
+//!   large matmul `H_prev^T dG` after the loop, in Burn tensor ops.
+//!
+//! No slice, cat or stack per step, and no host read. Each loop is one custom operation of Burn's
+//! fusion backend (as burn-vision registers its own): the fusion engine hands the loop its inputs
+//! as `CubeBackend` tensors and takes its outputs back, so the rest of the training step still
+//! fuses around it.
+//!
+//! Activations saved per step (`k` blocks of `H` per batch row of `acts`):
+//! - RNN: none (the output is `h_t` itself);
+//! - LSTM: `i, f, g, o` (after their nonlinearities) and `c_t` (k = 5);
+//! - GRU: `r, z, n` and `h_{t-1} W_hn + b_hn` (k = 4).
+//!
+//! f32 only (the GPU backends' float type here); [`forward`] reports `None` for anything else and
+//! the caller takes the reference loop.
+
+use std::marker::PhantomData;
+
+use burn::tensor::{DType, Shape, Tensor, TensorPrimitive, backend::Backend, ops::FloatTensorOps};
+use burn_cubecl::{
+    BoolElement, CubeBackend, CubeRuntime,
+    fusion::FusionCubeRuntime,
+    kernel::{
+        into_contiguous,
+        matmul::{MatmulStrategy, matmul},
+    },
+    ops::numeric::{empty_device_dtype, zeros_client},
+    tensor::CubeTensor,
+};
+use burn_fusion::{
+    Fusion, FusionRuntime, FusionTensor,
+    stream::{Operation, OperationStreams},
+};
+use burn_ir::{CustomOpIr, HandleContainer, OperationIr, TensorIr};
+use cubecl::{
+    calculate_cube_count_elemwise,
+    prelude::{CubeCount, CubeDim, StorageType, TensorArg},
+};
+
+use super::{InputGrads, Inputs, cast};
+use crate::cell_kind::{Activation, CellKind};
+use crate::kernels::recurrence::Recurrence;
+
+// ---------------------------------------------------------------------------------------------
+// Kernels: one unit per `(batch row b, hidden unit j)`, `B * H` units. Tensors are contiguous;
+// `t` is the step's time position, `tp` the time position of the step processed before it
+// (`first` = 1 when there is none: the initial states are read instead).
+mod kernel {
+    use cubecl::prelude::*;
+
+    /// `0.5 tanh(0.5 x) + 0.5`, the logistic sigmoid as the reference computes it.
+    #[cube]
+    fn sigmoid<F: Float>(x: F) -> F {
+        (x * F::new(0.5)).tanh() * F::new(0.5) + F::new(0.5)
+    }
+
+    /// RNN forward step: `h_t = act(p_t + h_{t-1} W_hh)`.
+    #[cube(launch)]
+    pub(super) fn rnn_forward<F: Float>(
+        p: &Tensor<F>,          // [B, T, H]
+        hw: &Tensor<F>,         // [B, H]
+        h_next: &mut Tensor<F>, // [B, H]
+        out: &mut Tensor<F>,    // [B, T, H]
+        t: u32,
+        #[comptime] relu: bool,
+        #[define(F)] _dtype: StorageType,
+    ) {
+        let hidden = hw.shape(1);
+        if ABSOLUTE_POS >= hw.shape(0) * hidden {
+            terminate!();
+        }
+        let b = ABSOLUTE_POS / hidden;
+        let j = ABSOLUTE_POS % hidden;
+        let seq = p.shape(1);
+        let ti = t as usize;
+        let at = (b * seq + ti) * hidden + j;
+        let pre = p[at] + hw[ABSOLUTE_POS];
+        let mut h = pre;
+        if relu {
+            if pre < F::new(0.0) {
+                h = F::new(0.0);
+            }
+        } else {
+            h = pre.tanh();
+        }
+        out[at] = h;
+        h_next[ABSOLUTE_POS] = h;
+    }
+
+    /// RNN backward step: `dpre = (d_out_t + dh) act'(h_t)`.
+    #[cube(launch)]
+    pub(super) fn rnn_backward<F: Float>(
+        d_out: &Tensor<F>,  // [B, T, H]
+        dh: &Tensor<F>,     // [B, H], from the step after
+        out: &Tensor<F>,    // [B, T, H]
+        dp: &mut Tensor<F>, // [B, T, H]
+        dg: &mut Tensor<F>, // [B, H]
+        t: u32,
+        #[comptime] relu: bool,
+        #[define(F)] _dtype: StorageType,
+    ) {
+        let hidden = dh.shape(1);
+        if ABSOLUTE_POS >= dh.shape(0) * hidden {
+            terminate!();
+        }
+        let b = ABSOLUTE_POS / hidden;
+        let j = ABSOLUTE_POS % hidden;
+        let seq = out.shape(1);
+        let ti = t as usize;
+        let at = (b * seq + ti) * hidden + j;
+        let grad = d_out[at] + dh[ABSOLUTE_POS];
+        let h = out[at];
+        let mut d = grad * (F::new(1.0) - h * h);
+        if relu {
+            d = F::new(0.0);
+            if h > F::new(0.0) {
+                d = grad;
+            }
+        }
+        dp[at] = d;
+        dg[ABSOLUTE_POS] = d;
+    }
+
+    /// LSTM forward step (gates `i, f, g, o`): `c_t = f c_{t-1} + i g`, `h_t = o tanh(c_t)`.
+    #[cube(launch)]
+    pub(super) fn lstm_forward<F: Float>(
+        p: &Tensor<F>,          // [B, T, 4H]
+        hw: &Tensor<F>,         // [B, 4H]
+        c_prev: &Tensor<F>,     // [B, H]
+        c_next: &mut Tensor<F>, // [B, H]
+        h_next: &mut Tensor<F>, // [B, H]
+        out: &mut Tensor<F>,    // [B, T, H]
+        acts: &mut Tensor<F>,   // [T, B, 5H]
+        t: u32,
+        #[comptime] keep: bool,
+        #[define(F)] _dtype: StorageType,
+    ) {
+        let hidden = c_prev.shape(1);
+        let batch = c_prev.shape(0);
+        if ABSOLUTE_POS >= batch * hidden {
+            terminate!();
+        }
+        let b = ABSOLUTE_POS / hidden;
+        let j = ABSOLUTE_POS % hidden;
+        let seq = p.shape(1);
+        let ti = t as usize;
+        let pr = (b * seq + ti) * 4 * hidden + j;
+        let hr = b * 4 * hidden + j;
+        let i = sigmoid::<F>(p[pr] + hw[hr]);
+        let f = sigmoid::<F>(p[pr + hidden] + hw[hr + hidden]);
+        let g = (p[pr + 2 * hidden] + hw[hr + 2 * hidden]).tanh();
+        let o = sigmoid::<F>(p[pr + 3 * hidden] + hw[hr + 3 * hidden]);
+        let c = f * c_prev[ABSOLUTE_POS] + i * g;
+        let h = o * c.tanh();
+        c_next[ABSOLUTE_POS] = c;
+        h_next[ABSOLUTE_POS] = h;
+        out[(b * seq + ti) * hidden + j] = h;
+        if keep {
+            let a = (ti * batch + b) * 5 * hidden + j;
+            acts[a] = i;
+            acts[a + hidden] = f;
+            acts[a + 2 * hidden] = g;
+            acts[a + 3 * hidden] = o;
+            acts[a + 4 * hidden] = c;
+        }
+    }
+
+    /// LSTM backward step: the gates' pre-activation gradients and `dc_{t-1}`.
+    #[cube(launch)]
+    pub(super) fn lstm_backward<F: Float>(
+        d_out: &Tensor<F>,      // [B, T, H]
+        dh: &Tensor<F>,         // [B, H], from the step after
+        dc_in: &Tensor<F>,      // [B, H], from the step after
+        acts: &Tensor<F>,       // [T, B, 5H]
+        c0: &Tensor<F>,         // [B, H]
+        dc_out: &mut Tensor<F>, // [B, H]
+        dp: &mut Tensor<F>,     // [B, T, 4H]
+        dg: &mut Tensor<F>,     // [B, 4H]
+        t: u32,
+        tp: u32,
+        first: u32,
+        #[define(F)] _dtype: StorageType,
+    ) {
+        let hidden = dh.shape(1);
+        let batch = dh.shape(0);
+        if ABSOLUTE_POS >= batch * hidden {
+            terminate!();
+        }
+        let b = ABSOLUTE_POS / hidden;
+        let j = ABSOLUTE_POS % hidden;
+        let seq = d_out.shape(1);
+        let ti = t as usize;
+        let a = (ti * batch + b) * 5 * hidden + j;
+        let i = acts[a];
+        let f = acts[a + hidden];
+        let g = acts[a + 2 * hidden];
+        let o = acts[a + 3 * hidden];
+        let c = acts[a + 4 * hidden];
+        let mut c_prev = c0[ABSOLUTE_POS];
+        if first == 0 {
+            c_prev = acts[(tp as usize * batch + b) * 5 * hidden + 4 * hidden + j];
+        }
+        let one = F::new(1.0);
+        let grad = d_out[(b * seq + ti) * hidden + j] + dh[ABSOLUTE_POS];
+        let tc = c.tanh();
+        let dc = dc_in[ABSOLUTE_POS] + grad * o * (one - tc * tc);
+        dc_out[ABSOLUTE_POS] = dc * f;
+        let di = dc * g * i * (one - i);
+        let df = dc * c_prev * f * (one - f);
+        let dgg = dc * i * (one - g * g);
+        let d_o = grad * tc * o * (one - o);
+        let pr = (b * seq + ti) * 4 * hidden + j;
+        let gr = b * 4 * hidden + j;
+        dp[pr] = di;
+        dp[pr + hidden] = df;
+        dp[pr + 2 * hidden] = dgg;
+        dp[pr + 3 * hidden] = d_o;
+        dg[gr] = di;
+        dg[gr + hidden] = df;
+        dg[gr + 2 * hidden] = dgg;
+        dg[gr + 3 * hidden] = d_o;
+    }
+
+    /// GRU forward step (gates `r, z, n`): `r = σ(x_r + h_r)`, `z = σ(x_z + h_z)`,
+    /// `n = tanh(x_n + r h_n)`, `h_t = n + z (h_{t-1} - n)` with `h_* = h_{t-1} W_h* + b_h*`.
+    #[cube(launch)]
+    pub(super) fn gru_forward<F: Float>(
+        p: &Tensor<F>,          // [B, T, 3H]
+        hw: &Tensor<F>,         // [B, 3H]
+        b_hh: &Tensor<F>,       // [3H]
+        h_prev: &Tensor<F>,     // [B, H]
+        h_next: &mut Tensor<F>, // [B, H]
+        out: &mut Tensor<F>,    // [B, T, H]
+        acts: &mut Tensor<F>,   // [T, B, 4H]
+        t: u32,
+        #[comptime] keep: bool,
+        #[define(F)] _dtype: StorageType,
+    ) {
+        let hidden = h_prev.shape(1);
+        let batch = h_prev.shape(0);
+        if ABSOLUTE_POS >= batch * hidden {
+            terminate!();
+        }
+        let b = ABSOLUTE_POS / hidden;
+        let j = ABSOLUTE_POS % hidden;
+        let seq = p.shape(1);
+        let ti = t as usize;
+        let pr = (b * seq + ti) * 3 * hidden + j;
+        let hr = b * 3 * hidden + j;
+        let r = sigmoid::<F>(p[pr] + (hw[hr] + b_hh[j]));
+        let z = sigmoid::<F>(p[pr + hidden] + (hw[hr + hidden] + b_hh[j + hidden]));
+        let hn = hw[hr + 2 * hidden] + b_hh[j + 2 * hidden];
+        let n = (p[pr + 2 * hidden] + r * hn).tanh();
+        let h = n + z * (h_prev[ABSOLUTE_POS] - n);
+        h_next[ABSOLUTE_POS] = h;
+        out[(b * seq + ti) * hidden + j] = h;
+        if keep {
+            let a = (ti * batch + b) * 4 * hidden + j;
+            acts[a] = r;
+            acts[a + hidden] = z;
+            acts[a + 2 * hidden] = n;
+            acts[a + 3 * hidden] = hn;
+        }
+    }
+
+    /// GRU backward step: the gradients of the input's and of the recurrent product's gate
+    /// pre-activations (they differ in the n gate, where the latter is scaled by `r`), and the
+    /// direct path `dh_t z` to `h_{t-1}`.
+    #[cube(launch)]
+    pub(super) fn gru_backward<F: Float>(
+        d_out: &Tensor<F>,         // [B, T, H]
+        dh: &Tensor<F>,            // [B, H], from the step after through W_hh
+        carry_in: &Tensor<F>,      // [B, H], from the step after, directly
+        acts: &Tensor<F>,          // [T, B, 4H]
+        h0: &Tensor<F>,            // [B, H]
+        out: &Tensor<F>,           // [B, T, H]
+        carry_out: &mut Tensor<F>, // [B, H]
+        dp: &mut Tensor<F>,        // [B, T, 3H]
+        dhp: &mut Tensor<F>,       // [B, T, 3H]
+        dg: &mut Tensor<F>,        // [B, 3H]
+        t: u32,
+        tp: u32,
+        first: u32,
+        #[define(F)] _dtype: StorageType,
+    ) {
+        let hidden = dh.shape(1);
+        let batch = dh.shape(0);
+        if ABSOLUTE_POS >= batch * hidden {
+            terminate!();
+        }
+        let b = ABSOLUTE_POS / hidden;
+        let j = ABSOLUTE_POS % hidden;
+        let seq = d_out.shape(1);
+        let ti = t as usize;
+        let a = (ti * batch + b) * 4 * hidden + j;
+        let r = acts[a];
+        let z = acts[a + hidden];
+        let n = acts[a + 2 * hidden];
+        let hn = acts[a + 3 * hidden];
+        let mut h_prev = h0[ABSOLUTE_POS];
+        if first == 0 {
+            h_prev = out[(b * seq + tp as usize) * hidden + j];
+        }
+        let one = F::new(1.0);
+        let grad = d_out[(b * seq + ti) * hidden + j] + dh[ABSOLUTE_POS] + carry_in[ABSOLUTE_POS];
+        carry_out[ABSOLUTE_POS] = grad * z;
+        let dn = grad * (one - z) * (one - n * n);
+        let dr = dn * hn * r * (one - r);
+        let dz = grad * (h_prev - n) * z * (one - z);
+        let pr = (b * seq + ti) * 3 * hidden + j;
+        let gr = b * 3 * hidden + j;
+        dp[pr] = dr;
+        dp[pr + hidden] = dz;
+        dp[pr + 2 * hidden] = dn;
+        dhp[pr] = dr;
+        dhp[pr + hidden] = dz;
+        dhp[pr + 2 * hidden] = dn * r;
+        dg[gr] = dr;
+        dg[gr + hidden] = dz;
+        dg[gr + 2 * hidden] = dn * r;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The loops, on the fusion backend's inner `CubeBackend` tensors.
+
+type Inner<R, BT> = CubeBackend<R, f32, i32, BT>;
+type Fused<R, BT> = Fusion<Inner<R, BT>>;
+type Handles<R> = HandleContainer<<FusionCubeRuntime<R> as FusionRuntime>::FusionHandle>;
+
+/// Blocks of `H` per batch row of the saved activations.
+fn act_blocks(kind: CellKind) -> usize {
+    match kind {
+        CellKind::Rnn => 0,
+        CellKind::Lstm => 5,
+        CellKind::Gru => 4,
+    }
+}
+
+fn empty<R: CubeRuntime>(like: &CubeTensor<R>, shape: &[usize]) -> CubeTensor<R> {
+    empty_device_dtype::<R>(
+        like.client.clone(),
+        like.device.clone(),
+        Shape::from(shape.to_vec()),
+        DType::F32,
+    )
+}
+
+fn zeros<R: CubeRuntime>(like: &CubeTensor<R>, shape: &[usize]) -> CubeTensor<R> {
+    zeros_client::<R>(
+        like.client.clone(),
+        like.device.clone(),
+        Shape::from(shape.to_vec()),
+        DType::F32,
+    )
+}
+
+fn dims<R: CubeRuntime, const D: usize>(t: &CubeTensor<R>) -> [usize; D] {
+    let shape = t.meta.shape();
+    std::array::from_fn(|i| shape[i])
+}
+
+/// `out = lhs rhs`, written into `out`.
+fn matmul_into<R: CubeRuntime>(lhs: &CubeTensor<R>, rhs: &CubeTensor<R>, out: &CubeTensor<R>) {
+    matmul::<R>(
+        lhs.clone(),
+        rhs.clone(),
+        Some(out.clone()),
+        MatmulStrategy::default(),
+        DType::F32,
+    )
+    .expect("the recurrence's f32 matmul launches");
+}
+
+/// The launch grid of one unit per `(b, j)`.
+fn grid<R: CubeRuntime>(like: &CubeTensor<R>, units: usize) -> (CubeCount, CubeDim) {
+    let cube_dim = CubeDim::new(&like.client, units);
+    let count = calculate_cube_count_elemwise(&like.client, units, cube_dim);
+    (count, cube_dim)
+}
+
+fn arg<R: CubeRuntime>(t: &CubeTensor<R>) -> TensorArg<R> {
+    t.clone().into_tensor_arg()
+}
+
+/// The forward loop: `[out, h_T, c_T, acts]` (`c_T`, `acts` are `[1]` placeholders when the cell
+/// has none, or nothing is kept).
+fn forward_loop<R: CubeRuntime>(
+    rec: Recurrence,
+    keep: bool,
+    [p, w, b_hh, h0, c0]: [CubeTensor<R>; 5],
+) -> [CubeTensor<R>; 4] {
+    let [batch, seq, gh] = dims::<R, 3>(&p);
+    let hidden = dims::<R, 2>(&w)[0];
+    let units = batch * hidden;
+    let (count, cube_dim) = grid(&p, units);
+    let client = p.client.clone();
+    let dtype: StorageType = DType::F32.into();
+    let out = empty(&p, &[batch, seq, hidden]);
+    let blocks = act_blocks(rec.kind);
+    let acts = if keep && blocks > 0 {
+        empty(&p, &[seq, batch, blocks * hidden])
+    } else {
+        empty(&p, &[1])
+    };
+    let hw = empty(&p, &[batch, gh]);
+    let hs = [empty(&p, &[batch, hidden]), empty(&p, &[batch, hidden])];
+    let lstm = rec.kind == CellKind::Lstm;
+    let cs = if lstm {
+        [empty(&p, &[batch, hidden]), empty(&p, &[batch, hidden])]
+    } else {
+        [empty(&p, &[1]), empty(&p, &[1])]
+    };
+    let mut h = h0;
+    let mut c = c0;
+    for k in 0..seq {
+        let t = rec.position(seq, k) as u32;
+        matmul_into(&h, &w, &hw);
+        let (h_next, c_next) = (&hs[k % 2], &cs[k % 2]);
+        match rec.kind {
+            CellKind::Rnn => kernel::rnn_forward::launch::<R>(
+                &client,
+                count.clone(),
+                cube_dim,
+                arg(&p),
+                arg(&hw),
+                arg(h_next),
+                arg(&out),
+                t,
+                rec.activation == Activation::Relu,
+                dtype,
+            ),
+            CellKind::Lstm => kernel::lstm_forward::launch::<R>(
+                &client,
+                count.clone(),
+                cube_dim,
+                arg(&p),
+                arg(&hw),
+                arg(&c),
+                arg(c_next),
+                arg(h_next),
+                arg(&out),
+                arg(&acts),
+                t,
+                keep,
+                dtype,
+            ),
+            CellKind::Gru => kernel::gru_forward::launch::<R>(
+                &client,
+                count.clone(),
+                cube_dim,
+                arg(&p),
+                arg(&hw),
+                arg(&b_hh),
+                arg(&h),
+                arg(h_next),
+                arg(&out),
+                arg(&acts),
+                t,
+                keep,
+                dtype,
+            ),
+        }
+        h = h_next.clone();
+        if lstm {
+            c = c_next.clone();
+        }
+    }
+    let cell = if lstm { c } else { empty(&out, &[1]) };
+    [out, h, cell, acts]
+}
+
+/// The backward loop. Inputs `[w, out, h0, c0, acts, d_out, dh_T, dc_T]`; outputs
+/// `[dp, dhp, dh, carry, dc]`: the gate gradients `[B, T, G*H]` (of `p`, and of `h W_hh + b_hh`:
+/// the GRU's own, the others' the same tensor), the gradient reaching `h0` through `W_hh` and
+/// (GRU) directly, and the LSTM's `dc0` (placeholders `[1]` where a cell has none).
+fn backward_loop<R: CubeRuntime, BT: BoolElement>(
+    rec: Recurrence,
+    [w, out, h0, c0, acts, d_out, dh_last, dc_last]: [CubeTensor<R>; 8],
+) -> [CubeTensor<R>; 5] {
+    let [batch, seq, hidden] = dims::<R, 3>(&out);
+    let gh = dims::<R, 2>(&w)[1];
+    let units = batch * hidden;
+    let (count, cube_dim) = grid(&out, units);
+    let client = out.client.clone();
+    let dtype: StorageType = DType::F32.into();
+    // `W_hh^T` `[G*H, H]`, once.
+    let w_t = into_contiguous(Inner::<R, BT>::float_transpose(w));
+    let dp = empty(&out, &[batch, seq, gh]);
+    let gru = rec.kind == CellKind::Gru;
+    let dhp = if gru {
+        empty(&out, &[batch, seq, gh])
+    } else {
+        empty(&out, &[1])
+    };
+    let dg = empty(&out, &[batch, gh]);
+    // The gradient reaching the state from the step after through `W_hh`; before the last step
+    // the final state's gradient (copied: the matmul writes this buffer).
+    let dh = dh_last.copy();
+    // LSTM: `dc`; GRU: `dh z`, the direct path; ping-pong buffers.
+    let pair = || [empty(&out, &[batch, hidden]), empty(&out, &[batch, hidden])];
+    let carries = if rec.kind == CellKind::Rnn {
+        [empty(&out, &[1]), empty(&out, &[1])]
+    } else {
+        pair()
+    };
+    let mut carry = match rec.kind {
+        CellKind::Lstm => dc_last,
+        _ => zeros(&out, &[batch, hidden]),
+    };
+    for (n, k) in (0..seq).rev().enumerate() {
+        let t = rec.position(seq, k) as u32;
+        let (tp, first) = match k {
+            0 => (0, 1),
+            _ => (rec.position(seq, k - 1) as u32, 0),
+        };
+        let next = &carries[n % 2];
+        match rec.kind {
+            CellKind::Rnn => kernel::rnn_backward::launch::<R>(
+                &client,
+                count.clone(),
+                cube_dim,
+                arg(&d_out),
+                arg(&dh),
+                arg(&out),
+                arg(&dp),
+                arg(&dg),
+                t,
+                rec.activation == Activation::Relu,
+                dtype,
+            ),
+            CellKind::Lstm => kernel::lstm_backward::launch::<R>(
+                &client,
+                count.clone(),
+                cube_dim,
+                arg(&d_out),
+                arg(&dh),
+                arg(&carry),
+                arg(&acts),
+                arg(&c0),
+                arg(next),
+                arg(&dp),
+                arg(&dg),
+                t,
+                tp,
+                first,
+                dtype,
+            ),
+            CellKind::Gru => kernel::gru_backward::launch::<R>(
+                &client,
+                count.clone(),
+                cube_dim,
+                arg(&d_out),
+                arg(&dh),
+                arg(&carry),
+                arg(&acts),
+                arg(&h0),
+                arg(&out),
+                arg(next),
+                arg(&dp),
+                arg(&dhp),
+                arg(&dg),
+                t,
+                tp,
+                first,
+                dtype,
+            ),
+        }
+        matmul_into(&dg, &w_t, &dh);
+        if rec.kind != CellKind::Rnn {
+            carry = next.clone();
+        }
+    }
+    let (carry, dc) = match rec.kind {
+        CellKind::Lstm => (empty(&out, &[1]), carry),
+        _ => (carry, empty(&out, &[1])),
+    };
+    [dp, dhp, dh, carry, dc]
+}
+
+// ---------------------------------------------------------------------------------------------
+// The loops as custom operations of the fusion backend.
+
+/// The forward loop's custom operation: inputs `[p, w_hh, b_hh, h0, c0]`, outputs
+/// `[out, h_T, c_T, acts]`.
+#[derive(Debug)]
+struct ForwardOp<R, BT> {
+    desc: CustomOpIr,
+    rec: Recurrence,
+    keep: bool,
+    _types: PhantomData<fn() -> (R, BT)>,
+}
+
+impl<R: CubeRuntime, BT: BoolElement> Operation<FusionCubeRuntime<R>> for ForwardOp<R, BT> {
+    fn execute(&self, handles: &mut Handles<R>) {
+        let (inputs, outputs) = self.desc.as_fixed::<5, 4>();
+        let inputs = inputs
+            .each_ref()
+            .map(|t| into_contiguous(handles.get_float_tensor::<Inner<R, BT>>(t)));
+        let results = forward_loop(self.rec, self.keep, inputs);
+        for (ir, t) in outputs.iter().zip(results) {
+            handles.register_float_tensor::<Inner<R, BT>>(&ir.id, t);
+        }
+    }
+}
+
+/// The backward loop's custom operation: inputs and outputs as [`backward_loop`]'s.
+#[derive(Debug)]
+struct BackwardOp<R, BT> {
+    desc: CustomOpIr,
+    rec: Recurrence,
+    _types: PhantomData<fn() -> (R, BT)>,
+}
+
+impl<R: CubeRuntime, BT: BoolElement> Operation<FusionCubeRuntime<R>> for BackwardOp<R, BT> {
+    fn execute(&self, handles: &mut Handles<R>) {
+        let (inputs, outputs) = self.desc.as_fixed::<8, 5>();
+        let inputs = inputs.each_ref().map(|t| {
+            let t = handles.get_float_tensor::<Inner<R, BT>>(t);
+            // `W_hh` is read by the matmul, which takes any strides.
+            into_contiguous(t)
+        });
+        let results = backward_loop::<R, BT>(self.rec, inputs);
+        for (ir, t) in outputs.iter().zip(results) {
+            handles.register_float_tensor::<Inner<R, BT>>(&ir.id, t);
+        }
+    }
+}
+
+fn fusion<I: Backend, R: CubeRuntime, BT: BoolElement, const D: usize>(
+    t: Tensor<I, D>,
+) -> FusionTensor<FusionCubeRuntime<R>> {
+    cast::<Tensor<I, D>, Tensor<Fused<R, BT>, D>>(t)
+        .into_primitive()
+        .tensor()
+}
+
+fn unfusion<I: Backend, R: CubeRuntime, BT: BoolElement, const D: usize>(
+    t: FusionTensor<FusionCubeRuntime<R>>,
+) -> Tensor<I, D> {
+    cast::<Tensor<Fused<R, BT>, D>, Tensor<I, D>>(Tensor::from_primitive(TensorPrimitive::Float(t)))
+}
+
+fn output_ir<R: CubeRuntime>(
+    like: &FusionTensor<FusionCubeRuntime<R>>,
+    shape: &[usize],
+) -> TensorIr {
+    TensorIr::uninit(
+        like.client.create_empty_handle(),
+        Shape::from(shape.to_vec()),
+        DType::F32,
+    )
+}
+
+/// Registers a custom operation on the fusion stream of its inputs; returns its outputs.
+fn register<R: CubeRuntime, O: Operation<FusionCubeRuntime<R>> + 'static, const N: usize>(
+    name: &'static str,
+    inputs: Vec<FusionTensor<FusionCubeRuntime<R>>>,
+    outputs: &[TensorIr],
+    op: impl FnOnce(CustomOpIr) -> O,
+) -> [FusionTensor<FusionCubeRuntime<R>>; N] {
+    let client = inputs[0].client.clone();
+    let streams = OperationStreams::with_inputs(inputs.iter());
+    let inputs: Vec<TensorIr> = inputs.into_iter().map(|t| t.into_ir()).collect();
+    let desc = CustomOpIr::new(name, &inputs, outputs);
+    client
+        .register(streams, OperationIr::Custom(desc.clone()), op(desc))
+        .try_into()
+        .expect("the operation's outputs")
+}
+
+/// What the kernels' forward keeps for their backward.
+#[derive(Clone, Debug)]
+pub(crate) struct CubeTrace<I: Backend> {
+    rec: Recurrence,
+    w_hh: Tensor<I, 2>,
+    h0: Tensor<I, 2>,
+    c0: Tensor<I, 2>,
+    /// `[B, T, H]`.
+    out: Tensor<I, 3>,
+    /// `[T, B, k*H]` (see the module's documentation).
+    acts: Tensor<I, 3>,
+}
+
+/// The forward loop of `I = Fusion<CubeBackend<R, f32, i32, BT>>` (the caller knows it by
+/// type), or the inputs back when they are not f32.
+pub(crate) fn forward<I: Backend, R: CubeRuntime, BT: BoolElement>(
+    rec: Recurrence,
+    inputs: Inputs<I>,
+    keep: bool,
+) -> Result<super::Forward<I>, Inputs<I>> {
+    if inputs.p.dtype() != DType::F32 {
+        return Err(inputs);
+    }
+    let Inputs {
+        p,
+        w_hh,
+        b_hh,
+        h0,
+        c0,
+    } = inputs;
+    let [batch, seq, _] = p.dims();
+    let hidden = w_hh.dims()[0];
+    let blocks = act_blocks(rec.kind);
+    let trace_parts = keep.then(|| (w_hh.clone(), h0.clone(), c0.clone()));
+    let p = fusion::<I, R, BT, 3>(p);
+    let outputs = [
+        output_ir(&p, &[batch, seq, hidden]),
+        output_ir(&p, &[batch, hidden]),
+        output_ir(
+            &p,
+            &if rec.kind == CellKind::Lstm {
+                vec![batch, hidden]
+            } else {
+                vec![1]
+            },
+        ),
+        output_ir(
+            &p,
+            &if keep && blocks > 0 {
+                vec![seq, batch, blocks * hidden]
+            } else {
+                vec![1]
+            },
+        ),
+    ];
+    let inputs = vec![
+        p,
+        fusion::<I, R, BT, 2>(w_hh),
+        fusion::<I, R, BT, 1>(b_hh),
+        fusion::<I, R, BT, 2>(h0),
+        fusion::<I, R, BT, 2>(c0),
+    ];
+    let [out, last, cell, acts] =
+        register::<R, _, 4>("burn_rnn::recurrence_forward", inputs, &outputs, |desc| {
+            ForwardOp::<R, BT> {
+                desc,
+                rec,
+                keep,
+                _types: PhantomData,
+            }
+        });
+    let out = unfusion::<I, R, BT, 3>(out);
+    let cell = (rec.kind == CellKind::Lstm).then(|| unfusion::<I, R, BT, 2>(cell));
+    let trace = trace_parts.map(|(w_hh, h0, c0)| {
+        super::Trace::Cube(CubeTrace {
+            rec,
+            w_hh,
+            h0,
+            c0,
+            out: out.clone(),
+            acts: unfusion::<I, R, BT, 3>(acts),
+        })
+    });
+    Ok((out, unfusion::<I, R, BT, 2>(last), cell, trace))
+}
+
+/// The backward loop of [`forward`]'s trace; the weight gradients in Burn tensor ops after it.
+pub(crate) fn backward<I: Backend, R: CubeRuntime, BT: BoolElement>(
+    s: CubeTrace<I>,
+    d_out: Tensor<I, 3>,
+    [d_last, d_cell]: [Option<Tensor<I, 2>>; 2],
+) -> InputGrads<I> {
+    let device = d_out.device();
+    let [batch, seq, hidden] = d_out.dims();
+    let gh = s.w_hh.dims()[1];
+    let kind = s.rec.kind;
+    let zeros = || Tensor::<I, 2>::zeros([batch, hidden], &device);
+    let d_last = d_last.unwrap_or_else(zeros);
+    let d_cell = d_cell.unwrap_or_else(zeros);
+    let d_out = fusion::<I, R, BT, 3>(d_out);
+    let gru = kind == CellKind::Gru;
+    let lstm = kind == CellKind::Lstm;
+    let outputs = [
+        output_ir(&d_out, &[batch, seq, gh]),
+        output_ir(&d_out, &if gru { vec![batch, seq, gh] } else { vec![1] }),
+        output_ir(&d_out, &[batch, hidden]),
+        output_ir(&d_out, &if gru { vec![batch, hidden] } else { vec![1] }),
+        output_ir(&d_out, &if lstm { vec![batch, hidden] } else { vec![1] }),
+    ];
+    let inputs = vec![
+        fusion::<I, R, BT, 2>(s.w_hh.clone()),
+        fusion::<I, R, BT, 3>(s.out.clone()),
+        fusion::<I, R, BT, 2>(s.h0.clone()),
+        fusion::<I, R, BT, 2>(s.c0.clone()),
+        fusion::<I, R, BT, 3>(s.acts.clone()),
+        d_out,
+        fusion::<I, R, BT, 2>(d_last),
+        fusion::<I, R, BT, 2>(d_cell),
+    ];
+    let rec = s.rec;
+    let [dp, dhp, dh, carry, dc] =
+        register::<R, _, 5>("burn_rnn::recurrence_backward", inputs, &outputs, |desc| {
+            BackwardOp::<R, BT> {
+                desc,
+                rec,
+                _types: PhantomData,
+            }
+        });
+    let dp = unfusion::<I, R, BT, 3>(dp);
+    let dhp = if gru {
+        unfusion::<I, R, BT, 3>(dhp)
+    } else {
+        dp.clone()
+    };
+    let dh = unfusion::<I, R, BT, 2>(dh);
+    let dh0 = if gru {
+        dh + unfusion::<I, R, BT, 2>(carry)
+    } else {
+        dh
+    };
+    let dc0 = if lstm {
+        unfusion::<I, R, BT, 2>(dc)
+    } else {
+        zeros()
+    };
+    // h_{t-1} of the step at every time position, [B, T, H], for dW = H_prev^T dG.
+    let h0 = s.h0.reshape([batch, 1, hidden]);
+    let h_prev = match (seq, s.rec.reverse) {
+        (1, _) => h0,
+        (_, false) => Tensor::cat(vec![h0, s.out.narrow(1, 0, seq - 1)], 1),
+        (_, true) => Tensor::cat(vec![s.out.narrow(1, 1, seq - 1), h0], 1),
+    };
+    let dhp = dhp.reshape([batch * seq, gh]);
+    let dw_hh = h_prev
+        .reshape([batch * seq, hidden])
+        .transpose()
+        .matmul(dhp.clone());
+    let db_hh = gru.then(|| dhp.sum_dim(0).reshape([gh]));
+    InputGrads {
+        dp,
+        dw_hh,
+        db_hh,
+        dh0,
+        dc0,
+    }
+}
