@@ -75,17 +75,20 @@ for w in ${WORKLOADS:-L M}; do
             tail -3 <<<"$out" >&2
         fi
     done
-    echo "== PyTorch $w on cuda" | tee -a "$log"
-    if [ "$has_torch" = 1 ]; then
-        out=$(python3 bench/pytorch_bench.py "$w" --device cuda 2>&1)
-        echo "$out" >>"$log"
-        result=$(grep "^RESULT torch-$w train" <<<"$out")
-        tps=$(sed -n 's/.*tok_per_s_median=\([0-9]*\).*/\1/p' <<<"$result")
-        step=$(sed -n 's/.*median_step_s=\([0-9.]*\).*/\1/p' <<<"$result")
-        row "$w" "PyTorch cuda (cuDNN)" "${tps:-failed}" "$(awk -v s="${step:-0}" 'BEGIN{printf "%.2f", s*1000}')" "-"
-    else
-        row "$w" "PyTorch cuda (cuDNN)" "no torch/CUDA" "-" "-"
-    fi
+    # Full f32 (as burn-rnn computes), then with TF32 allowed (PyTorch's default for cuDNN).
+    for tf32 in off on; do
+        echo "== PyTorch $w on cuda, tf32 $tf32" | tee -a "$log"
+        if [ "$has_torch" = 1 ]; then
+            out=$(python3 bench/pytorch_bench.py "$w" --device cuda --tf32 "$tf32" 2>&1)
+            echo "$out" >>"$log"
+            result=$(grep "^RESULT torch-$w train" <<<"$out")
+            tps=$(sed -n 's/.*tok_per_s_median=\([0-9]*\).*/\1/p' <<<"$result")
+            step=$(sed -n 's/.*median_step_s=\([0-9.]*\).*/\1/p' <<<"$result")
+            row "$w" "PyTorch cuDNN tf32 $tf32" "${tps:-failed}" "$(awk -v s="${step:-0}" 'BEGIN{printf "%.2f", s*1000}')" "-"
+        else
+            row "$w" "PyTorch cuDNN tf32 $tf32" "no torch/CUDA" "-" "-"
+        fi
+    done
 done
 
 echo

@@ -1,6 +1,6 @@
 """PyTorch reference for burn-rnn's benchmark workloads: char-level RNN/LSTM/GRU on tinyshakespeare.
 
-usage: python3 bench/pytorch_bench.py <S|M|L|G|sample|all> [--threads N] [--device cpu|cuda] [--compile]
+usage: python3 bench/pytorch_bench.py <S|M|L|G|sample|all> [--threads N] [--device cpu|cuda] [--tf32 off|on] [--compile]
 
 The workloads are those of `burn-rnn bench` (src/bench.rs); the corpus is the project's
 data/tinyshakespeare.txt. Needs `pip install torch numpy`; the project itself never needs Python.
@@ -132,10 +132,15 @@ if __name__ == "__main__":
     ap.add_argument("--compile", action="store_true")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--device", default="cpu")
+    # TF32 (tensor cores at 10-bit mantissa) for cuDNN's RNNs and for matmuls on CUDA: off by
+    # default, so that PyTorch computes in full f32 as burn-rnn does (like with like).
+    ap.add_argument("--tf32", choices=["off", "on"], default="off")
     a = ap.parse_args()
     DEVICE = a.device
+    torch.backends.cuda.matmul.allow_tf32 = a.tf32 == "on"
+    torch.backends.cudnn.allow_tf32 = a.tf32 == "on"
     torch.set_num_threads(a.threads)
-    print(f"torch {torch.__version__} threads={torch.get_num_threads()} mkldnn={torch.backends.mkldnn.is_available()}", file=sys.stderr)
+    print(f"torch {torch.__version__} threads={torch.get_num_threads()} mkldnn={torch.backends.mkldnn.is_available()} device={DEVICE} tf32={a.tf32}", file=sys.stderr)
     ids = load()
     for what in (["S", "M", "L", "G", "sample"] if a.what == "all" else [a.what]):
         if what == "sample":

@@ -48,6 +48,25 @@ pub enum ConfigError {
     },
 }
 
+/// The machine's memory in bytes (`MemTotal` of `/proc/meminfo`), when known.
+fn total_memory() -> Option<f64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024.0)
+}
+
+/// The largest `model.embedding_size` and `model.hidden_size`.
+pub const MAX_WIDTH: usize = 1 << 16;
+/// The most stacked layers.
+pub const MAX_LAYERS: usize = 256;
+/// The largest `data.seq_len` and `data.batch_size`.
+pub const MAX_SEQ_OR_BATCH: usize = 1 << 20;
+/// The most characters in one batch (`batch_size x seq_len`).
+pub const MAX_BATCH_TOKENS: usize = 1 << 26;
+/// The longest sample written at an evaluation.
+pub const MAX_SAMPLE_LENGTH: usize = 1 << 24;
+
 fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key: key.to_string(),
@@ -350,7 +369,58 @@ impl RunConfig {
             config.data.path = base.join(&config.data.path);
         }
         config.validate()?;
+        config.check_memory(total_memory())?;
         Ok(config)
+    }
+
+    /// About how many bytes training this config takes: the parameters with their gradients
+    /// and Adam's two moments, and one batch's activations and their gradients (a vocabulary of
+    /// 256 characters assumed). Returns `(parameters' share, activations' share)`.
+    pub fn estimated_training_bytes(&self) -> (f64, f64) {
+        let m = &self.model;
+        let (e, h) = (m.embedding_size as f64, m.hidden_size as f64);
+        let gates = m.cell.gates() as f64;
+        let vocab = 256.0;
+        let mut params = vocab * e + h * vocab + vocab;
+        for layer in 0..m.num_layers {
+            let input = if layer == 0 { e } else { h };
+            params += gates * h * (input + h + 2.0);
+        }
+        let tokens = self.data.batch_size as f64 * self.data.seq_len as f64;
+        let activations = tokens * (m.num_layers as f64 * h * (gates + 2.0) + e + 3.0 * vocab);
+        (4.0 * 4.0 * params, 2.0 * 4.0 * activations)
+    }
+
+    /// Refuses a model and batch that cannot fit in `memory` bytes (when known), naming the key
+    /// that weighs most.
+    pub fn check_memory(&self, memory: Option<f64>) -> Result<(), ConfigError> {
+        let Some(memory) = memory else {
+            return Ok(());
+        };
+        let (params, activations) = self.estimated_training_bytes();
+        if params + activations <= memory {
+            return Ok(());
+        }
+        let key = if params >= activations {
+            "model.hidden_size"
+        } else {
+            "data.batch_size"
+        };
+        let gib = |b: f64| b / (1u64 << 30) as f64;
+        Err(invalid(
+            key,
+            format!(
+                "model.hidden_size = {}, model.num_layers = {}, data.batch_size x data.seq_len = {} x {}: training needs about {:.1} GiB (parameters, gradients and Adam's moments {:.1} GiB, one batch's activations {:.1} GiB), more than this machine's {:.1} GiB of memory",
+                self.model.hidden_size,
+                self.model.num_layers,
+                self.data.batch_size,
+                self.data.seq_len,
+                gib(params + activations),
+                gib(params),
+                gib(activations),
+                gib(memory)
+            ),
+        ))
     }
 
     /// Parses TOML text (`origin` names it in errors) and applies `overrides`; no validation.
@@ -406,18 +476,65 @@ impl RunConfig {
     /// Checks ranges and contradictions, naming the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let m = &self.model;
+        // Every float key: NaN and infinity are never a setting (NaN compares false with every
+        // bound, so the range checks below would let it through).
         for (key, value) in [
-            ("model.embedding_size", m.embedding_size),
-            ("model.hidden_size", m.hidden_size),
-            ("model.num_layers", m.num_layers),
-            ("data.seq_len", self.data.seq_len),
-            ("data.batch_size", self.data.batch_size),
-            ("train.eval_interval", self.train.eval_interval),
-            ("train.log_interval", self.train.log_interval),
+            ("model.dropout", Some(m.dropout)),
+            ("model.forget_bias", m.forget_bias),
+            (
+                "data.validation_fraction",
+                Some(self.data.validation_fraction),
+            ),
+            ("optim.learning_rate", Some(self.optim.learning_rate)),
+            ("optim.weight_decay", Some(self.optim.weight_decay)),
+            ("optim.decay_rate", Some(self.optim.decay_rate)),
+            ("optim.min_lr", Some(self.optim.min_lr)),
+            ("clip.max_norm", Some(self.clip.max_norm)),
+            ("clip.max_value", Some(self.clip.max_value)),
+            ("train.epochs", self.train.epochs),
+            (
+                "train.sample_temperature",
+                Some(self.train.sample_temperature),
+            ),
+        ] {
+            if let Some(v) = value
+                && !v.is_finite()
+            {
+                return Err(invalid(key, format!("must be a finite number, found {v}")));
+            }
+        }
+        for (key, value, max) in [
+            ("model.embedding_size", m.embedding_size, MAX_WIDTH),
+            ("model.hidden_size", m.hidden_size, MAX_WIDTH),
+            ("model.num_layers", m.num_layers, MAX_LAYERS),
+            ("data.seq_len", self.data.seq_len, MAX_SEQ_OR_BATCH),
+            ("data.batch_size", self.data.batch_size, MAX_SEQ_OR_BATCH),
+            ("train.eval_interval", self.train.eval_interval, usize::MAX),
+            ("train.log_interval", self.train.log_interval, usize::MAX),
+            (
+                "train.sample_length",
+                self.train.sample_length.max(1),
+                MAX_SAMPLE_LENGTH,
+            ),
         ] {
             if value == 0 {
                 return Err(invalid(key, "must be at least 1, found 0"));
             }
+            if value > max {
+                return Err(invalid(
+                    key,
+                    format!("must be at most {max}, found {value}"),
+                ));
+            }
+        }
+        let (batch, seq) = (self.data.batch_size, self.data.seq_len);
+        if batch.saturating_mul(seq) > MAX_BATCH_TOKENS {
+            return Err(invalid(
+                "data.batch_size",
+                format!(
+                    "data.batch_size x data.seq_len = {batch} x {seq} characters per batch, more than {MAX_BATCH_TOKENS}"
+                ),
+            ));
         }
         if !(0.0..1.0).contains(&m.dropout) {
             return Err(invalid(

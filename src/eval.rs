@@ -14,8 +14,10 @@ use crate::run::{RunError, load_run};
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
     /// The text is shorter than one window.
-    #[error("the evaluation text has {found} characters, fewer than data.seq_len + 1 = {needed}")]
+    #[error("{what} has {found} characters; scoring it needs at least {needed}")]
     TooShort {
+        /// The text evaluated.
+        what: String,
         /// Characters in the text.
         found: usize,
         /// Characters one window needs.
@@ -42,6 +44,7 @@ pub fn evaluate<B: Backend>(
     let rows = batch.min(ids.len().saturating_sub(1) / seq);
     let batcher =
         ContiguousBatcher::new(ids.len(), rows.max(1), seq).ok_or(EvalError::TooShort {
+            what: "the evaluation text".into(),
             found: ids.len(),
             needed: seq + 1,
         })?;
@@ -65,6 +68,55 @@ pub fn evaluate<B: Backend>(
     Ok(total / n as f64)
 }
 
+/// Mean loss (nats/char) over every character of `ids` after the first: windows of `seq`
+/// characters from a zero state, `batch` at a time, then the windows left over, then the last,
+/// shorter window, each weighted by its characters. Returns the loss and the characters scored
+/// (`ids.len() - 1`).
+pub fn evaluate_every_character<B: Backend>(
+    model: &CharLm<B>,
+    ids: &[u16],
+    batch: usize,
+    seq: usize,
+) -> Result<(f64, usize), EvalError> {
+    let predicted = ids.len().saturating_sub(1);
+    if predicted == 0 {
+        return Err(EvalError::TooShort {
+            what: "the evaluation text".into(),
+            found: ids.len(),
+            needed: 2,
+        });
+    }
+    let device = model.embedding.weight.device();
+    let windows = predicted / seq;
+    // (first window, windows, length) of each forward pass.
+    let mut passes = Vec::new();
+    let mut w = 0;
+    while w < windows {
+        let n = batch.min(windows - w);
+        passes.push((w, n, seq));
+        w += n;
+    }
+    if predicted % seq > 0 {
+        passes.push((windows, 1, predicted % seq));
+    }
+    let mut total = 0.0;
+    for (first, n, len) in passes {
+        let (mut inputs, mut targets) = (Vec::with_capacity(n * len), Vec::with_capacity(n * len));
+        for k in first..first + n {
+            let start = k * seq;
+            inputs.extend(ids[start..start + len].iter().map(|&v| v as i64));
+            targets.extend(ids[start + 1..start + len + 1].iter().map(|&v| v as i64));
+        }
+        let (logits, _) = model.forward(ids_tensor(&inputs, n, len, &device), None);
+        let loss: f64 = model
+            .loss(logits, ids_tensor(&targets, n, len, &device))
+            .into_scalar()
+            .elem();
+        total += loss * (n * len) as f64;
+    }
+    Ok((total / predicted as f64, predicted))
+}
+
 /// What `burn-rnn eval` reports.
 #[derive(Clone, Debug)]
 pub struct EvalReport {
@@ -74,6 +126,8 @@ pub struct EvalReport {
     pub loss: f64,
     /// Characters of the text.
     pub characters: usize,
+    /// Characters scored (every one after the first, which nothing predicts).
+    pub scored: usize,
     /// The checkpoint evaluated.
     pub checkpoint: String,
     /// Its step.
@@ -84,10 +138,11 @@ impl std::fmt::Display for EvalReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}: loss {:.4} nats/char, {:.4} bits/char ({} characters, checkpoint `{}` at step {})",
+            "{}: loss {:.4} nats/char, {:.4} bits/char ({} of {} characters scored, checkpoint `{}` at step {})",
             self.what,
             self.loss,
             self.loss / std::f64::consts::LN_2,
+            self.scored,
             self.characters,
             self.checkpoint,
             self.step
@@ -118,17 +173,21 @@ pub fn eval_run<B: Backend>(
             (corpus.valid, what)
         }
     };
-    let loss = evaluate(
-        &loaded.model,
-        &ids,
-        cfg.data.batch_size,
-        cfg.data.seq_len,
-        0,
-    )?;
+    let (loss, scored) =
+        evaluate_every_character(&loaded.model, &ids, cfg.data.batch_size, cfg.data.seq_len)
+            .map_err(|e| match e {
+                EvalError::TooShort { found, needed, .. } => EvalError::TooShort {
+                    what: what.clone(),
+                    found,
+                    needed,
+                },
+                other => other,
+            })?;
     Ok(EvalReport {
         what,
         loss,
         characters: ids.len(),
+        scored,
         checkpoint: checkpoint.to_string(),
         step: loaded.state.step,
     })

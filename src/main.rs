@@ -178,6 +178,14 @@ struct EvalArgs {
 }
 
 /// Why a command failed: the library's errors, kept as they are.
+/// A line to standard error; a failed write (a closed terminal, `2>/dev/full`) is ignored: the
+/// run's files, not its messages, are what must not be lost.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 #[derive(Debug, thiserror::Error)]
 enum CliError {
     #[error(transparent)]
@@ -195,6 +203,9 @@ enum CliError {
     /// A command-line value out of its range.
     #[error("{0}")]
     Argument(String),
+    /// Writing to standard output failed.
+    #[error("cannot write to standard output: {0}")]
+    Output(std::io::Error),
     #[error("cannot install the Ctrl-C handler: {0}")]
     Signal(#[from] ctrlc::Error),
     #[cfg(any(feature = "wgpu", feature = "cuda"))]
@@ -221,7 +232,7 @@ macro_rules! with_backend {
                     })
                     .collect();
                 let $device = $devices[0].clone();
-                eprintln!("backend: wgpu, devices {:?}", $devices);
+                note!("backend: wgpu, devices {:?}", $devices);
                 $body
             }
             #[cfg(feature = "cuda")]
@@ -232,7 +243,7 @@ macro_rules! with_backend {
                     .map(|&i| burn::backend::cuda::CudaDevice::new(i))
                     .collect();
                 let $device = $devices[0].clone();
-                eprintln!("backend: cuda, devices {:?}", $devices);
+                note!("backend: cuda, devices {:?}", $devices);
                 $body
             }
             #[cfg(feature = "flex")]
@@ -240,7 +251,7 @@ macro_rules! with_backend {
                 type $B = Autodiff<burn::backend::Flex>;
                 let $devices = vec![burn::backend::flex::FlexDevice; indices.len()];
                 let $device = $devices[0].clone();
-                eprintln!("backend: flex (CPU)");
+                note!("backend: flex (CPU)");
                 $body
             }
             _ => {
@@ -248,7 +259,7 @@ macro_rules! with_backend {
                 // ndarray has one device; several indices are replicas of it, each in a thread.
                 let $devices = vec![burn::backend::ndarray::NdArrayDevice::Cpu; indices.len()];
                 let $device = $devices[0].clone();
-                eprintln!(
+                note!(
                     "backend: ndarray (CPU), {} threads{}",
                     std::thread::available_parallelism().map_or(1, |n| n.get()),
                     if indices.len() > 1 {
@@ -272,6 +283,29 @@ fn default_run_folder(config: &Path) -> PathBuf {
 /// Exit status of a run stopped by Ctrl-C (128 + SIGINT, as shells report it).
 const INTERRUPTED: u8 = 130;
 
+/// Exit status when the reader of standard output went away (128 + SIGPIPE, as shells report a
+/// Unix tool that a closed pipe ended).
+const BROKEN_PIPE: u8 = 141;
+
+/// Writes a line to standard output: a closed pipe or a failed write is an error.
+fn say(text: impl std::fmt::Display) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}")
+        .and_then(|()| out.flush())
+        .map_err(CliError::Output)
+}
+
+impl CliError {
+    /// Whether the error is standard output's reader having gone away.
+    fn is_broken_pipe(&self) -> bool {
+        let io = match self {
+            CliError::Output(e) | CliError::Run(RunError::Output(e)) => e,
+            _ => return false,
+        };
+        io.kind() == std::io::ErrorKind::BrokenPipe
+    }
+}
+
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Train(args) => train_command(args),
@@ -282,6 +316,8 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // Quietly, as Unix tools end when their reader is gone (`sample | head`).
+        Err(e) if e.is_broken_pipe() => ExitCode::from(BROKEN_PIPE),
         Err(e @ CliError::Train(TrainError::Interrupted { .. })) => {
             let _ = writeln!(std::io::stderr(), "{e}");
             ExitCode::from(INTERRUPTED)
@@ -299,6 +335,12 @@ fn interrupt_flag() -> Result<Arc<AtomicBool>, ctrlc::Error> {
     let flag = Arc::new(AtomicBool::new(false));
     let handler_flag = Arc::clone(&flag);
     ctrlc::set_handler(move || {
+        if !burn_rnn::train::loop_started() {
+            // Still opening the corpus or checking the run (possibly blocked on a FIFO or a
+            // slow mount): nothing to save yet.
+            note!("\ninterrupted before training began: exiting, nothing to save");
+            std::process::exit(INTERRUPTED as i32);
+        }
         if handler_flag.swap(true, Ordering::SeqCst) {
             let _ = writeln!(
                 std::io::stderr(),
@@ -322,6 +364,11 @@ fn train_command(args: TrainArgs) -> Result<(), CliError> {
             .validate()
             .map_err(|e| CliError::Argument(format!("--devices: {e}")))?;
     }
+    if args.stop_after == Some(0) {
+        return Err(CliError::Argument(
+            "--stop-after must be at least 1, found 0".into(),
+        ));
+    }
     let out = args.out.unwrap_or_else(|| default_run_folder(&args.config));
     let options = TrainOptions {
         run: RunDir::new(&out),
@@ -337,19 +384,27 @@ fn train_command(args: TrainArgs) -> Result<(), CliError> {
     };
     let kind = args.backend.unwrap_or(config.backend.kind);
     let indices = config.device_indices();
-    eprintln!("run folder: {}", out.display());
+    note!("run folder: {}", out.display());
     let summary = with_backend!(kind, &indices, |B, _device, devices| train::<B>(
         &config, &options, &devices
     ))?;
-    println!(
-        "done: {} steps in {:.1} s, validation loss {:.4} nats/char ({:.3} bits/char), best {:.4}; run folder {}",
+    // The run is saved: a closed standard output loses only this line.
+    let validation = if summary.val_loss.is_finite() {
+        format!(
+            "validation loss {:.4} nats/char ({:.3} bits/char), best {:.4}",
+            summary.val_loss,
+            summary.val_loss / std::f64::consts::LN_2,
+            summary.best_val_loss
+        )
+    } else {
+        "no validation loss yet (stopped before the first evaluation)".to_string()
+    };
+    let _ = say(format_args!(
+        "done: {} steps in {:.1} s, {validation}; run folder {}",
         summary.steps,
         summary.elapsed_secs,
-        summary.val_loss,
-        summary.val_loss / std::f64::consts::LN_2,
-        summary.best_val_loss,
         out.display()
-    );
+    ));
     Ok(())
 }
 
@@ -391,6 +446,19 @@ fn bench_command(args: BenchArgs) -> Result<(), CliError> {
         ));
     }
     let corpus = Corpus::load(&args.data, 0.1, None)?;
+    for target in &targets {
+        if let Target::Train(w) = target
+            && corpus.train.len() <= w.seq
+        {
+            return Err(CliError::Argument(format!(
+                "--data {}: its training split has {} characters; workload {} needs more than its sequence length {}",
+                args.data.display(),
+                corpus.train.len(),
+                w.name,
+                w.seq
+            )));
+        }
+    }
     let timing = Timing {
         seconds: args.seconds,
         min_steps: args.min_steps,
@@ -398,9 +466,15 @@ fn bench_command(args: BenchArgs) -> Result<(), CliError> {
     };
     with_backend!(args.backend, |B, device| {
         let (ids, vocab) = (&corpus.train, corpus.vocab.len());
+        let mut failed = None;
         bench::run::<B>(&targets, ids, vocab, &timing, args.launches, &device, |r| {
-            println!("{r}")
+            if failed.is_none() {
+                failed = say(r).err();
+            }
         });
+        if let Some(e) = failed {
+            return Err(e);
+        }
     });
     Ok(())
 }
@@ -416,15 +490,40 @@ fn import_command(args: ImportArgs) -> Result<(), CliError> {
         args.force,
         &device
     ))?;
-    println!(
-        "imported {} ({params} parameters) into {}; sample with `burn-rnn sample --run {}`, fine-tune with `burn-rnn train {} --out {} --resume`",
+    // The command that continues the run, with the same config and overrides.
+    let mut fine_tune = vec![
+        "burn-rnn".to_string(),
+        "train".into(),
+        shell_word(&args.config.display().to_string()),
+    ];
+    for set in &args.set {
+        fine_tune.extend(["--set".to_string(), shell_word(set)]);
+    }
+    fine_tune.extend([
+        "--out".to_string(),
+        shell_word(&out.display().to_string()),
+        "--resume".into(),
+    ]);
+    say(format_args!(
+        "imported {} ({params} parameters) into {}; sample with `burn-rnn sample --run {}`, fine-tune with `{}`",
         args.weights.display(),
         out.display(),
-        out.display(),
-        args.config.display(),
-        out.display()
-    );
-    Ok(())
+        shell_word(&out.display().to_string()),
+        fine_tune.join(" ")
+    ))
+}
+
+/// `word` as one shell word: as it is when it is plain, else in single quotes.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./=:,+@%".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }
 
 fn eval_command(args: EvalArgs) -> Result<(), CliError> {
@@ -437,6 +536,5 @@ fn eval_command(args: EvalArgs) -> Result<(), CliError> {
             &device,
         )
     })?;
-    println!("{report}");
-    Ok(())
+    say(report)
 }

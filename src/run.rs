@@ -17,7 +17,7 @@ use crate::data::{ContiguousBatcher, Corpus, CorpusError, Vocab};
 use crate::layer::RecurrentConfig;
 use crate::model::{CharLm, CharLmConfig};
 use crate::pytorch::PytorchError;
-use crate::sample::{Sampler, SamplingOptions, generate};
+use crate::sample::{Sampler, SamplingOptions, generate_streaming};
 
 /// Why a run folder could not be loaded, made or used.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +25,14 @@ pub enum RunError {
     /// The folder does not exist.
     #[error("run folder {0} does not exist")]
     NoFolder(String),
+    /// The path is not a run folder.
+    #[error("{path} is not a run folder: {why}")]
+    NotRunFolder {
+        /// The path given.
+        path: String,
+        /// Why not.
+        why: &'static str,
+    },
     /// The folder has no such checkpoint.
     #[error("run {run} has no `{which}` checkpoint yet (expected {expected})")]
     NoCheckpoint {
@@ -113,6 +121,23 @@ pub fn read_vocab(run: &RunDir) -> Result<Vocab, RunError> {
     })
 }
 
+/// Checks that `vocab` (the run's `vocab.json`) is the vocabulary checkpoint `state` was trained
+/// with: a reordered, edited or replaced `vocab.json` of the same size would load and silently
+/// give wrong samples and losses.
+pub fn check_vocab(run: &RunDir, state: &TrainState, vocab: &Vocab) -> Result<(), RunError> {
+    match state.vocab {
+        Some(expected) if expected != vocab.fingerprint() => Err(RunError::Vocab {
+            path: run.vocab_path().display().to_string(),
+            message: format!(
+                "not the vocabulary the checkpoint at step {} was trained with (fingerprint {:08x}, the checkpoint's {expected:08x}): its characters or their order changed; restore the run's own vocab.json",
+                state.step,
+                vocab.fingerprint()
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Loads the weights of a checkpoint's files into `model`, checking every shape against the
 /// model the run's config and vocabulary describe.
 pub fn load_model<B: Backend>(
@@ -121,7 +146,48 @@ pub fn load_model<B: Backend>(
     dir: &Path,
     device: &B::Device,
 ) -> Result<CharLm<B>, CheckpointError> {
-    load_module(model, files, dir, "model.bin", DESCRIBED_BY, device)
+    let model = load_module(model, files, dir, "model.bin", DESCRIBED_BY, device)?;
+    let mut check = FiniteCheck::default();
+    model.visit(&mut check);
+    match check.found {
+        None => Ok(model),
+        Some((tensor, value)) => Err(CheckpointError::Invalid {
+            path: dir.join("model.bin"),
+            message: format!(
+                "parameter `{tensor}` holds {value}; a model's weights must be finite numbers"
+            ),
+        }),
+    }
+}
+
+/// Finds the first parameter holding NaN or an infinity, by its path in the module.
+#[derive(Default)]
+struct FiniteCheck {
+    path: Vec<String>,
+    found: Option<(String, f64)>,
+}
+
+impl<B: Backend> burn::module::ModuleVisitor<B> for FiniteCheck {
+    fn enter_module(&mut self, name: &str, _: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _: &str, _: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(
+        &mut self,
+        param: &burn::module::Param<burn::tensor::Tensor<B, D>>,
+    ) {
+        if self.found.is_some() {
+            return;
+        }
+        let data = param.val().into_data();
+        if let Some(v) = data.iter::<f64>().find(|v| !v.is_finite()) {
+            self.found = Some((self.path.join("."), v));
+        }
+    }
 }
 
 /// A trained run, ready to sample or evaluate.
@@ -142,8 +208,18 @@ pub fn load_run<B: Backend>(
     which: &str,
     device: &B::Device,
 ) -> Result<LoadedRun<B>, RunError> {
-    if !run.root().is_dir() {
+    if !run.root().exists() {
         return Err(RunError::NoFolder(run.root().display().to_string()));
+    }
+    if !run.root().is_dir() || !run.config_path().exists() {
+        return Err(RunError::NotRunFolder {
+            path: run.root().display().to_string(),
+            why: if run.root().is_dir() {
+                "it has no config.toml (a run folder is made by `burn-rnn train` or `burn-rnn import`)"
+            } else {
+                "it is a file; pass the folder that `burn-rnn train` wrote"
+            },
+        });
     }
     let config = read_config(run)?;
     let vocab = read_vocab(run)?;
@@ -157,6 +233,8 @@ pub fn load_run<B: Backend>(
     let (state, files) = run.load_checkpoint(which)?;
     let model = model_config(&config, vocab.len()).init::<B>(device);
     let model = load_model(model, &files, &run.checkpoint_dir(which), device)?;
+    // After the weights' shapes (which name a vocabulary of another size more precisely).
+    check_vocab(run, &state, &vocab)?;
     Ok(LoadedRun {
         config,
         vocab,
@@ -180,13 +258,21 @@ impl<B: Backend> LoadedRun<B> {
         let mut sampler = Sampler::new(options, seed);
         let mut failed = None;
         write!(out, "{prime}").map_err(RunError::Output)?;
-        generate(&self.model, &self.vocab, prime, length, &mut sampler, |c| {
-            if failed.is_none()
-                && let Err(e) = write!(out, "{c}").and_then(|_| out.flush())
-            {
-                failed = Some(e);
-            }
-        })?;
+        // Generation stops at the first failed write (a closed pipe, a full disk).
+        generate_streaming(
+            &self.model,
+            &self.vocab,
+            prime,
+            length,
+            &mut sampler,
+            |c| match write!(out, "{c}").and_then(|_| out.flush()) {
+                Ok(()) => true,
+                Err(e) => {
+                    failed = Some(e);
+                    false
+                }
+            },
+        )?;
         if let Some(e) = failed {
             return Err(RunError::Output(e));
         }
@@ -201,6 +287,23 @@ impl<B: Backend> LoadedRun<B> {
 /// fine-tunes them. Refuses a folder that holds a run unless `force`. Returns the number of
 /// parameters.
 pub fn import_pytorch<B: AutodiffBackend>(
+    config: &RunConfig,
+    weights: &Path,
+    run: &RunDir,
+    force: bool,
+    device: &B::Device,
+) -> Result<usize, RunError> {
+    let lock = run.lock("import")?;
+    let imported = import_locked::<B>(config, weights, run, force, device);
+    match imported {
+        Ok(_) => drop(lock),
+        Err(_) => lock.release_unused(),
+    }
+    imported
+}
+
+/// [`import_pytorch`] with the run folder held.
+fn import_locked<B: AutodiffBackend>(
     config: &RunConfig,
     weights: &Path,
     run: &RunDir,
@@ -243,6 +346,7 @@ pub fn import_pytorch<B: AutodiffBackend>(
         elapsed_secs: 0.0,
         seed: config.seed,
         files: BTreeMap::new(),
+        vocab: Some(corpus.vocab.fingerprint()),
     };
     let optim_bin = fresh_optimiser_bytes::<B>(config);
     if force {

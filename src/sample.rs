@@ -137,6 +137,26 @@ pub fn generate<B: Backend>(
     sampler: &mut Sampler,
     mut emit: impl FnMut(char),
 ) -> Result<String, CorpusError> {
+    // Grows as it goes: `length` may be larger than what fits in memory at once.
+    let mut out = String::with_capacity(length.min(1 << 20));
+    generate_streaming(model, vocab, prime, length, sampler, |c| {
+        emit(c);
+        out.push(c);
+        true
+    })?;
+    Ok(out)
+}
+
+/// [`generate`] without keeping the text: `emit` gets each character and returns whether to go
+/// on (`false` stops, e.g. when the output is gone). Returns the number of characters emitted.
+pub fn generate_streaming<B: Backend>(
+    model: &CharLm<B>,
+    vocab: &Vocab,
+    prime: &str,
+    length: usize,
+    sampler: &mut Sampler,
+    mut emit: impl FnMut(char) -> bool,
+) -> Result<usize, CorpusError> {
     let prime_ids = if prime.is_empty() {
         vec![vocab.id('\n').unwrap_or(0)]
     } else {
@@ -148,16 +168,15 @@ pub fn generate<B: Backend>(
         lm.step(id as usize);
     }
     let mut id = sampler.pick(lm.step(*last as usize));
-    let mut out = String::with_capacity(length);
     for k in 0..length {
-        let c = vocab.char(id);
-        emit(c);
-        out.push(c);
+        if !emit(vocab.char(id)) {
+            return Ok(k + 1);
+        }
         if k + 1 < length {
             id = sampler.pick(lm.step(id));
         }
     }
-    Ok(out)
+    Ok(length)
 }
 
 /// The model's weights on the host, for generation one character at a time (batch 1): weights

@@ -737,3 +737,546 @@ fn pytorch_import_and_its_errors() {
     // An existing run is not replaced without --force.
     assert_error(import(&good, &out), &["already holds a run", "--force"]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Nothing lost, no panic: history, locking, output streams, sizes, non-finite values
+
+/// Metrics rows and sample blocks of a run, by step.
+fn history(out: &Path) -> (Vec<String>, Vec<String>) {
+    let metrics = String::from_utf8_lossy(&std::fs::read(out.join("metrics.csv")).unwrap())
+        .lines()
+        .skip(1)
+        .map(str::to_string)
+        .collect();
+    let samples = String::from_utf8_lossy(&std::fs::read(out.join("samples.txt")).unwrap())
+        .lines()
+        .filter(|l| l.starts_with("=== step "))
+        .map(str::to_string)
+        .collect();
+    (metrics, samples)
+}
+
+#[test]
+fn resume_keeps_every_row_and_block_despite_invalid_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let sets = |steps: usize| {
+        [
+            format!("train.steps={steps}"),
+            "train.eval_interval=10".to_string(),
+            "train.log_interval=5".to_string(),
+            "train.eval_batches=1".to_string(),
+            "train.sample_length=20".to_string(),
+        ]
+    };
+    let o = run(&mut train(
+        &tiny_config(),
+        &out,
+        &sets(30).iter().map(String::as_str).collect::<Vec<_>>(),
+    ));
+    assert!(o.ok, "{}", o.stderr);
+    let (metrics, samples) = history(&out);
+    assert!(
+        metrics.len() >= 6 && samples.len() == 3,
+        "{metrics:?} {samples:?}"
+    );
+    // A cut multi-byte character at the end of both files (a write stopped by a full disk).
+    for file in ["metrics.csv", "samples.txt"] {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(out.join(file))
+            .unwrap();
+        std::io::Write::write_all(&mut f, &"Ω".as_bytes()[..1]).unwrap();
+    }
+    let o = run(train(
+        &tiny_config(),
+        &out,
+        &sets(40).iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .arg("--resume"));
+    assert!(o.ok, "{}", o.stderr);
+    let (after_metrics, after_samples) = history(&out);
+    assert_eq!(after_metrics[..metrics.len()], metrics[..], "rows kept");
+    assert_eq!(after_samples[..samples.len()], samples[..], "blocks kept");
+    assert_eq!(after_samples.len(), 4);
+}
+
+#[test]
+fn one_process_holds_a_run_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let mut first = long_run(&out, None);
+    wait_for("the first checkpoint", 120, || {
+        out.join("checkpoints/last/state.json").exists()
+    });
+    let pid = first.id().to_string();
+    // A second training (resume or force), and an import, are refused, naming the folder and
+    // the holder; nothing of the first run is touched.
+    for extra in [&["--resume"][..], &["--force"][..]] {
+        let msg = assert_error(
+            run(train(&tiny_config(), &out, &["train.steps=20"]).args(extra)),
+            &["in use", "run", &pid, "burn-rnn train"],
+        );
+        assert!(msg.contains(&out.display().to_string()), "{msg}");
+    }
+    let weights = tmp.path().join("w.safetensors");
+    state_dict(&weights, |_| {});
+    assert_error(
+        run(bin()
+            .arg("import")
+            .arg(tiny_config())
+            .arg("--weights")
+            .arg(&weights)
+            .arg("--out")
+            .arg(&out)
+            .arg("--force")),
+        &["in use", &pid],
+    );
+    // Readers are not locked out: sampling while training saves checkpoints always reads a
+    // whole checkpoint.
+    for _ in 0..20 {
+        let o = run(bin().args(["sample", "--length", "5", "--run"]).arg(&out));
+        assert!(o.ok, "sample during training: {}", o.stderr);
+    }
+    // A crash leaves no stale lock.
+    signal(&first, libc::SIGKILL);
+    first.wait().unwrap();
+    let step = checkpoint_step(&out, "last");
+    resume_continues(&out, step);
+}
+
+#[test]
+fn a_closed_or_full_output_never_panics_nor_loses_training() {
+    use std::io::{BufRead, BufReader, Read};
+    let tmp = tempfile::tempdir().unwrap();
+    let sets = [
+        "train.steps=30",
+        "train.eval_interval=10",
+        "train.log_interval=1",
+        "train.eval_batches=1",
+        "train.sample_length=10",
+    ];
+    // `train | head -3`: the reader goes away; training goes on and saves.
+    let out = tmp.path().join("piped");
+    let mut child = train(&tiny_config(), &out, &sets)
+        .arg("--no-progress")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for _ in 0..3 {
+        lines.next().unwrap().unwrap();
+    }
+    drop(lines);
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?} {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(checkpoint_step(&out, "last"), 30);
+    // Standard error on a full device: the same.
+    let out = tmp.path().join("full");
+    let full = std::fs::File::create("/dev/full").unwrap();
+    let o = run(train(&tiny_config(), &out, &sets).stderr(full));
+    assert!(o.ok && o.code == Some(0), "{:?}", o.code);
+    assert_eq!(checkpoint_step(&out, "last"), 30);
+
+    // `sample | head -c 100` ends promptly and quietly; `eval` into a closed pipe too.
+    let started = Instant::now();
+    let mut child = bin()
+        .args(["sample", "--length", "100000000000000", "--run"])
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut head = [0u8; 100];
+    child
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut head)
+        .unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "sample kept going"
+    );
+    assert_eq!(o.status.code(), Some(141), "128 + SIGPIPE");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !stderr.contains("error") && !stderr.contains("panicked"),
+        "quietly: {stderr}"
+    );
+    for args in [
+        &["eval", "--run"][..],
+        &["sample", "--length", "50", "--run"],
+    ] {
+        let mut child = bin()
+            .args(args)
+            .arg(&out)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(o.status.code(), Some(141), "{args:?}: {stderr}");
+    }
+    // Any other write error is reported.
+    for args in [
+        &["eval", "--run"][..],
+        &["sample", "--length", "50", "--run"],
+    ] {
+        let full = std::fs::File::create("/dev/full").unwrap();
+        assert_error(
+            run(bin().args(args).arg(&out).stdout(full)),
+            &["cannot write", "No space left"],
+        );
+    }
+}
+
+#[test]
+fn size_keys_are_bounded_and_checked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    for (set, words) in [
+        (
+            &["data.batch_size=4611686018427387904", "data.seq_len=4"][..],
+            &["data.batch_size", "4611686018427387904", "at most"][..],
+        ),
+        (
+            &["data.batch_size=100000", "data.seq_len=100000"],
+            &["data.batch_size", "100000 x 100000"],
+        ),
+        (
+            &["model.hidden_size=10000000"],
+            &["model.hidden_size", "at most"],
+        ),
+        (
+            &["model.embedding_size=10000000"],
+            &["model.embedding_size", "at most"],
+        ),
+        (
+            &["model.num_layers=100000"],
+            &["model.num_layers", "at most"],
+        ),
+        (
+            &["train.sample_length=100000000000000"],
+            &["train.sample_length", "at most"],
+        ),
+        // Within the bounds, but more than any machine here has: the memory estimate.
+        (
+            &["model.hidden_size=60000", "model.num_layers=8"],
+            &["model.hidden_size", "GiB", "memory"],
+        ),
+    ] {
+        assert_error(run(&mut train(&tiny_config(), &out, set)), words);
+    }
+    assert!(!out.exists(), "nothing is written for a bad size");
+    let short = tmp.path().join("short.txt");
+    std::fs::write(&short, "abcdefghij".repeat(3)).unwrap();
+    assert_error(
+        run(bin()
+            .args(["bench", "--backend", "cpu", "--workload", "M", "--data"])
+            .arg(&short)),
+        &["--data", "short.txt", "workload M"],
+    );
+}
+
+#[test]
+fn every_float_key_rejects_nan_and_infinity() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    for key in [
+        "model.dropout",
+        "model.forget_bias",
+        "data.validation_fraction",
+        "optim.learning_rate",
+        "optim.weight_decay",
+        "optim.decay_rate",
+        "optim.min_lr",
+        "clip.max_norm",
+        "clip.max_value",
+        "train.sample_temperature",
+    ] {
+        for value in ["nan", "inf", "-inf"] {
+            let set = format!("{key}={value}");
+            assert_error(
+                run(&mut train(&tiny_config(), &out, &[&set])),
+                &[key, "finite"],
+            );
+        }
+    }
+    // `train.epochs` (instead of `train.steps`), in the file itself.
+    let text = std::fs::read_to_string(tiny_config()).unwrap();
+    assert!(text.contains("steps = 60"));
+    let config = tmp.path().join("epochs.toml");
+    std::fs::write(
+        &config,
+        text.replace("steps = 60", "epochs = nan").replace(
+            "path = \"small.txt\"",
+            &format!("path = {:?}", data_dir().join("small.txt")),
+        ),
+    )
+    .unwrap();
+    assert_error(
+        run(&mut train(&config, &out, &[])),
+        &["train.epochs", "finite", "NaN"],
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn import_refuses_weights_that_are_not_finite() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = tmp.path().join("good.safetensors");
+    state_dict(&good, |_| {});
+    let bytes = std::fs::read(&good).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    for key in ["rnn.weight_hh_l0", "head.bias"] {
+        for value in [f32::NAN, f32::INFINITY] {
+            let owned: Vec<(String, Vec<usize>, Vec<u8>)> = file
+                .tensors()
+                .into_iter()
+                .map(|(k, v)| {
+                    let mut data = v.data().to_vec();
+                    if k == key {
+                        data[4..8].copy_from_slice(&value.to_le_bytes());
+                    }
+                    (k, v.shape().to_vec(), data)
+                })
+                .collect();
+            let views: Vec<_> = owned
+                .iter()
+                .map(|(k, s, d)| {
+                    (
+                        k.clone(),
+                        safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), d)
+                            .unwrap(),
+                    )
+                })
+                .collect();
+            let bad = tmp.path().join("bad.safetensors");
+            std::fs::write(&bad, safetensors::serialize(views, None).unwrap()).unwrap();
+            let out = tmp.path().join("run");
+            assert_error(
+                run(bin()
+                    .arg("import")
+                    .arg(tiny_config())
+                    .arg("--weights")
+                    .arg(&bad)
+                    .arg("--out")
+                    .arg(&out)),
+                &[key, "finite", "index 1", "bad.safetensors"],
+            );
+            assert!(!out.exists(), "nothing is written for bad weights");
+        }
+    }
+}
+
+#[test]
+fn the_import_hint_works_as_printed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let weights = tmp.path().join("w.safetensors");
+    state_dict(&weights, |_| {});
+    let out = tmp.path().join("my run");
+    let o = run(bin()
+        .arg("import")
+        .arg(tiny_config())
+        .arg("--weights")
+        .arg(&weights)
+        .arg("--out")
+        .arg(&out)
+        .args(["--set", "train.steps=5", "--set", "train.sample_length=0"]));
+    assert!(o.ok, "{}", o.stderr);
+    let hint = o
+        .stdout
+        .split("fine-tune with `")
+        .nth(1)
+        .and_then(|s| s.split('`').next())
+        .expect("a fine-tune command")
+        .to_string();
+    assert!(hint.starts_with("burn-rnn train "), "{hint}");
+    // Run it through the shell as printed, with the binary under its own name.
+    let dir = Path::new(env!("CARGO_BIN_EXE_burn-rnn")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let o = run(std::process::Command::new("sh")
+        .args(["-c", &hint])
+        .env("PATH", path)
+        .env_remove("BURN_RNN_TEST_CHECKPOINT_PAUSE_MS"));
+    assert!(o.ok, "`{hint}`: {}", o.stderr);
+    assert_eq!(checkpoint_step(&out, "last"), 5);
+}
+
+#[test]
+fn a_vocabulary_that_changed_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    trained(&out, 10);
+    let path = out.join("vocab.json");
+    let original = std::fs::read_to_string(&path).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&original).unwrap();
+    let chars: Vec<String> = serde_json::from_value(v["chars"].clone()).unwrap();
+    let edit = |chars: Vec<String>| {
+        let mut v = v.clone();
+        v["chars"] = serde_json::to_value(chars).unwrap();
+        std::fs::write(&path, serde_json::to_string(&v).unwrap()).unwrap();
+    };
+    // Same size, two characters swapped.
+    let mut swapped = chars.clone();
+    swapped.swap(1, 2);
+    edit(swapped);
+    for args in [&["sample", "--run"][..], &["eval", "--run"]] {
+        assert_error(
+            run(bin().args(args).arg(&out)),
+            &["vocab.json", "trained with", "fingerprint"],
+        );
+    }
+    assert_error(
+        run(train(&tiny_config(), &out, &["train.steps=20"]).arg("--resume")),
+        &["vocab.json", "trained with"],
+    );
+    // A character listed twice.
+    let mut doubled = chars.clone();
+    doubled[1] = doubled[2].clone();
+    edit(doubled);
+    assert_error(
+        run(bin().args(["sample", "--run"]).arg(&out)),
+        &["vocab.json", "listed twice"],
+    );
+    std::fs::write(&path, original).unwrap();
+    assert_loadable(&out, "last");
+}
+
+#[test]
+fn eval_scores_every_character_and_names_what_it_cannot_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    trained(&out, 10);
+    // 100 characters: 6 windows of the run's seq_len (16) and a tail of 3.
+    let text: String = std::fs::read_to_string(data_dir().join("small.txt"))
+        .unwrap()
+        .chars()
+        .take(100)
+        .collect();
+    let file = tmp.path().join("text.txt");
+    std::fs::write(&file, &text).unwrap();
+    let o = run(bin()
+        .args(["eval", "--run"])
+        .arg(&out)
+        .arg("--data")
+        .arg(&file));
+    assert!(o.ok, "{}", o.stderr);
+    assert!(
+        o.stdout.contains("99 of 100 characters scored"),
+        "{}",
+        o.stdout
+    );
+    let empty = tmp.path().join("empty.txt");
+    std::fs::write(&empty, "").unwrap();
+    assert_error(
+        run(bin()
+            .args(["eval", "--run"])
+            .arg(&out)
+            .arg("--data")
+            .arg(&empty)),
+        &["empty.txt", "0 characters"],
+    );
+    assert_error(
+        run(bin().args(["eval", "--run"]).arg(&file)),
+        &["text.txt", "not a run folder", "file"],
+    );
+    assert_error(
+        run(bin().args(["eval", "--run"]).arg(tmp.path())),
+        &["not a run folder", "config.toml"],
+    );
+}
+
+#[test]
+fn stop_after_is_checked_and_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    assert_error(
+        run(train(&tiny_config(), &out, &[]).args(["--stop-after", "0"])),
+        &["--stop-after", "at least 1", "0"],
+    );
+    let o =
+        run(train(&tiny_config(), &out, &["train.eval_interval=20"]).args(["--stop-after", "5"]));
+    assert!(o.ok, "{}", o.stderr);
+    assert!(
+        o.stdout.contains("no validation loss yet") && !o.stdout.contains("NaN"),
+        "{}",
+        o.stdout
+    );
+    assert_eq!(checkpoint_step(&out, "last"), 5);
+}
+
+#[test]
+fn messages_name_the_corpus() {
+    let tmp = tempfile::tempdir().unwrap();
+    // More distinct characters than ids can hold.
+    let wide: String = (0x4E00u32..0x4E00 + 70_000)
+        .filter_map(char::from_u32)
+        .collect();
+    let corpus = tmp.path().join("wide.txt");
+    std::fs::write(&corpus, wide).unwrap();
+    let config = tmp.path().join("wide.toml");
+    std::fs::write(
+        &config,
+        std::fs::read_to_string(tiny_config())
+            .unwrap()
+            .replace("path = \"small.txt\"", "path = \"wide.txt\""),
+    )
+    .unwrap();
+    assert_error(
+        run(&mut train(&config, &tmp.path().join("run"), &[])),
+        &["wide.txt", "distinct characters", "65536"],
+    );
+}
+
+#[test]
+fn sigterm_while_the_corpus_is_opened_exits_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fifo = tmp.path().join("fifo.txt");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: mkfifo(3) on a path in our own temporary folder.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let config = tmp.path().join("fifo.toml");
+    std::fs::write(
+        &config,
+        std::fs::read_to_string(tiny_config())
+            .unwrap()
+            .replace("path = \"small.txt\"", "path = \"fifo.txt\""),
+    )
+    .unwrap();
+    let child = train(&config, &tmp.path().join("run"), &[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    signal(&child, libc::SIGTERM);
+    let started = Instant::now();
+    let o = child.wait_with_output().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "blocked after SIGTERM"
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("before training began"), "{stderr}");
+}

@@ -49,6 +49,17 @@ pub enum CheckpointError {
         /// What failed.
         source: Box<CheckpointError>,
     },
+    /// Another process holds the run folder (a training or an import writing it).
+    #[error(
+        "run folder {} is in use by another burn-rnn process ({holder}); wait for it to finish or stop it",
+        run.display()
+    )]
+    Locked {
+        /// The run folder.
+        run: PathBuf,
+        /// Who holds it, as its lock file says (`pid N, burn-rnn train`).
+        holder: String,
+    },
     /// A checkpoint is missing, damaged or does not fit the run.
     #[error("checkpoint {path}: {message}")]
     Invalid {
@@ -124,7 +135,44 @@ pub struct TrainState {
     pub seed: u64,
     /// CRC-32 of every other file of the checkpoint.
     pub files: BTreeMap<String, u32>,
+    /// The fingerprint of the vocabulary the weights were trained with
+    /// ([`crate::data::Vocab::fingerprint`]); absent in checkpoints of earlier versions.
+    #[serde(default)]
+    pub vocab: Option<u32>,
 }
+
+/// The exclusive hold of a process on a run folder, from [`RunDir::lock`] until it is dropped
+/// (or the process ends, however it ends: the operating system releases the lock, so a crash
+/// leaves no stale lock; the file `train.lock` stays, unlocked).
+#[derive(Debug)]
+pub struct RunLock {
+    file: std::fs::File,
+    /// The folder, when the lock created it (so that [`RunLock::release_unused`] can remove it).
+    created: Option<PathBuf>,
+}
+
+impl RunLock {
+    /// Releases the lock; when the lock created the folder and nothing else was written to it,
+    /// removes the folder again (a training that failed its checks leaves no empty folder).
+    pub fn release_unused(self) {
+        let Self { file, created } = self;
+        drop(file);
+        if let Some(root) = created {
+            let only_lock = std::fs::read_dir(&root).is_ok_and(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .all(|e| e.file_name() == LOCK_FILE)
+            });
+            if only_lock {
+                let _ = std::fs::remove_file(root.join(LOCK_FILE));
+                let _ = std::fs::remove_dir(&root);
+            }
+        }
+    }
+}
+
+/// The lock file in a run folder.
+const LOCK_FILE: &str = "train.lock";
 
 /// The run folder.
 #[derive(Clone, Debug)]
@@ -141,6 +189,45 @@ impl RunDir {
     /// The folder.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Takes the folder for this process (creating it when missing): training and import hold
+    /// it while they write. `what` names the holder in the message another process gets
+    /// (`train`, `import`). Fails with [`CheckpointError::Locked`] when another process holds it.
+    pub fn lock(&self, what: &str) -> Result<RunLock, CheckpointError> {
+        use std::io::{Read, Seek};
+        let created = (!self.root.exists()).then(|| self.root.clone());
+        std::fs::create_dir_all(&self.root).map_err(io(&self.root))?;
+        let path = self.root.join(LOCK_FILE);
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io(&path))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = match holder.trim() {
+                    "" => "its process id not written yet".to_string(),
+                    h => h.to_string(),
+                };
+                return Err(CheckpointError::Locked {
+                    run: self.root.clone(),
+                    holder,
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(&path)(e)),
+        }
+        let holder = format!("pid {}, burn-rnn {what}\n", std::process::id());
+        file.set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| file.write_all(holder.as_bytes()))
+            .map_err(io(&path))?;
+        Ok(RunLock { file, created })
     }
 
     /// Creates the folder and its `checkpoints/`.
@@ -279,7 +366,28 @@ impl RunDir {
     }
 
     /// Reads checkpoint `name` and checks every file against its CRC-32.
+    ///
+    /// A training may replace the checkpoint while it is read (a save swaps whole folders, so a
+    /// read can mix two saves' files): a read that finds a checksum mismatch, a damaged state file
+    /// or a missing file is retried for about two seconds before the error is reported.
     pub fn load_checkpoint(
+        &self,
+        name: &str,
+    ) -> Result<(TrainState, BTreeMap<String, Vec<u8>>), CheckpointError> {
+        let mut tries = 0;
+        loop {
+            match self.read_checkpoint(name) {
+                Err(CheckpointError::Invalid { .. } | CheckpointError::Io { .. }) if tries < 40 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// One attempt of [`RunDir::load_checkpoint`].
+    fn read_checkpoint(
         &self,
         name: &str,
     ) -> Result<(TrainState, BTreeMap<String, Vec<u8>>), CheckpointError> {
@@ -323,6 +431,7 @@ mod tests {
             elapsed_secs: 0.0,
             seed: 1,
             files: BTreeMap::new(),
+            vocab: None,
         }
     }
 

@@ -44,7 +44,8 @@ impl ContiguousBatcher {
     /// A batcher over `len` ids; `None` when the text is shorter than one batch
     /// (`batch * seq + 1` ids).
     pub fn new(len: usize, batch: usize, seq: usize) -> Option<Self> {
-        let per_epoch = len.saturating_sub(1) / (batch * seq);
+        let per_batch = batch.checked_mul(seq).filter(|&n| n > 0)?;
+        let per_epoch = len.saturating_sub(1) / per_batch;
         (per_epoch > 0).then_some(Self {
             batch,
             seq,

@@ -35,8 +35,13 @@ pub enum CorpusError {
         path: PathBuf,
     },
     /// More distinct characters than ids can hold.
-    #[error("corpus has {0} distinct characters; at most 65536 are supported")]
-    VocabTooLarge(usize),
+    #[error("{what} has {count} distinct characters; at most 65536 are supported")]
+    VocabTooLarge {
+        /// The text (its file, when it has one).
+        what: String,
+        /// Its distinct characters.
+        count: usize,
+    },
     /// Text holds characters the vocabulary lacks.
     #[error("{what} has characters outside the vocabulary: {chars}")]
     UnknownChars {
@@ -81,7 +86,10 @@ impl Vocab {
     /// A vocabulary from its characters in id order.
     pub fn from_chars(chars: Vec<char>) -> Result<Self, CorpusError> {
         if chars.len() > u16::MAX as usize + 1 {
-            return Err(CorpusError::VocabTooLarge(chars.len()));
+            return Err(CorpusError::VocabTooLarge {
+                what: "the text".into(),
+                count: chars.len(),
+            });
         }
         let index = chars
             .iter()
@@ -150,7 +158,18 @@ impl Vocab {
     /// Reads a vocabulary written by [`Vocab::to_json`].
     pub fn from_json(text: &str) -> Result<Self, String> {
         let v: Vocab = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let mut seen = std::collections::HashSet::new();
+        if let Some(c) = v.chars.iter().find(|c| !seen.insert(**c)) {
+            return Err(format!("character {c:?} is listed twice"));
+        }
         Self::from_chars(v.chars).map_err(|e| e.to_string())
+    }
+
+    /// CRC-32 of the characters in id order: the same for the same vocabulary, different when
+    /// characters are added, removed or reordered (which would silently remap every id).
+    pub fn fingerprint(&self) -> u32 {
+        let text: String = self.chars.iter().collect();
+        crc32fast::hash(text.as_bytes())
     }
 }
 
@@ -202,7 +221,13 @@ impl Corpus {
         }
         let vocab = match vocab {
             Some(v) => v,
-            None => Vocab::from_text(&text)?,
+            None => Vocab::from_text(&text).map_err(|e| match e {
+                CorpusError::VocabTooLarge { count, .. } => CorpusError::VocabTooLarge {
+                    what: format!("corpus {}", path.display()),
+                    count,
+                },
+                other => other,
+            })?,
         };
         let ids = vocab.encode(&text, &path.display().to_string())?;
         // The text goes before the split copies the validation part: at most the file plus two

@@ -71,6 +71,16 @@ pub enum PytorchError {
         /// The shape in the file.
         found: Vec<usize>,
     },
+    /// A key's tensor holds NaN or an infinity.
+    #[error("key `{key}`: value {value} at flat index {index}; weights must be finite numbers")]
+    NonFinite {
+        /// The key.
+        key: String,
+        /// The first non-finite value.
+        value: f64,
+        /// Its index in the flattened tensor.
+        index: usize,
+    },
     /// A key's tensor is not f32 or f64.
     #[error("key `{key}`: dtype {found} is not supported, expected F32 or F64")]
     Dtype {
@@ -178,7 +188,15 @@ fn tensor_of<B: Backend, const D: usize>(
             found: view.shape().to_vec(),
         });
     }
-    Ok(Tensor::from_data(view_to_data(key, &view)?, device))
+    let data = view_to_data(key, &view)?;
+    if let Some((index, value)) = data.iter::<f64>().enumerate().find(|(_, v)| !v.is_finite()) {
+        return Err(PytorchError::NonFinite {
+            key: key.to_string(),
+            value,
+            index,
+        });
+    }
+    Ok(Tensor::from_data(data, device))
 }
 
 /// Loads a PyTorch `state_dict` (safetensors bytes) into `layer`, whose config must match.

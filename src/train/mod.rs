@@ -17,6 +17,7 @@ mod save;
 mod session;
 mod step;
 
+use std::io::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -125,13 +126,16 @@ pub enum TrainError {
     },
     /// The loss or the weights stopped being numbers.
     #[error(
-        "{what} at step {step}; stopped (the last checkpoint is kept). Try a lower optim.learning_rate or clip.max_norm"
+        "{what} at step {step}; stopped ({}). Try a lower optim.learning_rate or clip.max_norm",
+        kept_note(*.kept)
     )]
     Diverged {
         /// What happened.
         what: String,
         /// The step.
         step: usize,
+        /// Whether the run has a `last` checkpoint (from before the failure).
+        kept: bool,
     },
     /// The optimiser's state could not be recorded.
     #[error("cannot record the optimiser: {0}")]
@@ -176,6 +180,28 @@ pub struct TrainOptions {
     /// Set by the caller (the CLI's Ctrl-C handler) to stop after the current step with a `last`
     /// checkpoint; training then returns [`TrainError::Interrupted`].
     pub interrupt: Option<Arc<AtomicBool>>,
+}
+
+impl TrainError {
+    /// A [`TrainError::Diverged`] that says whether the run has a checkpoint to go back to.
+    fn noting_checkpoint(self, run: &RunDir) -> Self {
+        match self {
+            TrainError::Diverged { what, step, .. } => TrainError::Diverged {
+                what,
+                step,
+                kept: run.has_checkpoint("last"),
+            },
+            other => other,
+        }
+    }
+}
+
+fn kept_note(kept: bool) -> &'static str {
+    if kept {
+        "the last checkpoint is kept"
+    } else {
+        "no checkpoint had been saved yet"
+    }
 }
 
 /// What a finished run reached.
@@ -281,6 +307,15 @@ impl Due {
     }
 }
 
+/// Whether a training loop of this process has begun (its run folder opened and checked): before
+/// that, an interruption has nothing to save (the CLI's Ctrl-C handler then exits at once, even
+/// when the process is blocked opening the corpus).
+pub fn loop_started() -> bool {
+    LOOP_STARTED.load(Ordering::SeqCst)
+}
+
+static LOOP_STARTED: AtomicBool = AtomicBool::new(false);
+
 fn run_loop<B: AutodiffBackend, O: Optimizer<CharLm<B>, B>>(
     config: &RunConfig,
     options: &TrainOptions,
@@ -288,6 +323,7 @@ fn run_loop<B: AutodiffBackend, O: Optimizer<CharLm<B>, B>>(
     optim: O,
 ) -> Result<TrainSummary, TrainError> {
     let session = session::open(config, options, &devices[0], optim)?;
+    LOOP_STARTED.store(true, Ordering::SeqCst);
     let (total, start) = (session.total, session.start);
     let (mut t, mut model, mut optim) = Trainer::new(config, options, session);
     let (batch, seq) = (config.data.batch_size, config.data.seq_len);
@@ -307,7 +343,8 @@ fn run_loop<B: AutodiffBackend, O: Optimizer<CharLm<B>, B>>(
         let done = step + 1;
         let due = Due::after(done, total, config, options);
         if due.log {
-            t.log(done, lr, &due, &model, &optim)?;
+            t.log(done, lr, &due, &model, &optim)
+                .map_err(|e| e.noting_checkpoint(&options.run))?;
         }
         if due.interrupted && done < total {
             return Err(TrainError::Interrupted {
@@ -342,6 +379,8 @@ struct Trainer<'a, B: AutodiffBackend> {
     elapsed_before: f64,
     started: Instant,
     start: usize,
+    /// The hold on the run folder, until training ends (however it ends).
+    _lock: crate::checkpoint::RunLock,
 }
 
 impl<'a, B: AutodiffBackend> Trainer<'a, B> {
@@ -389,6 +428,7 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
             elapsed_before: s.elapsed_before,
             started: Instant::now(),
             start: s.start,
+            _lock: s.lock,
         };
         (trainer, s.model, s.optim)
     }
@@ -524,6 +564,7 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
             elapsed_secs: self.elapsed(),
             seed: self.config.seed,
             files: Default::default(),
+            vocab: Some(self.corpus.vocab.fingerprint()),
         };
         let run = &self.options.run;
         if due.checkpoint {
@@ -531,6 +572,7 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
                 return Err(TrainError::Diverged {
                     what: "the weights became NaN or infinite".into(),
                     step: done,
+                    kept: run.has_checkpoint("last"),
                 });
             }
             let state = state_at(due.eval.then_some(self.last_val));
@@ -558,7 +600,11 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
         if let Err(e) =
             crate::plot::loss_curve(&run.plot_path(), &title, &train_series, &valid_series)
         {
-            eprintln!("warning: could not draw {}: {e}", run.plot_path().display());
+            let _ = writeln!(
+                std::io::stderr(),
+                "warning: could not draw {}: {e}",
+                run.plot_path().display()
+            );
         }
         Ok(TrainSummary {
             steps: self

@@ -58,6 +58,7 @@ impl<B: Backend> LossWindow<B> {
             return Err(TrainError::Diverged {
                 what: format!("the training loss became {loss}"),
                 step,
+                kept: false,
             });
         }
         if loss > self.blow_up {
@@ -67,6 +68,7 @@ impl<B: Backend> LossWindow<B> {
                     self.blow_up
                 ),
                 step,
+                kept: false,
             });
         }
         let secs = self.start.elapsed().as_secs_f64();

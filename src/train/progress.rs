@@ -46,10 +46,10 @@ impl Reporter {
             bar.set_position(step as u64);
             bar.set_message(message.to_string());
         } else if self.lines {
-            println!(
+            say(format_args!(
                 "step {step}/{total} | {message} | ETA {}",
                 format_secs(eta_secs)
-            );
+            ));
         }
     }
 
@@ -58,7 +58,7 @@ impl Reporter {
         if let Some(bar) = &self.bar {
             bar.println(line);
         } else if self.lines {
-            println!("{line}");
+            say(line);
         }
     }
 }
@@ -70,6 +70,14 @@ impl Drop for Reporter {
             bar.finish();
         }
     }
+}
+
+/// Writes a line to standard output, ignoring a failure: a closed pipe or terminal (`train | head`)
+/// must not stop or crash training, whose record is the run folder.
+fn say(line: impl std::fmt::Display) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }
 
 /// `1m05s`, `2h03m`.

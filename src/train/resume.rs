@@ -9,9 +9,10 @@ use super::TrainError;
 use crate::checkpoint::record::{load_record, tensor_from_bytes};
 use crate::checkpoint::{RunDir, TrainState, history};
 use crate::config::RunConfig;
+use crate::data::Vocab;
 use crate::layer::RecurrentState;
 use crate::model::CharLm;
-use crate::run::{load_model, read_config};
+use crate::run::{check_vocab, load_model, read_config};
 
 /// The first key whose value in `config` differs from the run's `saved` config among those a
 /// resumed run must keep (the weights, the optimiser state and the carried state would not fit
@@ -94,11 +95,13 @@ pub(super) fn restore<B: AutodiffBackend, O: Optimizer<CharLm<B>, B>>(
     run: &RunDir,
     model: CharLm<B>,
     optim: O,
+    vocab: &Vocab,
     device: &B::Device,
 ) -> Result<Restored<B, O>, TrainError> {
     let (state, files) = run.load_checkpoint("last")?;
     let dir = run.checkpoint_dir("last");
     let model = load_model(model, &files, &dir, device)?;
+    check_vocab(run, &state, vocab)?;
     let record = load_record(&files, &dir, "optim.bin", "optimiser state", device)?;
     let optim = optim.load_record(record);
     let carry = files.get("carry.safetensors").and_then(|bytes| {

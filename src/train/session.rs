@@ -7,6 +7,7 @@ use burn::tensor::backend::AutodiffBackend;
 
 use super::resume::{Restored, check_resumable, restore};
 use super::{TrainError, TrainOptions};
+use crate::checkpoint::RunLock;
 use crate::config::RunConfig;
 use crate::data::{ContiguousBatcher, Corpus};
 use crate::layer::RecurrentState;
@@ -29,14 +30,35 @@ pub(super) struct Session<B: AutodiffBackend, O> {
     pub elapsed_before: f64,
     /// The hidden state carried into the next batch.
     pub carry: Option<RecurrentState<B>>,
+    /// This process's hold on the run folder, for the whole session.
+    pub lock: RunLock,
 }
 
-/// Checks, then creates or restores the run.
+/// Takes the run folder (no other training or import may write it meanwhile), checks, then
+/// creates or restores the run.
 pub(super) fn open<B: AutodiffBackend, O: Optimizer<CharLm<B>, B>>(
     config: &RunConfig,
     options: &TrainOptions,
     device: &B::Device,
     optim: O,
+) -> Result<Session<B, O>, TrainError> {
+    let mut lock = Some(options.run.lock("train")?);
+    let session = open_locked(config, options, device, optim, &mut lock);
+    if session.is_err()
+        && let Some(lock) = lock
+    {
+        lock.release_unused();
+    }
+    session
+}
+
+/// [`open`] with the folder held (`lock` moves into the session).
+fn open_locked<B: AutodiffBackend, O: Optimizer<CharLm<B>, B>>(
+    config: &RunConfig,
+    options: &TrainOptions,
+    device: &B::Device,
+    optim: O,
+    lock: &mut Option<RunLock>,
 ) -> Result<Session<B, O>, TrainError> {
     let run = &options.run;
     let folder = || run.root().display().to_string();
@@ -63,7 +85,7 @@ pub(super) fn open<B: AutodiffBackend, O: Optimizer<CharLm<B>, B>>(
             seq,
             corpus: corpus_name(),
             found: corpus.train.len(),
-            needed: batch * seq + 1,
+            needed: batch.saturating_mul(seq).saturating_add(1),
         }
     })?;
     if corpus.valid.len() <= seq {
@@ -93,6 +115,7 @@ pub(super) fn open<B: AutodiffBackend, O: Optimizer<CharLm<B>, B>>(
         best: None,
         elapsed_before: 0.0,
         carry: None,
+        lock: lock.take().expect("the lock, taken once"),
     };
     if options.resume {
         let Restored {
@@ -100,7 +123,13 @@ pub(super) fn open<B: AutodiffBackend, O: Optimizer<CharLm<B>, B>>(
             optim,
             carry,
             state,
-        } = restore(run, session.model, session.optim, device)?;
+        } = restore(
+            run,
+            session.model,
+            session.optim,
+            &session.corpus.vocab,
+            device,
+        )?;
         if let Some(stop) = options.stop_after
             && stop <= state.step
         {

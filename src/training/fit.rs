@@ -2,6 +2,8 @@
 //! prepared batches (shuffled each epoch), global-norm clipping, and the training loss and a
 //! validation metric after each epoch.
 
+use std::io::Write as _;
+
 use burn::config::Config;
 use burn::module::AutodiffModule;
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
@@ -83,7 +85,9 @@ where
         if config.report_every > 0
             && (epoch.is_multiple_of(config.report_every) || epoch == config.epochs)
         {
-            println!(
+            // A closed standard output must not stop training.
+            let _ = writeln!(
+                std::io::stdout(),
                 "epoch {epoch:>3}/{}: train loss {train_loss:.4}, validation {metric} {score:.4}",
                 config.epochs
             );
