@@ -96,7 +96,7 @@ pub fn evaluate_every_character<B: Backend>(
         passes.push((w, n, seq));
         w += n;
     }
-    if predicted % seq > 0 {
+    if !predicted.is_multiple_of(seq) {
         passes.push((windows, 1, predicted % seq));
     }
     let mut total = 0.0;
