@@ -130,6 +130,9 @@ pub struct EvalReport {
     pub scored: usize,
     /// The checkpoint evaluated.
     pub checkpoint: String,
+    /// When the run's own validation split was evaluated but its corpus changed since the
+    /// checkpoint was trained: what changed.
+    pub corpus_changed: Option<String>,
     /// Its step.
     pub step: usize,
 }
@@ -146,7 +149,11 @@ impl std::fmt::Display for EvalReport {
             self.characters,
             self.checkpoint,
             self.step
-        )
+        )?;
+        if let Some(note) = &self.corpus_changed {
+            write!(f, "; note: {note}")?;
+        }
+        Ok(())
     }
 }
 
@@ -160,17 +167,28 @@ pub fn eval_run<B: Backend>(
 ) -> Result<EvalReport, EvalError> {
     let loaded = load_run::<B>(run, checkpoint, device)?;
     let cfg = &loaded.config;
-    let (ids, what) = match data {
+    let (ids, what, corpus_changed) = match data {
         Some(path) => {
             let text = read_text(path)?;
             let ids = loaded.vocab.encode(&text, &path.display().to_string())?;
-            (ids, path.display().to_string())
+            (ids, path.display().to_string(), None)
         }
         None => {
             let vocab = Vocab::clone(&loaded.vocab);
             let corpus = Corpus::load(&cfg.data.path, cfg.data.validation_fraction, Some(vocab))?;
             let what = format!("validation split of {}", cfg.data.path.display());
-            (corpus.valid, what)
+            let changed = loaded
+                .state
+                .corpus
+                .filter(|&trained| trained != corpus.fingerprint)
+                .map(|trained| {
+                    format!(
+                        "{} changed since this checkpoint was trained (CRC-32 {:08x}, then {trained:08x}): this is not the split the run validated on, and it may hold text the model trained on",
+                        cfg.data.path.display(),
+                        corpus.fingerprint
+                    )
+                });
+            (corpus.valid, what, changed)
         }
     };
     let (loss, scored) =
@@ -189,6 +207,7 @@ pub fn eval_run<B: Backend>(
         characters: ids.len(),
         scored,
         checkpoint: checkpoint.to_string(),
+        corpus_changed,
         step: loaded.state.step,
     })
 }

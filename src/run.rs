@@ -347,6 +347,7 @@ fn import_locked<B: AutodiffBackend>(
         seed: config.seed,
         files: BTreeMap::new(),
         vocab: Some(corpus.vocab.fingerprint()),
+        corpus: Some(corpus.fingerprint),
     };
     let optim_bin = fresh_optimiser_bytes::<B>(config);
     if force {

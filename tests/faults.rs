@@ -1280,3 +1280,33 @@ fn sigterm_while_the_corpus_is_opened_exits_at_once() {
     assert_eq!(o.status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("before training began"), "{stderr}");
 }
+
+#[test]
+fn eval_says_when_the_corpus_changed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = tmp.path().join("small.txt");
+    std::fs::copy(data_dir().join("small.txt"), &corpus).unwrap();
+    let config = tmp.path().join("tiny.toml");
+    std::fs::copy(tiny_config(), &config).unwrap();
+    let out = tmp.path().join("run");
+    let o = run(&mut train(
+        &config,
+        &out,
+        &["train.steps=10", "train.sample_length=0"],
+    ));
+    assert!(o.ok, "{}", o.stderr);
+    let eval = || run(bin().args(["eval", "--run"]).arg(&out));
+    let o = eval();
+    assert!(o.ok && !o.stdout.contains("changed"), "{}", o.stdout);
+    let mut text = std::fs::read_to_string(&corpus).unwrap();
+    text.push_str("And a line added after training.\n");
+    std::fs::write(&corpus, text).unwrap();
+    let o = eval();
+    assert!(o.ok, "{}", o.stderr);
+    assert!(
+        o.stdout
+            .contains("small.txt changed since this checkpoint was trained"),
+        "{}",
+        o.stdout
+    );
+}

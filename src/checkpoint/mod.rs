@@ -139,6 +139,10 @@ pub struct TrainState {
     /// ([`crate::data::Vocab::fingerprint`]); absent in checkpoints of earlier versions.
     #[serde(default)]
     pub vocab: Option<u32>,
+    /// The fingerprint of the corpus it was trained on ([`crate::data::Corpus::fingerprint`]);
+    /// absent in checkpoints of earlier versions.
+    #[serde(default)]
+    pub corpus: Option<u32>,
 }
 
 /// The exclusive hold of a process on a run folder, from [`RunDir::lock`] until it is dropped
@@ -432,6 +436,7 @@ mod tests {
             seed: 1,
             files: BTreeMap::new(),
             vocab: None,
+            corpus: None,
         }
     }
 

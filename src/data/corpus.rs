@@ -183,6 +183,8 @@ pub struct Corpus {
     pub train: Vec<u16>,
     /// Validation ids.
     pub valid: Vec<u16>,
+    /// CRC-32 of the whole text (UTF-8): whether a run's corpus is still the one it trained on.
+    pub fingerprint: u32,
 }
 
 /// Reads a UTF-8 file, with errors that name the file (and the first invalid byte).
@@ -230,19 +232,21 @@ impl Corpus {
             })?,
         };
         let ids = vocab.encode(&text, &path.display().to_string())?;
+        let fingerprint = crc32fast::hash(text.as_bytes());
         // The text goes before the split copies the validation part: at most the file plus two
         // bytes per character are held at once.
         drop(text);
-        Ok(Self::split(vocab, ids, validation_fraction))
+        Ok(Self::split(vocab, ids, validation_fraction, fingerprint))
     }
 
-    fn split(vocab: Vocab, mut ids: Vec<u16>, validation_fraction: f64) -> Self {
+    fn split(vocab: Vocab, mut ids: Vec<u16>, validation_fraction: f64, fingerprint: u32) -> Self {
         let split = ((ids.len() as f64) * (1.0 - validation_fraction)).round() as usize;
         let valid = ids.split_off(split.min(ids.len()));
         Self {
             vocab,
             train: ids,
             valid,
+            fingerprint,
         }
     }
 
@@ -258,7 +262,8 @@ impl Corpus {
             None => Vocab::from_text(text)?,
         };
         let ids = vocab.encode(text, what)?;
-        Ok(Self::split(vocab, ids, validation_fraction))
+        let fingerprint = crc32fast::hash(text.as_bytes());
+        Ok(Self::split(vocab, ids, validation_fraction, fingerprint))
     }
 }
 

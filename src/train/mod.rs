@@ -565,6 +565,7 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
             seed: self.config.seed,
             files: Default::default(),
             vocab: Some(self.corpus.vocab.fingerprint()),
+            corpus: Some(self.corpus.fingerprint),
         };
         let run = &self.options.run;
         if due.checkpoint {
