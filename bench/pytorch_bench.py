@@ -140,7 +140,7 @@ if __name__ == "__main__":
     torch.backends.cuda.matmul.allow_tf32 = a.tf32 == "on"
     torch.backends.cudnn.allow_tf32 = a.tf32 == "on"
     torch.set_num_threads(a.threads)
-    print(f"torch {torch.__version__} threads={torch.get_num_threads()} mkldnn={torch.backends.mkldnn.is_available()} device={DEVICE} tf32={a.tf32}", file=sys.stderr)
+    print(f"torch {torch.__version__} threads={torch.get_num_threads()} mkldnn={torch.backends.mkldnn.is_available()} cpu_capability={torch.backends.cpu.get_cpu_capability()} device={DEVICE} tf32={a.tf32}", file=sys.stderr)
     ids = load()
     for what in (["S", "M", "L", "G", "sample"] if a.what == "all" else [a.what]):
         if what == "sample":

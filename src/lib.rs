@@ -71,6 +71,7 @@ pub use cell::{
     Activation, Cell, CellKind, CellState, GruCell, GruCellConfig, InitScheme, Initialization,
     LstmCell, LstmCellConfig, RecurrentCell, RnnCell, RnnCellConfig,
 };
+pub use kernels::cpu_isa;
 pub use layer::{Recurrent, RecurrentConfig, RecurrentState};
 
 /// The README's code blocks, compiled and run as doc tests.

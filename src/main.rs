@@ -260,8 +260,9 @@ macro_rules! with_backend {
                 let $devices = vec![burn::backend::ndarray::NdArrayDevice::Cpu; indices.len()];
                 let $device = $devices[0].clone();
                 note!(
-                    "backend: ndarray (CPU), {} threads{}",
+                    "backend: ndarray (CPU), {} threads, kernels {}{}",
                     std::thread::available_parallelism().map_or(1, |n| n.get()),
+                    burn_rnn::cpu_isa(),
                     if indices.len() > 1 {
                         format!(", data-parallel over {} replicas", indices.len())
                     } else {

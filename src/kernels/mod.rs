@@ -63,6 +63,24 @@ pub(crate) trait Real:
     }
 }
 
+/// The instruction set burn-rnn's CPU kernels use on this machine: `avx512f` (when the CPU has
+/// it and the `avx512` feature is on, as by default), `avx2+fma`, or `generic` (what the compiler
+/// targets). The matrix products (the `gemm` crate) dispatch the same way.
+pub fn cpu_isa() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[cfg(feature = "avx512")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return "avx512f";
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            return "avx2+fma";
+        }
+    }
+    "generic"
+}
+
 /// The largest index a strided `[rows, cols]` operand touches, plus one.
 fn extent(rows: usize, cols: usize, (rs, cs): (usize, usize)) -> usize {
     if rows == 0 || cols == 0 {

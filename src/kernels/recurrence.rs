@@ -349,6 +349,7 @@ macro_rules! simd_dispatch {
         fn $name<E: Real>($($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
             {
+                #[cfg(feature = "avx512")]
                 if std::arch::is_x86_feature_detected!("avx512f") {
                     // SAFETY: the CPU has the features the function is compiled for.
                     return unsafe { $avx512($($arg),*) };
@@ -363,7 +364,7 @@ macro_rules! simd_dispatch {
             $impl($($arg),*)
         }
 
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(all(target_arch = "x86_64", feature = "avx512"))]
         #[target_feature(enable = "avx512f,avx2,fma")]
         fn $avx512<E: Real>($($arg: $ty),*) {
             $impl($($arg),*)

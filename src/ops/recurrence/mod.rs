@@ -348,10 +348,24 @@ mod tests {
     use super::*;
     use crate::cell_kind::{Activation, CellKind};
     use crate::ops::tests::{Nd, close};
-    use burn::tensor::Distribution;
 
-    fn random<const D: usize>(shape: [usize; D]) -> Tensor<Nd, D> {
-        Tensor::random(shape, Distribution::Normal(0.0, 0.5), &Default::default())
+    /// Normal(0, 0.5) values from a seeded generator of this test's own: the same inputs on
+    /// every run (Burn's RNG is process-global, shared by the parallel unit tests).
+    fn random<const D: usize>(shape: [usize; D], seed: u64) -> Tensor<Nd, D> {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let n = shape.iter().product();
+        let values: Vec<f32> = (0..n)
+            .map(|_| {
+                // Box-Muller.
+                let (u, v): (f32, f32) = (rng.random_range(1e-7..1.0), rng.random());
+                0.5 * (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos()
+            })
+            .collect();
+        Tensor::from_data(
+            burn::tensor::TensorData::new(values, shape),
+            &Default::default(),
+        )
     }
 
     #[test]
@@ -370,10 +384,10 @@ mod tests {
                     reverse,
                 };
                 let gh = kind.gates() * hidden;
-                let p = random([batch, seq, gh]);
-                let w = random([hidden, gh]);
-                let b = random([gh]);
-                let (h0, c0) = (random([batch, hidden]), random([batch, hidden]));
+                let p = random([batch, seq, gh], 1);
+                let w = random([hidden, gh], 2);
+                let b = random([gh], 3);
+                let (h0, c0) = (random([batch, hidden], 4), random([batch, hidden], 5));
                 let inputs = Inputs {
                     p,
                     w_hh: w,
@@ -396,8 +410,11 @@ mod tests {
                 if let (Some(a), Some(b)) = (cell_h, cell_r) {
                     close(a, b);
                 }
-                let d_out = random([batch, seq, hidden]);
-                let d_final = [Some(random([batch, hidden])), Some(random([batch, hidden]))];
+                let d_out = random([batch, seq, hidden], 6);
+                let d_final = [
+                    Some(random([batch, hidden], 7)),
+                    Some(random([batch, hidden], 8)),
+                ];
                 let g_h = backward(trace_h.expect("kept"), d_out.clone(), d_final.clone());
                 let g_r = backward(trace_r.expect("kept"), d_out, d_final);
                 close(g_h.dp, g_r.dp);
