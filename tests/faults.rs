@@ -1310,3 +1310,66 @@ fn eval_says_when_the_corpus_changed() {
         o.stdout
     );
 }
+
+#[test]
+fn a_divergence_before_any_checkpoint_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let msg = assert_error(
+        run(train(
+            &tiny_config(),
+            &out,
+            &[
+                "optim.learning_rate=1000",
+                "train.log_interval=1",
+                "train.eval_interval=1000",
+                "train.steps=2000",
+            ],
+        )
+        .arg("--no-progress")),
+        &["blew up", "no checkpoint had been saved yet"],
+    );
+    assert!(!msg.contains("checkpoint is kept"), "{msg}");
+}
+
+#[test]
+fn a_checkpoint_with_non_finite_weights_is_refused() {
+    use burn::backend::NdArray;
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    trained(&out, 10);
+    // The `last` checkpoint's weights with one NaN in the head, its checksum updated: a damaged
+    // file that passes the CRC (written by something other than burn-rnn's training, which stops
+    // before saving non-finite weights).
+    let run_dir = burn_rnn::checkpoint::RunDir::new(&out);
+    let loaded = burn_rnn::run::load_run::<NdArray>(&run_dir, "last", &Default::default()).unwrap();
+    let mut model = loaded.model;
+    model.head.weight = model.head.weight.map(|w| {
+        let mut values = w.to_data().to_vec::<f32>().unwrap();
+        values[3] = f32::NAN;
+        burn::tensor::Tensor::from_data(
+            burn::tensor::TensorData::new(values, w.dims()),
+            &w.device(),
+        )
+    });
+    let bytes = burn_rnn::checkpoint::record::module_bytes(&model);
+    let dir = out.join("checkpoints/last");
+    std::fs::write(dir.join("model.bin"), &bytes).unwrap();
+    let state_path = dir.join("state.json");
+    let mut state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state_path).unwrap()).unwrap();
+    state["files"]["model.bin"] = crc32fast::hash(&bytes).into();
+    std::fs::write(&state_path, state.to_string()).unwrap();
+    for command in ["sample", "eval"] {
+        assert_error(
+            run(bin()
+                .args([command, "--checkpoint", "last", "--run"])
+                .arg(&out)),
+            &["model.bin", "head", "NaN", "finite"],
+        );
+    }
+    assert_error(
+        run(train(&tiny_config(), &out, &["train.steps=20"]).arg("--resume")),
+        &["model.bin", "NaN", "finite"],
+    );
+}

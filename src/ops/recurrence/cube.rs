@@ -624,11 +624,10 @@ struct BackwardOp<R, BT> {
 impl<R: CubeRuntime, BT: BoolElement> Operation<FusionCubeRuntime<R>> for BackwardOp<R, BT> {
     fn execute(&self, handles: &mut Handles<R>) {
         let (inputs, outputs) = self.desc.as_fixed::<8, 5>();
-        let inputs = inputs.each_ref().map(|t| {
-            let t = handles.get_float_tensor::<Inner<R, BT>>(t);
-            // `W_hh` is read by the matmul, which takes any strides.
-            into_contiguous(t)
-        });
+        // The kernels index their tensors as contiguous (a no-op for those that are).
+        let inputs = inputs
+            .each_ref()
+            .map(|t| into_contiguous(handles.get_float_tensor::<Inner<R, BT>>(t)));
         let results = backward_loop::<R, BT>(self.rec, inputs);
         for (ir, t) in outputs.iter().zip(results) {
             handles.register_float_tensor::<Inner<R, BT>>(&ir.id, t);
