@@ -822,19 +822,8 @@ pub(crate) fn backward<I: Backend, R: CubeRuntime, BT: BoolElement>(
     } else {
         zeros()
     };
-    // h_{t-1} of the step at every time position, [B, T, H], for dW = H_prev^T dG.
-    let h0 = s.h0.reshape([batch, 1, hidden]);
-    let h_prev = match (seq, s.rec.reverse) {
-        (1, _) => h0,
-        (_, false) => Tensor::cat(vec![h0, s.out.narrow(1, 0, seq - 1)], 1),
-        (_, true) => Tensor::cat(vec![s.out.narrow(1, 1, seq - 1), h0], 1),
-    };
     let dhp = dhp.reshape([batch * seq, gh]);
-    let dw_hh = h_prev
-        .reshape([batch * seq, hidden])
-        .transpose()
-        .matmul(dhp.clone());
-    let db_hh = gru.then(|| dhp.sum_dim(0).reshape([gh]));
+    let (dw_hh, db_hh) = super::recurrent_weight_grads(s.rec, s.h0, s.out, dhp);
     InputGrads {
         dp,
         dw_hh,

@@ -33,6 +33,7 @@ use burn::tensor::{Tensor, TensorPrimitive, backend::Backend, ops::FloatTensor};
 use super::{
     HostFloat, HostPrecision, OnInner, Route, cast, inner, on_inner, primitive, register, route,
 };
+use crate::cell_kind::CellKind;
 pub(crate) use crate::kernels::recurrence::Recurrence;
 
 /// What the forward keeps for the backward.
@@ -163,6 +164,36 @@ fn backward<I: Backend>(
             }
         },
     }
+}
+
+/// The recurrent weight's gradient over all time steps in one matmul, `dW_hh = H_prev^T dG`, and
+/// the GRU's `db_hh` (the other cells fold `b_hh` into `p`).
+///
+/// # Shapes
+/// - `h0`: `[B, H]`, `out`: the forward's output `[B, T, H]` (so `h_{t-1}` of every time position
+///   is `h0` joined to `out` shifted by one step, in the direction of `rec`)
+/// - `d_rec`: the gradient of `h W_hh + b_hh` at every time position, `[B * T, G*H]`
+/// - returns `[H, G*H]` and, for the GRU, `[G*H]`
+fn recurrent_weight_grads<I: Backend>(
+    rec: Recurrence,
+    h0: Tensor<I, 2>,
+    out: Tensor<I, 3>,
+    d_rec: Tensor<I, 2>,
+) -> (Tensor<I, 2>, Option<Tensor<I, 1>>) {
+    let [batch, seq, hidden] = out.dims();
+    let gh = d_rec.dims()[1];
+    let h0 = h0.reshape([batch, 1, hidden]);
+    let h_prev = match (seq, rec.reverse) {
+        (1, _) => h0,
+        (_, false) => Tensor::cat(vec![h0, out.narrow(1, 0, seq - 1)], 1),
+        (_, true) => Tensor::cat(vec![out.narrow(1, 1, seq - 1), h0], 1),
+    };
+    let dw_hh = h_prev
+        .reshape([batch * seq, hidden])
+        .transpose()
+        .matmul(d_rec.clone());
+    let db_hh = (rec.kind == CellKind::Gru).then(|| d_rec.sum_dim(0).reshape([gh]));
+    (dw_hh, db_hh)
 }
 
 /// The outputs of [`recurrence`]: `[B, T, H]`, the final hidden state `[B, H]` and the LSTM's

@@ -387,24 +387,12 @@ pub(crate) fn backward<I: Backend>(
         CellKind::Lstm => (dh.narrow(1, 0, hidden), carry.narrow(1, 0, hidden)),
         CellKind::Gru => ((dh + carry).narrow(1, 0, hidden), zeros()),
     };
-    // h_{t-1} of the step at every time position, [B, T, H], for dW = H_prev^T dG: the initial
-    // state joined to the output shifted by one step.
-    let h0 = s.h0.clone().reshape([batch, 1, hidden]);
-    let h_prev = match (seq, s.rec.reverse) {
-        (1, _) => h0,
-        (_, false) => Tensor::cat(vec![h0, s.out.narrow(1, 0, seq - 1)], 1),
-        (_, true) => Tensor::cat(vec![s.out.narrow(1, 1, seq - 1), h0], 1),
-    };
     let dp = dp.reshape([batch * seq, width]);
     let (dp, rec) = match kind {
         CellKind::Gru => (dp.clone().narrow(1, 0, gh), dp.narrow(1, gh, gh)),
         _ => (dp.clone(), dp),
     };
-    let dw_hh = h_prev
-        .reshape([batch * seq, hidden])
-        .transpose()
-        .matmul(rec.clone());
-    let db_hh = (kind == CellKind::Gru).then(|| rec.sum_dim(0).reshape([gh]));
+    let (dw_hh, db_hh) = super::recurrent_weight_grads(s.rec, s.h0, s.out, rec);
     super::InputGrads {
         dp: dp.reshape([batch, seq, gh]),
         dw_hh,
