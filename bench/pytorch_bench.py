@@ -1,6 +1,7 @@
 """PyTorch reference for burn-rnn's benchmark workloads: char-level RNN/LSTM/GRU on tinyshakespeare.
 
-usage: python3 bench/pytorch_bench.py <S|M|L|G|sample|all> [--threads N] [--device cpu|cuda] [--tf32 off|on] [--compile]
+usage: python3 bench/pytorch_bench.py <S|M|L|G|sample|all> [--threads N] [--device cpu|cuda] [--tf32 off|on]
+       [--isa native|avx2] [--compile]
 
 The workloads are those of `burn-rnn bench` (src/bench.rs); the corpus is the project's
 data/tinyshakespeare.txt. Needs `pip install torch numpy`; the project itself never needs Python.
@@ -9,6 +10,16 @@ Training step = forward + cross-entropy at every step + backward + global-norm c
 on random windows of the corpus. Prints one RESULT line per workload: median tokens/s and the spread.
 """
 import argparse, os, time, statistics, sys
+
+# `--isa avx2` limits every CPU kernel PyTorch runs to AVX2: its own (ATen), oneDNN's and MKL's
+# (MKL ignores the first two; without MKL_ENABLE_INSTRUCTIONS its sgemm keeps using AVX-512).
+# They are read when torch loads, so the script runs itself again with them set.
+AVX2_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
+if "avx2" in [v.split("=")[-1] for v in sys.argv if v.startswith("--isa")] + \
+        [sys.argv[i + 1] for i, v in enumerate(sys.argv[:-1]) if v == "--isa"]:
+    if any(os.environ.get(k) != v for k, v in AVX2_ENV.items()):
+        os.execve(sys.executable, [sys.executable] + sys.argv, {**os.environ, **AVX2_ENV})
+
 import numpy as np
 import torch
 import torch.nn as nn
@@ -135,12 +146,13 @@ if __name__ == "__main__":
     # TF32 (tensor cores at 10-bit mantissa) for cuDNN's RNNs and for matmuls on CUDA: off by
     # default, so that PyTorch computes in full f32 as burn-rnn does (like with like).
     ap.add_argument("--tf32", choices=["off", "on"], default="off")
+    ap.add_argument("--isa", choices=["native", "avx2"], default="native")
     a = ap.parse_args()
     DEVICE = a.device
     torch.backends.cuda.matmul.allow_tf32 = a.tf32 == "on"
     torch.backends.cudnn.allow_tf32 = a.tf32 == "on"
     torch.set_num_threads(a.threads)
-    print(f"torch {torch.__version__} threads={torch.get_num_threads()} mkldnn={torch.backends.mkldnn.is_available()} cpu_capability={torch.backends.cpu.get_cpu_capability()} device={DEVICE} tf32={a.tf32}", file=sys.stderr)
+    print(f"torch {torch.__version__} threads={torch.get_num_threads()} mkldnn={torch.backends.mkldnn.is_available()} cpu_capability={torch.backends.cpu.get_cpu_capability()} mkl_isa={os.environ.get('MKL_ENABLE_INSTRUCTIONS', 'native')} device={DEVICE} tf32={a.tf32}", file=sys.stderr)
     ids = load()
     for what in (["S", "M", "L", "G", "sample"] if a.what == "all" else [a.what]):
         if what == "sample":

@@ -243,16 +243,109 @@ impl Default for ClipSection {
     }
 }
 
+/// A wall-time budget, written as a duration: `"90s"`, `"10m"`, `"1.5h"`, `"1h30m"` (units `h`,
+/// `m`, `s`; at most 365 days).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TimeBudget {
+    secs: f64,
+}
+
+impl TimeBudget {
+    /// Reads a duration such as `"10m"` or `"1h30m"`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let expected =
+            || format!("expected a duration like \"90s\", \"10m\" or \"1h30m\", found {text:?}");
+        let mut secs = 0.0;
+        let mut rest = text.trim();
+        if rest.is_empty() {
+            return Err(expected());
+        }
+        while !rest.is_empty() {
+            let number_end = rest
+                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+                .ok_or_else(expected)?;
+            let value: f64 = rest[..number_end].parse().map_err(|_| expected())?;
+            let unit_end = rest[number_end..]
+                .find(|c: char| !c.is_ascii_alphabetic())
+                .map_or(rest.len(), |i| number_end + i);
+            secs += value
+                * match &rest[number_end..unit_end] {
+                    "h" => 3600.0,
+                    "m" | "min" => 60.0,
+                    "s" => 1.0,
+                    _ => return Err(expected()),
+                };
+            rest = rest[unit_end..].trim_start();
+        }
+        if !(secs > 0.0 && secs <= 365.0 * 86400.0) {
+            return Err(format!(
+                "must be above 0 and at most 365 days, found {text:?}"
+            ));
+        }
+        Ok(Self { secs })
+    }
+
+    /// The budget in seconds.
+    pub fn secs(self) -> f64 {
+        self.secs
+    }
+}
+
+impl std::fmt::Display for TimeBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let whole = self.secs.round();
+        if (self.secs - whole).abs() > 1e-9 || whole < 1.0 {
+            return write!(f, "{}s", self.secs);
+        }
+        let whole = whole as u64;
+        let (h, m, s) = (whole / 3600, whole / 60 % 60, whole % 60);
+        let mut out = String::new();
+        if h > 0 {
+            out += &format!("{h}h");
+        }
+        if m > 0 {
+            out += &format!("{m}m");
+        }
+        if s > 0 || out.is_empty() {
+            out += &format!("{s}s");
+        }
+        f.write_str(&out)
+    }
+}
+
+impl Serialize for TimeBudget {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for TimeBudget {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer).map_err(|_| {
+            serde::de::Error::custom(
+                "expected a duration in quotes, like \"90s\", \"10m\" or \"1h30m\"",
+            )
+        })?;
+        TimeBudget::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 /// `[train]`: length, evaluation, checkpoints, samples.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainSection {
-    /// Optimiser steps; give this or `epochs`.
+    /// Optimiser steps; give this, `epochs` or `time_budget`. With `time_budget` also given (as
+    /// the run folder's effective config has it once the budget was calibrated), `steps` rules.
     #[serde(default)]
     pub steps: Option<usize>,
-    /// Passes over the training split; give this or `steps`.
+    /// Passes over the training split; give this, `steps` or `time_budget`.
     #[serde(default)]
     pub epochs: Option<f64>,
+    /// Train for as many steps as fit in this wall time ("90s", "10m", "1h30m"): a short
+    /// calibration times the steps and an evaluation, then fixes `steps` (see
+    /// `crate::train::budget`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_budget: Option<TimeBudget>,
     /// Steps between evaluations (validation loss, sample, checkpoint).
     #[serde(default = "default_eval_interval")]
     pub eval_interval: usize,
@@ -599,8 +692,17 @@ impl RunConfig {
                     "give either train.steps or train.epochs, not both",
                 ));
             }
-            (None, None) => {
-                return Err(invalid("train.steps", "give train.steps or train.epochs"));
+            (_, Some(_)) if self.train.time_budget.is_some() => {
+                return Err(invalid(
+                    "train.time_budget",
+                    "give either train.epochs or train.time_budget, not both",
+                ));
+            }
+            (None, None) if self.train.time_budget.is_none() => {
+                return Err(invalid(
+                    "train.steps",
+                    "give train.steps, train.epochs or train.time_budget",
+                ));
             }
             (Some(0), _) => return Err(invalid("train.steps", "must be at least 1, found 0")),
             (_, Some(e)) if e.is_nan() || e <= 0.0 => {
@@ -674,12 +776,13 @@ impl RunConfig {
             .unwrap_or(self.train.eval_interval)
     }
 
-    /// Total optimiser steps, given the number of training batches per epoch.
-    pub fn total_steps(&self, batches_per_epoch: usize) -> usize {
+    /// Total optimiser steps, given the number of training batches per epoch; `None` when only
+    /// `train.time_budget` gives the length (the steps are then calibrated).
+    pub fn total_steps(&self, batches_per_epoch: usize) -> Option<usize> {
         match (self.train.steps, self.train.epochs) {
-            (Some(s), _) => s,
-            (None, Some(e)) => ((e * batches_per_epoch as f64).ceil() as usize).max(1),
-            (None, None) => unreachable!("validated"),
+            (Some(s), _) => Some(s),
+            (None, Some(e)) => Some(((e * batches_per_epoch as f64).ceil() as usize).max(1)),
+            (None, None) => None,
         }
     }
 
@@ -847,6 +950,62 @@ steps = 100
             let err = c.validate().unwrap_err().to_string();
             assert!(err.contains(key), "{set}: {err}");
         }
+    }
+
+    #[test]
+    fn time_budgets() {
+        for (text, secs, shown) in [
+            ("90s", 90.0, "1m30s"),
+            ("10m", 600.0, "10m"),
+            ("1.5h", 5400.0, "1h30m"),
+            ("1h 30m", 5400.0, "1h30m"),
+            ("2.5s", 2.5, "2.5s"),
+        ] {
+            let b = TimeBudget::parse(text).unwrap();
+            assert_eq!(b.secs(), secs, "{text}");
+            assert_eq!(b.to_string(), shown, "{text}");
+            assert_eq!(TimeBudget::parse(shown).unwrap(), b);
+        }
+        for bad in [
+            "",
+            "10",
+            "ten minutes",
+            "10 minutes",
+            "0s",
+            "-5m",
+            "400d",
+            "5m x",
+        ] {
+            assert!(TimeBudget::parse(bad).is_err(), "{bad:?}");
+        }
+        // In a config: the key, round trip through the effective config, the rules with steps
+        // and epochs.
+        let budget_only = MINIMAL.replace("steps = 100", "time_budget = \"10m\"");
+        let c = RunConfig::parse(&budget_only, "t", &[]).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.total_steps(7), None);
+        assert_eq!(RunConfig::parse(&c.to_toml(), "t", &[]).unwrap(), c);
+        let both = MINIMAL.replace("steps = 100", "steps = 100\ntime_budget = \"10m\"");
+        let c = RunConfig::parse(&both, "t", &[]).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.total_steps(7), Some(100), "steps rules");
+        let err = RunConfig::parse(&budget_only, "t", &["train.epochs=2".into()])
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("train.time_budget"), "{err}");
+        let err = RunConfig::parse(
+            &MINIMAL.replace("steps = 100", "time_budget = \"10 min\""),
+            "t.toml",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("time_budget") && err.contains("\"10m\""),
+            "{err}"
+        );
     }
 
     #[test]

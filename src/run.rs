@@ -76,6 +76,30 @@ pub enum RunError {
     /// Writing the generated text failed.
     #[error("cannot write the sample: {0}")]
     Output(std::io::Error),
+    /// The weights' file says it was trained on another vocabulary than the config's corpus.
+    #[error(
+        "{file}: the model's vocabulary (its metadata `vocab`, {found} characters) is not the corpus's ({expected} characters from {corpus}): {difference}; import it with the corpus it was trained on"
+    )]
+    VocabMismatch {
+        /// The safetensors file.
+        file: String,
+        /// Characters in the file's vocabulary.
+        found: usize,
+        /// Characters in the corpus's.
+        expected: usize,
+        /// The corpus.
+        corpus: String,
+        /// The first difference.
+        difference: String,
+    },
+    /// Writing the exported `state_dict` failed.
+    #[error("cannot write {path}: {source} (nothing was exported)")]
+    Export {
+        /// The file asked for.
+        path: String,
+        /// The operating-system error.
+        source: std::io::Error,
+    },
 }
 
 /// The model config of a run with a vocabulary of `vocab_size` characters.
@@ -318,6 +342,7 @@ fn import_locked<B: AutodiffBackend>(
         path: weights.to_path_buf(),
         source,
     })?;
+    check_file_vocab(&bytes, &corpus.vocab, weights, &config.data.path)?;
     let model = model_config(config, corpus.vocab.len()).init::<B>(device);
     let model = crate::pytorch::load_char_lm(model, &bytes).map_err(|source| RunError::Import {
         file: weights.display().to_string(),
@@ -340,7 +365,7 @@ fn import_locked<B: AutodiffBackend>(
     .map_or(1, |b| b.per_epoch());
     let state = TrainState {
         step: 0,
-        total_steps: config.total_steps(batches),
+        total_steps: config.total_steps(batches).unwrap_or(0),
         best_val_loss: None,
         val_loss: None,
         elapsed_secs: 0.0,
@@ -363,6 +388,140 @@ fn import_locked<B: AutodiffBackend>(
     )?;
     run.save_checkpoint("best", &state, &[("model.bin", &model_bin)])?;
     Ok(model.num_params())
+}
+
+/// When the safetensors header names the vocabulary (as [`export_pytorch`] writes it), checks
+/// that it is the corpus's: the same characters in the same order (ids).
+fn check_file_vocab(
+    bytes: &[u8],
+    vocab: &Vocab,
+    file: &Path,
+    corpus: &Path,
+) -> Result<(), RunError> {
+    let Ok((_, header)) = safetensors::SafeTensors::read_metadata(bytes) else {
+        return Ok(()); // load_char_lm reports a file that is not safetensors
+    };
+    let Some(text) = header.metadata().as_ref().and_then(|m| m.get("vocab")) else {
+        return Ok(());
+    };
+    let mismatch = |found: usize, difference: String| RunError::VocabMismatch {
+        file: file.display().to_string(),
+        found,
+        expected: vocab.len(),
+        corpus: corpus.display().to_string(),
+        difference,
+    };
+    let chars: Vec<char> = serde_json::from_str(text).map_err(|e| {
+        mismatch(
+            0,
+            format!("its metadata `vocab` is not a JSON array of characters ({e})"),
+        )
+    })?;
+    if chars == vocab.chars() {
+        return Ok(());
+    }
+    let difference = match chars.iter().zip(vocab.chars()).position(|(a, b)| a != b) {
+        Some(i) => format!(
+            "id {i} is {:?} in the file and {:?} in the corpus",
+            chars[i],
+            vocab.chars()[i]
+        ),
+        None => "one is a prefix of the other".to_string(),
+    };
+    Err(mismatch(chars.len(), difference))
+}
+
+/// What [`export_pytorch`] wrote.
+#[derive(Clone, Debug)]
+pub struct Exported {
+    /// The checkpoint's training state (its step and losses).
+    pub state: TrainState,
+    /// Tensors in the file.
+    pub tensors: usize,
+    /// Parameters (values) in them.
+    pub params: usize,
+    /// Size of the file in bytes.
+    pub bytes: usize,
+    /// Characters in the vocabulary.
+    pub vocab_size: usize,
+}
+
+/// The safetensors metadata [`export_pytorch`] writes: what a Python user needs to rebuild the
+/// model without the run folder. Every value is a string (safetensors' header is string to
+/// string); `vocab` is a JSON array of the characters in id order.
+pub fn export_metadata(
+    config: &RunConfig,
+    vocab: &Vocab,
+    state: &TrainState,
+    checkpoint: &str,
+) -> std::collections::HashMap<String, String> {
+    let m = &config.model;
+    let mut meta: std::collections::HashMap<String, String> = [
+        ("format", "pt".to_string()),
+        (
+            "producer",
+            format!("burn-rnn {}", env!("CARGO_PKG_VERSION")),
+        ),
+        ("cell", m.cell.name().to_string()),
+        ("num_layers", m.num_layers.to_string()),
+        ("hidden_size", m.hidden_size.to_string()),
+        ("embedding_size", m.embedding_size.to_string()),
+        ("vocab_size", vocab.len().to_string()),
+        (
+            "vocab",
+            serde_json::to_string(vocab.chars()).expect("characters serialise"),
+        ),
+        ("dropout", m.dropout.to_string()),
+        ("checkpoint", checkpoint.to_string()),
+        ("step", state.step.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    if m.cell == crate::cell_kind::CellKind::Rnn {
+        let nonlinearity = match m.activation {
+            crate::cell_kind::Activation::Tanh => "tanh",
+            crate::cell_kind::Activation::Relu => "relu",
+        };
+        meta.insert("nonlinearity".into(), nonlinearity.into());
+    }
+    if let Some(loss) = state.val_loss {
+        meta.insert("val_loss".into(), loss.to_string());
+    }
+    meta
+}
+
+/// Writes checkpoint `which` (`best` or `last`) of a run as a PyTorch `state_dict` in
+/// safetensors format at `out` (atomically), under the keys [`import_pytorch`] reads, in f32,
+/// with [`export_metadata`] in its header. The run folder is only read (and may be training).
+pub fn export_pytorch<B: Backend>(
+    run: &RunDir,
+    which: &str,
+    out: &Path,
+    device: &B::Device,
+) -> Result<Exported, RunError> {
+    let loaded = load_run::<B>(run, which, device)?;
+    let meta = export_metadata(&loaded.config, &loaded.vocab, &loaded.state, which);
+    let bytes =
+        crate::pytorch::save_char_lm(&loaded.model, meta).map_err(|e| RunError::Export {
+            path: out.display().to_string(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+    crate::checkpoint::write_atomic(out, &bytes).map_err(|e| match e {
+        CheckpointError::Io { source, .. } => RunError::Export {
+            path: out.display().to_string(),
+            source,
+        },
+        other => RunError::Checkpoint(other),
+    })?;
+    let tensors = safetensors::SafeTensors::deserialize(&bytes).map_or(0, |f| f.len());
+    Ok(Exported {
+        tensors,
+        params: loaded.model.num_params(),
+        bytes: bytes.len(),
+        vocab_size: loaded.vocab.len(),
+        state: loaded.state,
+    })
 }
 
 /// The record of an optimiser of the config's kind that has taken no step.

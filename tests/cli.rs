@@ -5,7 +5,7 @@ mod binary;
 
 use std::path::Path;
 
-use binary::{Outcome, assert_error, bin, run, tiny_config};
+use binary::{Outcome, assert_error, bin, run, tiny_config, trained};
 
 #[test]
 fn train_sample_eval_end_to_end() {
@@ -238,5 +238,268 @@ fn devices_flag() {
             .args(["--backend", "cuda", "--out"])
             .arg(tmp.path().join("other"))),
         &["cuda", "--features cuda"],
+    );
+}
+
+/// The numbers of a command's output (what `eval` reports), without the paths it names.
+fn numbers(text: &str) -> Vec<String> {
+    text.split_whitespace()
+        .map(|w| w.trim_matches(|c: char| !c.is_ascii_digit()))
+        .filter(|w| w.parse::<f64>().is_ok())
+        .map(str::to_string)
+        .collect()
+}
+
+/// `export` writes the run's model as a PyTorch `state_dict` (f32, import's keys, the vocabulary
+/// and sizes in the metadata), and `import` of that file gives a run that evaluates and samples
+/// exactly as the original; the errors a user can meet name the file or folder.
+#[test]
+fn export_then_import_round_trips() {
+    let tmp = tempfile::tempdir().unwrap();
+    let original = tmp.path().join("original");
+    trained(&original, 20);
+    let file = tmp.path().join("model.safetensors");
+    let o = run(bin()
+        .args(["export", "--run"])
+        .arg(&original)
+        .arg("--out")
+        .arg(&file));
+    assert!(o.ok, "{}", o.stderr);
+    assert!(
+        o.stdout.contains("exported the `best` checkpoint")
+            && o.stdout.contains("model.safetensors")
+            && o.stdout.contains("7 tensors"),
+        "{}",
+        o.stdout
+    );
+
+    // The file: import's keys, f32, PyTorch's shapes, the metadata a Python user rebuilds from.
+    let bytes = std::fs::read(&file).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let vocab: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(original.join("vocab.json")).unwrap())
+            .unwrap();
+    let chars: Vec<String> = vocab["chars"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    let v = chars.len();
+    for (key, shape) in [
+        ("emb.weight", vec![v, 16]),
+        ("rnn.weight_ih_l0", vec![192, 16]),
+        ("rnn.weight_hh_l0", vec![192, 48]),
+        ("rnn.bias_ih_l0", vec![192]),
+        ("rnn.bias_hh_l0", vec![192]),
+        ("head.weight", vec![v, 48]),
+        ("head.bias", vec![v]),
+    ] {
+        let t = st.tensor(key).unwrap();
+        assert_eq!(t.shape(), shape.as_slice(), "{key}");
+        assert_eq!(t.dtype(), safetensors::Dtype::F32, "{key}");
+    }
+    assert_eq!(st.len(), 7);
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let meta = header.metadata().clone().unwrap();
+    for (key, value) in [
+        ("cell", "lstm"),
+        ("num_layers", "1"),
+        ("hidden_size", "48"),
+        ("embedding_size", "16"),
+        ("checkpoint", "best"),
+        ("step", "20"),
+    ] {
+        assert_eq!(meta.get(key).map(String::as_str), Some(value), "{key}");
+    }
+    let exported: Vec<String> = serde_json::from_str(&meta["vocab"]).unwrap();
+    assert_eq!(exported, chars);
+    assert_eq!(meta["vocab_size"], v.to_string());
+
+    // import it with the run's own config: eval and seeded sample equal the original's.
+    let imported = tmp.path().join("imported");
+    let o = run(bin()
+        .arg("import")
+        .arg(original.join("config.toml"))
+        .arg("--weights")
+        .arg(&file)
+        .arg("--out")
+        .arg(&imported));
+    assert!(o.ok, "{}", o.stderr);
+    let eval = |r: &Path| {
+        let o = run(bin().args(["eval", "--run"]).arg(r));
+        assert!(o.ok, "{}", o.stderr);
+        numbers(&o.stdout)
+    };
+    // nats, bits, characters scored of all (the checkpoint's step differs: the import is step 0).
+    let (a, b) = (eval(&original), eval(&imported));
+    assert!(a.len() >= 4, "{a:?}");
+    assert_eq!(a[..4], b[..4], "eval of the imported run");
+    let sample = |r: &Path| {
+        let o = run(bin()
+            .args(["sample", "--run"])
+            .arg(r)
+            .args(["--length", "200", "--seed", "11", "--prime", "Th"]));
+        assert!(o.ok, "{}", o.stderr);
+        o.stdout
+    };
+    assert_eq!(sample(&original), sample(&imported), "seeded sample");
+
+    // The last checkpoint, on request.
+    let last = tmp.path().join("last.safetensors");
+    let o = run(bin()
+        .args(["export", "--checkpoint", "last", "--run"])
+        .arg(&original)
+        .arg("--out")
+        .arg(&last));
+    assert!(
+        o.ok && o.stdout.contains("`last` checkpoint"),
+        "{}",
+        o.stderr
+    );
+
+    // A file whose metadata names another vocabulary (reordered) is refused by import.
+    let mut reordered = chars.clone();
+    reordered.swap(1, 2);
+    let views: Vec<(String, safetensors::tensor::TensorView)> = st.tensors().into_iter().collect();
+    let mut meta2 = meta.clone();
+    meta2.insert("vocab".into(), serde_json::to_string(&reordered).unwrap());
+    let other = tmp.path().join("other.safetensors");
+    std::fs::write(&other, safetensors::serialize(views, Some(meta2)).unwrap()).unwrap();
+    assert_error(
+        run(bin()
+            .arg("import")
+            .arg(original.join("config.toml"))
+            .arg("--weights")
+            .arg(&other)
+            .arg("--out")
+            .arg(tmp.path().join("refused"))),
+        &["other.safetensors", "vocabulary", "id 1"],
+    );
+    assert!(!tmp.path().join("refused").exists());
+
+    // Errors: no run, no checkpoint, an output that cannot be written.
+    assert_error(
+        run(bin()
+            .args(["export", "--run"])
+            .arg(tmp.path().join("absent"))
+            .arg("--out")
+            .arg(tmp.path().join("x.safetensors"))),
+        &["absent", "does not exist"],
+    );
+    let empty = tmp.path().join("no-checkpoint");
+    std::fs::create_dir_all(&empty).unwrap();
+    std::fs::copy(original.join("config.toml"), empty.join("config.toml")).unwrap();
+    std::fs::copy(original.join("vocab.json"), empty.join("vocab.json")).unwrap();
+    assert_error(
+        run(bin()
+            .args(["export", "--run"])
+            .arg(&empty)
+            .arg("--out")
+            .arg(tmp.path().join("x.safetensors"))),
+        &["no-checkpoint", "no `best` checkpoint"],
+    );
+    assert_error(
+        run(bin()
+            .args(["export", "--run"])
+            .arg(&original)
+            .arg("--out")
+            .arg(tmp.path().join("missing-folder/model.safetensors"))),
+        &[
+            "cannot write",
+            "missing-folder/model.safetensors",
+            "nothing was exported",
+        ],
+    );
+    assert!(!tmp.path().join("x.safetensors").exists());
+}
+
+/// The rows of a run's metrics.csv without the timing columns (tokens/s, elapsed).
+fn losses(run: &Path) -> Vec<String> {
+    std::fs::read_to_string(run.join("metrics.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').take(5).collect::<Vec<_>>().join(","))
+        .collect()
+}
+
+/// The recorded `train.steps` of a run's effective config.
+fn recorded_steps(run: &Path) -> usize {
+    let text = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("steps = "))
+        .unwrap_or_else(|| panic!("no steps in {text}"));
+    line["steps = ".len()..].trim().parse().unwrap()
+}
+
+/// `--time-budget`: the run stops on time, records the step count its calibration fixed beside
+/// the budget, and an interrupted budget run resumes to the losses of an uninterrupted run of
+/// that many steps.
+#[test]
+fn time_budget_stops_on_time_and_resumes_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sets = ["train.sample_length=0", "train.eval_interval=50"];
+    let budget = |out: &Path, extra: &[&str]| {
+        let mut c = binary::train(&tiny_config(), out, &sets);
+        c.args(["--time-budget", "3s", "--no-progress"]).args(extra);
+        c
+    };
+    let timed = tmp.path().join("timed");
+    let started = std::time::Instant::now();
+    let o = run(&mut budget(&timed, &[]));
+    let wall = started.elapsed().as_secs_f64();
+    assert!(o.ok, "{}", o.stderr);
+    // On time: the budget, give or take start-up and the noise of a shared machine.
+    assert!((1.5..5.5).contains(&wall), "3 s budget took {wall:.2} s");
+    let n = recorded_steps(&timed);
+    let config = std::fs::read_to_string(timed.join("config.toml")).unwrap();
+    assert!(config.contains("time_budget = \"3s\""), "{config}");
+    assert!(
+        o.stdout.contains(&format!("time budget 3s: {n} steps fit"))
+            && o.stdout.contains(&format!("done: {n} steps")),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout.contains("| budget 3s |"),
+        "progress names the budget: {}",
+        o.stdout
+    );
+
+    // Interrupted after step 10, resumed (no new calibration), against the same step count given
+    // as train.steps.
+    let resumed = tmp.path().join("resumed");
+    let o = run(&mut budget(&resumed, &["--stop-after", "10"]));
+    assert!(o.ok, "{}", o.stderr);
+    let n = recorded_steps(&resumed);
+    assert!(n > 10, "{n}");
+    let o = run(&mut budget(&resumed, &["--resume"]));
+    assert!(o.ok, "{}", o.stderr);
+    assert!(
+        o.stdout
+            .contains(&format!("resuming from the checkpoint at step 10 of {n}"))
+            && !o.stdout.contains("steps fit"),
+        "{}",
+        o.stdout
+    );
+    let plain = tmp.path().join("plain");
+    let steps = format!("train.steps={n}");
+    let o = run(
+        binary::train(&tiny_config(), &plain, &[sets[0], sets[1], &steps]).arg("--no-progress"),
+    );
+    assert!(o.ok, "{}", o.stderr);
+    let (a, b) = (losses(&resumed), losses(&plain));
+    assert!(a.len() > 2, "{a:?}");
+    assert_eq!(
+        a, b,
+        "the resumed budget run and the plain run of {n} steps"
+    );
+
+    assert_error(
+        run(binary::train(&tiny_config(), &tmp.path().join("bad"), &[])
+            .args(["--time-budget", "ten"])),
+        &["--time-budget", "\"10m\""],
     );
 }

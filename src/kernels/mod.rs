@@ -6,6 +6,7 @@
 //!   gemm, batch chunks per thread);
 //! - [`linear`]: `y = x W + b` and its gradients;
 //! - [`lookup`]: rows of a table by id, and the scatter-add of their gradient;
+//! - [`packed`]: the recurrence's per-step product against a weight packed once per sequence;
 //! - [`cross_entropy`]: softmax cross-entropy and its gradient.
 //!
 //! Layout: row-major buffers; shape letters `B` batch, `T` time steps, `H` hidden, `G` gates,
@@ -14,6 +15,7 @@
 pub(crate) mod cross_entropy;
 pub(crate) mod linear;
 pub(crate) mod lookup;
+pub(crate) mod packed;
 pub(crate) mod recurrence;
 
 /// A float type the kernels run in (f32 or f64).

@@ -15,6 +15,7 @@
 use rayon::prelude::*;
 
 use super::Real;
+use super::packed::{PackedWeight, as_f32, as_f32_mut};
 use crate::cell_kind::{Activation, CellKind};
 
 /// Which recurrence runs: the cell, the vanilla RNN's nonlinearity, and the direction in time.
@@ -386,6 +387,46 @@ struct Shared<'a, E> {
     /// Forward: `W_hh` `[H, G*H]`; backward: its transpose `[G*H, H]`, so that both per-step
     /// gemms read the weight with unit row stride and `gemm` does not repack it every step.
     w: &'a [E],
+    /// `w` packed for [`PackedWeight`]'s micro-kernel (f32 on AVX2 or AVX-512), or `None`.
+    packed: Option<PackedWeight>,
+}
+
+impl<'a, E: Real> Shared<'a, E> {
+    /// `w` is `[k, n]`.
+    fn new(rec: Recurrence, seq: usize, hidden: usize, w: &'a [E], [k, n]: [usize; 2]) -> Self {
+        let packed = as_f32(w).and_then(|w| PackedWeight::new(k, n, w));
+        Shared {
+            rec,
+            seq,
+            hidden,
+            w,
+            packed,
+        }
+    }
+
+    /// `C = A w` (`C += A w` when `accumulate`) for the `m` rows of one chunk: `A` `[m, k]` with
+    /// row stride `lda`, `C` `[m, n]` with row stride `ldc`. The packed micro-kernel when there
+    /// is one, else the `gemm` crate (single-threaded: each chunk is on its own thread).
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn step_gemm(
+        &self,
+        [m, k, n]: [usize; 3],
+        a: &[E],
+        lda: usize,
+        c: &mut [E],
+        ldc: usize,
+        accumulate: bool,
+    ) {
+        if let Some(w) = &self.packed
+            && let Some(a) = as_f32(a)
+            && let Some(c) = as_f32_mut(c)
+        {
+            return w.gemm(m, a, lda, c, ldc, accumulate);
+        }
+        let beta = if accumulate { E::ONE } else { E::ZERO };
+        E::gemm(m, k, n, a, (lda, 1), self.w, (n, 1), beta, c, (ldc, 1), 1);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -471,35 +512,10 @@ fn forward_chunk_impl<E: Real>(s: &Shared<E>, b_hh: &[E], c: ForwardChunk<E>) {
             for r in hp.chunks_exact_mut(gh) {
                 r.copy_from_slice(b_hh);
             }
-            E::gemm(
-                batch,
-                h,
-                gh,
-                state,
-                (h, 1),
-                s.w,
-                (gh, 1),
-                E::ONE,
-                &mut hp,
-                (gh, 1),
-                1,
-            );
+            s.step_gemm([batch, h, gh], state, h, &mut hp, gh, true);
         } else {
             // p[:, t, :] += h W, in place.
-            let pt = &mut p[t * gh..];
-            E::gemm(
-                batch,
-                h,
-                gh,
-                state,
-                (h, 1),
-                s.w,
-                (gh, 1),
-                E::ONE,
-                pt,
-                (row, 1),
-                1,
-            );
+            s.step_gemm([batch, h, gh], state, h, &mut p[t * gh..], row, true);
         }
         for b in 0..batch {
             let g = &mut p[b * row + t * gh..][..gh];
@@ -570,12 +586,7 @@ pub(crate) fn forward<E: Real>(
     };
     {
         let rows = chunk_rows(batch);
-        let shared = Shared {
-            rec,
-            seq,
-            hidden,
-            w: &w,
-        };
+        let shared = Shared::new(rec, seq, hidden, &w, [h, gh]);
         let mut p = split_mut(&mut p, seq * gh, &rows);
         let mut out = split_mut(&mut out, seq * h, &rows);
         let mut state = split_mut(&mut state, h, &rows);
@@ -744,25 +755,13 @@ fn backward_chunk_impl<E: Real>(s: &Shared<E>, c: BackwardChunk<E>) {
             }
         }
         // dh = dG_t W^T (+ the GRU's direct path z dh).
-        let (src, beta): (&[E], E) = if kind == CellKind::Gru {
+        let (src, accumulate): (&[E], bool) = if kind == CellKind::Gru {
             dh.copy_from_slice(&dh_next);
-            (dhp, E::ONE)
+            (dhp, true)
         } else {
-            (dp, E::ZERO)
+            (dp, false)
         };
-        E::gemm(
-            batch,
-            gh,
-            h,
-            &src[t * gh..],
-            (row, 1),
-            s.w,
-            (h, 1),
-            beta,
-            dh,
-            (h, 1),
-            1,
-        );
+        s.step_gemm([batch, gh, h], &src[t * gh..], row, dh, h, accumulate);
     }
 }
 
@@ -804,12 +803,7 @@ pub(crate) fn backward<E: Real>(
                 w_t[j * h + i] = *v;
             }
         }
-        let shared = Shared {
-            rec: s.rec,
-            seq,
-            hidden: h,
-            w: &w_t,
-        };
+        let shared = Shared::new(s.rec, seq, h, &w_t, [gh, h]);
         let acts_row = if kind == CellKind::Gru { 4 * h } else { gh };
         let mut d_out = split(d_out, seq * h, &rows);
         let mut d_hidden = split(d_hidden, h, &rows);

@@ -1,11 +1,16 @@
 //! A whole PyTorch character language model (`nn.Embedding` → `nn.RNN/LSTM/GRU` → `nn.Linear`)
 //! as burn-rnn's [`CharLm`], under the keys of the reference script: `emb.weight` (or
-//! `embedding.weight`), `rnn.*`, `head.weight`, `head.bias`.
+//! `embedding.weight`), `rnn.*`, `head.weight`, `head.bias`. Read with [`load_char_lm`], written
+//! with [`save_char_lm`].
+
+use std::collections::HashMap;
 
 use burn::tensor::{Tensor, backend::Backend};
 use safetensors::SafeTensors;
 
-use super::{PytorchError, entries, load_state_dict, replace, tensor_of};
+use super::{
+    PytorchError, encode, entries, layer_tensors, load_state_dict, replace, serialize, tensor_of,
+};
 use crate::model::CharLm;
 
 /// Where a character language model's embedding may live in a PyTorch `state_dict`: `emb.weight`
@@ -69,4 +74,41 @@ pub fn load_char_lm<B: Backend>(
         model.head.bias = Some(replace(bias, head_b));
     }
     Ok(model)
+}
+
+/// Serialises `model` as the `state_dict` of the PyTorch module [`load_char_lm`] reads, in f32
+/// (whatever the backend's precision), with `metadata` (strings) in the safetensors header:
+///
+/// | key | PyTorch shape | from |
+/// |---|---|---|
+/// | `emb.weight` | `[V, E]` | `embedding.weight` |
+/// | `rnn.weight_ih_l{k}`, `rnn.weight_hh_l{k}` | `[G*H, in]`, `[G*H, H]` | the transposed weights, gates in PyTorch's order |
+/// | `rnn.bias_ih_l{k}`, `rnn.bias_hh_l{k}` | `[G*H]` | the biases |
+/// | `head.weight` | `[V, H]` | `head.weight` `[H, V]` transposed (`nn.Linear` stores `[out, in]`) |
+/// | `head.bias` | `[V]` | `head.bias` |
+pub fn save_char_lm<B: Backend>(
+    model: &CharLm<B>,
+    metadata: HashMap<String, String>,
+) -> Result<Vec<u8>, PytorchError> {
+    let [vocab, embedding] = model.embedding.weight.dims();
+    let [hidden, _] = model.head.weight.dims();
+    let mut tensors = vec![{
+        let (dtype, bytes) = encode(model.embedding.weight.val().into_data(), true);
+        (
+            EMBEDDING_KEYS[0].to_string(),
+            dtype,
+            vec![vocab, embedding],
+            bytes,
+        )
+    }];
+    tensors.extend(layer_tensors(&model.rnn, "rnn.", true));
+    let (dtype, bytes) = encode(model.head.weight.val().transpose().into_data(), true);
+    tensors.push(("head.weight".to_string(), dtype, vec![vocab, hidden], bytes));
+    let bias = match &model.head.bias {
+        Some(b) => b.val().into_data(),
+        None => Tensor::<B, 1>::zeros([vocab], &model.head.weight.device()).into_data(),
+    };
+    let (dtype, bytes) = encode(bias, true);
+    tensors.push(("head.bias".to_string(), dtype, vec![vocab], bytes));
+    serialize(&tensors, Some(metadata))
 }

@@ -12,7 +12,8 @@
 //! save_file(lstm.state_dict(), "lstm.safetensors")
 //! ```
 //!
-//! [`load_char_lm`] reads a whole character language model (embedding, `rnn.*`, head).
+//! [`load_char_lm`] reads a whole character language model (embedding, `rnn.*`, head);
+//! [`save_char_lm`] writes one.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -25,7 +26,7 @@ use crate::cell::{GateWeights, RecurrentCell};
 use crate::layer::Recurrent;
 
 mod char_lm;
-pub use char_lm::{EMBEDDING_KEYS, load_char_lm};
+pub use char_lm::{EMBEDDING_KEYS, load_char_lm, save_char_lm};
 
 /// What can go wrong when reading or writing a PyTorch `state_dict`.
 #[derive(Debug, thiserror::Error)]
@@ -279,30 +280,53 @@ pub fn save_state_dict<B: Backend>(
     layer: &Recurrent<B>,
     prefix: &str,
 ) -> Result<Vec<u8>, PytorchError> {
-    let mut tensors: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
-    for entry in entries(layer, prefix) {
-        let w = layer.cells[entry.cell].weights();
-        let data = match entry.which {
-            Which::WeightIh => w.weight_ih.val().transpose().into_data(),
-            Which::WeightHh => w.weight_hh.val().transpose().into_data(),
-            Which::BiasIh => w.bias_ih.as_ref().expect("bias").val().into_data(),
-            Which::BiasHh => w.bias_hh.as_ref().expect("bias").val().into_data(),
-        };
-        let (dtype, bytes) = if data.dtype == DType::F64 {
-            let values = data.convert::<f64>().to_vec::<f64>().expect("f64 data");
-            (
-                Dtype::F64,
-                values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-            )
-        } else {
-            let values = data.convert::<f32>().to_vec::<f32>().expect("f32 data");
-            (
-                Dtype::F32,
-                values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-            )
-        };
-        tensors.push((entry.key, dtype, entry.shape, bytes));
+    serialize(&layer_tensors(layer, prefix, false), None)
+}
+
+/// One tensor of a `state_dict` to write: key, dtype, PyTorch's shape, little-endian bytes.
+type Named = (String, Dtype, Vec<usize>, Vec<u8>);
+
+/// `data` as safetensors bytes: f64 stays f64 unless `f32`, everything else becomes f32.
+fn encode(data: TensorData, f32: bool) -> (Dtype, Vec<u8>) {
+    if data.dtype == DType::F64 && !f32 {
+        let values = data.convert::<f64>().to_vec::<f64>().expect("f64 data");
+        (
+            Dtype::F64,
+            values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        )
+    } else {
+        let values = data.convert::<f32>().to_vec::<f32>().expect("f32 data");
+        (
+            Dtype::F32,
+            values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        )
     }
+}
+
+/// The parameters of `layer` under PyTorch's keys behind `prefix`, weights transposed to
+/// PyTorch's `[gates * H, input]`; in f32 when `f32`, else in the backend's precision.
+fn layer_tensors<B: Backend>(layer: &Recurrent<B>, prefix: &str, f32: bool) -> Vec<Named> {
+    entries(layer, prefix)
+        .into_iter()
+        .map(|entry| {
+            let w = layer.cells[entry.cell].weights();
+            let data = match entry.which {
+                Which::WeightIh => w.weight_ih.val().transpose().into_data(),
+                Which::WeightHh => w.weight_hh.val().transpose().into_data(),
+                Which::BiasIh => w.bias_ih.as_ref().expect("bias").val().into_data(),
+                Which::BiasHh => w.bias_hh.as_ref().expect("bias").val().into_data(),
+            };
+            let (dtype, bytes) = encode(data, f32);
+            (entry.key, dtype, entry.shape, bytes)
+        })
+        .collect()
+}
+
+/// safetensors bytes of `tensors`, with `metadata` in the header.
+fn serialize(
+    tensors: &[Named],
+    metadata: Option<std::collections::HashMap<String, String>>,
+) -> Result<Vec<u8>, PytorchError> {
     let views = tensors
         .iter()
         .map(|(key, dtype, shape, bytes)| {
@@ -311,7 +335,7 @@ pub fn save_state_dict<B: Backend>(
                 .map_err(|e| PytorchError::Format(e.to_string()))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    safetensors::serialize(views, None).map_err(|e| PytorchError::Format(e.to_string()))
+    safetensors::serialize(views, metadata).map_err(|e| PytorchError::Format(e.to_string()))
 }
 
 /// Writes `layer` to a safetensors file with [`save_state_dict`] (atomically: a temporary file

@@ -6,10 +6,12 @@
 //! never interrupted.
 //!
 //! - [`session`]: the checks before the run folder is touched, then a fresh or restored start;
+//! - [`budget`]: `train.time_budget`, the steps that fit in a wall time;
 //! - [`step`]: one step's forward and backward, on one device or data-parallel;
 //! - [`monitor`]: the loss window and the stop rules; [`progress`]: the bar or log lines;
 //! - [`resume`]: what a resumed run must keep, and the restore; [`save`]: the checkpoints.
 
+mod budget;
 mod monitor;
 mod progress;
 mod resume;
@@ -322,10 +324,40 @@ fn run_loop<B: AutodiffBackend, O: Optimizer<CharLm<B>, B>>(
     devices: &[B::Device],
     optim: O,
 ) -> Result<TrainSummary, TrainError> {
-    let session = session::open(config, options, &devices[0], optim)?;
+    let budget_started = Instant::now();
+    let mut effective = config.clone();
+    if options.resume && effective.train.steps.is_none() && effective.train.epochs.is_none() {
+        // A run with a time budget resumes to the steps its calibration fixed, which the run's
+        // effective config records.
+        if let Ok(saved) = crate::run::read_config(&options.run) {
+            effective.train.steps = saved.train.steps;
+        }
+    }
+    let mut session = session::open(&effective, options, &devices[0], optim)?;
     LOOP_STARTED.store(true, Ordering::SeqCst);
-    let (total, start) = (session.total, session.start);
-    let (mut t, mut model, mut optim) = Trainer::new(config, options, session);
+    let calibration = match (session.total, effective.train.time_budget) {
+        (Some(_), _) => None,
+        (None, budget) => {
+            let budget = budget.expect("validated: steps, epochs or a time budget");
+            let c = budget::calibrate(
+                &effective,
+                &options.run,
+                &session,
+                devices,
+                budget,
+                budget_started,
+            )?;
+            effective.train.steps = Some(session.start + c.steps);
+            session.total = effective.train.steps;
+            let path = options.run.config_path();
+            crate::checkpoint::write_atomic(&path, effective.to_toml().as_bytes())?;
+            Some(c)
+        }
+    };
+    let config = &effective;
+    let start = session.start;
+    let total = session.total.expect("steps known or calibrated");
+    let (mut t, mut model, mut optim) = Trainer::new(config, options, session, calibration);
     let (batch, seq) = (config.data.batch_size, config.data.seq_len);
     let (clip, dropout) = (&config.clip, config.model.dropout > 0.0);
     for step in start..total {
@@ -389,10 +421,12 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
         config: &'a RunConfig,
         options: &'a TrainOptions,
         s: Session<B, O>,
+        calibration: Option<budget::Calibration>,
     ) -> (Self, CharLm<B>, O) {
-        let reporter = Reporter::new(options.progress, s.start, s.total);
+        let total = s.total.expect("steps known or calibrated");
+        let reporter = Reporter::new(options.progress, s.start, total);
         let m = &config.model;
-        let epochs = s.total as f64 / s.batcher.per_epoch() as f64;
+        let epochs = total as f64 / s.batcher.per_epoch() as f64;
         reporter.println(&format!(
             "model: {} {}x{}, embedding {}, vocabulary {}, {} parameters; {} steps ({epochs:.2} epochs of {} batches)",
             m.cell,
@@ -401,16 +435,29 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
             m.embedding_size,
             s.corpus.vocab.len(),
             s.model.num_params(),
-            s.total,
+            total,
             s.batcher.per_epoch()
         ));
-        if options.resume && s.start < s.total {
-            let (start, total) = (s.start, s.total);
+        if let (Some(c), Some(budget)) = (calibration, config.train.time_budget) {
+            reporter.println(&format!(
+                "time budget {budget}: {} steps fit ({} per step, {} per evaluation every {} steps, {} per checkpoint every {}; calibrated in {:.1} s); train.steps = {total} is recorded in {}",
+                c.steps,
+                progress::format_duration(c.step_secs),
+                progress::format_duration(c.eval_secs),
+                config.train.eval_interval,
+                progress::format_duration(c.checkpoint_secs),
+                config.checkpoint_interval(),
+                c.secs,
+                options.run.config_path().display()
+            ));
+        }
+        if options.resume && s.start < total {
+            let start = s.start;
             reporter.println(&format!(
                 "resuming from the checkpoint at step {start} of {total}"
             ));
         }
-        if s.start >= s.total {
+        if s.start >= total {
             reporter.println(&format!("run already complete at step {}", s.start));
         }
         let trainer = Self {
@@ -419,7 +466,7 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
             window: LossWindow::new(s.corpus.vocab.len()),
             corpus: s.corpus,
             batcher: s.batcher,
-            total: s.total,
+            total,
             best: s.best,
             last_val: f64::NAN,
             carry: s.carry,
@@ -501,8 +548,12 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
         } else {
             String::new()
         };
+        let budget = match self.config.train.time_budget {
+            Some(b) => format!(" | budget {b}"),
+            None => String::new(),
+        };
         let message = format!(
-            "loss {:.4}{val} | lr {lr:.2e} | {:.0} tok/s",
+            "loss {:.4}{val} | lr {lr:.2e} | {:.0} tok/s{budget}",
             mean.loss, mean.tokens_per_sec
         );
         self.reporter.update(done, self.total, &message, eta);

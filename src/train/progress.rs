@@ -80,6 +80,15 @@ fn say(line: impl std::fmt::Display) {
     let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }
 
+/// A short duration, in milliseconds below a second: `4.2 ms`, `1.35 s`.
+pub(super) fn format_duration(s: f64) -> String {
+    if s < 1.0 {
+        format!("{:.1} ms", s * 1e3)
+    } else {
+        format!("{s:.2} s")
+    }
+}
+
 /// `1m05s`, `2h03m`.
 pub(super) fn format_secs(s: f64) -> String {
     let s = s.max(0.0).round() as u64;

@@ -2,6 +2,7 @@
 //! (folder state, corpus, batch and split sizes), then the folder, the model and the optimiser,
 //! fresh or restored from the `last` checkpoint.
 
+use burn::module::Module;
 use burn::optim::Optimizer;
 use burn::tensor::backend::AutodiffBackend;
 
@@ -18,8 +19,8 @@ use crate::run::{model_config, read_vocab};
 pub(super) struct Session<B: AutodiffBackend, O> {
     pub corpus: Corpus,
     pub batcher: ContiguousBatcher,
-    /// Steps of the whole run.
-    pub total: usize,
+    /// Steps of the whole run; `None` until a time budget is calibrated.
+    pub total: Option<usize>,
     pub model: CharLm<B>,
     pub optim: O,
     /// The first step of this session (0, or the checkpoint's).
@@ -105,6 +106,10 @@ fn open_locked<B: AutodiffBackend, O: Optimizer<CharLm<B>, B>>(
 
     B::seed(device, config.seed);
     let model = model_config(config, corpus.vocab.len()).init::<B>(device);
+    // Burn initialises parameters lazily, at their first use, from its generator as it is then,
+    // and a clone of an uninitialised parameter initialises on its own: draw them all now, from
+    // the config's seed, whatever runs first (a time budget's calibration trains a clone).
+    model.visit(&mut Materialize);
     let mut session = Session {
         corpus,
         batcher,
@@ -151,4 +156,16 @@ fn open_locked<B: AutodiffBackend, O: Optimizer<CharLm<B>, B>>(
     let vocab_json = session.corpus.vocab.to_json();
     run.write_run_files(&config.to_toml(), &vocab_json, !options.resume)?;
     Ok(session)
+}
+
+/// Initialises every parameter of a module (reading a parameter initialises it).
+struct Materialize;
+
+impl<B: burn::tensor::backend::Backend> burn::module::ModuleVisitor<B> for Materialize {
+    fn visit_float<const D: usize>(
+        &mut self,
+        param: &burn::module::Param<burn::tensor::Tensor<B, D>>,
+    ) {
+        let _ = param.val();
+    }
 }
