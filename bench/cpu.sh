@@ -39,7 +39,8 @@ for round in $(seq 1 "$rounds"); do
     done
 done
 
-# Medians per workload and the ratio of medians (burn-rnn tokens/s over PyTorch's).
+# Per workload: the median of each side's tokens/s, and the median of the per-round ratios
+# (burn-rnn over PyTorch, each pair run back to back, so slow spells of the machine cancel).
 awk '
 function med(s,   a, n, i, j, t) {
     n = split(s, a, " ")
@@ -51,13 +52,14 @@ function med(s,   a, n, i, j, t) {
     for (i = 1; i <= NF; i++) if ($i ~ /^tok_per_s_median=/) { v = substr($i, 18); if (b == "") b = v; else t = v }
     if (b == "" || t == "") next
     if (!(w in seen)) { seen[w] = 1; order[++n] = w }
-    bs[w] = bs[w] " " b; ts[w] = ts[w] " " t; rs[w] = rs[w] sprintf(" %.2f", b / t)
+    bs[w] = bs[w] " " b; ts[w] = ts[w] " " t; rs[w] = rs[w] sprintf(" %.4f", b / t)
 }
 END {
-    print "\n| workload | burn-rnn tok/s | PyTorch tok/s | ratio | per-round ratios |"
+    print "\n| workload | burn-rnn tok/s | PyTorch tok/s | ratio (median of rounds) | per-round ratios |"
     print "|---|---|---|---|---|"
     for (k = 1; k <= n; k++) {
-        w = order[k]; mb = med(bs[w]); mt = med(ts[w])
-        printf "| %s | %d | %d | %.2fx | %s |\n", w, mb, mt, mb / mt, rs[w]
+        w = order[k]; m = split(rs[w], r, " "); list = ""
+        for (i = 1; i <= m; i++) list = list sprintf("%s%.2f", i > 1 ? ", " : "", r[i])
+        printf "| %s | %d | %d | %.2fx | %s |\n", w, med(bs[w]), med(ts[w]), med(rs[w]), list
     }
 }' "$out"
