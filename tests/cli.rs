@@ -259,11 +259,14 @@ fn export_then_import_round_trips() {
     let original = tmp.path().join("original");
     trained(&original, 20);
     let file = tmp.path().join("model.safetensors");
-    let o = run(bin()
-        .args(["export", "--run"])
-        .arg(&original)
-        .arg("--out")
-        .arg(&file));
+    let export = |run_dir: &Path, out: &Path| {
+        run(bin()
+            .args(["export", "--run"])
+            .arg(run_dir)
+            .arg("--out")
+            .arg(out))
+    };
+    let o = export(&original, &file);
     assert!(o.ok, "{}", o.stderr);
     assert!(
         o.stdout.contains("exported the `best` checkpoint")
@@ -380,11 +383,10 @@ fn export_then_import_round_trips() {
 
     // Errors: no run, no checkpoint, an output that cannot be written.
     assert_error(
-        run(bin()
-            .args(["export", "--run"])
-            .arg(tmp.path().join("absent"))
-            .arg("--out")
-            .arg(tmp.path().join("x.safetensors"))),
+        export(
+            &tmp.path().join("absent"),
+            &tmp.path().join("x.safetensors"),
+        ),
         &["absent", "does not exist"],
     );
     let empty = tmp.path().join("no-checkpoint");
@@ -392,19 +394,14 @@ fn export_then_import_round_trips() {
     std::fs::copy(original.join("config.toml"), empty.join("config.toml")).unwrap();
     std::fs::copy(original.join("vocab.json"), empty.join("vocab.json")).unwrap();
     assert_error(
-        run(bin()
-            .args(["export", "--run"])
-            .arg(&empty)
-            .arg("--out")
-            .arg(tmp.path().join("x.safetensors"))),
+        export(&empty, &tmp.path().join("x.safetensors")),
         &["no-checkpoint", "no `best` checkpoint"],
     );
     assert_error(
-        run(bin()
-            .args(["export", "--run"])
-            .arg(&original)
-            .arg("--out")
-            .arg(tmp.path().join("missing-folder/model.safetensors"))),
+        export(
+            &original,
+            &tmp.path().join("missing-folder/model.safetensors"),
+        ),
         &[
             "cannot write",
             "missing-folder/model.safetensors",

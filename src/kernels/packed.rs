@@ -120,37 +120,28 @@ impl PackedWeight {
         assert!((m - 1) * lda + k <= a.len(), "packed gemm: A out of bounds");
         assert!((m - 1) * ldc + n <= c.len(), "packed gemm: C out of bounds");
         assert!(lda >= k && ldc >= n, "packed gemm: row strides");
+        let kernel = match self.isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => avx2::gemm,
+            #[cfg(all(target_arch = "x86_64", feature = "avx512"))]
+            Isa::Avx512 => avx512::gemm,
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => unreachable!("no packed kernel off x86-64"),
+        };
         // SAFETY: `new` chose the ISA after detecting it on this CPU; the asserts keep every
         // row of A and C inside the slices, and the panels are `data`'s own size.
         unsafe {
-            match self.isa {
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx2 => avx2::gemm(
-                    m,
-                    k,
-                    n,
-                    a.as_ptr(),
-                    lda,
-                    &self.data,
-                    c.as_mut_ptr(),
-                    ldc,
-                    accumulate,
-                ),
-                #[cfg(all(target_arch = "x86_64", feature = "avx512"))]
-                Isa::Avx512 => avx512::gemm(
-                    m,
-                    k,
-                    n,
-                    a.as_ptr(),
-                    lda,
-                    &self.data,
-                    c.as_mut_ptr(),
-                    ldc,
-                    accumulate,
-                ),
-                #[cfg(not(target_arch = "x86_64"))]
-                _ => unreachable!("no packed kernel off x86-64"),
-            }
+            kernel(
+                m,
+                k,
+                n,
+                a.as_ptr(),
+                lda,
+                &self.data,
+                c.as_mut_ptr(),
+                ldc,
+                accumulate,
+            )
         }
     }
 }

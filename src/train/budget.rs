@@ -22,10 +22,9 @@ use burn::optim::Optimizer;
 use burn::tensor::backend::AutodiffBackend;
 
 use super::step::forward_backward;
-use super::{Session, TrainError, sample_text, save, seed_step};
+use super::{Session, TrainError, batch_at, sample_text, save, seed_step};
 use crate::checkpoint::{RunDir, TrainState};
 use crate::config::{RunConfig, TimeBudget};
-use crate::data::{Batching, random_batch};
 use crate::eval::evaluate;
 use crate::model::CharLm;
 use crate::training::clip_gradients;
@@ -75,14 +74,7 @@ pub(super) fn calibrate<B: AutodiffBackend, O: Optimizer<CharLm<B>, B> + Clone>(
         let step = session.start + k;
         let t = Instant::now();
         seed_step::<B>(devices, config.seed, step);
-        let b = match config.data.batching {
-            Batching::Contiguous => session
-                .batcher
-                .get(&session.corpus.train, step % session.batcher.per_epoch()),
-            Batching::Random => {
-                random_batch(&session.corpus.train, batch, seq, config.seed, step as u64)
-            }
-        };
+        let b = batch_at(config, &session.batcher, &session.corpus.train, step);
         let dropout = config.model.dropout > 0.0;
         let (loss, _, mut grads) = forward_backward(&model, &b, None, devices, dropout);
         clip_gradients::<B, _>(

@@ -487,21 +487,10 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
 
     /// The batch of `step`, and the hidden state carried into it.
     fn batch(&mut self, step: usize) -> (Batch, Option<RecurrentState<B>>) {
-        let (batch, seq) = (self.config.data.batch_size, self.config.data.seq_len);
-        match self.config.data.batching {
-            Batching::Contiguous => {
-                let k = step % self.batcher.per_epoch();
-                let state = if k == 0 { None } else { self.carry.take() };
-                (self.batcher.get(&self.corpus.train, k), state)
-            }
-            Batching::Random => {
-                let seed = self.config.seed;
-                (
-                    random_batch(&self.corpus.train, batch, seq, seed, step as u64),
-                    None,
-                )
-            }
-        }
+        let b = batch_at(self.config, &self.batcher, &self.corpus.train, step);
+        let carried = self.config.data.batching == Batching::Contiguous
+            && !step.is_multiple_of(self.batcher.per_epoch());
+        (b, if carried { self.carry.take() } else { None })
     }
 
     /// Keeps the state after a batch for the next one (contiguous batching).
@@ -668,6 +657,23 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
             elapsed_secs: self.elapsed(),
             train_losses: self.train_losses,
         })
+    }
+}
+
+/// The batch of `step`: the next slice of the contiguous streams, or random windows drawn from
+/// `(seed, step)`.
+fn batch_at(
+    config: &RunConfig,
+    batcher: &crate::data::ContiguousBatcher,
+    train: &[u16],
+    step: usize,
+) -> Batch {
+    match config.data.batching {
+        Batching::Contiguous => batcher.get(train, step % batcher.per_epoch()),
+        Batching::Random => {
+            let (batch, seq) = (config.data.batch_size, config.data.seq_len);
+            random_batch(train, batch, seq, config.seed, step as u64)
+        }
     }
 }
 
