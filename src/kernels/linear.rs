@@ -1,17 +1,14 @@
 //! The linear map `y = x W + b` and its gradients, as gemms on row-major slices with no
 //! transposed copies (the gemm reads `x` and `W` with swapped strides in backward).
 
-use super::{Real, add_rows};
+use super::{Real, add_rows, buffers};
 
 /// `y = x W + b`.
 ///
 /// # Shapes
 /// - `x`: `[N, I]`, `w`: `[I, O]`, `b`: `[O]`; returns `y`: `[N, O]`
 pub(crate) fn forward<E: Real>(x: &[E], w: &[E], b: &[E], [n, i, o]: [usize; 3]) -> Vec<E> {
-    let mut y = Vec::with_capacity(n * o);
-    for _ in 0..n {
-        y.extend_from_slice(b);
-    }
+    let mut y = buffers::repeat_rows(b, n);
     let threads = rayon::current_num_threads();
     E::gemm(
         n,
@@ -44,7 +41,7 @@ pub(crate) fn backward<E: Real>(
 ) -> [Option<Vec<E>>; 3] {
     let threads = rayon::current_num_threads();
     let dx = need[0].then(|| {
-        let mut dx = vec![E::ZERO; n * i];
+        let mut dx = buffers::zeros(n * i);
         E::gemm(
             n,
             o,

@@ -10,18 +10,31 @@ use super::{Real, block_rows};
 /// # Shapes
 /// - `table`: `[V, G]`, `ids`: `[N]` with values below `V`; returns `[N, G]`
 pub(crate) fn gather_rows<E: Real>(table: &[E], ids: &[usize], g: usize) -> Vec<E> {
-    let mut out = vec![E::ZERO; ids.len() * g];
+    let len = ids.len() * g;
     if g == 0 {
-        return out;
+        return Vec::new();
+    }
+    for &i in ids {
+        assert!(
+            (i + 1) * g <= table.len(),
+            "lookup: id {i} is outside the table"
+        );
     }
     let block = block_rows(ids.len());
-    out.par_chunks_mut(block * g)
+    let mut out = Vec::with_capacity(len);
+    out.spare_capacity_mut()[..len]
+        .par_chunks_mut(block * g)
         .zip(ids.par_chunks(block))
         .for_each(|(rows, ids)| {
             for (row, &i) in rows.chunks_exact_mut(g).zip(ids) {
-                row.copy_from_slice(&table[i * g..(i + 1) * g]);
+                for (d, s) in row.iter_mut().zip(&table[i * g..(i + 1) * g]) {
+                    d.write(*s);
+                }
             }
         });
+    // SAFETY: the blocks cover the first `len` values in whole rows of `g`, one row per id,
+    // and every value of every row was written (the asserts keep each table row whole).
+    unsafe { out.set_len(len) };
     out
 }
 

@@ -7,11 +7,13 @@
 //! - [`linear`]: `y = x W + b` and its gradients;
 //! - [`lookup`]: rows of a table by id, and the scatter-add of their gradient;
 //! - [`packed`]: the recurrence's per-step product against a weight packed once per sequence;
-//! - [`cross_entropy`]: softmax cross-entropy and its gradient.
+//! - [`cross_entropy`]: softmax cross-entropy and its gradient;
+//! - [`buffers`]: large buffers zeroed, copied and summed by all threads.
 //!
 //! Layout: row-major buffers; shape letters `B` batch, `T` time steps, `H` hidden, `G` gates,
 //! `N` rows, `V` classes or table rows.
 
+pub(crate) mod buffers;
 pub(crate) mod cross_entropy;
 pub(crate) mod linear;
 pub(crate) mod lookup;
@@ -201,17 +203,7 @@ fn block_rows(rows: usize) -> usize {
     rows.div_ceil(4 * rayon::current_num_threads()).max(1)
 }
 
-/// Sums the rows of `m` (`[N, C]`, `C = acc.len()`) into `acc`.
-fn add_rows<E: Real>(acc: &mut [E], m: &[E]) {
-    if acc.is_empty() {
-        return;
-    }
-    for r in m.chunks_exact(acc.len()) {
-        for (a, v) in acc.iter_mut().zip(r) {
-            *a += *v;
-        }
-    }
-}
+use buffers::add_rows;
 
 #[cfg(test)]
 mod tests {

@@ -14,8 +14,8 @@
 
 use rayon::prelude::*;
 
-use super::Real;
 use super::packed::{PackedWeight, as_f32, as_f32_mut};
+use super::{Real, buffers};
 use crate::cell_kind::{Activation, CellKind};
 
 /// Which recurrence runs: the cell, the vanilla RNN's nonlinearity, and the direction in time.
@@ -571,16 +571,16 @@ pub(crate) fn forward<E: Real>(
 ) -> Forward<E> {
     let h = hidden;
     let gh = rec.kind.gates() * h;
-    let mut out = vec![E::ZERO; batch * seq * h];
+    let mut out = buffers::zeros(batch * seq * h);
     let mut state = h0.clone();
     let mut cell = c0.clone();
     let mut cells = if rec.kind == CellKind::Lstm && keep {
-        vec![E::ZERO; batch * seq * h]
+        buffers::zeros(batch * seq * h)
     } else {
         Vec::new()
     };
     let mut gru_acts = if rec.kind == CellKind::Gru && keep {
-        vec![E::ZERO; batch * seq * 4 * h]
+        buffers::zeros(batch * seq * 4 * h)
     } else {
         Vec::new()
     };
@@ -614,7 +614,7 @@ pub(crate) fn forward<E: Real>(
         w,
         h0,
         c0,
-        out: out.clone(),
+        out: buffers::copy(&out),
         acts: if rec.kind == CellKind::Gru {
             gru_acts
         } else {
@@ -784,17 +784,17 @@ pub(crate) fn backward<E: Real>(
     let (batch, seq, h) = (s.batch, s.seq, s.hidden);
     let kind = s.rec.kind;
     let gh = kind.gates() * h;
-    let mut dp = vec![E::ZERO; batch * seq * gh];
+    let mut dp = buffers::zeros(batch * seq * gh);
     // GRU: the gradient of W_h h + b_h differs from dp in the n block.
     let mut dhp = if kind == CellKind::Gru {
-        vec![E::ZERO; batch * seq * gh]
+        buffers::zeros(batch * seq * gh)
     } else {
         Vec::new()
     };
     let mut dh = vec![E::ZERO; batch * h];
     let mut dc = vec![E::ZERO; batch * h];
     // h_{t-1} for the step at time position t, `[B, T, H]`, for dW = H_prev^T dG.
-    let mut h_prev = vec![E::ZERO; batch * seq * h];
+    let mut h_prev = buffers::zeros(batch * seq * h);
     {
         let rows = chunk_rows(batch);
         let mut w_t = vec![E::ZERO; gh * h];

@@ -158,17 +158,39 @@ pub(crate) fn cast<T: 'static, U: 'static>(value: T) -> U {
 
 /// Copies a tensor to a host vector.
 ///
-/// ndarray's `into_data` hands over a uniquely owned contiguous buffer without copying but walks
-/// any other (shared, like a parameter, or strided) element by element through a
-/// dynamic-dimension iterator, which cost half the training time. `x * 1` (exact for every
-/// value) first makes a unique contiguous buffer in one vectorised pass (in place when the
-/// buffer is already unique).
+/// ndarray's `into_data` hands over a uniquely owned row-major buffer without copying (the
+/// usual case: an output or gradient of this crate's operations) but walks any other (shared,
+/// like a parameter, or strided) element by element through a dynamic-dimension iterator, which
+/// cost half the training time. For those, `x * 1` (exact for every value) first makes a unique
+/// contiguous buffer in one vectorised pass.
 pub(crate) fn host_vec<I: Backend, E: HostFloat, const D: usize>(t: Tensor<I, D>) -> Vec<E> {
-    t.mul_scalar(1.0)
-        .into_data()
+    let x = primitive(t);
+    let unique = hands_over::<I>(&x);
+    let t = inner::<I, D>(x);
+    let t = if unique { t } else { t.mul_scalar(1.0) };
+    t.into_data()
         .convert::<E>()
         .into_vec::<E>()
         .expect("host floats")
+}
+
+/// Whether ndarray's `into_data` takes `x`'s buffer over without a copy: an f32 or f64 ndarray
+/// tensor that alone owns its buffer, in row-major order.
+fn hands_over<I: Backend>(x: &FloatTensor<I>) -> bool {
+    #[cfg(feature = "ndarray")]
+    {
+        use burn::backend::ndarray::NdArrayTensor;
+        match (x as &dyn Any).downcast_ref::<NdArrayTensor>() {
+            Some(NdArrayTensor::F32(s)) => s.is_unique() && s.view().is_standard_layout(),
+            Some(NdArrayTensor::F64(s)) => s.is_unique() && s.view().is_standard_layout(),
+            _ => false,
+        }
+    }
+    #[cfg(not(feature = "ndarray"))]
+    {
+        let _ = x;
+        false
+    }
 }
 
 /// A host vector as a tensor of `shape`.
