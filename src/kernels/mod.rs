@@ -20,6 +20,8 @@ pub(crate) mod lookup;
 pub(crate) mod packed;
 pub(crate) mod recurrence;
 
+use buffers::add_rows;
+
 /// A float type the kernels run in (f32 or f64).
 pub(crate) trait Real:
     Copy
@@ -202,8 +204,6 @@ real!(f64, f64::tanh);
 fn block_rows(rows: usize) -> usize {
     rows.div_ceil(4 * rayon::current_num_threads()).max(1)
 }
-
-use buffers::add_rows;
 
 #[cfg(test)]
 mod tests {
