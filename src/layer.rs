@@ -448,7 +448,7 @@ impl<B: Backend> Recurrent<B> {
                 Tensor::cat(outputs, 2)
             };
             layer_input = Some(if layer + 1 < self.num_layers {
-                self.dropout.forward(out)
+                crate::ops::dropout::dropout(out, self.dropout.prob)
             } else {
                 out
             });
@@ -486,7 +486,7 @@ impl<B: Backend> Recurrent<B> {
         for (layer, (cell, s)) in self.cells.iter().zip(state.cells).enumerate() {
             let next = cell.step(input, s);
             input = if layer + 1 < self.num_layers {
-                self.dropout.forward(next.hidden.clone())
+                crate::ops::dropout::dropout(next.hidden.clone(), self.dropout.prob)
             } else {
                 next.hidden.clone()
             };

@@ -8,6 +8,7 @@
 //! - [`lookup`]: rows of a table by id, and the scatter-add of their gradient;
 //! - [`packed`]: the recurrence's per-step product against a weight packed once per sequence;
 //! - [`cross_entropy`]: softmax cross-entropy and its gradient;
+//! - [`dropout`]: dropout masks from a counter-based generator, forward and backward;
 //! - [`buffers`]: large buffers zeroed, copied and summed by all threads.
 //!
 //! Layout: row-major buffers; shape letters `B` batch, `T` time steps, `H` hidden, `G` gates,
@@ -15,6 +16,7 @@
 
 pub(crate) mod buffers;
 pub(crate) mod cross_entropy;
+pub(crate) mod dropout;
 pub(crate) mod linear;
 pub(crate) mod lookup;
 pub(crate) mod packed;

@@ -78,7 +78,13 @@ impl<B: Backend> CharLm<B> {
         let (h, state) = self
             .rnn
             .forward_lookup(self.embedding.weight.val(), ids, state);
-        (head(&self.head, self.dropout.forward(h)), state)
+        (
+            head(
+                &self.head,
+                crate::ops::dropout::dropout(h, self.dropout.prob),
+            ),
+            state,
+        )
     }
 
     /// Mean cross-entropy (nats per character) of `logits` against `targets`.
@@ -101,7 +107,13 @@ impl<B: Backend> CharLm<B> {
     ) -> (Tensor<B, 2>, RecurrentState<B>) {
         let x = self.embedding.forward(ids.unsqueeze_dim(1)).squeeze_dim(1);
         let (h, state) = self.rnn.step(x, state);
-        (head(&self.head, self.dropout.forward(h)), state)
+        (
+            head(
+                &self.head,
+                crate::ops::dropout::dropout(h, self.dropout.prob),
+            ),
+            state,
+        )
     }
 }
 

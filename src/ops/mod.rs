@@ -7,7 +7,8 @@
 //!   backend, the recurrent weight gradient of all steps is one matmul);
 //! - [`linear`]: `x W + b` over the last dimension (input projections, output heads);
 //! - [`lookup`]: rows of a table by id (the embedding);
-//! - [`cross_entropy`]: mean softmax cross-entropy.
+//! - [`cross_entropy`]: mean softmax cross-entropy;
+//! - [`dropout`]: dropout in training.
 //!
 //! Which implementation serves a backend is decided in one place, [`route`]: modules stay
 //! generic over `B: Backend`, and the backends this crate has its own code for are recognised by
@@ -23,6 +24,7 @@ use burn::tensor::{
 use crate::kernels::Real;
 
 pub(crate) mod cross_entropy;
+pub(crate) mod dropout;
 pub(crate) mod linear;
 pub(crate) mod lookup;
 pub(crate) mod recurrence;
