@@ -7,8 +7,6 @@
 //! generator (ChaCha) behind a lock, then multiplies twice; on a 2-core CPU that was a third of
 //! a character model's training step.
 
-use std::mem::MaybeUninit;
-
 use rayon::prelude::*;
 
 use super::Real;
@@ -38,31 +36,24 @@ fn threshold(keep: f64) -> u64 {
 /// `y_i = x_i · (1 / keep)` where the mask of `key` keeps `i`, else `0` (as Burn's dropout:
 /// the scale is `1 / keep` rounded to `E`, one product per element).
 ///
-/// The same call on the output's gradient is the backward pass.
-pub(crate) fn apply<E: Real>(x: &[E], key: u64, keep: f64) -> Vec<E> {
+/// The same call on the output's gradient is the backward pass. Works in place on `x`'s buffer.
+pub(crate) fn apply<E: Real>(mut x: Vec<E>, key: u64, keep: f64) -> Vec<E> {
     let t = threshold(keep);
     let scale = E::from_f64(1.0 / keep);
-    let block = |start: usize, x: &[E], y: &mut [MaybeUninit<E>]| {
-        for (j, (y, &x)) in y.iter_mut().zip(x).enumerate() {
+    let block = |start: usize, x: &mut [E]| {
+        for (j, x) in x.iter_mut().enumerate() {
             let kept = splitmix64(key, (start + j) as u64) < t;
-            y.write(if kept { x * scale } else { E::ZERO });
+            *x = if kept { *x * scale } else { E::ZERO };
         }
     };
-    let len = x.len();
-    let mut y = Vec::with_capacity(len);
-    let out = &mut y.spare_capacity_mut()[..len];
-    if len <= BLOCK {
-        block(0, x, out);
+    if x.len() <= BLOCK {
+        block(0, &mut x);
     } else {
-        out.par_chunks_mut(BLOCK)
-            .zip(x.par_chunks(BLOCK))
+        x.par_chunks_mut(BLOCK)
             .enumerate()
-            .for_each(|(b, (y, x))| block(b * BLOCK, x, y));
+            .for_each(|(b, x)| block(b * BLOCK, x));
     }
-    // SAFETY: the blocks of `x` and of the first `len` values pair up one to one (same
-    // lengths), and every value of each block was written.
-    unsafe { y.set_len(len) };
-    y
+    x
 }
 
 /// Whether the mask of `key` keeps element `i` with probability `keep` (for tests).
@@ -95,7 +86,7 @@ mod tests {
         let n = 3 * BLOCK + 123;
         let x: Vec<f32> = (0..n).map(|i| 1.0 + (i % 97) as f32 * 0.25).collect();
         for keep in [0.5, 0.9, 0.75] {
-            let y = apply(&x, 42, keep);
+            let y = apply(x.clone(), 42, keep);
             let scale = (1.0 / keep) as f32;
             let mut kept_count = 0;
             for (i, (&x, &y)) in x.iter().zip(&y).enumerate() {
@@ -119,13 +110,13 @@ mod tests {
     #[test]
     fn the_mask_is_a_function_of_the_key_and_the_index() {
         let x = vec![1.0f64; 2 * BLOCK + 5];
-        assert_eq!(apply(&x, 7, 0.9), apply(&x, 7, 0.9));
-        assert_ne!(apply(&x, 7, 0.9), apply(&x, 8, 0.9));
+        assert_eq!(apply(x.clone(), 7, 0.9), apply(x.clone(), 7, 0.9));
+        assert_ne!(apply(x.clone(), 7, 0.9), apply(x.clone(), 8, 0.9));
         // A block's mask is the serial loop's: no dependence on how the work is split.
         let serial: Vec<f64> = (0..x.len())
             .map(|i| if kept(7, i, 0.9) { 1.0 / 0.9 } else { 0.0 })
             .collect();
-        assert_eq!(apply(&x, 7, 0.9), serial);
+        assert_eq!(apply(x.clone(), 7, 0.9), serial);
         // Neighbouring elements are not correlated: pairs kept together about keep^2 of the time.
         let n = x.len() - 1;
         let both = (0..n)

@@ -41,7 +41,6 @@ pub(crate) fn dropout<B: Backend, const D: usize>(x: Tensor<B, D>, prob: f64) ->
             let op = HostDropout::<B, D> {
                 x: primitive(x),
                 keep: 1.0 - prob,
-                _b: PhantomData,
             };
             Tensor::from_primitive(TensorPrimitive::Float(on_inner(route, op)))
         }
@@ -68,7 +67,6 @@ fn draw_key<I: Backend>(device: &I::Device) -> u64 {
 struct HostDropout<B: Backend, const D: usize> {
     x: FloatTensor<B>,
     keep: f64,
-    _b: PhantomData<B>,
 }
 
 impl<B: Backend, const D: usize> OnInner<B> for HostDropout<B, D> {
@@ -84,7 +82,7 @@ impl<B: Backend, const D: usize> OnInner<B> for HostDropout<B, D> {
         let device = x.device();
         let shape = x.dims();
         let key = draw_key::<I>(&device);
-        let y = kernels::dropout::apply::<E>(&host_vec(x), key, self.keep);
+        let y = kernels::dropout::apply::<E>(host_vec(x), key, self.keep);
         let out = primitive(from_host::<I, E, D>(y, shape, &device));
         cast::<FloatTensor<Autodiff<I>>, _>(match prep {
             OpsKind::Tracked(prep) => prep.finish((key, self.keep), out),
@@ -108,7 +106,7 @@ impl<I: Backend, E: HostFloat, const D: usize> Backward<I, 1> for DropoutBackwar
         }
         let (device, shape) = (d.device(), d.dims());
         let (key, keep) = ops.state;
-        let dx = kernels::dropout::apply::<E>(&host_vec(d), key, keep);
+        let dx = kernels::dropout::apply::<E>(host_vec(d), key, keep);
         register(grads, node, from_host::<I, E, D>(dx, shape, &device));
     }
 }
