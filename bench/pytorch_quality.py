@@ -5,10 +5,11 @@ usage: python3 bench/pytorch_quality.py --config configs/cpu_10min.toml [--secon
            [--threads N] [--device cpu|cuda] [--isa native|avx2]
        python3 bench/pytorch_quality.py --cell lstm --layers 2 --hidden 128 --emb 64 --seq 50 \\
            --batch 50 --seconds 600 [--dropout 0] [--lr 2e-3] [--schedule constant|cosine] \\
-           [--warmup 0] [--min-lr 0] [--eval-interval 500]
+           [--warmup 0] [--min-lr 0] [--optimizer adam|adamw] [--weight-decay 0] [--eval-interval 500]
 
 With `--config`, everything comes from a burn-rnn config (model sizes, dropout, forget-gate
-bias, sequence length, batch, learning rate and its schedule, warm-up, clipping, evaluation
+bias, sequence length, batch, optimiser and weight decay, learning rate and its schedule, warm-up,
+clipping, evaluation
 interval, and `train.time_budget` as the budget unless `--seconds` is given), so the comparison
 is like for like. The budget is spent as `burn-rnn train` spends `train.time_budget`: a
 throwaway copy of the model trains for about 2% of the budget (at least 8 steps, at most 20 s)
@@ -16,7 +17,8 @@ and one evaluation is timed; the run then takes the most steps that, with an eva
 `eval_interval` steps and at the end, fit in what is left (less 2%), and spreads the schedule
 over them. Without a budget in the config and without `--seconds`, `--steps N` fixes the count.
 
-Split: first 90% train, last 10% validation. Adam, global-norm clip, random training windows,
+Split: first 90% train, last 10% validation. Adam (L2 weight decay, as Burn's `Adam`) or AdamW
+(decoupled, as Burn's `AdamW`), global-norm clip, random training windows,
 validation over non-overlapping windows of the whole split from a zero state: the protocol of
 `burn-rnn eval` and of the run folders' `val_loss`. Prints the validation loss at every
 evaluation, then one RESULT line with the final and the best. Needs `pip install torch numpy`.
@@ -60,6 +62,8 @@ ap.add_argument("--dropout", type=float, default=0.0); ap.add_argument("--lr", t
 ap.add_argument("--schedule", choices=["constant", "cosine"], default="constant")
 ap.add_argument("--warmup", type=int, default=0); ap.add_argument("--min-lr", type=float, default=0.0)
 ap.add_argument("--forget-bias", type=float); ap.add_argument("--clip", type=float, default=5.0)
+ap.add_argument("--optimizer", choices=["adam", "adamw"], default="adam")
+ap.add_argument("--weight-decay", type=float, default=0.0)
 ap.add_argument("--eval-interval", type=int, default=500)
 ap.add_argument("--seconds", type=float); ap.add_argument("--steps", type=int)
 ap.add_argument("--seed", type=int, default=0)
@@ -80,8 +84,9 @@ if a.config:
         a.seconds = duration(t_["time_budget"])
     if a.seconds is None and a.steps is None:
         a.steps = t_.get("steps")
-    if o_.get("optimizer", "adam") != "adam" or d_.get("batching", "random") != "random":
-        sys.exit("this script trains with Adam on random windows only")
+    a.optimizer, a.weight_decay = o_.get("optimizer", "adam"), o_.get("weight_decay", 0.0)
+    if a.optimizer not in ("adam", "adamw") or d_.get("batching", "random") != "random":
+        sys.exit("this script trains with Adam or AdamW on random windows only")
 if a.seconds is None and a.steps is None:
     sys.exit("give --seconds or --steps (or a config with train.time_budget or train.steps)")
 torch.set_num_threads(a.threads); torch.manual_seed(a.seed); rng = np.random.default_rng(a.seed)
@@ -150,12 +155,17 @@ def step(m, opt, lr):
 
 
 t0 = time.perf_counter()
-m = M().to(a.device); opt = torch.optim.Adam(m.parameters(), lr=a.lr)
+def optimiser(m):
+    cls = torch.optim.AdamW if a.optimizer == "adamw" else torch.optim.Adam
+    return cls(m.parameters(), lr=a.lr, weight_decay=a.weight_decay)
+
+
+m = M().to(a.device); opt = optimiser(m)
 total = a.steps
 if a.seconds is not None and total is None:
     # Calibration on a throwaway copy (burn-rnn's src/train/budget.rs).
     cm, co = copy.deepcopy(m), None
-    co = torch.optim.Adam(cm.parameters(), lr=a.lr); co.load_state_dict(opt.state_dict())
+    co = optimiser(cm); co.load_state_dict(opt.state_dict())
     state = rng.bit_generator.state
     times, k, begun = [], 0, time.perf_counter()
     limit = min(a.seconds * 0.02, 20.0)
@@ -181,7 +191,8 @@ if a.seconds is not None and total is None:
           flush=True)
 print(f"torch {torch.__version__} threads={torch.get_num_threads()} "
       f"cpu_capability={torch.backends.cpu.get_cpu_capability()} "
-      f"mkl_isa={os.environ.get('MKL_ENABLE_INSTRUCTIONS', 'native')} device={a.device}", flush=True)
+      f"mkl_isa={os.environ.get('MKL_ENABLE_INSTRUCTIONS', 'native')} device={a.device} "
+      f"optimizer={a.optimizer} weight_decay={a.weight_decay} dropout={a.dropout}", flush=True)
 
 best = float("inf"); vl = None
 for s in range(total):
