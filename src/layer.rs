@@ -13,6 +13,7 @@ use crate::cell::{
     Activation, Cell, CellKind, CellState, GateWeights, GruCell, Initialization, LstmCell,
     RecurrentCell, RnnCell,
 };
+use crate::ops::dropout::dropout;
 use crate::ops::lookup::gather_rows;
 use crate::ops::recurrence::recurrence;
 
@@ -448,7 +449,7 @@ impl<B: Backend> Recurrent<B> {
                 Tensor::cat(outputs, 2)
             };
             layer_input = Some(if layer + 1 < self.num_layers {
-                crate::ops::dropout::dropout(out, self.dropout.prob)
+                dropout(out, self.dropout.prob)
             } else {
                 out
             });
@@ -486,7 +487,7 @@ impl<B: Backend> Recurrent<B> {
         for (layer, (cell, s)) in self.cells.iter().zip(state.cells).enumerate() {
             let next = cell.step(input, s);
             input = if layer + 1 < self.num_layers {
-                crate::ops::dropout::dropout(next.hidden.clone(), self.dropout.prob)
+                dropout(next.hidden.clone(), self.dropout.prob)
             } else {
                 next.hidden.clone()
             };

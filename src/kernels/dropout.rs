@@ -4,9 +4,10 @@
 //! MurmurHash3's finaliser, keyed by the two halves of `k`) are below `keep · 2^32`: the mask is
 //! a pure function of `(k, i)`, so the forward pass and the backward pass compute the same mask
 //! without storing it, and the result does not depend on the number of threads. The hash is
-//! 32-bit integer arithmetic, so the loop runs eight elements at a time with AVX2. Burn's own
-//! dropout draws every element from one sequential generator (ChaCha) behind a lock, then
-//! multiplies twice; on a 2-core CPU that was a third of a character model's training step.
+//! 32-bit integer arithmetic, so the loop runs eight elements at a time with AVX2 (sixteen with
+//! AVX-512). Burn's own dropout draws every element from one sequential generator (ChaCha)
+//! behind a lock, then multiplies twice; on a 2-core CPU that was a third of a character model's
+//! training step.
 
 use rayon::prelude::*;
 
@@ -62,22 +63,13 @@ pub(crate) fn apply<E: Real>(mut x: Vec<E>, key: u64, keep: f64) -> Vec<E> {
     x
 }
 
-/// Applies the mask to the block `x` of elements `start..` (within one multiple of 2^32), with
-/// AVX2 where the CPU has it (the loop is the same; only the instructions differ).
-fn masked<E: Real>(x: &mut [E], start: usize, key: u64, t: u32, scale: E) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2.
-        return unsafe { masked_avx2(x, start, key, t, scale) };
-    }
-    masked_impl(x, start, key, t, scale)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn masked_avx2<E: Real>(x: &mut [E], start: usize, key: u64, t: u32, scale: E) {
-    masked_impl(x, start, key, t, scale)
-}
+simd_dispatch!(
+    // Applies the mask to the block `x` of elements `start..` (within one multiple of 2^32).
+    masked => masked_impl,
+    masked_avx512,
+    masked_avx2,
+    (x: &mut [E], start: usize, key: u64, t: u32, scale: E)
+);
 
 #[inline(always)]
 fn masked_impl<E: Real>(x: &mut [E], start: usize, key: u64, t: u32, scale: E) {

@@ -14,6 +14,43 @@
 //! Layout: row-major buffers; shape letters `B` batch, `T` time steps, `H` hidden, `G` gates,
 //! `N` rows, `V` classes or table rows.
 
+/// Defines `$name`, which runs `$impl` compiled for the widest SIMD the CPU has (AVX-512 or
+/// AVX2 + FMA, detected at run time), so that its loops vectorise; `$impl` is `#[inline(always)]`.
+/// Defined before the submodules, which use it (the recurrence's chunk loops, dropout's masks).
+macro_rules! simd_dispatch {
+    ($name:ident => $impl:ident, $avx512:ident, $avx2:ident, ($($arg:ident: $ty:ty),*)) => {
+        fn $name<E: Real>($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[cfg(feature = "avx512")]
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has the features the function is compiled for.
+                    return unsafe { $avx512($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: as above.
+                    return unsafe { $avx2($($arg),*) };
+                }
+            }
+            $impl($($arg),*)
+        }
+
+        #[cfg(all(target_arch = "x86_64", feature = "avx512"))]
+        #[target_feature(enable = "avx512f,avx2,fma")]
+        fn $avx512<E: Real>($($arg: $ty),*) {
+            $impl($($arg),*)
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        fn $avx2<E: Real>($($arg: $ty),*) {
+            $impl($($arg),*)
+        }
+    };
+}
+
 pub(crate) mod buffers;
 pub(crate) mod cross_entropy;
 pub(crate) mod dropout;

@@ -343,42 +343,6 @@ fn for_each_chunk<C: Send>(chunks: Vec<C>, work: impl Fn(C) + Sync + Send) {
     }
 }
 
-/// Defines `$name`, which runs `$impl` compiled for the widest SIMD the CPU has (the gate loops
-/// vectorise; the gemms dispatch on their own).
-macro_rules! simd_dispatch {
-    ($name:ident => $impl:ident, $avx512:ident, $avx2:ident, ($($arg:ident: $ty:ty),*)) => {
-        fn $name<E: Real>($($arg: $ty),*) {
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[cfg(feature = "avx512")]
-                if std::arch::is_x86_feature_detected!("avx512f") {
-                    // SAFETY: the CPU has the features the function is compiled for.
-                    return unsafe { $avx512($($arg),*) };
-                }
-                if std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("fma")
-                {
-                    // SAFETY: as above.
-                    return unsafe { $avx2($($arg),*) };
-                }
-            }
-            $impl($($arg),*)
-        }
-
-        #[cfg(all(target_arch = "x86_64", feature = "avx512"))]
-        #[target_feature(enable = "avx512f,avx2,fma")]
-        fn $avx512<E: Real>($($arg: $ty),*) {
-            $impl($($arg),*)
-        }
-
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx2,fma")]
-        fn $avx2<E: Real>($($arg: $ty),*) {
-            $impl($($arg),*)
-        }
-    };
-}
-
 /// Asks the CPU to bring `s` into its L2 cache ahead of use (no effect off x86-64).
 #[inline(always)]
 fn prefetch<E>(s: &[E]) {

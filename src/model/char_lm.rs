@@ -8,6 +8,7 @@ use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 
 use crate::layer::{Recurrent, RecurrentConfig, RecurrentState};
 use crate::model::task::head;
+use crate::ops::dropout::dropout;
 
 /// Configuration of a [`CharLm`].
 #[derive(Config, Debug)]
@@ -78,13 +79,7 @@ impl<B: Backend> CharLm<B> {
         let (h, state) = self
             .rnn
             .forward_lookup(self.embedding.weight.val(), ids, state);
-        (
-            head(
-                &self.head,
-                crate::ops::dropout::dropout(h, self.dropout.prob),
-            ),
-            state,
-        )
+        (head(&self.head, dropout(h, self.dropout.prob)), state)
     }
 
     /// Mean cross-entropy (nats per character) of `logits` against `targets`.
@@ -107,13 +102,7 @@ impl<B: Backend> CharLm<B> {
     ) -> (Tensor<B, 2>, RecurrentState<B>) {
         let x = self.embedding.forward(ids.unsqueeze_dim(1)).squeeze_dim(1);
         let (h, state) = self.rnn.step(x, state);
-        (
-            head(
-                &self.head,
-                crate::ops::dropout::dropout(h, self.dropout.prob),
-            ),
-            state,
-        )
+        (head(&self.head, dropout(h, self.dropout.prob)), state)
     }
 }
 
