@@ -289,9 +289,12 @@ macro_rules! kernels {
                     for (j, panel) in panels.chunks_exact(k * NR).enumerate() {
                         let cols = NR.min(n - j * NR);
                         let b = panel[k0 * NR..].as_ptr();
+                        // Row blocks as even as they go (25 rows: five of 5, not four of 6
+                        // and one of 1, whose two accumulators would leave the FMA units idle).
+                        let blocks = m.div_ceil(MR);
                         let mut i = 0;
-                        while i < m {
-                            let r = MR.min(m - i);
+                        for blk in 0..blocks {
+                            let r = m / blocks + usize::from(blk < m % blocks);
                             // SAFETY: rows i..i + r of A and C, columns of this panel; the
                             // caller's contract.
                             unsafe {
