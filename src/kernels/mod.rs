@@ -58,6 +58,8 @@ pub(crate) mod linear;
 pub(crate) mod lookup;
 pub(crate) mod packed;
 pub(crate) mod recurrence;
+#[cfg(test)]
+mod speed;
 
 use buffers::add_rows;
 use rayon::prelude::*;

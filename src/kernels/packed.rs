@@ -113,6 +113,34 @@ impl PackedWeight {
         ldc: usize,
         accumulate: bool,
     ) {
+        self.run::<true>(m, a, lda, c, ldc, accumulate)
+    }
+
+    /// [`Self::gemm`] with greedy row blocks (`MR` rows, then the remainder), as before
+    /// `gemm` balanced them: for the timings of `kernels::speed`.
+    #[cfg(test)]
+    pub(crate) fn gemm_greedy(
+        &self,
+        m: usize,
+        a: &[f32],
+        lda: usize,
+        c: &mut [f32],
+        ldc: usize,
+        accumulate: bool,
+    ) {
+        self.run::<false>(m, a, lda, c, ldc, accumulate)
+    }
+
+    /// [`Self::gemm`], with even row blocks when `EVEN`.
+    fn run<const EVEN: bool>(
+        &self,
+        m: usize,
+        a: &[f32],
+        lda: usize,
+        c: &mut [f32],
+        ldc: usize,
+        accumulate: bool,
+    ) {
         let (k, n) = (self.k, self.n);
         if m == 0 {
             return;
@@ -122,9 +150,9 @@ impl PackedWeight {
         assert!(lda >= k && ldc >= n, "packed gemm: row strides");
         let kernel = match self.isa {
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => avx2::gemm,
+            Isa::Avx2 => avx2::gemm::<EVEN>,
             #[cfg(all(target_arch = "x86_64", feature = "avx512"))]
-            Isa::Avx512 => avx512::gemm,
+            Isa::Avx512 => avx512::gemm::<EVEN>,
             #[cfg(not(target_arch = "x86_64"))]
             _ => unreachable!("no packed kernel off x86-64"),
         };
@@ -264,14 +292,16 @@ macro_rules! kernels {
                 }
             }
 
-            /// `C (+)= A W` over all panels, in blocks of [`KC`] values of `k` and `MR` rows.
+            /// `C (+)= A W` over all panels, in blocks of [`KC`] values of `k` and of at most
+            /// `MR` rows: as even as they go when `EVEN` (25 rows: five of 5, not four of 6 and
+            /// one of 1, whose two accumulators would leave the FMA units idle), else greedy.
             ///
             /// # Safety
             /// The CPU has `$features`; `a` holds `m` rows of `k` values at stride `lda`, `c`
             /// holds `m` rows of `n` values at stride `ldc`, `panels` is `W` packed for `NR`.
             #[target_feature(enable = $features)]
             #[allow(clippy::too_many_arguments)]
-            pub(super) unsafe fn gemm(
+            pub(super) unsafe fn gemm<const EVEN: bool>(
                 m: usize,
                 k: usize,
                 n: usize,
@@ -289,12 +319,14 @@ macro_rules! kernels {
                     for (j, panel) in panels.chunks_exact(k * NR).enumerate() {
                         let cols = NR.min(n - j * NR);
                         let b = panel[k0 * NR..].as_ptr();
-                        // Row blocks as even as they go (25 rows: five of 5, not four of 6
-                        // and one of 1, whose two accumulators would leave the FMA units idle).
                         let blocks = m.div_ceil(MR);
                         let mut i = 0;
                         for blk in 0..blocks {
-                            let r = m / blocks + usize::from(blk < m % blocks);
+                            let r = if EVEN {
+                                m / blocks + usize::from(blk < m % blocks)
+                            } else {
+                                MR.min(m - i)
+                            };
                             // SAFETY: rows i..i + r of A and C, columns of this panel; the
                             // caller's contract.
                             unsafe {
@@ -369,10 +401,14 @@ mod tests {
             let lda = k + 3;
             let ldc = n + 5;
             let a = values(m * lda, 0.11);
-            for accumulate in [false, true] {
+            for (accumulate, greedy) in [(false, false), (true, false), (true, true)] {
                 let mut c = values(m * ldc, 0.71);
                 let before = c.clone();
-                w.gemm(m, &a, lda, &mut c, ldc, accumulate);
+                if greedy {
+                    w.gemm_greedy(m, &a, lda, &mut c, ldc, accumulate);
+                } else {
+                    w.gemm(m, &a, lda, &mut c, ldc, accumulate);
+                }
                 for i in 0..m {
                     for j in 0..ldc {
                         let got = c[i * ldc + j] as f64;

@@ -12,6 +12,8 @@
 //! The output is `[B, T, H]`, the hidden state at every time position; the LSTM's final cell
 //! state `[B, H]` comes separately. Gate order is PyTorch's (LSTM `i, f, g, o`; GRU `r, z, n`).
 
+use std::borrow::Cow;
+
 use rayon::prelude::*;
 
 use super::packed::{PackedWeight, as_f32, as_f32_mut};
@@ -117,38 +119,28 @@ pub(crate) fn lstm_forward<E: Real>(
     }
 }
 
-/// LSTM backward of one step: from the activations `a = [i, f, g, o]`, the cell state `c` and
-/// the previous one, the gradients `dh` and `dc` (updated to `dc_{t-1}`), writes the gradients
-/// of the four pre-activations.
+/// LSTM backward of one step, in place: the gate slices hold the activations `i, f, g, o` on
+/// entry and the gradients of the four pre-activations on exit (the backward reads each
+/// activation once, then writes its gradient over it: no separate buffer to zero and fill).
+/// From them, the cell state `c` and the previous one and the gradients `dh` and `dc` (updated
+/// to `dc_{t-1}`).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn lstm_backward<E: Real>(
-    ai: &[E],
-    af: &[E],
-    ag: &[E],
-    ao: &[E],
-    cv: &[E],
-    c_prev: &[E],
-    dh: &[E],
-    dc: &mut [E],
     gi: &mut [E],
     gf: &mut [E],
     gg: &mut [E],
     go: &mut [E],
+    cv: &[E],
+    c_prev: &[E],
+    dh: &[E],
+    dc: &mut [E],
 ) {
     let h = dc.len();
-    let (ai, af, ag, ao, cv, c_prev, dh) = (
-        &ai[..h],
-        &af[..h],
-        &ag[..h],
-        &ao[..h],
-        &cv[..h],
-        &c_prev[..h],
-        &dh[..h],
-    );
+    let (cv, c_prev, dh) = (&cv[..h], &c_prev[..h], &dh[..h]);
     let (gi, gf, gg, go) = (&mut gi[..h], &mut gf[..h], &mut gg[..h], &mut go[..h]);
     for j in 0..h {
-        let (i, f, gv, o) = (ai[j], af[j], ag[j], ao[j]);
+        let (i, f, gv, o) = (gi[j], gf[j], gg[j], go[j]);
         let tc = cv[j].tanh();
         let d_o = dh[j] * tc;
         let dct = dc[j] + dh[j] * o * (E::ONE - tc * tc);
@@ -637,7 +629,7 @@ struct BackwardChunk<'a, E> {
     d_cell: &'a [E],
     /// `[b, T, H]`, the saved output.
     out: &'a [E],
-    /// LSTM `[b, T, 4H]`, GRU `[b, T, 4H]`, RNN empty.
+    /// GRU `[b, T, 4H]`; LSTM and RNN empty (the LSTM's activations are in `dp`).
     acts: &'a [E],
     /// LSTM `[b, T, H]`, else empty.
     cells: &'a [E],
@@ -645,7 +637,7 @@ struct BackwardChunk<'a, E> {
     h0: &'a [E],
     /// `[b, H]`.
     c0: &'a [E],
-    /// `[b, T, G*H]`.
+    /// `[b, T, G*H]`: the LSTM's gate activations on entry; the gradients on exit.
     dp: &'a mut [E],
     /// GRU `[b, T, G*H]`, else empty.
     dhp: &'a mut [E],
@@ -717,7 +709,7 @@ fn backward_chunk_impl<E: Real>(s: &Shared<E>, c: BackwardChunk<E>) {
         dc.copy_from_slice(d_cell);
     }
     gather_previous_states(s, h0, out, h_prev);
-    let acts_row = if kind == CellKind::Gru { 4 * h } else { gh };
+    let acts_row = 4 * h; // the GRU's kept activations
     for k in (0..seq).rev() {
         let t = s.rec.position(seq, k);
         if k > 0 {
@@ -753,11 +745,10 @@ fn backward_chunk_impl<E: Real>(s: &Shared<E>, c: BackwardChunk<E>) {
                     } else {
                         &cells[(b * seq + s.rec.position(seq, k - 1)) * h..][..h]
                     };
-                    let [ai, af, ag, ao] = blocks4(&acts[b * row + t * gh..], h);
                     let cv = &cells[at..at + h];
                     let dcb = &mut dc[b * h..][..h];
                     let [gi, gf, gg, go] = blocks4_mut(g, h);
-                    lstm_backward(ai, af, ag, ao, cv, c_prev, dhb, dcb, gi, gf, gg, go);
+                    lstm_backward(gi, gf, gg, go, cv, c_prev, dhb, dcb);
                 }
                 CellKind::Gru => {
                     let [ar, az, an, ahn] = blocks4(&acts[4 * at..], h);
@@ -784,14 +775,15 @@ fn backward_chunk_impl<E: Real>(s: &Shared<E>, c: BackwardChunk<E>) {
 /// `db_hh` is computed for the GRU only (the others fold `b_hh` into `p`) and is zeros otherwise.
 pub(crate) type Grads<E> = [Vec<E>; 5];
 
-/// The backward pass of [`forward`] from its trace.
+/// The backward pass of [`forward`] from its trace (owned when the caller can hand it over:
+/// the LSTM then reuses its activation buffer for the gradients).
 ///
 /// # Shapes
 /// - `d_out`: `[B, T, H]`, the gradient of the output
 /// - `d_hidden`, `d_cell`: `[B, H]`, the gradients of the final hidden state and of the LSTM's
 ///   final cell state, or empty when the loss does not use them
 pub(crate) fn backward<E: Real>(
-    s: &HostTrace<E>,
+    s: Cow<'_, HostTrace<E>>,
     d_out: &[E],
     d_hidden: &[E],
     d_cell: &[E],
@@ -799,7 +791,16 @@ pub(crate) fn backward<E: Real>(
     let (batch, seq, h) = (s.batch, s.seq, s.hidden);
     let kind = s.rec.kind;
     let gh = kind.gates() * h;
-    let mut dp = buffers::zeros(batch * seq * gh);
+    // The LSTM's gradients are written over its activations: the trace's own buffer when the
+    // trace is handed over, else a copy of it.
+    let (s, mut dp) = match (kind, s) {
+        (CellKind::Lstm, Cow::Owned(mut s)) => {
+            let acts = std::mem::take(&mut s.acts);
+            (Cow::Owned(s), acts)
+        }
+        (CellKind::Lstm, Cow::Borrowed(s)) => (Cow::Borrowed(s), buffers::copy(&s.acts)),
+        (_, s) => (s, buffers::zeros(batch * seq * gh)),
+    };
     // GRU: the gradient of W_h h + b_h differs from dp in the n block.
     let mut dhp = if kind == CellKind::Gru {
         buffers::zeros(batch * seq * gh)
@@ -819,12 +820,17 @@ pub(crate) fn backward<E: Real>(
             }
         }
         let shared = Shared::new(s.rec, seq, h, &w_t, [gh, h]);
-        let acts_row = if kind == CellKind::Gru { 4 * h } else { gh };
+        // Only the GRU reads kept activations apart from dp.
+        let (kept, acts_row): (&[E], usize) = if kind == CellKind::Gru {
+            (&s.acts, 4 * h)
+        } else {
+            (&[], 0)
+        };
         let mut d_out = split(d_out, seq * h, &rows);
         let mut d_hidden = split(d_hidden, h, &rows);
         let mut d_cell = split(d_cell, h, &rows);
         let mut out = split(&s.out, seq * h, &rows);
-        let mut acts = split(&s.acts, seq * acts_row, &rows);
+        let mut acts = split(kept, seq * acts_row, &rows);
         let mut cells = split(&s.cells, seq * h, &rows);
         let mut h0 = split(&s.h0, h, &rows);
         let mut c0 = split(&s.c0, h, &rows);
@@ -890,6 +896,54 @@ mod tests {
             let buf: Vec<u8> = (0..batch * 2).map(|v| v as u8).collect();
             let parts: Vec<&[u8]> = split(&buf, 2, &rows).collect();
             assert_eq!(parts.concat(), buf);
+        }
+    }
+
+    /// The backward from a shared trace (the LSTM copies its activations to write the
+    /// gradients over) equals the backward from an owned one (it writes over the trace's own
+    /// buffer), and leaves the shared trace as it was; for every cell, both directions.
+    #[test]
+    fn backward_from_a_shared_trace_equals_an_owned_one() {
+        let (batch, seq, h) = (5, 4, 3);
+        for kind in [CellKind::Rnn, CellKind::Lstm, CellKind::Gru] {
+            for reverse in [false, true] {
+                let rec = Recurrence {
+                    kind,
+                    activation: Activation::Tanh,
+                    reverse,
+                };
+                let gh = kind.gates() * h;
+                let v = |n: usize, s: f64| -> Vec<f64> {
+                    (0..n).map(|i| (i as f64 * s).sin() * 0.8).collect()
+                };
+                let (.., trace) = forward(
+                    rec,
+                    [batch, seq, h],
+                    v(batch * seq * gh, 0.37),
+                    v(h * gh, 0.23),
+                    &v(gh, 0.5),
+                    v(batch * h, 0.7),
+                    v(batch * h, 0.9),
+                    true,
+                );
+                let trace = trace.expect("kept");
+                let before = trace.clone();
+                let d_out = v(batch * seq * h, 0.13);
+                let d_last = v(batch * h, 0.31);
+                let d_cell = if kind == CellKind::Lstm {
+                    v(batch * h, 0.17)
+                } else {
+                    Vec::new()
+                };
+                let shared = backward(Cow::Borrowed(&trace), &d_out, &d_last, &d_cell);
+                let owned = backward(Cow::Owned(trace.clone()), &d_out, &d_last, &d_cell);
+                assert_eq!(shared, owned, "{kind:?} reverse={reverse}");
+                assert_eq!(
+                    trace.acts, before.acts,
+                    "{kind:?}: the shared trace changed"
+                );
+                assert!(shared[0].iter().any(|&x| x != 0.0));
+            }
         }
     }
 

@@ -1,6 +1,7 @@
 //! The recurrence on the ndarray backends: the inner tensors copied to host buffers once, the
 //! whole loop in [`crate::kernels::recurrence`], the results copied back.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use burn::tensor::{Tensor, backend::Backend};
@@ -22,14 +23,14 @@ pub(crate) enum AnyHostTrace {
 /// The float types of the host kernel, with their trace.
 pub(crate) trait TraceFloat: HostFloat {
     fn wrap(trace: HostTrace<Self>) -> AnyHostTrace;
-    fn unwrap(trace: &AnyHostTrace) -> &HostTrace<Self>;
+    fn unwrap(trace: AnyHostTrace) -> Arc<HostTrace<Self>>;
 }
 
 impl TraceFloat for f32 {
     fn wrap(trace: HostTrace<Self>) -> AnyHostTrace {
         AnyHostTrace::F32(Arc::new(trace))
     }
-    fn unwrap(trace: &AnyHostTrace) -> &HostTrace<Self> {
+    fn unwrap(trace: AnyHostTrace) -> Arc<HostTrace<Self>> {
         match trace {
             AnyHostTrace::F32(s) => s,
             AnyHostTrace::F64(_) => unreachable!("traced in f64"),
@@ -41,7 +42,7 @@ impl TraceFloat for f64 {
     fn wrap(trace: HostTrace<Self>) -> AnyHostTrace {
         AnyHostTrace::F64(Arc::new(trace))
     }
-    fn unwrap(trace: &AnyHostTrace) -> &HostTrace<Self> {
+    fn unwrap(trace: AnyHostTrace) -> Arc<HostTrace<Self>> {
         match trace {
             AnyHostTrace::F64(s) => s,
             AnyHostTrace::F32(_) => unreachable!("traced in f32"),
@@ -82,9 +83,10 @@ pub(crate) fn forward<I: Backend, E: TraceFloat>(
     )
 }
 
-/// The backward on host buffers.
+/// The backward on host buffers. The trace is handed to the kernel when no one else holds it
+/// (as in training), so that it can reuse the trace's buffers.
 pub(crate) fn backward<I: Backend, E: TraceFloat>(
-    trace: &AnyHostTrace,
+    trace: AnyHostTrace,
     d_out: Tensor<I, 3>,
     [d_last, d_cell]: [Option<Tensor<I, 2>>; 2],
 ) -> InputGrads<I> {
@@ -92,9 +94,13 @@ pub(crate) fn backward<I: Backend, E: TraceFloat>(
     let [batch, seq, hidden] = d_out.dims();
     let d_last = d_last.map(host_vec::<I, E, 2>).unwrap_or_default();
     let d_cell = d_cell.map(host_vec::<I, E, 2>).unwrap_or_default();
-    let rec_kind = E::unwrap(trace).kind();
-    let [dp, dw, db, dh0, dc0] =
-        kernel::backward::<E>(E::unwrap(trace), &host_vec(d_out), &d_last, &d_cell);
+    let trace = E::unwrap(trace);
+    let rec_kind = trace.kind();
+    let d_out = host_vec(d_out);
+    let [dp, dw, db, dh0, dc0] = match Arc::try_unwrap(trace) {
+        Ok(owned) => kernel::backward::<E>(Cow::Owned(owned), &d_out, &d_last, &d_cell),
+        Err(shared) => kernel::backward::<E>(Cow::Borrowed(&shared), &d_out, &d_last, &d_cell),
+    };
     let gh = db.len();
     InputGrads {
         dp: from_host::<I, E, 3>(dp, [batch, seq, gh], &device),

@@ -149,8 +149,8 @@ fn backward<I: Backend>(
     match trace {
         Trace::Reference(s) => reference::backward(s, d_out, d_final),
         Trace::Host(h) => match h {
-            host::AnyHostTrace::F32(_) => host::backward::<I, f32>(&h, d_out, d_final),
-            host::AnyHostTrace::F64(_) => host::backward::<I, f64>(&h, d_out, d_final),
+            host::AnyHostTrace::F32(_) => host::backward::<I, f32>(h, d_out, d_final),
+            host::AnyHostTrace::F64(_) => host::backward::<I, f64>(h, d_out, d_final),
         },
         #[cfg(any(feature = "wgpu", feature = "cuda"))]
         Trace::Cube(s) => match super::device::<I>().expect("a GPU backend kept this trace") {
