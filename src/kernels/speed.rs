@@ -103,7 +103,6 @@ fn gemm_parts() {
         ("M input projection", 2500, 128, 512, false, false),
         ("M dX", 2500, 512, 128, false, true),
         ("M dW", 128, 2500, 512, true, false),
-        ("M dW, layer 1", 64, 2500, 512, true, false),
         ("M head dW", 128, 2500, 65, true, false),
         ("G input projection", 2048, 256, 768, false, false),
         ("G dX", 2048, 768, 256, false, true),
