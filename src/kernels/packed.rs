@@ -17,6 +17,8 @@
 //! The sums run over `k` in order within blocks of [`KC`], so results differ from the `gemm`
 //! crate's only by rounding.
 
+use rayon::prelude::*;
+
 /// `k` values per block: a panel block (`KC x NR` floats) stays in L1 while it is used for every
 /// row block.
 const KC: usize = 512;
@@ -56,11 +58,18 @@ impl PackedWeight {
     /// small weights) when the weight has at least 2^19 values (2 MiB, about a core's L2).
     /// `None` otherwise: the caller uses the general gemm.
     pub(crate) fn new(k: usize, n: usize, w: &[f32]) -> Option<Self> {
-        Some(Self::pack(Self::isa(k * n)?, k, n, w))
+        Some(Self::pack(Self::isa(k * n)?, k, n, w, false))
     }
 
-    /// Packs `w` `[K, N]` for the micro-kernel of `isa`.
-    fn pack(isa: Isa, k: usize, n: usize, w: &[f32]) -> Self {
+    /// [`Self::new`] for the transpose of `w` `[N, K]` (row-major): the weight `w^T` `[K, N]`,
+    /// packed straight from `w`, with no transposed copy.
+    pub(crate) fn new_transposed(k: usize, n: usize, w: &[f32]) -> Option<Self> {
+        Some(Self::pack(Self::isa(k * n)?, k, n, w, true))
+    }
+
+    /// Packs `w` `[K, N]` (`w^T` with `w` `[N, K]` when `transposed`) for the micro-kernel of
+    /// `isa`; the panels are independent, so large weights are packed on all pool threads.
+    fn pack(isa: Isa, k: usize, n: usize, w: &[f32], transposed: bool) -> Self {
         assert!(
             w.len() >= k * n,
             "packed weight: {} values for [{k}, {n}]",
@@ -69,11 +78,26 @@ impl PackedWeight {
         let nr = isa.nr();
         let panels = n.div_ceil(nr);
         let mut data = vec![0.0; panels * k * nr];
-        for (j, panel) in data.chunks_exact_mut(k * nr).enumerate() {
+        let fill = |(j, panel): (usize, &mut [f32])| {
             let cols = nr.min(n - j * nr);
-            for (p, dst) in panel.chunks_exact_mut(nr).enumerate() {
-                dst[..cols].copy_from_slice(&w[p * n + j * nr..][..cols]);
+            if transposed {
+                // Column c of the panel is row j * nr + c of `w`, read in order.
+                for c in 0..cols {
+                    let src = &w[(j * nr + c) * k..][..k];
+                    for (dst, v) in panel.chunks_exact_mut(nr).zip(src) {
+                        dst[c] = *v;
+                    }
+                }
+            } else {
+                for (p, dst) in panel.chunks_exact_mut(nr).enumerate() {
+                    dst[..cols].copy_from_slice(&w[p * n + j * nr..][..cols]);
+                }
             }
+        };
+        if k * n >= 1 << 16 {
+            data.par_chunks_exact_mut(k * nr).enumerate().for_each(fill);
+        } else {
+            data.chunks_exact_mut(k * nr).enumerate().for_each(fill);
         }
         PackedWeight { isa, k, n, data }
     }
@@ -397,7 +421,7 @@ mod tests {
             (30, 64, 96),
         ] {
             let wv = values(k * n, 0.37);
-            let w = PackedWeight::pack(isa, k, n, &wv);
+            let w = PackedWeight::pack(isa, k, n, &wv, false);
             let lda = k + 3;
             let ldc = n + 5;
             let a = values(m * lda, 0.11);
@@ -430,6 +454,25 @@ mod tests {
                         );
                     }
                 }
+            }
+        }
+    }
+
+    /// Packing `w^T` straight from `w` gives the panels of packing a transposed copy.
+    #[test]
+    fn packing_a_transpose_equals_packing_its_copy() {
+        for isa in available_isas() {
+            for (k, n) in [(3, 5), (40, 33), (512, 128), (300, 260)] {
+                let w = values(n * k, 0.29); // [n, k]
+                let mut w_t = vec![0.0; k * n]; // [k, n]
+                for i in 0..n {
+                    for p in 0..k {
+                        w_t[p * n + i] = w[i * k + p];
+                    }
+                }
+                let direct = PackedWeight::pack(isa, k, n, &w, true);
+                let copied = PackedWeight::pack(isa, k, n, &w_t, false);
+                assert_eq!(direct.data, copied.data, "{isa:?} [{k}, {n}]");
             }
         }
     }

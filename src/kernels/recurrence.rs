@@ -352,21 +352,50 @@ fn prefetch<E>(s: &[E]) {
 }
 
 /// What every chunk shares: the recurrence, the sizes and the recurrent weight.
-struct Shared<'a, E> {
+struct Shared<'a, E: Clone> {
     rec: Recurrence,
     seq: usize,
     hidden: usize,
     /// Forward: `W_hh` `[H, G*H]`; backward: its transpose `[G*H, H]`, so that both per-step
     /// gemms read the weight with unit row stride and `gemm` does not repack it every step.
-    w: &'a [E],
-    /// `w` packed for [`PackedWeight`]'s micro-kernel (f32 on AVX2 or AVX-512), or `None`.
+    /// Empty when `packed` serves every product.
+    w: Cow<'a, [E]>,
+    /// The same weight packed for [`PackedWeight`]'s micro-kernel (f32 on AVX2 or AVX-512), or
+    /// `None`.
     packed: Option<PackedWeight>,
 }
 
 impl<'a, E: Real> Shared<'a, E> {
-    /// `w` is `[k, n]`.
-    fn new(rec: Recurrence, seq: usize, hidden: usize, w: &'a [E], [k, n]: [usize; 2]) -> Self {
-        let packed = as_f32(w).and_then(|w| PackedWeight::new(k, n, w));
+    /// For the forward: products with `w` = `W_hh` `[H, G*H]`.
+    fn forward(rec: Recurrence, seq: usize, hidden: usize, w: &'a [E]) -> Self {
+        let gh = rec.kind.gates() * hidden;
+        let packed = as_f32(w).and_then(|w| PackedWeight::new(hidden, gh, w));
+        Shared {
+            rec,
+            seq,
+            hidden,
+            w: Cow::Borrowed(w),
+            packed,
+        }
+    }
+
+    /// For the backward: products with `W_hh^T` `[G*H, H]`, from `w` = `W_hh` `[H, G*H]`:
+    /// packed straight from `w` when there is a micro-kernel (no transposed copy), else a
+    /// transposed copy for the `gemm` crate.
+    fn backward(rec: Recurrence, seq: usize, hidden: usize, w: &[E]) -> Self {
+        let (h, gh) = (hidden, rec.kind.gates() * hidden);
+        let packed = as_f32(w).and_then(|w| PackedWeight::new_transposed(gh, h, w));
+        let w = if packed.is_some() {
+            Cow::Borrowed(&[][..])
+        } else {
+            let mut w_t = vec![E::ZERO; gh * h];
+            for (i, r) in w.chunks_exact(gh).enumerate() {
+                for (j, v) in r.iter().enumerate() {
+                    w_t[j * h + i] = *v;
+                }
+            }
+            Cow::Owned(w_t)
+        };
         Shared {
             rec,
             seq,
@@ -397,7 +426,7 @@ impl<'a, E: Real> Shared<'a, E> {
             return w.gemm(m, a, lda, c, ldc, accumulate);
         }
         let beta = if accumulate { E::ONE } else { E::ZERO };
-        E::gemm(m, k, n, a, (lda, 1), self.w, (n, 1), beta, c, (ldc, 1), 1);
+        E::gemm(m, k, n, a, (lda, 1), &self.w, (n, 1), beta, c, (ldc, 1), 1);
     }
 }
 
@@ -574,7 +603,7 @@ pub(crate) fn forward<E: Real>(
     };
     {
         let rows = chunk_rows(batch);
-        let shared = Shared::new(rec, seq, hidden, &w, [h, gh]);
+        let shared = Shared::forward(rec, seq, hidden, &w);
         let mut p = split_mut(&mut p, seq * gh, &rows);
         let mut out = split_mut(&mut out, seq * h, &rows);
         let mut state = split_mut(&mut state, h, &rows);
@@ -813,13 +842,7 @@ pub(crate) fn backward<E: Real>(
     let mut h_prev = buffers::zeros(batch * seq * h);
     {
         let rows = chunk_rows(batch);
-        let mut w_t = vec![E::ZERO; gh * h];
-        for (i, r) in s.w.chunks_exact(gh).enumerate() {
-            for (j, v) in r.iter().enumerate() {
-                w_t[j * h + i] = *v;
-            }
-        }
-        let shared = Shared::new(s.rec, seq, h, &w_t, [gh, h]);
+        let shared = Shared::backward(s.rec, seq, h, &s.w);
         // Only the GRU reads kept activations apart from dp.
         let (kept, acts_row): (&[E], usize) = if kind == CellKind::Gru {
             (&s.acts, 4 * h)
