@@ -169,3 +169,37 @@ fn crate_rayon(
         )
     }
 }
+
+/// The backward's packed `W_hh^T`: packed straight from `W_hh` against a transposed copy first
+/// (what the backward did before), for the workloads' recurrent weights.
+#[test]
+#[ignore = "a timing; run by hand"]
+fn packing_the_transpose() {
+    println!("W_hh^T for the backward: packed from W_hh / transposed copy, then packed (ms)");
+    for (what, h, gh) in [("M", 128, 512), ("G", 256, 768), ("L", 512, 2048)] {
+        let w = values(h * gh, 5);
+        if PackedWeight::new(h, gh, &w).is_none() {
+            println!("no packed kernel on this CPU");
+            return;
+        }
+        let direct = || {
+            std::hint::black_box(PackedWeight::new_transposed(gh, h, &w));
+        };
+        let copied = || {
+            let mut w_t = vec![0.0f32; gh * h];
+            for (i, r) in w.chunks_exact(gh).enumerate() {
+                for (j, v) in r.iter().enumerate() {
+                    w_t[j * h + i] = *v;
+                }
+            }
+            std::hint::black_box(PackedWeight::new(gh, h, &w_t));
+        };
+        // `interleaved` reports rates; one "flop" per call gives calls per ns.
+        let [d, c, ratio] = interleaved(1, 20, direct, copied);
+        println!(
+            "{what} [{h}, {gh}]: {:.2} / {:.2} ms, {ratio:.2}x the rate",
+            1e-6 / d,
+            1e-6 / c
+        );
+    }
+}
