@@ -203,16 +203,13 @@ fn gemm_split<E: Real>(
     // The crate blocks `k` by 512 when both sides are 64 or less, by a `k`-dependent size
     // otherwise: a part may be that small only when the whole product is.
     let least = if short <= 64 { 65 } else { 16 };
-    let mut parts = threads.min(long / least).max(1);
-    let mut width = long;
-    while parts > 1 {
-        width = long.div_ceil(parts).next_multiple_of(16);
-        if long - (long.div_ceil(width) - 1) * width >= least {
-            break;
-        }
-        parts -= 1;
-        width = long;
-    }
+    // The widest split into at most `threads` parts (multiples of 16) whose last part is not
+    // below `least`; one part when there is none.
+    let width = (1..=threads.min(long / least).max(1))
+        .rev()
+        .map(|parts| long.div_ceil(parts).next_multiple_of(16))
+        .find(|&width| long - (long.div_ceil(width) - 1) * width >= least)
+        .unwrap_or(long);
     let parts = long.div_ceil(width);
     let (a, b, c) = (
         a.as_ptr() as usize,
@@ -239,28 +236,14 @@ fn gemm_split<E: Real>(
         // SAFETY: the asserts above keep every access of the three strided operands inside
         // their slices (a part reads and writes a subset of what the whole product would); the
         // parts write disjoint rows (or columns) of `C`, which is borrowed mutably, so it
-        // aliases neither `a` nor `b`. `gemm` computes dst = alpha dst + beta lhs rhs, strides
-        // given as (column, row).
+        // aliases neither `a` nor `b`.
         unsafe {
-            gemm::gemm(
-                rows,
-                cols,
-                k,
-                c as *mut E,
-                sc.1 as isize,
-                sc.0 as isize,
-                beta != E::ZERO,
-                a as *const E,
-                sa.1 as isize,
-                sa.0 as isize,
-                b as *const E,
-                sb.1 as isize,
-                sb.0 as isize,
+            crate_gemm(
+                [rows, k, cols],
+                (a as *const E, sa),
+                (b as *const E, sb),
                 beta,
-                E::ONE,
-                false,
-                false,
-                false,
+                (c as *mut E, sc),
                 gemm::Parallelism::None,
             )
         }
@@ -270,6 +253,58 @@ fn gemm_split<E: Real>(
     } else {
         (0..parts).into_par_iter().for_each(part);
     }
+}
+
+/// One call of the `gemm` crate: `C = A B + beta C` (`C` not read when `beta` is zero), each
+/// operand a pointer and its (row, column) strides.
+///
+/// # Safety
+/// Every element of the strided `[m, k]`, `[k, n]` and `[m, n]` operands is inside its
+/// allocation, and `C` overlaps neither `A` nor `B` (the `gemm` crate's contract).
+pub(super) unsafe fn crate_gemm<E: Real>(
+    [m, k, n]: [usize; 3],
+    (a, sa): (*const E, (usize, usize)),
+    (b, sb): (*const E, (usize, usize)),
+    beta: E,
+    (c, sc): (*mut E, (usize, usize)),
+    parallelism: gemm::Parallelism,
+) {
+    // SAFETY: the caller's contract. `gemm` computes dst = alpha dst + beta lhs rhs, strides
+    // given as (column, row).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c,
+            sc.1 as isize,
+            sc.0 as isize,
+            beta != E::ZERO,
+            a,
+            sa.1 as isize,
+            sa.0 as isize,
+            b,
+            sb.1 as isize,
+            sb.0 as isize,
+            beta,
+            E::ONE,
+            false,
+            false,
+            false,
+            parallelism,
+        )
+    }
+}
+
+/// `w` `[rows, cols]` transposed: `[cols, rows]`, row-major.
+pub(crate) fn transposed<E: Copy + Default>(w: &[E], [rows, cols]: [usize; 2]) -> Vec<E> {
+    let mut t = vec![E::default(); rows * cols];
+    for (i, r) in w[..rows * cols].chunks_exact(cols).enumerate() {
+        for (j, v) in r.iter().enumerate() {
+            t[j * rows + i] = *v;
+        }
+    }
+    t
 }
 
 /// `tanh` for f32 as a rational function, max error a few ulp (Eigen's `generic_fast_tanh_float`);

@@ -137,26 +137,12 @@ impl PackedWeight {
         ldc: usize,
         accumulate: bool,
     ) {
-        self.run::<true>(m, a, lda, c, ldc, accumulate)
+        self.gemm_with::<true>(m, a, lda, c, ldc, accumulate)
     }
 
-    /// [`Self::gemm`] with greedy row blocks (`MR` rows, then the remainder), as before
-    /// `gemm` balanced them: for the timings of `kernels::speed`.
-    #[cfg(test)]
-    pub(crate) fn gemm_greedy(
-        &self,
-        m: usize,
-        a: &[f32],
-        lda: usize,
-        c: &mut [f32],
-        ldc: usize,
-        accumulate: bool,
-    ) {
-        self.run::<false>(m, a, lda, c, ldc, accumulate)
-    }
-
-    /// [`Self::gemm`], with even row blocks when `EVEN`.
-    fn run<const EVEN: bool>(
+    /// [`Self::gemm`] with row blocks as even as they go when `EVEN`, else greedy (`MR` rows,
+    /// then the remainder, as before `gemm` balanced them: for the tests and timings).
+    pub(super) fn gemm_with<const EVEN: bool>(
         &self,
         m: usize,
         a: &[f32],
@@ -336,6 +322,7 @@ macro_rules! kernels {
                 ldc: usize,
                 accumulate: bool,
             ) {
+                let blocks = m.div_ceil(MR);
                 let mut k0 = 0;
                 while k0 < k {
                     let kb = KC.min(k - k0);
@@ -343,7 +330,6 @@ macro_rules! kernels {
                     for (j, panel) in panels.chunks_exact(k * NR).enumerate() {
                         let cols = NR.min(n - j * NR);
                         let b = panel[k0 * NR..].as_ptr();
-                        let blocks = m.div_ceil(MR);
                         let mut i = 0;
                         for blk in 0..blocks {
                             let r = if EVEN {
@@ -429,7 +415,7 @@ mod tests {
                 let mut c = values(m * ldc, 0.71);
                 let before = c.clone();
                 if greedy {
-                    w.gemm_greedy(m, &a, lda, &mut c, ldc, accumulate);
+                    w.gemm_with::<false>(m, &a, lda, &mut c, ldc, accumulate);
                 } else {
                     w.gemm(m, &a, lda, &mut c, ldc, accumulate);
                 }
@@ -464,12 +450,7 @@ mod tests {
         for isa in available_isas() {
             for (k, n) in [(3, 5), (40, 33), (512, 128), (300, 260)] {
                 let w = values(n * k, 0.29); // [n, k]
-                let mut w_t = vec![0.0; k * n]; // [k, n]
-                for i in 0..n {
-                    for p in 0..k {
-                        w_t[p * n + i] = w[i * k + p];
-                    }
-                }
+                let w_t = super::super::transposed(&w, [n, k]);
                 let direct = PackedWeight::pack(isa, k, n, &w, true);
                 let copied = PackedWeight::pack(isa, k, n, &w_t, false);
                 assert_eq!(direct.data, copied.data, "{isa:?} [{k}, {n}]");

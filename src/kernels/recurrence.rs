@@ -17,7 +17,7 @@ use std::borrow::Cow;
 use rayon::prelude::*;
 
 use super::packed::{PackedWeight, as_f32, as_f32_mut};
-use super::{Real, buffers};
+use super::{Real, buffers, transposed};
 use crate::cell_kind::{Activation, CellKind};
 
 /// Which recurrence runs: the cell, the vanilla RNN's nonlinearity, and the direction in time.
@@ -388,13 +388,7 @@ impl<'a, E: Real> Shared<'a, E> {
         let w = if packed.is_some() {
             Cow::Borrowed(&[][..])
         } else {
-            let mut w_t = vec![E::ZERO; gh * h];
-            for (i, r) in w.chunks_exact(gh).enumerate() {
-                for (j, v) in r.iter().enumerate() {
-                    w_t[j * h + i] = *v;
-                }
-            }
-            Cow::Owned(w_t)
+            Cow::Owned(transposed(w, [h, gh]))
         };
         Shared {
             rec,

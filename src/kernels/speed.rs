@@ -11,8 +11,8 @@
 
 use std::time::Instant;
 
-use super::Real;
 use super::packed::PackedWeight;
+use super::{Real, transposed};
 
 /// Medians of `a`'s and `b`'s GFLOP/s and of their ratios over 15 interleaved runs of `reps`
 /// calls each, for products of `flops` each.
@@ -79,7 +79,7 @@ fn packed_row_blocks() {
             flops,
             reps,
             || w.gemm(m, &a, lda, &mut c1, ldc, true),
-            || w.gemm_greedy(m, &a, lda, &mut c2, ldc, true),
+            || w.gemm_with::<false>(m, &a, lda, &mut c2, ldc, true),
         );
         println!("{what:18} {m}x{k}x{n}: {even:6.1} / {greedy:6.1} GFLOP/s, ratio {ratio:.3}");
     }
@@ -146,25 +146,12 @@ fn crate_rayon(
     // SAFETY: dense operands of the sizes asserted, strides inside them; `c` is borrowed
     // mutably.
     unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            a.as_ptr(),
-            sa.1 as isize,
-            sa.0 as isize,
-            b.as_ptr(),
-            sb.1 as isize,
-            sb.0 as isize,
+        super::crate_gemm(
+            [m, k, n],
+            (a.as_ptr(), sa),
+            (b.as_ptr(), sb),
             0.0,
-            1.0,
-            false,
-            false,
-            false,
+            (c.as_mut_ptr(), (n, 1)),
             gemm::Parallelism::Rayon(threads),
         )
     }
@@ -186,13 +173,7 @@ fn packing_the_transpose() {
             std::hint::black_box(PackedWeight::new_transposed(gh, h, &w));
         };
         let copied = || {
-            let mut w_t = vec![0.0f32; gh * h];
-            for (i, r) in w.chunks_exact(gh).enumerate() {
-                for (j, v) in r.iter().enumerate() {
-                    w_t[j * h + i] = *v;
-                }
-            }
-            std::hint::black_box(PackedWeight::new(gh, h, &w_t));
+            std::hint::black_box(PackedWeight::new(gh, h, &transposed(&w, [h, gh])));
         };
         // `interleaved` reports rates; one "flop" per call gives calls per ns.
         let [d, c, ratio] = interleaved(1, 20, direct, copied);
