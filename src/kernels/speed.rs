@@ -45,13 +45,14 @@ fn values(len: usize, seed: usize) -> Vec<f32> {
 }
 
 /// The per-step product of the benchmark workloads (one thread's rows of the batch, the strides
-/// of the recurrence's buffers): row blocks as even as they go against the greedy blocks of
-/// `MR` rows and a remainder.
+/// of the recurrence's buffers): the micro-kernel's loop over `k` unrolled 8 times (as
+/// [`PackedWeight::gemm`] runs it) against one `k` at a time (both with row blocks as even as
+/// they go; `gemm_with::<false, 8>` gives the greedy blocks of `MR` rows and a remainder).
 #[test]
 #[ignore = "a timing; run by hand"]
-fn packed_row_blocks() {
+fn packed_per_step() {
     println!(
-        "per-step product, kernels {}: even row blocks / greedy",
+        "per-step product, kernels {}: k unrolled 8 times / one k at a time",
         super::cpu_isa()
     );
     // (what, rows, k, n, lda, ldc)
@@ -79,7 +80,7 @@ fn packed_row_blocks() {
             flops,
             reps,
             || w.gemm(m, &a, lda, &mut c1, ldc, true),
-            || w.gemm_with::<false>(m, &a, lda, &mut c2, ldc, true),
+            || w.gemm_with::<true, 1>(m, &a, lda, &mut c2, ldc, true),
         );
         println!("{what:18} {m}x{k}x{n}: {even:6.1} / {greedy:6.1} GFLOP/s, ratio {ratio:.3}");
     }
