@@ -76,13 +76,13 @@ fn packed_per_step() {
         );
         let flops = 2 * m * k * n;
         let reps = (2e8 / flops as f64).ceil() as usize;
-        let [even, greedy, ratio] = interleaved(
+        let [unrolled, single, ratio] = interleaved(
             flops,
             reps,
             || w.gemm(m, &a, lda, &mut c1, ldc, true),
             || w.gemm_with::<true, 1>(m, &a, lda, &mut c2, ldc, true),
         );
-        println!("{what:18} {m}x{k}x{n}: {even:6.1} / {greedy:6.1} GFLOP/s, ratio {ratio:.3}");
+        println!("{what:18} {m}x{k}x{n}: {unrolled:6.1} / {single:6.1} GFLOP/s, ratio {ratio:.3}");
     }
 }
 
