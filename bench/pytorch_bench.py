@@ -1,6 +1,6 @@
 """PyTorch reference for burn-rnn's benchmark workloads: char-level RNN/LSTM/GRU on tinyshakespeare.
 
-usage: python3 bench/pytorch_bench.py <S|M|L|G|sample|all> [--threads N] [--device cpu|cuda] [--tf32 off|on]
+usage: python3 bench/pytorch_bench.py <S|M|L|G|sample|all> [--threads N] [--device cpu|cuda] [--tf32 off|on] [--seconds N]
        [--isa native|avx2] [--compile]
 
 The workloads are those of `burn-rnn bench` (src/bench.rs); the corpus is the project's
@@ -146,6 +146,7 @@ if __name__ == "__main__":
     # TF32 (tensor cores at 10-bit mantissa) for cuDNN's RNNs and for matmuls on CUDA: off by
     # default, so that PyTorch computes in full f32 as burn-rnn does (like with like).
     ap.add_argument("--tf32", choices=["off", "on"], default="off")
+    ap.add_argument("--seconds", type=float, default=20.0, help="timed seconds per workload, after warm-up")
     ap.add_argument("--isa", choices=["native", "avx2"], default="native")
     a = ap.parse_args()
     DEVICE = a.device
@@ -158,4 +159,4 @@ if __name__ == "__main__":
         if what == "sample":
             sample(ids)
         else:
-            train(what, ids, compile_=a.compile)
+            train(what, ids, compile_=a.compile, min_secs=a.seconds)

@@ -42,6 +42,8 @@ mod cell_kind;
 mod kernels;
 mod ops;
 
+#[cfg(feature = "wgpu")]
+pub mod adapter;
 pub mod cell;
 pub mod data;
 #[cfg(any(feature = "wgpu", feature = "cuda"))]

@@ -279,7 +279,10 @@ macro_rules! with_backend {
                     })
                     .collect();
                 let $device = $devices[0].clone();
-                note!("backend: wgpu, devices {:?}", $devices);
+                match burn_rnn::adapter::default_adapter() {
+                    Some(a) => note!("backend: wgpu, adapter {a}, devices {:?}", $devices),
+                    None => note!("backend: wgpu, no adapter found, devices {:?}", $devices),
+                }
                 $body
             }
             #[cfg(feature = "cuda")]
