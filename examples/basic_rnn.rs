@@ -49,7 +49,7 @@ pub fn run(png: &Path) -> Result<(u32, u32), Box<dyn std::error::Error>> {
 }
 
 fn draw(png: &Path, x: &[f32], y: &[f32], h: &[f32]) -> Result<(), Box<dyn std::error::Error>> {
-    burn_rnn::plot::register_font();
+    burn_rnn::app::plot::register_font();
     let root = BitMapBackend::new(png, (900, 900)).into_drawing_area();
     root.fill(&WHITE)?;
     let panels = root.split_evenly((3, 1));

@@ -14,12 +14,11 @@
 //! - [`model`]: task models; [`model::CharLm`], the character-level language model;
 //! - [`pytorch`]: load and save PyTorch `state_dict`s (safetensors);
 //! - [`data`]: vocabulary, corpus and batches; [`sample`]: the sampler and generation;
-//! - [`training`]: clipping, the weight check and the small [`training::fit`] loop;
-//! - `launches` (features `wgpu`, `cuda`): counting the GPU kernel launches of a piece of work.
+//! - [`training`]: clipping, the weight check and the small [`training::fit`] loop.
 //!
-//! With the `app` feature (on by default), the char-rnn application behind the `burn-rnn`
-//! command: `config`, `checkpoint`, `plot` (leaves), `run` (a run folder with its model),
-//! `eval`, `train`, `bench`.
+//! With the `app` feature (on by default), `app`: the char-rnn application behind the
+//! `burn-rnn` command (run configs, run folders and checkpoints, the training loop, evaluation,
+//! benchmarks, plots). The library builds without it.
 //!
 //! ```
 //! use burn::backend::NdArray;
@@ -42,12 +41,8 @@ mod cell_kind;
 mod kernels;
 mod ops;
 
-#[cfg(feature = "wgpu")]
-pub mod adapter;
 pub mod cell;
 pub mod data;
-#[cfg(any(feature = "wgpu", feature = "cuda"))]
-pub mod launches;
 pub mod layer;
 pub mod model;
 pub mod pytorch;
@@ -55,19 +50,7 @@ pub mod sample;
 pub mod training;
 
 #[cfg(feature = "app")]
-pub mod bench;
-#[cfg(feature = "app")]
-pub mod checkpoint;
-#[cfg(feature = "app")]
-pub mod config;
-#[cfg(feature = "app")]
-pub mod eval;
-#[cfg(feature = "app")]
-pub mod plot;
-#[cfg(feature = "app")]
-pub mod run;
-#[cfg(feature = "app")]
-pub mod train;
+pub mod app;
 
 pub use cell::{
     Activation, Cell, CellKind, CellState, GruCell, GruCellConfig, InitScheme, Initialization,

@@ -9,14 +9,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use burn::backend::Autodiff;
 use burn::tensor::backend::AutodiffBackend;
-use burn_rnn::bench::{self, Target, Timing};
-use burn_rnn::checkpoint::RunDir;
-use burn_rnn::config::{BackendKind, BackendNotBuilt, ConfigError, RunConfig};
+use burn_rnn::app::bench::{self, Target, Timing};
+use burn_rnn::app::checkpoint::RunDir;
+use burn_rnn::app::config::{BackendKind, BackendNotBuilt, ConfigError, RunConfig};
+use burn_rnn::app::eval::{EvalError, eval_run};
+use burn_rnn::app::run::{RunError, export_pytorch, import_pytorch, load_run};
+use burn_rnn::app::train::{Progress, TrainError, TrainOptions, train};
 use burn_rnn::data::{Corpus, CorpusError};
-use burn_rnn::eval::{EvalError, eval_run};
-use burn_rnn::run::{RunError, export_pytorch, import_pytorch, load_run};
 use burn_rnn::sample::SamplingOptions;
-use burn_rnn::train::{Progress, TrainError, TrainOptions, train};
 use clap::{Args, Parser, Subcommand};
 
 /// Training allocates and frees large buffers every step; glibc returns them to the kernel and
@@ -257,7 +257,7 @@ enum CliError {
     Signal(#[from] ctrlc::Error),
     #[cfg(any(feature = "wgpu", feature = "cuda"))]
     #[error(transparent)]
-    Launches(#[from] burn_rnn::launches::LaunchCountError),
+    Launches(#[from] burn_rnn::app::bench::launches::LaunchCountError),
 }
 
 /// Runs `$body` with `B` bound to the chosen (autodiff) backend, `devices` to the devices of
@@ -279,7 +279,7 @@ macro_rules! with_backend {
                     })
                     .collect();
                 let $device = $devices[0].clone();
-                match burn_rnn::adapter::default_adapter() {
+                match burn_rnn::app::adapter::default_adapter() {
                     Some(a) => note!("backend: wgpu, adapter {a}, devices {:?}", $devices),
                     None => note!("backend: wgpu, no adapter found, devices {:?}", $devices),
                 }
@@ -388,7 +388,7 @@ fn interrupt_flag() -> Result<Arc<AtomicBool>, ctrlc::Error> {
     let flag = Arc::new(AtomicBool::new(false));
     let handler_flag = Arc::clone(&flag);
     ctrlc::set_handler(move || {
-        if !burn_rnn::train::loop_started() {
+        if !burn_rnn::app::train::loop_started() {
             // Still opening the corpus or checking the run (possibly blocked on a FIFO or a
             // slow mount): nothing to save yet.
             note!("\ninterrupted before training began: exiting, nothing to save");
@@ -423,7 +423,7 @@ fn train_command(args: TrainArgs) -> Result<(), CliError> {
         ));
     }
     if let Some(text) = &args.time_budget {
-        let budget = burn_rnn::config::TimeBudget::parse(text)
+        let budget = burn_rnn::app::config::TimeBudget::parse(text)
             .map_err(|e| CliError::Argument(format!("--time-budget: {e}")))?;
         config.train.time_budget = Some(budget);
         config.train.steps = None;
@@ -497,8 +497,8 @@ fn bench_command(args: BenchArgs) -> Result<(), CliError> {
         // Before any GPU device is touched; counting stays paused while steps are timed.
         #[cfg(any(feature = "wgpu", feature = "cuda"))]
         {
-            burn_rnn::launches::enable()?;
-            burn_rnn::launches::counting(false);
+            burn_rnn::app::bench::launches::enable()?;
+            burn_rnn::app::bench::launches::counting(false);
         }
         #[cfg(not(any(feature = "wgpu", feature = "cuda")))]
         return Err(CliError::Argument(

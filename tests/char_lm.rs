@@ -4,12 +4,12 @@
 use std::path::Path;
 
 use burn::backend::{Autodiff, NdArray};
-use burn_rnn::checkpoint::RunDir;
-use burn_rnn::checkpoint::history::read_metrics;
-use burn_rnn::config::RunConfig;
-use burn_rnn::run::load_run;
+use burn_rnn::app::checkpoint::RunDir;
+use burn_rnn::app::checkpoint::history::read_metrics;
+use burn_rnn::app::config::RunConfig;
+use burn_rnn::app::run::load_run;
+use burn_rnn::app::train::{Progress, TrainOptions, train};
 use burn_rnn::sample::{Sampler, SamplingOptions, generate};
-use burn_rnn::train::{Progress, TrainOptions, train};
 
 type B = Autodiff<NdArray>;
 
@@ -192,7 +192,7 @@ fn two_cpu_replicas_train_like_one_device() {
     ];
     let cpu = burn::backend::ndarray::NdArrayDevice::Cpu;
     let run = |devices: usize, stop_after: Option<usize>, resume: bool, dir: &Path| {
-        burn_rnn::train::train::<B>(
+        burn_rnn::app::train::train::<B>(
             &tiny(&sets),
             &options(dir, resume, stop_after),
             &vec![cpu; devices],
@@ -228,7 +228,7 @@ fn two_cpu_replicas_train_like_one_device() {
     // reproducible: an uninterrupted run and one resumed at 20 agree.
     let dropout = [&sets[..], &["model.dropout=0.3"]].concat();
     let run = |stop_after: Option<usize>, resume: bool, dir: &Path| {
-        burn_rnn::train::train::<B>(
+        burn_rnn::app::train::train::<B>(
             &tiny(&dropout),
             &options(dir, resume, stop_after),
             &[cpu, cpu],

@@ -1341,8 +1341,9 @@ fn a_checkpoint_with_non_finite_weights_is_refused() {
     // The `last` checkpoint's weights with one NaN in the head, its checksum updated: a damaged
     // file that passes the CRC (written by something other than burn-rnn's training, which stops
     // before saving non-finite weights).
-    let run_dir = burn_rnn::checkpoint::RunDir::new(&out);
-    let loaded = burn_rnn::run::load_run::<NdArray>(&run_dir, "last", &Default::default()).unwrap();
+    let run_dir = burn_rnn::app::checkpoint::RunDir::new(&out);
+    let loaded =
+        burn_rnn::app::run::load_run::<NdArray>(&run_dir, "last", &Default::default()).unwrap();
     let mut model = loaded.model;
     model.head.weight = model.head.weight.map(|w| {
         let mut values = w.to_data().to_vec::<f32>().unwrap();
@@ -1352,7 +1353,7 @@ fn a_checkpoint_with_non_finite_weights_is_refused() {
             &w.device(),
         )
     });
-    let bytes = burn_rnn::checkpoint::record::module_bytes(&model);
+    let bytes = burn_rnn::app::checkpoint::record::module_bytes(&model);
     let dir = out.join("checkpoints/last");
     std::fs::write(dir.join("model.bin"), &bytes).unwrap();
     let state_path = dir.join("state.json");

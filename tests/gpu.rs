@@ -17,13 +17,14 @@ use std::time::Instant;
 use burn::backend::Autodiff;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
-use burn_rnn::bench::{Workload, count_launches};
-use burn_rnn::checkpoint::RunDir;
-use burn_rnn::config::RunConfig;
-use burn_rnn::run::load_run;
+use burn_rnn::app::bench::launches;
+use burn_rnn::app::bench::{Workload, count_launches};
+use burn_rnn::app::checkpoint::RunDir;
+use burn_rnn::app::config::RunConfig;
+use burn_rnn::app::run::load_run;
+use burn_rnn::app::train::{Progress, TrainOptions, train};
 use burn_rnn::sample::{Sampler, SamplingOptions, generate};
-use burn_rnn::train::{Progress, TrainOptions, train};
-use burn_rnn::{Activation, CellKind, RecurrentCell, RecurrentConfig, RecurrentState, launches};
+use burn_rnn::{Activation, CellKind, RecurrentCell, RecurrentConfig, RecurrentState};
 use common::*;
 
 /// f32 on a GPU (or lavapipe): transcendental functions and reduction orders differ from the CPU.
@@ -343,7 +344,10 @@ fn launches_per_training_step<G: Backend>(name: &str) {
             batch: 4,
         };
         let report = count_launches::<Autodiff<G>>(workload, &ids, vocab as usize, true, &device);
-        eprintln!("{}", burn_rnn::bench::BenchResult::Launches(report.clone()));
+        eprintln!(
+            "{}",
+            burn_rnn::app::bench::BenchResult::Launches(report.clone())
+        );
         assert_eq!(
             report.forward_backward.host_reads, 0,
             "a read to the host inside forward and backward (T = {seq})"

@@ -6,13 +6,13 @@ use burn::optim::Optimizer;
 use burn::tensor::backend::AutodiffBackend;
 
 use super::TrainError;
-use crate::checkpoint::record::{load_record, tensor_from_bytes};
-use crate::checkpoint::{RunDir, TrainState, history};
-use crate::config::RunConfig;
+use crate::app::checkpoint::record::{load_record, tensor_from_bytes};
+use crate::app::checkpoint::{RunDir, TrainState, history};
+use crate::app::config::RunConfig;
+use crate::app::run::{check_vocab, load_model, read_config};
 use crate::data::Vocab;
 use crate::layer::RecurrentState;
 use crate::model::CharLm;
-use crate::run::{check_vocab, load_model, read_config};
 
 /// The first key whose value in `config` differs from the run's `saved` config among those a
 /// resumed run must keep (the weights, the optimiser state and the carried state would not fit

@@ -9,12 +9,10 @@ use burn::module::Module;
 use burn::optim::{AdamConfig, AdamWConfig, Optimizer, RmsPropConfig};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 
-use crate::cell::Initialization;
-use crate::checkpoint::record::{load_module, module_bytes, record_bytes};
-use crate::checkpoint::{CheckpointError, RunDir, TrainState};
-use crate::config::{ConfigError, OptimizerKind, RunConfig};
+use crate::app::checkpoint::record::{load_module, module_bytes, record_bytes};
+use crate::app::checkpoint::{CheckpointError, RunDir, TrainState};
+use crate::app::config::{ConfigError, OptimizerKind, RunConfig};
 use crate::data::{ContiguousBatcher, Corpus, CorpusError, Vocab};
-use crate::layer::RecurrentConfig;
 use crate::model::{CharLm, CharLmConfig};
 use crate::pytorch::PytorchError;
 use crate::sample::{Sampler, SamplingOptions, generate_streaming};
@@ -104,19 +102,7 @@ pub enum RunError {
 
 /// The model config of a run with a vocabulary of `vocab_size` characters.
 pub fn model_config(config: &RunConfig, vocab_size: usize) -> CharLmConfig {
-    let m = &config.model;
-    let recurrent = RecurrentConfig::new(m.cell, m.embedding_size, m.hidden_size)
-        .with_num_layers(m.num_layers)
-        .with_dropout(m.dropout)
-        .with_activation(m.activation)
-        .with_fused(config.backend.fused)
-        .with_init(
-            Initialization::new()
-                .with_scheme(m.init)
-                .with_orthogonal_recurrent(m.orthogonal_recurrent)
-                .with_forget_bias(m.forget_bias),
-        );
-    CharLmConfig::new(vocab_size, m.embedding_size, recurrent).with_dropout(m.dropout)
+    config.model.char_lm(vocab_size, config.backend.fused)
 }
 
 /// What describes a run's model, for messages.
@@ -507,7 +493,7 @@ pub fn export_pytorch<B: Backend>(
             path: out.display().to_string(),
             source: std::io::Error::other(e.to_string()),
         })?;
-    crate::checkpoint::write_atomic(out, &bytes).map_err(|e| match e {
+    crate::app::checkpoint::write_atomic(out, &bytes).map_err(|e| match e {
         CheckpointError::Io { source, .. } => RunError::Export {
             path: out.display().to_string(),
             source,

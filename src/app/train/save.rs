@@ -5,8 +5,8 @@ use burn::optim::Optimizer;
 use burn::tensor::backend::AutodiffBackend;
 
 use super::TrainError;
-use crate::checkpoint::record::{module_bytes, record_bytes, tensors_bytes};
-use crate::checkpoint::{RunDir, TrainState};
+use crate::app::checkpoint::record::{module_bytes, record_bytes, tensors_bytes};
+use crate::app::checkpoint::{RunDir, TrainState};
 use crate::layer::RecurrentState;
 use crate::model::CharLm;
 

@@ -33,14 +33,14 @@ use burn::tensor::backend::AutodiffBackend;
 pub use progress::Progress;
 pub use step::batch_shares;
 
-use crate::checkpoint::history::{self, sample_heading};
-use crate::checkpoint::{CheckpointError, RunDir, TrainState};
-use crate::config::{OptimizerKind, RunConfig};
+use crate::app::checkpoint::history::{self, sample_heading};
+use crate::app::checkpoint::{CheckpointError, RunDir, TrainState};
+use crate::app::config::{OptimizerKind, RunConfig};
+use crate::app::eval::{EvalError, evaluate};
+use crate::app::run::RunError;
 use crate::data::{Batch, Batching, CorpusError, random_batch};
-use crate::eval::{EvalError, evaluate};
 use crate::layer::RecurrentState;
 use crate::model::CharLm;
-use crate::run::RunError;
 use crate::sample::{Sampler, SamplingOptions, generate};
 use crate::training::{clip_gradients, weights_finite};
 use monitor::LossWindow;
@@ -329,7 +329,7 @@ fn run_loop<B: AutodiffBackend, O: Optimizer<CharLm<B>, B>>(
     if options.resume && effective.train.steps.is_none() && effective.train.epochs.is_none() {
         // A run with a time budget resumes to the steps its calibration fixed, which the run's
         // effective config records.
-        if let Ok(saved) = crate::run::read_config(&options.run) {
+        if let Ok(saved) = crate::app::run::read_config(&options.run) {
             effective.train.steps = saved.train.steps;
         }
     }
@@ -350,7 +350,7 @@ fn run_loop<B: AutodiffBackend, O: Optimizer<CharLm<B>, B>>(
             effective.train.steps = Some(session.start + c.steps);
             session.total = effective.train.steps;
             let path = options.run.config_path();
-            crate::checkpoint::write_atomic(&path, effective.to_toml().as_bytes())?;
+            crate::app::checkpoint::write_atomic(&path, effective.to_toml().as_bytes())?;
             Some(c)
         }
     };
@@ -412,7 +412,7 @@ struct Trainer<'a, B: AutodiffBackend> {
     started: Instant,
     start: usize,
     /// The hold on the run folder, until training ends (however it ends).
-    _lock: crate::checkpoint::RunLock,
+    _lock: crate::app::checkpoint::RunLock,
 }
 
 impl<'a, B: AutodiffBackend> Trainer<'a, B> {
@@ -639,7 +639,7 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
         let (train_series, valid_series) = history::read_metrics(run);
         let title = format!("{} — {}", run.root().display(), self.config.model.cell);
         if let Err(e) =
-            crate::plot::loss_curve(&run.plot_path(), &title, &train_series, &valid_series)
+            crate::app::plot::loss_curve(&run.plot_path(), &title, &train_series, &valid_series)
         {
             let _ = writeln!(
                 std::io::stderr(),

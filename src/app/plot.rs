@@ -59,7 +59,7 @@ pub fn loss_curve(
 /// font, once; plotters draws no text without a registered font. Call it before drawing charts
 /// of your own with plotters' bitmap backend.
 pub fn register_font() {
-    static FONT: &[u8] = include_bytes!("../assets/DejaVuSansMono.ttf");
+    static FONT: &[u8] = include_bytes!("../../assets/DejaVuSansMono.ttf");
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         plotters::style::register_font("sans-serif", plotters::style::FontStyle::Normal, FONT)

@@ -23,9 +23,9 @@ use burn::tensor::backend::AutodiffBackend;
 
 use super::step::forward_backward;
 use super::{Session, TrainError, batch_at, sample_text, save, seed_step};
-use crate::checkpoint::{RunDir, TrainState};
-use crate::config::{RunConfig, TimeBudget};
-use crate::eval::evaluate;
+use crate::app::checkpoint::{RunDir, TrainState};
+use crate::app::config::{RunConfig, TimeBudget};
+use crate::app::eval::evaluate;
 use crate::model::CharLm;
 use crate::training::clip_gradients;
 

@@ -5,10 +5,10 @@ use std::path::Path;
 
 use burn::tensor::{ElementConversion, Tensor, backend::Backend};
 
-use crate::checkpoint::RunDir;
+use crate::app::checkpoint::RunDir;
+use crate::app::run::{RunError, load_run};
 use crate::data::{ContiguousBatcher, Corpus, CorpusError, Vocab, read_text};
 use crate::model::{CharLm, ids_tensor};
-use crate::run::{RunError, load_run};
 
 /// Why an evaluation could not run.
 #[derive(Debug, thiserror::Error)]

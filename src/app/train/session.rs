@@ -8,12 +8,12 @@ use burn::tensor::backend::AutodiffBackend;
 
 use super::resume::{Restored, check_resumable, restore};
 use super::{TrainError, TrainOptions};
-use crate::checkpoint::RunLock;
-use crate::config::RunConfig;
+use crate::app::checkpoint::RunLock;
+use crate::app::config::RunConfig;
+use crate::app::run::{model_config, read_vocab};
 use crate::data::{ContiguousBatcher, Corpus};
 use crate::layer::RecurrentState;
 use crate::model::CharLm;
-use crate::run::{model_config, read_vocab};
 
 /// Everything a training session starts from.
 pub(super) struct Session<B: AutodiffBackend, O> {

@@ -9,14 +9,17 @@
 use std::time::Instant;
 
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
-use crate::launches::{self, Launches};
+pub mod launches;
+
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Tensor};
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+use launches::Launches;
 
-use crate::cell::CellKind;
+use crate::app::config::ModelSection;
+use crate::cell::{Activation, CellKind, InitScheme};
 use crate::data::random_batch;
-use crate::layer::RecurrentConfig;
 use crate::model::{CharLm, CharLmConfig, ids_tensor};
 use crate::sample::{HostLm, Sampler, SamplingOptions};
 use crate::training::clip_gradients;
@@ -88,15 +91,24 @@ impl Workload {
             .find(|w| w.name.eq_ignore_ascii_case(name))
     }
 
+    /// Its `[model]` section: the cell and sizes, every other key at its default.
+    pub fn model_section(&self) -> ModelSection {
+        ModelSection {
+            cell: self.cell,
+            activation: Activation::default(),
+            embedding_size: self.embedding,
+            hidden_size: self.hidden,
+            num_layers: self.layers,
+            dropout: 0.0,
+            init: InitScheme::default(),
+            orthogonal_recurrent: false,
+            forget_bias: None,
+        }
+    }
+
     /// Its model config for a vocabulary of `vocab` characters.
     pub fn model(&self, vocab: usize, fused: bool) -> CharLmConfig {
-        CharLmConfig::new(
-            vocab,
-            self.embedding,
-            RecurrentConfig::new(self.cell, self.embedding, self.hidden)
-                .with_num_layers(self.layers)
-                .with_fused(fused),
-        )
+        self.model_section().char_lm(vocab, fused)
     }
 }
 
@@ -136,7 +148,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// Times training steps of `workload` on `ids` (a corpus of `vocab` characters): 3 warm-up steps,
 /// then at least `min_steps` steps and `seconds` seconds (at most 60 s once 5 steps are done).
-/// The loop runs on a thread of Rayon's pool, as [`crate::train::train`]'s does.
+/// The loop runs on a thread of Rayon's pool, as [`crate::app::train::train`]'s does.
 pub fn bench_train<B: AutodiffBackend>(
     workload: Workload,
     ids: &[u16],
