@@ -5,7 +5,7 @@
 //! - [`config`]: the run config (schema, TOML and `--set` overrides, validation, durations,
 //!   the learning-rate schedule, the backend section);
 //! - [`checkpoint`]: the run folder (atomic locked writes, records, metrics and samples files);
-//! - [`plot`]: the loss curves;
+//! - [`plot`]: the loss curves; [`optimiser`]: the run's optimiser, built in one place;
 //! - `adapter` (feature `wgpu`): which wgpu adapter a run gets;
 //! - [`run`]: a run folder with its model (load, sample, import, export);
 //! - [`eval`]: a checkpoint's loss on a text;
@@ -18,6 +18,7 @@ pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod eval;
+pub mod optimiser;
 pub mod plot;
 pub mod run;
 pub mod train;

@@ -6,12 +6,13 @@ use std::io::Write;
 use std::path::Path;
 
 use burn::module::Module;
-use burn::optim::{AdamConfig, AdamWConfig, Optimizer, RmsPropConfig};
+use burn::optim::Optimizer;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 
 use crate::app::checkpoint::record::{load_module, module_bytes, record_bytes};
 use crate::app::checkpoint::{CheckpointError, RunDir, TrainState};
-use crate::app::config::{ConfigError, OptimizerKind, RunConfig};
+use crate::app::config::{ConfigError, RunConfig};
+use crate::app::optimiser::{WithOptimiser, with_optimiser};
 use crate::data::{ContiguousBatcher, Corpus, CorpusError, Vocab};
 use crate::model::{CharLm, CharLmConfig};
 use crate::pytorch::PytorchError;
@@ -512,12 +513,12 @@ pub fn export_pytorch<B: Backend>(
 
 /// The record of an optimiser of the config's kind that has taken no step.
 fn fresh_optimiser_bytes<B: AutodiffBackend>(config: &RunConfig) -> Vec<u8> {
-    fn bytes<B: AutodiffBackend, O: Optimizer<CharLm<B>, B>>(o: O) -> Vec<u8> {
-        record_bytes::<B, _>(o.to_record()).expect("an optimiser's record serialises")
+    struct Fresh;
+    impl<B: AutodiffBackend> WithOptimiser<B> for Fresh {
+        type Output = Vec<u8>;
+        fn run<O: Optimizer<CharLm<B>, B>>(self, optim: O) -> Vec<u8> {
+            record_bytes::<B, _>(optim.to_record()).expect("an optimiser's record serialises")
+        }
     }
-    match config.optim.optimizer {
-        OptimizerKind::Adam => bytes(AdamConfig::new().init::<B, CharLm<B>>()),
-        OptimizerKind::Adamw => bytes(AdamWConfig::new().init::<B, CharLm<B>>()),
-        OptimizerKind::Rmsprop => bytes(RmsPropConfig::new().init::<B, CharLm<B>>()),
-    }
+    with_optimiser::<B, _>(&config.optim, Fresh)
 }

@@ -26,8 +26,7 @@ use std::time::Instant;
 
 use burn::module::AutodiffModule;
 use burn::module::Module;
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::{AdamConfig, AdamWConfig, Optimizer, RmsPropConfig};
+use burn::optim::Optimizer;
 use burn::tensor::backend::AutodiffBackend;
 
 pub use progress::Progress;
@@ -35,8 +34,9 @@ pub use step::batch_shares;
 
 use crate::app::checkpoint::history::{self, sample_heading};
 use crate::app::checkpoint::{CheckpointError, RunDir, TrainState};
-use crate::app::config::{OptimizerKind, RunConfig};
+use crate::app::config::RunConfig;
 use crate::app::eval::{EvalError, evaluate};
+use crate::app::optimiser::{WithOptimiser, with_optimiser};
 use crate::app::run::RunError;
 use crate::data::{Batch, Batching, CorpusError, random_batch};
 use crate::layer::RecurrentState;
@@ -251,33 +251,28 @@ pub fn train<B: AutodiffBackend>(
             batch: config.data.batch_size,
         });
     }
+    let work = Loop {
+        config,
+        options,
+        devices,
+    };
     if devices.len() > 1 {
-        return with_optimiser::<B>(config, options, devices);
+        return with_optimiser::<B, _>(&config.optim, work);
     }
-    rayon::scope(|_| with_optimiser::<B>(config, options, devices))
+    rayon::scope(|_| with_optimiser::<B, _>(&config.optim, work))
 }
 
-/// Builds the config's optimiser and runs the loop with it.
-fn with_optimiser<B: AutodiffBackend>(
-    config: &RunConfig,
-    options: &TrainOptions,
-    devices: &[B::Device],
-) -> Result<TrainSummary, TrainError> {
-    let o = &config.optim;
-    let decay = (o.weight_decay > 0.0).then(|| WeightDecayConfig::new(o.weight_decay as f32));
-    match o.optimizer {
-        OptimizerKind::Adam => {
-            let optim = AdamConfig::new().with_weight_decay(decay);
-            run_loop(config, options, devices, optim.init::<B, CharLm<B>>())
-        }
-        OptimizerKind::Adamw => {
-            let optim = AdamWConfig::new().with_weight_decay(o.weight_decay as f32);
-            run_loop(config, options, devices, optim.init::<B, CharLm<B>>())
-        }
-        OptimizerKind::Rmsprop => {
-            let optim = RmsPropConfig::new().with_weight_decay(decay);
-            run_loop(config, options, devices, optim.init::<B, CharLm<B>>())
-        }
+/// The training loop, as work for the config's optimiser.
+struct Loop<'a, B: AutodiffBackend> {
+    config: &'a RunConfig,
+    options: &'a TrainOptions,
+    devices: &'a [B::Device],
+}
+
+impl<B: AutodiffBackend> WithOptimiser<B> for Loop<'_, B> {
+    type Output = Result<TrainSummary, TrainError>;
+    fn run<O: Optimizer<CharLm<B>, B>>(self, optim: O) -> Self::Output {
+        run_loop(self.config, self.options, self.devices, optim)
     }
 }
 

@@ -263,131 +263,60 @@ pub(crate) fn backward<I: Backend>(
         gates
     };
     let width = blocks * hidden;
-    let zeros = || Tensor::<I, 2>::zeros([batch, hidden], &device);
-    let rows = time_rows::<I>(batch, seq, (1, 0), &device);
-    let d_out = d_out.reshape([batch * seq, hidden]);
     let spread = gate_columns::<I>(&vec![0; blocks], hidden, &device);
-    let wide = |t: &Tensor<I, 2>| select(t, 1, &spread);
+    let mut b = Back {
+        batch,
+        seq,
+        hidden,
+        width,
+        rows: time_rows::<I>(batch, seq, (1, 0), &device),
+        d_out: d_out.reshape([batch * seq, hidden]),
+        w_back: s.w_hh.clone().transpose(),
+        dp: Tensor::<I, 3>::empty([batch, seq, width], &device),
+        spread,
+        device: device.clone(),
+    };
     // The step's matmul back to the hidden state: `W_hh^T` (`[G*H, H]`; GRU: below zeros for
     // the input half, `[6H, H]`), its columns repeated for every block so that the gradient
     // comes out spread (`[B, width]`), ready for the next step's kernel (a `select` of a
     // matmul's output is a kernel of its own).
-    let w_t = s.w_hh.clone().transpose();
-    let w_back = match kind {
-        CellKind::Rnn => w_t,
-        CellKind::Lstm => wide(&w_t),
-        CellKind::Gru => wide(&Tensor::cat(
-            vec![Tensor::zeros([gh, hidden], &device), w_t],
+    b.w_back = match kind {
+        CellKind::Rnn => b.w_back,
+        CellKind::Lstm => b.wide(&b.w_back),
+        CellKind::Gru => b.wide(&Tensor::cat(
+            vec![Tensor::zeros([gh, hidden], &device), b.w_back.clone()],
             0,
         )),
     };
     // The output gradient, spread over the blocks once for all steps (RNN: as it is).
-    let d_out = if kind == CellKind::Rnn {
-        d_out
-    } else {
-        wide(&d_out)
-    };
-    // A row of 1 in the listed blocks and 0 elsewhere.
-    let mask = |on: &[usize]| {
-        row::<I>(
-            (0..width)
-                .map(|j| f64::from(u8::from(on.contains(&(j / hidden)))))
-                .collect(),
-            &device,
-        )
-    };
-    let cols = |from: &[usize]| gate_columns::<I>(from, hidden, &device);
-    let one_minus_square = |y: Tensor<I, 2>| (y.clone() * y).neg().add_scalar(1.0);
+    if kind != CellKind::Rnn {
+        b.d_out = b.wide(&b.d_out);
+    }
     // The gradient reaching the hidden state from the step after, through `W_hh`: `[B, H]`,
     // LSTM and GRU `[B, width]`, spread.
-    let dh = d_last.unwrap_or_else(zeros);
-    let mut dh = if kind == CellKind::Rnn { dh } else { wide(&dh) };
+    let dh = d_last.unwrap_or_else(|| b.zeros());
+    let dh = if kind == CellKind::Rnn {
+        dh
+    } else {
+        b.wide(&dh)
+    };
     // LSTM: the cell state's gradient, spread; GRU: `dh z`, the direct path, spread.
-    let mut carry = match (kind, d_cell) {
-        (CellKind::Lstm, Some(dc)) => wide(&dc),
+    let carry = match (kind, d_cell) {
+        (CellKind::Lstm, Some(dc)) => b.wide(&dc),
         _ => Tensor::zeros([batch, width], &device),
     };
-    let mut dp = Tensor::<I, 3>::empty([batch, seq, width], &device);
-    match kind {
-        CellKind::Rnn => {
-            for k in (0..seq).rev() {
-                let t = s.rec.position(seq, k);
-                let dh_t = dh + select(&d_out, 0, &rows[t]);
-                let d_pre = match s.rec.activation {
-                    Activation::Tanh => dh_t * one_minus_square(s.hs[k].clone()),
-                    Activation::Relu => dh_t * s.hs[k].clone().greater_elem(0.0).float(),
-                };
-                let slot = [0..batch, t..t + 1, 0..width];
-                dp = dp.slice_assign(slot, d_pre.clone().reshape([batch, 1, width]));
-                dh = d_pre.matmul(w_back.clone());
-            }
-        }
+    let (dh0, dc0) = match kind {
+        CellKind::Rnn => (rnn_backward(&mut b, &s, dh), b.zeros()),
         CellKind::Lstm => {
-            let (m_f, m_g, m_o) = (mask(&[1]), mask(&[2]), mask(&[3]));
-            let (m_ig, not_g, not_o) = (mask(&[0, 2]), mask(&[0, 1, 3]), mask(&[0, 1, 2]));
-            let (o_cols, f_cols) = (cols(&[3; 4]), cols(&[1; 4]));
-            // P below takes g into the i block and i into the g block; `all` reads `a` as it
-            // is (through `select`, so that it can also be selected in other ways in one
-            // kernel).
-            let (swap_ig, all) = (cols(&[2, 0, 0, 0]), cols(&[0, 1, 2, 3]));
-            for k in (0..seq).rev() {
-                let t = s.rec.position(seq, k);
-                let (a, c) = (&s.acts[k][0], &s.acts[k][1]);
-                let c_prev = if k == 0 { &s.c0 } else { &s.acts[k - 1][1] };
-                let dh_t = dh + select(&d_out, 0, &rows[t]);
-                let tc = wide(c).tanh();
-                // The cell state's gradient through this step, and on to the step before.
-                let dct =
-                    carry + dh_t.clone() * select(a, 1, &o_cols) * one_minus_square(tc.clone());
-                carry = dct.clone() * select(a, 1, &f_cols);
-                // The gates' pre-activations, U * P * D with U = [dc, dc, dc, dh],
-                // P = [g, c_prev, i, tanh c], D = the activations' derivatives.
-                let a_all = select(a, 1, &all);
-                let u = dct * not_o.clone() + dh_t * m_o.clone();
-                let p = select(a, 1, &swap_ig) * m_ig.clone()
-                    + wide(c_prev) * m_f.clone()
-                    + tc * m_o.clone();
-                let d = (a_all.clone() - a_all.clone() * a_all.clone()) * not_g.clone()
-                    + one_minus_square(a_all) * m_g.clone();
-                let d_pre = u * p * d;
-                let slot = [0..batch, t..t + 1, 0..width];
-                dp = dp.slice_assign(slot, d_pre.clone().reshape([batch, 1, width]));
-                dh = d_pre.matmul(w_back.clone());
-            }
+            let (dh, carry) = lstm_backward(&mut b, &s, dh, carry);
+            (dh.narrow(1, 0, hidden), carry.narrow(1, 0, hidden))
         }
         CellKind::Gru => {
-            // Blocks: input r, z, n, then recurrent r, z, n.
-            let (m_r, m_z, m_n, m_nr) = (mask(&[0, 3]), mask(&[1, 4]), mask(&[2]), mask(&[5]));
-            // r and z, and `W_hn h + b_hn`, spread from their blocks.
-            let (r_cols, z_cols, n_cols) = (cols(&[0; 6]), cols(&[1; 6]), cols(&[2; 6]));
-            for k in (0..seq).rev() {
-                let t = s.rec.position(seq, k);
-                let a = &s.acts[k];
-                let (r, z) = (select(&a[0], 1, &r_cols), select(&a[0], 1, &z_cols));
-                let (hn, n) = (select(&a[1], 1, &n_cols), wide(&a[2]));
-                let h_prev = wide(if k == 0 { &s.h0 } else { &s.hs[k - 1] });
-                let dh_t = dh + carry + select(&d_out, 0, &rows[t]);
-                let dz = dh_t.clone() * (h_prev - n.clone());
-                let dnp = dh_t.clone() * z.clone().neg().add_scalar(1.0) * one_minus_square(n);
-                let drp = dnp.clone() * hn * r.clone() * r.clone().neg().add_scalar(1.0);
-                let dzp = dz * z.clone() * z.clone().neg().add_scalar(1.0);
-                let d_both = drp * m_r.clone()
-                    + dzp * m_z.clone()
-                    + dnp.clone() * m_n.clone()
-                    + dnp * r * m_nr.clone();
-                carry = dh_t * z;
-                let slot = [0..batch, t..t + 1, 0..width];
-                dp = dp.slice_assign(slot, d_both.clone().reshape([batch, 1, width]));
-                dh = d_both.matmul(w_back.clone());
-            }
+            let (dh, carry) = gru_backward(&mut b, &s, dh, carry);
+            ((dh + carry).narrow(1, 0, hidden), b.zeros())
         }
-    }
-    let (dh0, dc0) = match kind {
-        CellKind::Rnn => (dh, zeros()),
-        CellKind::Lstm => (dh.narrow(1, 0, hidden), carry.narrow(1, 0, hidden)),
-        CellKind::Gru => ((dh + carry).narrow(1, 0, hidden), zeros()),
     };
-    let dp = dp.reshape([batch * seq, width]);
+    let dp = b.dp.reshape([batch * seq, width]);
     let (dp, rec) = match kind {
         CellKind::Gru => (dp.clone().narrow(1, 0, gh), dp.narrow(1, gh, gh)),
         _ => (dp.clone(), dp),
@@ -400,4 +329,162 @@ pub(crate) fn backward<I: Backend>(
         dh0,
         dc0,
     }
+}
+
+/// What every cell's backward loop shares: sizes, the output gradient and `W_hh^T` (spread over
+/// the gate blocks), and the pre-activation gradients `dp` it writes step by step.
+struct Back<I: Backend> {
+    batch: usize,
+    seq: usize,
+    hidden: usize,
+    /// Columns of a step's gradient (`G*H`; GRU `6H`).
+    width: usize,
+    /// The rows of each time position in `[B*T, ..]`.
+    rows: Vec<Tensor<I, 1, Int>>,
+    /// `[B*T, H]`, spread to `[B*T, width]` for the LSTM and GRU.
+    d_out: Tensor<I, 2>,
+    /// `[width, H]` (RNN `[H, H]`), columns spread for the LSTM and GRU.
+    w_back: Tensor<I, 2>,
+    /// `[B, T, width]`.
+    dp: Tensor<I, 3>,
+    /// Every block's columns read from the first block.
+    spread: Tensor<I, 1, Int>,
+    device: I::Device,
+}
+
+impl<I: Backend> Back<I> {
+    fn zeros(&self) -> Tensor<I, 2> {
+        Tensor::zeros([self.batch, self.hidden], &self.device)
+    }
+
+    /// `[N, H]` repeated over every block: `[N, width]`.
+    fn wide(&self, t: &Tensor<I, 2>) -> Tensor<I, 2> {
+        select(t, 1, &self.spread)
+    }
+
+    /// A row of 1 in the listed blocks and 0 elsewhere.
+    fn mask(&self, on: &[usize]) -> Tensor<I, 2> {
+        let hidden = self.hidden;
+        row::<I>(
+            (0..self.width)
+                .map(|j| f64::from(u8::from(on.contains(&(j / hidden)))))
+                .collect(),
+            &self.device,
+        )
+    }
+
+    /// Block `k` of the result reads block `from[k]`.
+    fn cols(&self, from: &[usize]) -> Tensor<I, 1, Int> {
+        gate_columns::<I>(from, self.hidden, &self.device)
+    }
+
+    /// The time position of the `k`-th step processed, and the gradient reaching `h_t` from the
+    /// output there and from the step after (`dh`).
+    fn dh_t(&self, rec: Recurrence, k: usize, dh: Tensor<I, 2>) -> (usize, Tensor<I, 2>) {
+        let t = rec.position(self.seq, k);
+        (t, dh + select(&self.d_out, 0, &self.rows[t]))
+    }
+
+    /// Writes the pre-activation gradient of time position `t` into `dp` and returns the
+    /// gradient reaching the hidden state before it, `d_pre W_hh^T` (spread).
+    fn step_back(&mut self, t: usize, d_pre: Tensor<I, 2>) -> Tensor<I, 2> {
+        let slot = [0..self.batch, t..t + 1, 0..self.width];
+        let step = d_pre.clone().reshape([self.batch, 1, self.width]);
+        self.dp = self.dp.clone().slice_assign(slot, step);
+        d_pre.matmul(self.w_back.clone())
+    }
+}
+
+fn one_minus_square<I: Backend>(y: Tensor<I, 2>) -> Tensor<I, 2> {
+    (y.clone() * y).neg().add_scalar(1.0)
+}
+
+/// The vanilla RNN, `h_t = act(p_t)`: `dp_t = dh_t act'(p_t)` (tanh: `1 - h_t^2`; relu:
+/// `h_t > 0`), `dh_{t-1} = dp_t W_hh^T`. Returns `dh_0`.
+fn rnn_backward<I: Backend>(
+    b: &mut Back<I>,
+    s: &ReferenceTrace<I>,
+    mut dh: Tensor<I, 2>,
+) -> Tensor<I, 2> {
+    for k in (0..b.seq).rev() {
+        let (t, dh_t) = b.dh_t(s.rec, k, dh);
+        let d_pre = match s.rec.activation {
+            Activation::Tanh => dh_t * one_minus_square(s.hs[k].clone()),
+            Activation::Relu => dh_t * s.hs[k].clone().greater_elem(0.0).float(),
+        };
+        dh = b.step_back(t, d_pre);
+    }
+    dh
+}
+
+/// The LSTM, `c_t = f c_{t-1} + i g`, `h_t = o tanh(c_t)`: with
+/// `dc_t = dc + dh_t o (1 - tanh^2 c_t)`, the gates' pre-activation gradients are
+/// `di = dc_t g i(1-i)`, `df = dc_t c_{t-1} f(1-f)`, `dg = dc_t i (1-g^2)`,
+/// `do = dh_t tanh(c_t) o(1-o)`, and `dc_{t-1} = dc_t f`. Returns `(dh_0, dc_0)`, spread.
+fn lstm_backward<I: Backend>(
+    b: &mut Back<I>,
+    s: &ReferenceTrace<I>,
+    mut dh: Tensor<I, 2>,
+    mut carry: Tensor<I, 2>,
+) -> (Tensor<I, 2>, Tensor<I, 2>) {
+    let (m_f, m_g, m_o) = (b.mask(&[1]), b.mask(&[2]), b.mask(&[3]));
+    let (m_ig, not_g, not_o) = (b.mask(&[0, 2]), b.mask(&[0, 1, 3]), b.mask(&[0, 1, 2]));
+    let (o_cols, f_cols) = (b.cols(&[3; 4]), b.cols(&[1; 4]));
+    // P below takes g into the i block and i into the g block; `all` reads `a` as it is
+    // (through `select`, so that it can also be selected in other ways in one kernel).
+    let (swap_ig, all) = (b.cols(&[2, 0, 0, 0]), b.cols(&[0, 1, 2, 3]));
+    for k in (0..b.seq).rev() {
+        let (t, dh_t) = b.dh_t(s.rec, k, dh);
+        let (a, c) = (&s.acts[k][0], &s.acts[k][1]);
+        let c_prev = if k == 0 { &s.c0 } else { &s.acts[k - 1][1] };
+        let tc = b.wide(c).tanh();
+        // The cell state's gradient through this step, and on to the step before.
+        let dct = carry + dh_t.clone() * select(a, 1, &o_cols) * one_minus_square(tc.clone());
+        carry = dct.clone() * select(a, 1, &f_cols);
+        // The gates' pre-activations, U * P * D with U = [dc, dc, dc, dh],
+        // P = [g, c_prev, i, tanh c], D = the activations' derivatives.
+        let a_all = select(a, 1, &all);
+        let u = dct * not_o.clone() + dh_t * m_o.clone();
+        let p =
+            select(a, 1, &swap_ig) * m_ig.clone() + b.wide(c_prev) * m_f.clone() + tc * m_o.clone();
+        let d = (a_all.clone() - a_all.clone() * a_all.clone()) * not_g.clone()
+            + one_minus_square(a_all) * m_g.clone();
+        dh = b.step_back(t, u * p * d);
+    }
+    (dh, carry)
+}
+
+/// The GRU, `h_t = n + z (h_{t-1} - n)` with `n = tanh(x_n + r (h W_hn + b_hn))`: with `dh_t`
+/// (from the output, the step after through `W_hh`, and directly as `dh_t z`),
+/// `dz = dh_t (h_{t-1} - n) z(1-z)`, `dn = dh_t (1-z)(1-n^2)`,
+/// `dr = dn (h W_hn + b_hn) r(1-r)`; the input gets `[dr, dz, dn]`, the recurrent product
+/// `[dr, dz, dn r]`. Returns `(dh_0 through W_hh, dh_0 direct)`, spread.
+fn gru_backward<I: Backend>(
+    b: &mut Back<I>,
+    s: &ReferenceTrace<I>,
+    mut dh: Tensor<I, 2>,
+    mut carry: Tensor<I, 2>,
+) -> (Tensor<I, 2>, Tensor<I, 2>) {
+    // Blocks: input r, z, n, then recurrent r, z, n.
+    let (m_r, m_z, m_n, m_nr) = (b.mask(&[0, 3]), b.mask(&[1, 4]), b.mask(&[2]), b.mask(&[5]));
+    // r and z, and `W_hn h + b_hn`, spread from their blocks.
+    let (r_cols, z_cols, n_cols) = (b.cols(&[0; 6]), b.cols(&[1; 6]), b.cols(&[2; 6]));
+    for k in (0..b.seq).rev() {
+        let (t, dh_t) = b.dh_t(s.rec, k, dh + carry);
+        let a = &s.acts[k];
+        let (r, z) = (select(&a[0], 1, &r_cols), select(&a[0], 1, &z_cols));
+        let (hn, n) = (select(&a[1], 1, &n_cols), b.wide(&a[2]));
+        let h_prev = b.wide(if k == 0 { &s.h0 } else { &s.hs[k - 1] });
+        let dz = dh_t.clone() * (h_prev - n.clone());
+        let dnp = dh_t.clone() * z.clone().neg().add_scalar(1.0) * one_minus_square(n);
+        let drp = dnp.clone() * hn * r.clone() * r.clone().neg().add_scalar(1.0);
+        let dzp = dz * z.clone() * z.clone().neg().add_scalar(1.0);
+        let d_both = drp * m_r.clone()
+            + dzp * m_z.clone()
+            + dnp.clone() * m_n.clone()
+            + dnp * r * m_nr.clone();
+        carry = dh_t * z;
+        dh = b.step_back(t, d_both);
+    }
+    (dh, carry)
 }
