@@ -14,7 +14,8 @@
 //! - [`model`]: task models; [`model::CharLm`], the character-level language model;
 //! - [`pytorch`]: load and save PyTorch `state_dict`s (safetensors);
 //! - [`data`]: vocabulary, corpus and batches; [`sample`]: the sampler and generation;
-//! - [`training`]: clipping, the weight check and the small [`training::fit`] loop.
+//! - [`training`]: clipping, the weight check and the small [`training::fit`] loop;
+//! - [`forecast`]: time series from a CSV table: windows, scaling, baselines and scores.
 //!
 //! With the `app` feature (on by default), `app`: the char-rnn application behind the
 //! `burn-rnn` command (run configs, run folders and checkpoints, the training loop, evaluation,
@@ -43,6 +44,7 @@ mod ops;
 
 pub mod cell;
 pub mod data;
+pub mod forecast;
 pub mod layer;
 pub mod model;
 pub mod pytorch;

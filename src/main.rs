@@ -11,8 +11,11 @@ use burn::backend::Autodiff;
 use burn::tensor::backend::AutodiffBackend;
 use burn_rnn::app::bench::{self, Target, Timing};
 use burn_rnn::app::checkpoint::RunDir;
-use burn_rnn::app::config::{BackendKind, BackendNotBuilt, ConfigError, RunConfig};
+use burn_rnn::app::config::{BackendKind, BackendNotBuilt, ConfigError, RunConfig, Task};
 use burn_rnn::app::eval::{EvalError, eval_run};
+use burn_rnn::app::forecast::{
+    ForecastConfig, ForecastError, backtest, forecast, train_forecaster,
+};
 use burn_rnn::app::run::{RunError, export_pytorch, import_pytorch, load_run};
 use burn_rnn::app::train::{Progress, TrainError, TrainOptions, train};
 use burn_rnn::data::{Corpus, CorpusError};
@@ -55,7 +58,7 @@ fn keep_freed_pages() {
 #[command(
     name = "burn-rnn",
     version,
-    about = "Recurrent networks (RNN, LSTM, GRU) on Burn: train, sample and evaluate character-level language models"
+    about = "Recurrent networks (RNN, LSTM, GRU) on Burn: character-level language models and time-series forecasters, from a config file"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -64,7 +67,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train a character-level language model from a TOML config.
+    /// Train from a TOML config: a character-level language model, or a forecaster of a CSV
+    /// table's time series when the config says `task = "forecast"`.
     Train(TrainArgs),
     /// Generate text from a trained run, streaming it as it is produced.
     Sample(SampleArgs),
@@ -74,8 +78,11 @@ enum Command {
     /// safetensors: `emb.weight`, `rnn.*`, `head.weight`, `head.bias`), to sample, evaluate or
     /// fine-tune with `train --resume`.
     Import(ImportArgs),
-    /// Loss (nats and bits per character) on the validation split or another file.
+    /// A character model's loss (nats and bits per character) on the validation split or
+    /// another file; a forecaster's rolling-origin backtest against the baselines.
     Eval(EvalArgs),
+    /// A forecaster's forecast of the horizon after the table's last row with a target, as CSV.
+    Forecast(ForecastArgs),
     /// Write a run's model as a PyTorch `state_dict` (safetensors, f32) under the keys `import`
     /// reads, with the vocabulary and the model's sizes in its metadata.
     Export(ExportArgs),
@@ -213,9 +220,30 @@ struct EvalArgs {
     /// The run folder.
     #[arg(long)]
     run: PathBuf,
-    /// A text file to evaluate instead of the validation split.
+    /// A text file to evaluate instead of the validation split (a forecast run: a CSV table to
+    /// backtest instead of the run's own).
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Which checkpoint.
+    #[arg(long, default_value = "best", value_parser = ["best", "last"])]
+    checkpoint: String,
+    /// Backend.
+    #[arg(long, value_enum, default_value = "cpu")]
+    backend: BackendKind,
+}
+
+#[derive(Args)]
+struct ForecastArgs {
+    /// The run folder of a forecaster.
+    #[arg(long)]
+    run: PathBuf,
+    /// The table to forecast from [default: the run's]: its rows after the last one with a
+    /// target supply the horizon's future covariates.
+    #[arg(long)]
+    csv: Option<PathBuf>,
+    /// Write the forecast here [default: standard output].
+    #[arg(long)]
+    out: Option<PathBuf>,
     /// Which checkpoint.
     #[arg(long, default_value = "best", value_parser = ["best", "last"])]
     checkpoint: String,
@@ -245,6 +273,8 @@ enum CliError {
     Run(#[from] RunError),
     #[error(transparent)]
     Eval(#[from] EvalError),
+    #[error(transparent)]
+    Forecast(#[from] ForecastError),
     #[error(transparent)]
     Corpus(#[from] CorpusError),
     /// A command-line value out of its range.
@@ -366,12 +396,16 @@ fn main() -> ExitCode {
         Command::Import(args) => import_command(args),
         Command::Eval(args) => eval_command(args),
         Command::Export(args) => export_command(args),
+        Command::Forecast(args) => forecast_command(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         // Quietly, as Unix tools end when their reader is gone (`sample | head`).
         Err(e) if e.is_broken_pipe() => ExitCode::from(BROKEN_PIPE),
-        Err(e @ CliError::Train(TrainError::Interrupted { .. })) => {
+        Err(
+            e @ (CliError::Train(TrainError::Interrupted { .. })
+            | CliError::Forecast(ForecastError::Interrupted { .. })),
+        ) => {
             let _ = writeln!(std::io::stderr(), "{e}");
             ExitCode::from(INTERRUPTED)
         }
@@ -410,6 +444,9 @@ fn interrupt_flag() -> Result<Arc<AtomicBool>, ctrlc::Error> {
 }
 
 fn train_command(args: TrainArgs) -> Result<(), CliError> {
+    if Task::of_file(&args.config)? == Task::Forecast {
+        return forecast_train_command(args);
+    }
     let mut config = RunConfig::load(&args.config, &args.set)?;
     if let Some(devices) = args.devices {
         config.backend.devices = Some(devices);
@@ -614,6 +651,22 @@ fn shell_word(word: &str) -> String {
 
 fn eval_command(args: EvalArgs) -> Result<(), CliError> {
     let run = RunDir::new(&args.run);
+    if Task::of_file(&run.config_path()).ok() == Some(Task::Forecast) {
+        let result = with_backend!(args.backend, |B, device| {
+            backtest::<<B as AutodiffBackend>::InnerBackend>(
+                &run,
+                &args.checkpoint,
+                args.data.as_deref(),
+                &device,
+            )
+        })?;
+        say(format_args!(
+            "{}written: backtest.csv, backtest.json, forecast.svg in {}",
+            burn_rnn::app::forecast::backtest::table(&result),
+            run.root().display()
+        ))?;
+        return Ok(());
+    }
     let report = with_backend!(args.backend, |B, device| {
         eval_run::<<B as AutodiffBackend>::InnerBackend>(
             &run,
@@ -623,4 +676,83 @@ fn eval_command(args: EvalArgs) -> Result<(), CliError> {
         )
     })?;
     say(report)
+}
+
+fn forecast_train_command(args: TrainArgs) -> Result<(), CliError> {
+    let mut config = ForecastConfig::load(&args.config, &args.set)?;
+    if args.devices.is_some() {
+        return Err(CliError::Argument(
+            "--devices: a forecaster trains on one device".into(),
+        ));
+    }
+    if args.stop_after == Some(0) {
+        return Err(CliError::Argument(
+            "--stop-after must be at least 1, found 0".into(),
+        ));
+    }
+    if let Some(text) = &args.time_budget {
+        let budget = burn_rnn::app::config::TimeBudget::parse(text)
+            .map_err(|e| CliError::Argument(format!("--time-budget: {e}")))?;
+        config.train.time_budget = Some(budget);
+        config.train.steps = None;
+    }
+    let out = args.out.unwrap_or_else(|| default_run_folder(&args.config));
+    let options = TrainOptions {
+        run: RunDir::new(&out),
+        resume: args.resume,
+        force: args.force,
+        progress: if args.no_progress {
+            Progress::Lines
+        } else {
+            Progress::Auto
+        },
+        stop_after: args.stop_after,
+        interrupt: Some(interrupt_flag()?),
+    };
+    let kind = args.backend.unwrap_or(config.backend.kind);
+    note!("run folder: {}", out.display());
+    let summary = with_backend!(kind, |B, device| train_forecaster::<B>(
+        &config, &options, &device
+    ))?;
+    let _ = say(format_args!(
+        "done: {} steps in {:.1} s ({:.0} windows/s), validation loss {:.4}, best {:.4} (scaled {}); run folder {}; `burn-rnn eval --run {}` backtests it",
+        summary.steps,
+        summary.elapsed_secs,
+        summary.windows_per_sec,
+        summary.val_loss,
+        summary.best_val_loss,
+        match config.forecast.loss {
+            burn_rnn::model::ForecastLoss::Mae => "MAE",
+            burn_rnn::model::ForecastLoss::Mse => "MSE",
+        },
+        out.display(),
+        out.display()
+    ));
+    Ok(())
+}
+
+fn forecast_command(args: ForecastArgs) -> Result<(), CliError> {
+    let run = RunDir::new(&args.run);
+    let text = with_backend!(args.backend, |B, device| {
+        forecast::<<B as AutodiffBackend>::InnerBackend>(
+            &run,
+            &args.checkpoint,
+            args.csv.as_deref(),
+            &device,
+        )
+    })?;
+    match &args.out {
+        Some(path) => {
+            burn_rnn::app::checkpoint::write_atomic(path, text.as_bytes())
+                .map_err(|e| CliError::Argument(format!("--out {}: {e}", path.display())))?;
+            note!("forecast written to {}", path.display());
+            Ok(())
+        }
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())
+                .and_then(|()| out.flush())
+                .map_err(CliError::Output)
+        }
+    }
 }

@@ -10,7 +10,8 @@
 //! - [`run`]: a run folder with its model (load, sample, import, export);
 //! - [`eval`]: a checkpoint's loss on a text;
 //! - [`train`]: the training loop;
-//! - [`bench`]: the benchmark workloads and, with a GPU feature, the kernel-launch counter.
+//! - [`bench`]: the benchmark workloads and, with a GPU feature, the kernel-launch counter;
+//! - [`forecast`]: the forecasting task (`task = "forecast"`): training, backtest, forecasts.
 
 #[cfg(feature = "wgpu")]
 pub mod adapter;
@@ -18,6 +19,7 @@ pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod eval;
+pub mod forecast;
 pub mod optimiser;
 pub mod plot;
 pub mod run;

@@ -514,11 +514,11 @@ pub fn export_pytorch<B: Backend>(
 /// The record of an optimiser of the config's kind that has taken no step.
 fn fresh_optimiser_bytes<B: AutodiffBackend>(config: &RunConfig) -> Vec<u8> {
     struct Fresh;
-    impl<B: AutodiffBackend> WithOptimiser<B> for Fresh {
+    impl<B: AutodiffBackend> WithOptimiser<B, CharLm<B>> for Fresh {
         type Output = Vec<u8>;
         fn run<O: Optimizer<CharLm<B>, B>>(self, optim: O) -> Vec<u8> {
             record_bytes::<B, _>(optim.to_record()).expect("an optimiser's record serialises")
         }
     }
-    with_optimiser::<B, _>(&config.optim, Fresh)
+    with_optimiser::<B, CharLm<B>, _>(&config.optim, Fresh)
 }

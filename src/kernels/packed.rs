@@ -253,7 +253,7 @@ macro_rules! kernels {
             /// registers, `U` values of `k` per iteration (a pointer per row, one loop counter
             /// for `U` steps: on a Zen 3 EPYC, up to 30% faster at `U` = 8 than one `k` at a time,
             /// whose address arithmetic and loop branch share the cycles with the FMAs, and never
-            /// slower; README, AVX2-only CPUs), then writes (or adds to) the first `cols` columns
+            /// slower; docs/performance.md), then writes (or adds to) the first `cols` columns
             /// of `C`.
             ///
             /// # Safety

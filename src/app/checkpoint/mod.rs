@@ -136,11 +136,11 @@ pub struct TrainState {
     /// CRC-32 of every other file of the checkpoint.
     pub files: BTreeMap<String, u32>,
     /// The fingerprint of the vocabulary the weights were trained with
-    /// ([`crate::data::Vocab::fingerprint`]); absent in checkpoints of earlier versions.
+    /// ([`crate::data::Vocab::fingerprint`]); absent in older checkpoints.
     #[serde(default)]
     pub vocab: Option<u32>,
     /// The fingerprint of the corpus it was trained on ([`crate::data::Corpus::fingerprint`]);
-    /// absent in checkpoints of earlier versions.
+    /// absent in older checkpoints.
     #[serde(default)]
     pub corpus: Option<u32>,
 }

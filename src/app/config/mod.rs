@@ -22,6 +22,7 @@ mod validate;
 
 pub use backend::{BackendKind, BackendNotBuilt, BackendSection};
 pub use duration::TimeBudget;
+pub use overrides::parse_with_overrides;
 pub use schedule::Schedule;
 pub use validate::{MAX_BATCH_TOKENS, MAX_LAYERS, MAX_SAMPLE_LENGTH, MAX_SEQ_OR_BATCH, MAX_WIDTH};
 
@@ -69,10 +70,50 @@ pub(super) fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
     }
 }
 
+/// What a run config trains: `task = "char"` (the default) or `task = "forecast"`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    /// A character-level language model ([`RunConfig`]).
+    #[default]
+    Char,
+    /// A forecaster of a time series ([`crate::app::forecast::ForecastConfig`]).
+    Forecast,
+}
+
+impl Task {
+    /// Whether this is the default task (left out when a config is written).
+    pub fn is_char(&self) -> bool {
+        *self == Task::Char
+    }
+
+    /// The `task` key of a config file, read before the file is parsed as that task's config.
+    pub fn of_file(path: &Path) -> Result<Task, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.display().to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        match table.get("task") {
+            None => Ok(Task::Char),
+            Some(v) => v.clone().try_into().map_err(|_| ConfigError::Invalid {
+                key: "task".into(),
+                message: format!("expected \"char\" or \"forecast\", found {v}"),
+            }),
+        }
+    }
+}
+
 /// The whole run: model, data, optimiser, clipping, training length, backend.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunConfig {
+    /// `char` (the only task this config describes; a forecast has its own config).
+    #[serde(default, skip_serializing_if = "Task::is_char")]
+    pub task: Task,
     /// Seed of the weights, the batches, dropout and the samples.
     #[serde(default = "default_seed")]
     pub seed: u64,

@@ -1,53 +1,65 @@
 //! Reading a run config: TOML text, then `--set section.key=value` overrides, with errors that
 //! name the file and line or the `--set` argument, and a suggestion for a misspelt key.
 
+use serde::de::DeserializeOwned;
+
 use super::{ConfigError, RunConfig};
 
 impl RunConfig {
     /// Parses TOML text (`origin` names it in errors) and applies `overrides`; no validation.
     pub fn parse(text: &str, origin: &str, overrides: &[String]) -> Result<Self, ConfigError> {
-        let parse_error = |path: &str, e: toml::de::Error| ConfigError::Parse {
-            path: path.to_string(),
-            message: with_suggestion(e.to_string().trim_end()),
-        };
-        if overrides.is_empty() {
-            return toml::from_str(text).map_err(|e| parse_error(origin, e));
+        parse_with_overrides(text, origin, overrides)
+    }
+}
+
+/// Parses TOML text as `T` (`origin` names it in errors) after applying `overrides`
+/// (`section.key=value`); an error names the file and line, or the `--set` that caused it.
+pub fn parse_with_overrides<T: DeserializeOwned>(
+    text: &str,
+    origin: &str,
+    overrides: &[String],
+) -> Result<T, ConfigError> {
+    let parse_error = |path: &str, e: toml::de::Error| ConfigError::Parse {
+        path: path.to_string(),
+        message: with_suggestion(e.to_string().trim_end()),
+    };
+    if overrides.is_empty() {
+        return toml::from_str(text).map_err(|e| parse_error(origin, e));
+    }
+    let base: toml::Table = toml::from_str(text).map_err(|e| parse_error(origin, e))?;
+    let with = |n: usize| -> Result<Result<T, toml::de::Error>, ConfigError> {
+        let mut table = base.clone();
+        for arg in &overrides[..n] {
+            apply_override(&mut table, arg)?;
         }
-        let base: toml::Table = toml::from_str(text).map_err(|e| parse_error(origin, e))?;
-        let with = |n: usize| -> Result<Result<Self, toml::de::Error>, ConfigError> {
-            let mut table = base.clone();
-            for arg in &overrides[..n] {
-                apply_override(&mut table, arg)?;
-            }
-            let merged = toml::to_string(&table).expect("a TOML table serialises");
-            Ok(toml::from_str(&merged))
-        };
-        let error = match with(overrides.len())? {
-            Ok(config) => return Ok(config),
-            Err(e) => e,
-        };
-        // Name the cause: the file itself (with its own line numbers), or the first `--set`
-        // after which the error appears (a line of the merged TOML would point at no file).
-        if let Err(e) = toml::from_str::<Self>(text)
+        let merged = toml::to_string(&table).expect("a TOML table serialises");
+        Ok(toml::from_str(&merged))
+    };
+    let error = match with(overrides.len())? {
+        Ok(config) => return Ok(config),
+        Err(e) => e,
+    };
+    // Name the cause: the file itself (with its own line numbers), or the first `--set`
+    // after which the error appears (a line of the merged TOML would point at no file).
+    if let Err(e) = toml::from_str::<T>(text)
+        && e.message() == error.message()
+    {
+        return Err(parse_error(origin, e));
+    }
+    for (n, arg) in overrides.iter().enumerate() {
+        if let Err(e) = with(n + 1)?
             && e.message() == error.message()
         {
-            return Err(parse_error(origin, e));
+            return Err(ConfigError::Override {
+                arg: arg.clone(),
+                message: with_suggestion(e.message().trim_end()),
+            });
         }
-        for (n, arg) in overrides.iter().enumerate() {
-            if let Err(e) = with(n + 1)?
-                && e.message() == error.message()
-            {
-                return Err(ConfigError::Override {
-                    arg: arg.clone(),
-                    message: with_suggestion(e.message().trim_end()),
-                });
-            }
-        }
-        Err(parse_error(
-            &format!("{origin} with --set {}", overrides.join(" --set ")),
-            error,
-        ))
     }
+    Err(parse_error(
+        &format!("{origin} with --set {}", overrides.join(" --set ")),
+        error,
+    ))
 }
 
 /// Adds "did you mean `x`?" to toml's "unknown field `y`, expected one of `a`, `b`" (or

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::RunConfig;
+use super::{OptimSection, RunConfig};
 
 /// The learning-rate schedule (after the linear warm-up).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,7 +22,14 @@ pub enum Schedule {
 impl RunConfig {
     /// The learning rate of `step` (0-based) in a run of `total` steps.
     pub fn learning_rate(&self, step: usize, total: usize) -> f64 {
-        let o = &self.optim;
+        self.optim.learning_rate(step, total)
+    }
+}
+
+impl OptimSection {
+    /// The learning rate of `step` (0-based) in a run of `total` steps.
+    pub fn learning_rate(&self, step: usize, total: usize) -> f64 {
+        let o = self;
         if step < o.warmup_steps {
             return o.learning_rate * (step + 1) as f64 / o.warmup_steps as f64;
         }

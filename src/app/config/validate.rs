@@ -17,6 +17,12 @@ pub const MAX_SAMPLE_LENGTH: usize = 1 << 24;
 impl RunConfig {
     /// Checks ranges and contradictions, naming the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.task != super::Task::Char {
+            return Err(invalid(
+                "task",
+                "this is a forecast config; the character model's commands need task = \"char\" (or no task)",
+            ));
+        }
         self.check_finite()?;
         self.check_sizes()?;
         self.check_fractions()?;

@@ -92,7 +92,8 @@ pub(super) fn calibrate<B: AutodiffBackend, O: Optimizer<CharLm<B>, B> + Clone>(
         k += 1;
     }
     // The mean, not the median: the occasional slow step (a shared machine, the allocator) is
-    // part of what the run will see too. With the median, 10-minute runs took 12.5 minutes.
+    // part of what the run will see too; with the median, a 10-minute budget overruns to about
+    // 12.5 minutes.
     let step_secs = times.iter().sum::<f64>() / times.len() as f64;
 
     // Two evaluations, the faster counts (the first one also allocates).

@@ -233,7 +233,7 @@ pub struct TrainSummary {
 /// On one device the loop runs on a thread of Rayon's pool, which the CPU kernels use. Run from
 /// outside it, the loop's own serial work (the autodiff graph, the optimiser) would share the
 /// cores with the pool's threads, which spin for a while after each parallel kernel before they
-/// sleep: on two cores the char-rnn step took 25% longer that way (`bench` M, 175k against 220k
+/// sleep: on two cores the char-rnn step takes 25% longer that way (`bench` M, 175k against 220k
 /// tokens/s). With several devices the loop stays on the caller's thread: the replicas' threads
 /// call into the pool, and a pool thread blocked on them could leave a one-thread pool with no
 /// worker.
@@ -257,9 +257,9 @@ pub fn train<B: AutodiffBackend>(
         devices,
     };
     if devices.len() > 1 {
-        return with_optimiser::<B, _>(&config.optim, work);
+        return with_optimiser::<B, CharLm<B>, _>(&config.optim, work);
     }
-    rayon::scope(|_| with_optimiser::<B, _>(&config.optim, work))
+    rayon::scope(|_| with_optimiser::<B, CharLm<B>, _>(&config.optim, work))
 }
 
 /// The training loop, as work for the config's optimiser.
@@ -269,7 +269,7 @@ struct Loop<'a, B: AutodiffBackend> {
     devices: &'a [B::Device],
 }
 
-impl<B: AutodiffBackend> WithOptimiser<B> for Loop<'_, B> {
+impl<B: AutodiffBackend> WithOptimiser<B, CharLm<B>> for Loop<'_, B> {
     type Output = Result<TrainSummary, TrainError>;
     fn run<O: Optimizer<CharLm<B>, B>>(self, optim: O) -> Self::Output {
         run_loop(self.config, self.options, self.devices, optim)

@@ -1,0 +1,307 @@
+//! The run config of a forecast (`task = "forecast"`): the table and its columns, the windows,
+//! the model, the optimiser and the training length. Read like the character model's config:
+//! defaults, the file, then `--set section.key=value`; unknown keys and invalid values are
+//! errors naming the key.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::app::config::{
+    BackendSection, ClipSection, ConfigError, OptimSection, Schedule, Task, TimeBudget,
+    parse_with_overrides,
+};
+use crate::cell::CellKind;
+use crate::forecast::series::{Gaps, Missing, SeriesSpec};
+use crate::layer::RecurrentConfig;
+use crate::model::{ForecastLoss, ForecasterConfig};
+
+/// A forecast run: data, windows, model, optimiser, clipping, training, backend.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForecastConfig {
+    /// `forecast`.
+    pub task: Task,
+    /// Seed of the weights, the batches and dropout.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// The table and its columns.
+    pub data: DataSection,
+    /// The windows and the backtest.
+    pub forecast: ForecastSection,
+    /// The model.
+    #[serde(default)]
+    pub model: ModelSection,
+    /// The optimiser and learning-rate schedule.
+    #[serde(default = "default_optim")]
+    pub optim: OptimSection,
+    /// Gradient clipping.
+    #[serde(default)]
+    pub clip: ClipSection,
+    /// Training length, evaluation, logging.
+    pub train: TrainSection,
+    /// Backend and device.
+    #[serde(default)]
+    pub backend: BackendSection,
+}
+
+fn default_seed() -> u64 {
+    42
+}
+
+fn default_optim() -> OptimSection {
+    OptimSection {
+        learning_rate: 3e-3,
+        schedule: Schedule::Cosine,
+        min_lr: 1e-4,
+        ..OptimSection::default()
+    }
+}
+
+/// `[data]`: the CSV table and what its columns are.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSection {
+    /// The table, relative to the config file.
+    pub csv: PathBuf,
+    /// The time column; absent: rows are consecutive steps.
+    #[serde(default)]
+    pub time: Option<String>,
+    /// One or more columns to forecast.
+    pub target: Vec<String>,
+    /// Columns known up to the forecast origin only.
+    #[serde(default)]
+    pub past_covariates: Vec<String>,
+    /// Columns known for the horizon too (weather forecasts, holidays).
+    #[serde(default)]
+    pub future_covariates: Vec<String>,
+    /// `error` (a missing time step is an error), `insert` (it becomes missing values) or
+    /// `ignore` (rows are steps).
+    #[serde(default)]
+    pub gaps: Gaps,
+    /// `interpolate`, `ffill` or `error`; filled targets never count in the loss or the scores.
+    #[serde(default)]
+    pub missing: Missing,
+    /// Calendar features of the time column (hour of day, day of week, day of year as sin/cos,
+    /// those that vary at the series' frequency), given like future covariates.
+    #[serde(default)]
+    pub calendar: bool,
+}
+
+/// `[forecast]`: what is forecast from what, and how it is scored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForecastSection {
+    /// Steps the model sees before the origin.
+    pub context: usize,
+    /// Steps it forecasts.
+    pub horizon: usize,
+    /// The seasonal period, for seasonal naive and MASE (1: none).
+    #[serde(default = "one")]
+    pub season: usize,
+    /// Steps at the end of the history kept out of training, for the backtest.
+    pub test: usize,
+    /// Steps at the end of the training part used for validation (best checkpoint); default:
+    /// the horizon, at least a tenth of the training part.
+    #[serde(default)]
+    pub validation: Option<usize>,
+    /// Steps between backtest origins.
+    #[serde(default = "one")]
+    pub origin_every: usize,
+    /// `mae` or `mse`.
+    #[serde(default)]
+    pub loss: ForecastLoss,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// `[model]`: the recurrent encoder.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelSection {
+    /// `rnn`, `lstm` or `gru`.
+    pub cell: CellKind,
+    /// Hidden size of every recurrent layer.
+    pub hidden_size: usize,
+    /// Stacked recurrent layers.
+    pub num_layers: usize,
+    /// Dropout between recurrent layers (training only).
+    pub dropout: f64,
+}
+
+impl Default for ModelSection {
+    fn default() -> Self {
+        Self {
+            cell: CellKind::Gru,
+            hidden_size: 64,
+            num_layers: 1,
+            dropout: 0.0,
+        }
+    }
+}
+
+/// `[train]`: length, batches, evaluation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSection {
+    /// Optimiser steps; give this or `time_budget` (with both, as the run folder's effective
+    /// config has them once the budget was calibrated, `steps` rules).
+    #[serde(default)]
+    pub steps: Option<usize>,
+    /// Train as many steps as fit in this wall time ("90s", "10m").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_budget: Option<TimeBudget>,
+    /// Windows per batch.
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+    /// Steps between validations (and checkpoints).
+    #[serde(default = "default_eval_interval")]
+    pub eval_interval: usize,
+    /// Steps between log lines.
+    #[serde(default = "default_log_interval")]
+    pub log_interval: usize,
+}
+
+fn default_batch() -> usize {
+    64
+}
+fn default_eval_interval() -> usize {
+    100
+}
+fn default_log_interval() -> usize {
+    20
+}
+
+fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_string(),
+        message: message.into(),
+    }
+}
+
+impl ForecastConfig {
+    /// Reads `path`, applies `overrides`, resolves `data.csv` relative to the config file and
+    /// validates.
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut config: Self = parse_with_overrides(&text, &path.display().to_string(), overrides)?;
+        if config.data.csv.is_relative() {
+            let base = path.parent().unwrap_or(Path::new("."));
+            config.data.csv = base.join(&config.data.csv);
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The config as TOML, as written into the run folder.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("a config serialises")
+    }
+
+    /// Checks ranges and contradictions, naming the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.task != Task::Forecast {
+            return Err(invalid("task", "expected \"forecast\""));
+        }
+        let f = &self.forecast;
+        for (key, value) in [
+            ("forecast.context", f.context),
+            ("forecast.horizon", f.horizon),
+            ("forecast.season", f.season),
+            ("forecast.test", f.test),
+            ("forecast.origin_every", f.origin_every),
+            ("model.hidden_size", self.model.hidden_size),
+            ("model.num_layers", self.model.num_layers),
+            ("train.batch_size", self.train.batch_size),
+            ("train.eval_interval", self.train.eval_interval),
+            ("train.log_interval", self.train.log_interval),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1, found 0"));
+            }
+        }
+        if f.validation == Some(0) {
+            return Err(invalid(
+                "forecast.validation",
+                "must be at least 1, found 0",
+            ));
+        }
+        if f.test < f.horizon {
+            return Err(invalid(
+                "forecast.test",
+                format!(
+                    "the test part ({}) must hold at least one horizon ({}) for the backtest",
+                    f.test, f.horizon
+                ),
+            ));
+        }
+        if self.data.target.is_empty() {
+            return Err(invalid(
+                "data.target",
+                "give at least one column to forecast",
+            ));
+        }
+        if !(0.0..1.0).contains(&self.model.dropout) {
+            return Err(invalid(
+                "model.dropout",
+                format!("must be in [0, 1), found {}", self.model.dropout),
+            ));
+        }
+        let o = &self.optim;
+        if !(o.learning_rate > 0.0 && o.learning_rate.is_finite()) {
+            return Err(invalid(
+                "optim.learning_rate",
+                format!("must be positive, found {}", o.learning_rate),
+            ));
+        }
+        if o.schedule == Schedule::Cosine && !(0.0..=o.learning_rate).contains(&o.min_lr) {
+            return Err(invalid(
+                "optim.min_lr",
+                format!(
+                    "must be in [0, learning_rate = {}], found {}",
+                    o.learning_rate, o.min_lr
+                ),
+            ));
+        }
+        match (self.train.steps, self.train.time_budget) {
+            (None, None) => Err(invalid(
+                "train.steps",
+                "give train.steps or train.time_budget",
+            )),
+            (Some(0), _) => Err(invalid("train.steps", "must be at least 1, found 0")),
+            _ => Ok(()),
+        }
+    }
+
+    /// The columns of the table, for [`crate::forecast::series::Series::read`].
+    pub fn series_spec(&self) -> SeriesSpec {
+        let d = &self.data;
+        SeriesSpec {
+            time: d.time.clone(),
+            target: d.target.clone(),
+            past_covariates: d.past_covariates.clone(),
+            future_covariates: d.future_covariates.clone(),
+            gaps: d.gaps,
+            missing: d.missing,
+        }
+    }
+
+    /// The model for `targets` target columns, `width` values per context step and `known`
+    /// known columns per horizon step.
+    pub fn model_config(&self, targets: usize, width: usize, known: usize) -> ForecasterConfig {
+        let m = &self.model;
+        ForecasterConfig::new(
+            RecurrentConfig::new(m.cell, width, m.hidden_size)
+                .with_num_layers(m.num_layers)
+                .with_dropout(m.dropout),
+            targets,
+            known,
+            self.forecast.horizon,
+        )
+    }
+}

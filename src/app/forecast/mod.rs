@@ -1,0 +1,138 @@
+//! The forecasting task of the application (`task = "forecast"` in a run config): training a
+//! [`crate::model::Forecaster`] on a CSV table, the rolling-origin backtest against the
+//! baselines, and forecasts after the table's last row.
+//!
+//! A forecast run folder holds `config.toml` (the effective config), `scalers.json` (fitted on
+//! the training part), `metrics.csv`, `checkpoints/{last,best}/`, and after `eval`
+//! `backtest.csv`, `backtest.json` and `forecast.svg`.
+//!
+//! - [`config`]: the run config; `problem`: the series split and scaled;
+//! - [`train`]: the training loop; [`backtest`]: `eval`; [`predict`]: `forecast`.
+
+pub mod backtest;
+pub mod config;
+pub mod predict;
+mod problem;
+pub mod train;
+
+use std::path::PathBuf;
+
+pub use backtest::{Backtest, backtest};
+pub use config::ForecastConfig;
+pub use predict::forecast;
+pub use train::{ForecastSummary, train_forecaster};
+
+use crate::app::checkpoint::{CheckpointError, RunDir};
+use crate::app::config::ConfigError;
+use crate::forecast::series::SeriesError;
+use crate::forecast::window::{ConstantColumn, Scalers};
+
+/// The header of a forecast run's `metrics.csv` (losses in scaled units).
+pub const METRICS_HEADER: &str =
+    "step,train_loss,val_loss,learning_rate,windows_per_sec,elapsed_secs";
+
+/// Why a forecast command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ForecastError {
+    /// The config.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The table.
+    #[error(transparent)]
+    Series(#[from] SeriesError),
+    /// A column with no scale.
+    #[error(transparent)]
+    Constant(#[from] ConstantColumn),
+    /// The run folder or a checkpoint.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// Fewer steps than the windows and parts need.
+    #[error("{path}: {steps} steps of history; {message}")]
+    TooShort {
+        /// The table.
+        path: PathBuf,
+        /// Its steps of history.
+        steps: usize,
+        /// What the config needs.
+        message: String,
+    },
+    /// The folder holds a run and neither `--resume` nor `--force` was given.
+    #[error(
+        "run folder {0} already holds a run; pass --resume to continue it or --force to start over"
+    )]
+    RunExists(String),
+    /// `--resume` on a folder without a checkpoint.
+    #[error("--resume: run folder {0} has no checkpoint to resume")]
+    NothingToResume(String),
+    /// The loss became NaN or infinite.
+    #[error(
+        "the training loss became {loss} at step {step}; lower optim.learning_rate or set clip.max_norm"
+    )]
+    Diverged {
+        /// The step.
+        step: usize,
+        /// The loss.
+        loss: f64,
+    },
+    /// The optimiser's state could not be written.
+    #[error("cannot serialise the optimiser's state: {0}")]
+    Optimiser(String),
+    /// Stopped by Ctrl-C after a checkpoint.
+    #[error("interrupted after step {step}; checkpoint saved in {run}; --resume continues")]
+    Interrupted {
+        /// The last step done.
+        step: usize,
+        /// The checkpoint.
+        run: String,
+    },
+    /// A run-folder file that cannot be read.
+    #[error("{path}: {message}")]
+    RunFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The horizon's known future is missing.
+    #[error("{0}")]
+    NoFuture(String),
+    /// Writing an output failed.
+    #[error("cannot write {path}: {message}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        message: String,
+    },
+}
+
+/// `scalers.json` of a run folder.
+pub fn scalers_path(run: &RunDir) -> PathBuf {
+    run.root().join("scalers.json")
+}
+
+/// A forecast run's effective config.
+pub fn read_config(run: &RunDir) -> Result<ForecastConfig, ForecastError> {
+    let path = run.config_path();
+    let text = std::fs::read_to_string(&path).map_err(|e| ForecastError::RunFile {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    let config: ForecastConfig =
+        crate::app::config::parse_with_overrides(&text, &path.display().to_string(), &[])?;
+    config.validate()?;
+    Ok(config)
+}
+
+/// A forecast run's scalers.
+pub fn read_scalers(run: &RunDir) -> Result<Scalers, ForecastError> {
+    let path = scalers_path(run);
+    let bytes = std::fs::read(&path).map_err(|e| ForecastError::RunFile {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| ForecastError::RunFile {
+        path,
+        message: format!("damaged: {e}"),
+    })
+}

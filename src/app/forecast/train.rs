@@ -1,0 +1,388 @@
+//! Training a forecaster: the loop in nanoGPT's order (learning rate, a batch of training
+//! windows, step, log; validate and checkpoint when due), with a time budget, checkpoints
+//! (`last` on schedule, `best` by validation loss), exact `--resume` and `metrics.csv`.
+//!
+//! Everything random derives from `(seed, step)`: the batch's windows and the dropout masks (the
+//! backend is re-seeded every step), so a resumed run gives the same numbers as one that was
+//! never interrupted.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use burn::module::{AutodiffModule, Module};
+use burn::optim::{GradientsParams, Optimizer};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{ElementConversion, Tensor, TensorData};
+use rand::{Rng, SeedableRng};
+
+use crate::app::checkpoint::history;
+use crate::app::checkpoint::record::{load_module, load_record, module_bytes, record_bytes};
+use crate::app::checkpoint::{RunDir, TrainState, write_atomic};
+use crate::app::forecast::config::ForecastConfig;
+use crate::app::forecast::problem::Problem;
+use crate::app::forecast::{ForecastError, METRICS_HEADER};
+use crate::app::optimiser::{WithOptimiser, with_optimiser};
+use crate::app::train::TrainOptions;
+use crate::forecast::window::WindowBuffers;
+use crate::model::{ForecastLoss, Forecaster};
+use crate::training::clip_gradients;
+
+/// What a training run reached.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ForecastSummary {
+    /// Steps done in all.
+    pub steps: usize,
+    /// Training seconds in all.
+    pub elapsed_secs: f64,
+    /// The last validation loss (scaled units).
+    pub val_loss: f64,
+    /// The best validation loss (scaled units).
+    pub best_val_loss: f64,
+    /// Training windows per second over this session.
+    pub windows_per_sec: f64,
+}
+
+/// Trains the forecaster `config` describes into `options.run` on `device`.
+pub fn train_forecaster<B: AutodiffBackend>(
+    config: &ForecastConfig,
+    options: &TrainOptions,
+    device: &B::Device,
+) -> Result<ForecastSummary, ForecastError> {
+    let run = &options.run;
+    let _lock = run.lock("train")?;
+    if options.resume && !run.has_checkpoint("last") {
+        return Err(ForecastError::NothingToResume(
+            run.root().display().to_string(),
+        ));
+    }
+    if !options.resume && run.holds_run() {
+        if !options.force {
+            return Err(ForecastError::RunExists(run.root().display().to_string()));
+        }
+        run.clear()?;
+    }
+    let mut config = config.clone();
+    let saved_scalers = if options.resume {
+        let saved = super::read_config(run)?;
+        if config.train.steps.is_none() {
+            config.train.steps = saved.train.steps;
+        }
+        Some(super::read_scalers(run)?)
+    } else {
+        None
+    };
+    let problem = Problem::new(&config, None, saved_scalers)?;
+    let frame = &problem.frame;
+    let model_config = config.model_config(
+        frame.targets.len(),
+        frame.context_width(),
+        frame.known_width(),
+    );
+    B::seed(device, config.seed);
+    let model = model_config.init::<B>(device);
+    let work = Loop {
+        config: &mut config,
+        options,
+        problem: &problem,
+        model,
+        device,
+    };
+    with_optimiser::<B, Forecaster<B>, _>(&work.config.optim.clone(), work)
+}
+
+/// The loop, as work for the config's optimiser.
+struct Loop<'a, B: AutodiffBackend> {
+    config: &'a mut ForecastConfig,
+    options: &'a TrainOptions,
+    problem: &'a Problem,
+    model: Forecaster<B>,
+    device: &'a B::Device,
+}
+
+impl<B: AutodiffBackend> WithOptimiser<B, Forecaster<B>> for Loop<'_, B> {
+    type Output = Result<ForecastSummary, ForecastError>;
+    fn run<O: Optimizer<Forecaster<B>, B>>(self, optim: O) -> Self::Output {
+        run_loop(
+            self.config,
+            self.options,
+            self.problem,
+            self.model,
+            optim,
+            self.device,
+        )
+    }
+}
+
+fn run_loop<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
+    config: &mut ForecastConfig,
+    options: &TrainOptions,
+    problem: &Problem,
+    mut model: Forecaster<B>,
+    mut optim: O,
+    device: &B::Device,
+) -> Result<ForecastSummary, ForecastError> {
+    let run = &options.run;
+    let (mut start, mut best, mut elapsed_before) = (0, f64::INFINITY, 0.0);
+    if options.resume {
+        let (state, files) = run.load_checkpoint("last")?;
+        let dir = run.checkpoint_dir("last");
+        model = load_module(
+            model,
+            &files,
+            &dir,
+            "model.bin",
+            "the run's config.toml",
+            device,
+        )?;
+        let record = load_record(&files, &dir, "optim.bin", "optimiser state", device)?;
+        optim = optim.load_record(record);
+        (start, elapsed_before) = (state.step, state.elapsed_secs);
+        best = state.best_val_loss.unwrap_or(f64::INFINITY);
+        truncate_metrics(run, start)?;
+    } else {
+        run.create()?;
+        write_atomic(
+            &run.metrics_path(),
+            format!("{METRICS_HEADER}\n").as_bytes(),
+        )?;
+        let scalers = serde_json::to_vec_pretty(&problem.scalers).expect("scalers serialise");
+        write_atomic(&super::scalers_path(run), &scalers)?;
+    }
+    let origins = problem.train_origins();
+    let val = problem.windows(&problem.val_origins());
+    let loss_kind = config.forecast.loss;
+    let batch = config.train.batch_size;
+    let started = Instant::now();
+    if config.train.steps.is_none() {
+        let budget = config
+            .train
+            .time_budget
+            .expect("validated: steps or a time budget");
+        let steps = calibrate(
+            problem,
+            &origins,
+            &val,
+            &model,
+            config,
+            device,
+            budget.secs(),
+        );
+        config.train.steps = Some(start + steps);
+    }
+    write_atomic(&run.config_path(), config.to_toml().as_bytes())?;
+    let total = config.train.steps.expect("steps known or calibrated");
+    let (mut window_loss, mut window_n, mut last_val) = (0.0, 0usize, f64::NAN);
+    let mut window_started = Instant::now();
+    let mut done_here = 0usize;
+    for step in start..total {
+        // Learning rate and randomness of this step.
+        let lr = config.optim.learning_rate(step, total);
+        B::seed(device, config.seed.wrapping_add(step as u64 + 1));
+        let w = problem.windows(&batch_origins(&origins, batch, config.seed, step));
+        // Forward, backward, clip, update.
+        let (loss, grads) = forward_backward(&model, &w, loss_kind, device);
+        if !loss.is_finite() {
+            return Err(ForecastError::Diverged {
+                step: step + 1,
+                loss,
+            });
+        }
+        let mut grads = grads;
+        clip_gradients::<B, _>(
+            &model,
+            &mut grads,
+            config.clip.max_norm,
+            config.clip.max_value,
+        );
+        model = optim.step(lr, model, grads);
+        (window_loss, window_n, done_here) = (window_loss + loss, window_n + 1, done_here + 1);
+        // Log; validate and checkpoint when due.
+        let done = step + 1;
+        let interrupted = options
+            .interrupt
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::SeqCst));
+        let stop = options.stop_after == Some(done) || interrupted;
+        let eval = done.is_multiple_of(config.train.eval_interval) || done == total || stop;
+        if eval || done.is_multiple_of(config.train.log_interval) {
+            let secs = window_started.elapsed().as_secs_f64().max(1e-9);
+            let rate = (window_n * batch) as f64 / secs;
+            let train_loss = window_loss / window_n as f64;
+            (window_loss, window_n, window_started) = (0.0, 0, Instant::now());
+            let mut val_col = String::new();
+            if eval {
+                last_val = validation_loss(&model.valid(), &val, loss_kind, device);
+                val_col = format!("{last_val:.6}");
+            }
+            let elapsed = elapsed_before + started.elapsed().as_secs_f64();
+            history::append(
+                &run.metrics_path(),
+                &format!("{done},{train_loss:.6},{val_col},{lr:.6e},{rate:.1},{elapsed:.2}\n"),
+            )?;
+            if options.progress != crate::app::train::Progress::Quiet {
+                eprintln!(
+                    "step {done}/{total} | loss {train_loss:.4}{} | lr {lr:.2e} | {rate:.0} windows/s",
+                    if eval {
+                        format!(" | val {last_val:.4}")
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+            if eval {
+                let improved = last_val < best;
+                best = best.min(last_val);
+                let state = TrainState {
+                    step: done,
+                    total_steps: total,
+                    best_val_loss: best.is_finite().then_some(best),
+                    val_loss: Some(last_val),
+                    elapsed_secs: elapsed,
+                    seed: config.seed,
+                    files: Default::default(),
+                    vocab: None,
+                    corpus: None,
+                };
+                let model_bin = module_bytes(&model);
+                let optim_bin =
+                    record_bytes::<B, _>(optim.to_record()).map_err(ForecastError::Optimiser)?;
+                run.save_checkpoint(
+                    "last",
+                    &state,
+                    &[("model.bin", &model_bin), ("optim.bin", &optim_bin)],
+                )?;
+                if improved {
+                    run.save_checkpoint("best", &state, &[("model.bin", &model_bin)])?;
+                }
+            }
+        }
+        if interrupted && done < total {
+            return Err(ForecastError::Interrupted {
+                step: done,
+                run: run.checkpoint_dir("last").display().to_string(),
+            });
+        }
+        if stop {
+            break;
+        }
+    }
+    let secs = started.elapsed().as_secs_f64().max(1e-9);
+    Ok(ForecastSummary {
+        steps: total,
+        elapsed_secs: elapsed_before + secs,
+        val_loss: last_val,
+        best_val_loss: best,
+        windows_per_sec: (done_here * batch) as f64 / secs,
+    })
+}
+
+/// The origins of the batch of `step`: `batch` training origins drawn uniformly, seeded by
+/// `(seed, step)`.
+fn batch_origins(origins: &[usize], batch: usize, seed: u64, step: usize) -> Vec<usize> {
+    let mut rng =
+        rand::rngs::StdRng::seed_from_u64(seed ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    (0..batch)
+        .map(|_| origins[rng.random_range(0..origins.len())])
+        .collect()
+}
+
+/// The tensors of windows `w` on `device`, for a model whose context steps hold `width`
+/// values: context `[N, C, width]`, known `[N, horizon * K]`, targets and mask
+/// `[N, horizon * targets]` (empty for windows past the history).
+pub(super) fn batch_tensors<B: Backend>(
+    w: &WindowBuffers,
+    width: usize,
+    device: &B::Device,
+) -> (Tensor<B, 3>, Tensor<B, 2>, Tensor<B, 2>, Tensor<B, 2>) {
+    let n = w.windows;
+    let flat = |v: &[f32]| {
+        Tensor::<B, 2>::from_data(TensorData::new(v.to_vec(), [n, v.len() / n]), device)
+    };
+    let context = Tensor::<B, 3>::from_data(
+        TensorData::new(w.enc.clone(), [n, w.enc.len() / n / width, width]),
+        device,
+    );
+    (context, flat(&w.dec), flat(&w.y), flat(&w.mask))
+}
+
+/// One batch's loss and gradients.
+fn forward_backward<B: AutodiffBackend>(
+    model: &Forecaster<B>,
+    w: &WindowBuffers,
+    loss: ForecastLoss,
+    device: &B::Device,
+) -> (f64, GradientsParams) {
+    let (context, known, y, mask) = batch_tensors::<B>(w, model.encoder.input_size(), device);
+    let pred = model.forward(context, known);
+    let loss = model.loss(pred, y, mask, loss);
+    let value: f64 = loss.clone().into_scalar().elem();
+    let grads = GradientsParams::from_grads(loss.backward(), model);
+    (value, grads)
+}
+
+/// The loss over the validation windows (scaled units), without dropout or gradients.
+fn validation_loss<B: Backend>(
+    model: &Forecaster<B>,
+    val: &WindowBuffers,
+    loss: ForecastLoss,
+    device: &B::Device,
+) -> f64 {
+    if val.windows == 0 {
+        return f64::NAN;
+    }
+    let (context, known, y, mask) = batch_tensors::<B>(val, model.encoder.input_size(), device);
+    let pred = model.forward(context, known);
+    model.loss(pred, y, mask, loss).into_scalar().elem()
+}
+
+/// The steps that fit in `secs` of wall time: a few steps on a copy of the model are timed (and
+/// a validation), and the rest of the budget is divided by the mean step time.
+fn calibrate<B: AutodiffBackend>(
+    problem: &Problem,
+    origins: &[usize],
+    val: &WindowBuffers,
+    model: &Forecaster<B>,
+    config: &ForecastConfig,
+    device: &B::Device,
+    secs: f64,
+) -> usize {
+    let started = Instant::now();
+    let probe = model.clone().fork(device);
+    let mut times = Vec::new();
+    for step in 0..8 {
+        let t = Instant::now();
+        let w = problem.windows(&batch_origins(
+            origins,
+            config.train.batch_size,
+            config.seed,
+            step,
+        ));
+        let _ = forward_backward(&probe, &w, config.forecast.loss, device);
+        times.push(t.elapsed().as_secs_f64());
+    }
+    let step_secs = times[2..].iter().sum::<f64>() / (times.len() - 2) as f64;
+    let t = Instant::now();
+    let _ = validation_loss(&probe.valid(), val, config.forecast.loss, device);
+    let eval_secs = t.elapsed().as_secs_f64();
+    let left = (secs - started.elapsed().as_secs_f64()).max(0.0);
+    let per_step = step_secs + eval_secs / config.train.eval_interval as f64;
+    ((left * 0.95 / per_step) as usize).max(1)
+}
+
+/// Cuts `metrics.csv` back to `step` (the header and every complete row up to it).
+fn truncate_metrics(run: &RunDir, step: usize) -> Result<(), ForecastError> {
+    let path = run.metrics_path();
+    let text = std::fs::read(&path).unwrap_or_default();
+    let mut kept = format!("{METRICS_HEADER}\n").into_bytes();
+    for line in text.split_inclusive(|&b| b == b'\n').skip(1) {
+        let digits = line.iter().take_while(|b| b.is_ascii_digit()).count();
+        let row_step = std::str::from_utf8(&line[..digits])
+            .ok()
+            .and_then(|s| s.parse::<usize>().ok());
+        if line.ends_with(b"\n") && row_step.is_some_and(|s| s <= step) {
+            kept.extend_from_slice(line);
+        }
+    }
+    write_atomic(&path, &kept)?;
+    Ok(())
+}

@@ -1,0 +1,216 @@
+//! The baselines every forecast is shown beside: naive (the last value), seasonal naive (the
+//! value one season earlier), and a linear autoregression on the same context and covariates
+//! as the model (least squares, fitted on the training part).
+
+use super::window::{Frame, WindowBuffers};
+
+/// The naive forecast from origin `o`: `horizon` steps of `values[o - 1]`.
+pub fn naive(values: &[f64], o: usize, horizon: usize) -> Vec<f64> {
+    vec![values[o - 1]; horizon]
+}
+
+/// The seasonal-naive forecast from origin `o`: step `o + k` gets the value of the last step
+/// before `o` in the same phase of the season, `values[o + k - season * (k / season + 1)]`.
+pub fn seasonal_naive(values: &[f64], o: usize, horizon: usize, season: usize) -> Vec<f64> {
+    (0..horizon)
+        .map(|k| values[o + k - season * (k / season + 1)])
+        .collect()
+}
+
+/// A direct multi-step linear forecaster: each horizon step and target gets its own weights
+/// over one window's inputs (the context's targets and covariates, the horizon's known
+/// columns) and a constant, fitted by ridge-regularised least squares in scaled units.
+#[derive(Clone, Debug)]
+pub struct Linear {
+    /// `[features + 1, horizon * targets]`, row-major.
+    weights: Vec<f64>,
+    features: usize,
+    outputs: usize,
+}
+
+/// The ridge penalty, relative to the mean diagonal of `X^T X`: enough to keep collinear
+/// covariates solvable, too little to bias a well-posed fit.
+const RIDGE: f64 = 1e-6;
+
+impl Linear {
+    /// Fits the windows of `origins` (each with `o + horizon <= frame.len`). `None` when there
+    /// are no origins.
+    pub fn fit(frame: &Frame, origins: &[usize], context: usize, horizon: usize) -> Option<Linear> {
+        if origins.is_empty() {
+            return None;
+        }
+        let mut w = WindowBuffers::default();
+        for &o in origins {
+            frame.window(o, context, horizon, &mut w);
+        }
+        let n = w.windows;
+        let features = (w.enc.len() + w.dec.len()) / n;
+        let p = features + 1;
+        let outputs = w.y.len() / n;
+        let (enc_w, dec_w) = (w.enc.len() / n, w.dec.len() / n);
+        let row = |i: usize, x: &mut Vec<f64>| {
+            x.clear();
+            x.extend(
+                w.enc[i * enc_w..(i + 1) * enc_w]
+                    .iter()
+                    .map(|&v| f64::from(v)),
+            );
+            x.extend(
+                w.dec[i * dec_w..(i + 1) * dec_w]
+                    .iter()
+                    .map(|&v| f64::from(v)),
+            );
+            x.push(1.0);
+        };
+        let (mut xtx, mut xty) = (vec![0.0; p * p], vec![0.0; p * outputs]);
+        let mut x = Vec::with_capacity(p);
+        for i in 0..n {
+            row(i, &mut x);
+            for a in 0..p {
+                let xa = x[a];
+                for b in a..p {
+                    xtx[a * p + b] += xa * x[b];
+                }
+                for k in 0..outputs {
+                    xty[a * outputs + k] += xa * f64::from(w.y[i * outputs + k]);
+                }
+            }
+        }
+        for a in 0..p {
+            for b in 0..a {
+                xtx[a * p + b] = xtx[b * p + a];
+            }
+        }
+        let mean_diag = (0..p).map(|a| xtx[a * p + a]).sum::<f64>() / p as f64;
+        for a in 0..p {
+            xtx[a * p + a] += RIDGE * mean_diag.max(1e-12);
+        }
+        let weights = solve_spd(xtx, xty, p, outputs);
+        Some(Linear {
+            weights,
+            features,
+            outputs,
+        })
+    }
+
+    /// The forecasts of the windows in `w`: `[windows, horizon * targets]` in scaled units.
+    pub fn predict(&self, w: &WindowBuffers) -> Vec<f64> {
+        let n = w.windows;
+        let (enc_w, dec_w) = (w.enc.len() / n.max(1), w.dec.len() / n.max(1));
+        assert_eq!(enc_w + dec_w, self.features, "window width");
+        let mut out = vec![0.0; n * self.outputs];
+        for i in 0..n {
+            let x = w.enc[i * enc_w..(i + 1) * enc_w]
+                .iter()
+                .chain(&w.dec[i * dec_w..(i + 1) * dec_w])
+                .map(|&v| f64::from(v))
+                .chain([1.0]);
+            let o = &mut out[i * self.outputs..(i + 1) * self.outputs];
+            for (a, xa) in x.enumerate() {
+                let wa = &self.weights[a * self.outputs..(a + 1) * self.outputs];
+                for (ok, wk) in o.iter_mut().zip(wa) {
+                    *ok += xa * wk;
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Solves `A X = B` for a symmetric positive definite `A` `[p, p]` and `B` `[p, m]` by Cholesky
+/// factorisation (`A = L L^T`), in place.
+fn solve_spd(mut a: Vec<f64>, mut b: Vec<f64>, p: usize, m: usize) -> Vec<f64> {
+    for j in 0..p {
+        let mut d = a[j * p + j];
+        for k in 0..j {
+            d -= a[j * p + k] * a[j * p + k];
+        }
+        let d = d.max(1e-300).sqrt();
+        a[j * p + j] = d;
+        for i in j + 1..p {
+            let mut s = a[i * p + j];
+            for k in 0..j {
+                s -= a[i * p + k] * a[j * p + k];
+            }
+            a[i * p + j] = s / d;
+        }
+    }
+    // L Y = B, then L^T X = Y.
+    for i in 0..p {
+        for k in 0..i {
+            let l = a[i * p + k];
+            for c in 0..m {
+                b[i * m + c] -= l * b[k * m + c];
+            }
+        }
+        let d = a[i * p + i];
+        for c in 0..m {
+            b[i * m + c] /= d;
+        }
+    }
+    for i in (0..p).rev() {
+        for k in i + 1..p {
+            let l = a[k * p + i];
+            for c in 0..m {
+                b[i * m + c] -= l * b[k * m + c];
+            }
+        }
+        let d = a[i * p + i];
+        for c in 0..m {
+            b[i * m + c] /= d;
+        }
+    }
+    b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forecast::series::{Series, SeriesSpec};
+    use crate::forecast::window::Scalers;
+
+    #[test]
+    fn naive_and_seasonal_naive_by_hand() {
+        let v = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0];
+        assert_eq!(naive(&v, 5, 3), vec![5.0, 5.0, 5.0]);
+        // Season 3, origin 5: steps 5, 6, 7, 8 take steps 2, 3, 4, then 2 again.
+        assert_eq!(seasonal_naive(&v, 5, 4, 3), vec![3.0, 4.0, 5.0, 3.0]);
+        assert_eq!(seasonal_naive(&v, 5, 2, 1), vec![5.0, 5.0]);
+    }
+
+    #[test]
+    fn linear_recovers_an_exact_autoregression() {
+        // y_t = 0.5 y_{t-1} - 0.3 y_{t-2} + 2 f_t + 1, f known in the future.
+        let mut y = vec![1.0, 2.0];
+        let f: Vec<f64> = (0..80).map(|t| ((t * 7 % 11) as f64).sin()).collect();
+        for t in 2..80 {
+            y.push(0.5 * y[t - 1] - 0.3 * y[t - 2] + 2.0 * f[t] + 1.0);
+        }
+        let csv: String = std::iter::once("y,f\n".to_string())
+            .chain((0..80).map(|t| format!("{},{}\n", y[t], f[t])))
+            .collect();
+        let spec = SeriesSpec {
+            target: vec!["y".into()],
+            future_covariates: vec!["f".into()],
+            ..SeriesSpec::default()
+        };
+        let series = Series::from_reader(csv.as_bytes(), std::path::Path::new("t"), &spec).unwrap();
+        let scalers = Scalers::fit(&series, 60).unwrap();
+        let frame = Frame::new(&series, &scalers, false);
+        let origins: Vec<usize> = (2..60).collect();
+        let lin = Linear::fit(&frame, &origins, 2, 1).unwrap();
+        let mut w = WindowBuffers::default();
+        for o in 60..80 {
+            frame.window(o, 2, 1, &mut w);
+        }
+        let got = lin.predict(&w);
+        for (i, o) in (60..80).enumerate() {
+            let want = scalers.targets[0].scale(y[o]);
+            assert!(
+                (got[i] - want).abs() < 1e-4,
+                "step {o}: {} vs {want}",
+                got[i]
+            );
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! Time-series forecasting from a table: the series read from CSV and laid on its time grid,
+//! scaling fitted on the training part, the windows a forecaster sees, the baselines it is shown
+//! beside, and the scores.
+//!
+//! - [`time`]: reading times (ISO date and date-time, `YYYYMMDD`, `YYYY-MM`, unix seconds), the
+//!   inferred frequency, calendar features;
+//! - [`series`]: a CSV table as a [`series::Series`]: targets, past and future covariates,
+//!   missing steps and values, errors naming file, row and column;
+//! - [`scale`]: standard scaling per column; [`window`]: the scaled frame, its windows and the
+//!   split into training, validation and test;
+//! - [`baselines`]: naive, seasonal naive, the linear autoregression;
+//! - [`metrics`]: MAE, RMSE, sMAPE and MASE.
+
+pub mod baselines;
+pub mod metrics;
+pub mod scale;
+pub mod series;
+pub mod time;
+pub mod window;

@@ -1,0 +1,713 @@
+//! A series read from a CSV table: the time column, the targets and the covariates, laid on a
+//! regular grid of time steps, with missing values filled and marked.
+//!
+//! Every error names the file, and where it applies the row (its line in the file, the header
+//! being line 1) and the column, and says what was expected.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::time::{Frequency, TimeFormat};
+
+/// What to do with missing time steps (a step of the series' frequency with no row).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Gaps {
+    /// A missing step, or a time off the series' grid, is an error naming the rows.
+    #[default]
+    Error,
+    /// Missing steps become rows of missing values (then filled as `missing` says).
+    Insert,
+    /// Rows are steps, whatever their times (business hours, trading days).
+    Ignore,
+}
+
+/// How missing values (empty cells, `NA`, `NaN`, inserted steps) are filled.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Missing {
+    /// Linear in time between the nearest observed values (the first observed value before
+    /// them, the last after).
+    #[default]
+    Interpolate,
+    /// The last observed value (the first observed value before the first).
+    Ffill,
+    /// A missing value is an error naming its row and column.
+    Error,
+}
+
+/// Which columns of the table are what.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SeriesSpec {
+    /// The time column; `None`: rows are consecutive steps.
+    pub time: Option<String>,
+    /// The columns to forecast (at least one).
+    pub target: Vec<String>,
+    /// Columns known up to the forecast origin only.
+    pub past_covariates: Vec<String>,
+    /// Columns known for the horizon too.
+    pub future_covariates: Vec<String>,
+    /// Missing time steps.
+    pub gaps: Gaps,
+    /// Missing values.
+    pub missing: Missing,
+}
+
+/// A table that could not be read as a series.
+#[derive(Debug, thiserror::Error)]
+pub enum SeriesError {
+    /// The file could not be opened or read.
+    #[error("cannot read {path}: {message}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        message: String,
+    },
+    /// The columns asked for do not fit the table or each other.
+    #[error("{path}: {message}")]
+    Columns {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value that cannot be used, at a row and column.
+    #[error("{path}, row {row}, column `{column}`: {message}")]
+    Value {
+        /// The file.
+        path: PathBuf,
+        /// The line in the file (the header is line 1).
+        row: u64,
+        /// The column.
+        column: String,
+        /// What was expected and what was found.
+        message: String,
+    },
+    /// The rows' times do not make a series.
+    #[error("{path}, row {row}: {message}")]
+    Time {
+        /// The file.
+        path: PathBuf,
+        /// The line in the file (the header is line 1).
+        row: u64,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// One column's values, one per step, missing values filled, and which were observed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Column {
+    /// The column's name in the table.
+    pub name: String,
+    /// `[steps]`.
+    pub values: Vec<f64>,
+    /// `[steps]`: whether the value was in the table (not filled).
+    pub observed: Vec<bool>,
+}
+
+/// A series on a regular grid of steps.
+///
+/// The history is `0..len`: every step up to the last one with a target value. Steps after it
+/// (`len..steps`) come from trailing rows that hold future covariates only: the known future of
+/// a forecast from the end of the history.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Series {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// `[steps]`: seconds since 1970-01-01 of each step, when the table has a time column.
+    pub times: Option<Vec<i64>>,
+    /// How the time column writes its values.
+    pub format: Option<TimeFormat>,
+    /// The step between rows, when the table has a time column and `gaps` is not `ignore`.
+    pub frequency: Option<Frequency>,
+    /// The targets, `[steps]` each.
+    pub targets: Vec<Column>,
+    /// The past covariates, `[steps]` each.
+    pub past: Vec<Column>,
+    /// The future covariates, `[steps]` each.
+    pub future: Vec<Column>,
+    /// Steps of history (the last step with a target value, plus one).
+    pub len: usize,
+    /// Rows inserted for missing time steps.
+    pub inserted: usize,
+}
+
+/// The tokens read as a missing value (besides an empty cell), compared case-insensitively.
+const MISSING: [&str; 5] = ["na", "nan", "n/a", "null", "none"];
+
+impl Series {
+    /// Reads `path` as `spec` says.
+    pub fn read(path: &Path, spec: &SeriesSpec) -> Result<Series, SeriesError> {
+        let file = std::fs::File::open(path).map_err(|e| SeriesError::Io {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        Self::from_reader(file, path, spec)
+    }
+
+    /// Reads CSV text from `reader`; `path` names it in errors.
+    pub fn from_reader(
+        reader: impl std::io::Read,
+        path: &Path,
+        spec: &SeriesSpec,
+    ) -> Result<Series, SeriesError> {
+        let table = Table::read(reader, path)?;
+        let columns = |names: &[String]| -> Result<Vec<usize>, SeriesError> {
+            names.iter().map(|n| table.column(n)).collect()
+        };
+        check_roles(path, spec)?;
+        let time = spec.time.as_ref().map(|n| table.column(n)).transpose()?;
+        let (targets, past, future) = (
+            columns(&spec.target)?,
+            columns(&spec.past_covariates)?,
+            columns(&spec.future_covariates)?,
+        );
+        let numbers = |cols: &[usize]| -> Result<Vec<Vec<Option<f64>>>, SeriesError> {
+            cols.iter().map(|&c| table.numbers(c)).collect()
+        };
+        let (mut t_vals, mut p_vals, mut f_vals) =
+            (numbers(&targets)?, numbers(&past)?, numbers(&future)?);
+        // The history ends at the last row with a target value.
+        let rows = table.rows.len();
+        let len = (0..rows)
+            .rev()
+            .find(|&r| t_vals.iter().any(|v| v[r].is_some()))
+            .map_or(0, |r| r + 1);
+        if len == 0 {
+            return Err(SeriesError::Columns {
+                path: path.to_path_buf(),
+                message: format!("the target columns {:?} hold no value", spec.target),
+            });
+        }
+        let mut lines: Vec<u64> = table.lines.clone();
+        let (mut times, mut format, mut frequency, mut inserted) = (None, None, None, 0);
+        if let Some(c) = time {
+            let (stamps, f) = table.times(c)?;
+            check_order(path, &stamps, &lines, &table.names[c], f)?;
+            format = Some(f);
+            if spec.gaps != Gaps::Ignore {
+                let freq = Frequency::infer(&stamps).ok_or_else(|| SeriesError::Columns {
+                    path: path.to_path_buf(),
+                    message: "one row: no step between rows to infer".into(),
+                })?;
+                let slots = grid(path, &stamps, &lines, freq, spec.gaps, f)?;
+                inserted = slots.last().map_or(0, |&s| s + 1) - stamps.len();
+                let spread = |v: &mut Vec<Vec<Option<f64>>>| {
+                    for col in v.iter_mut() {
+                        let mut out = vec![None; stamps.len() + inserted];
+                        for (r, &s) in slots.iter().enumerate() {
+                            out[s] = col[r];
+                        }
+                        *col = out;
+                    }
+                };
+                spread(&mut t_vals);
+                spread(&mut p_vals);
+                spread(&mut f_vals);
+                let mut new_lines = vec![0; stamps.len() + inserted];
+                for (r, &s) in slots.iter().enumerate() {
+                    new_lines[s] = lines[r];
+                }
+                lines = new_lines;
+                let first = stamps[0];
+                times = Some(
+                    (0..(stamps.len() + inserted) as i64)
+                        .map(|n| freq.advance(first, n))
+                        .collect(),
+                );
+                frequency = Some(freq);
+            } else {
+                times = Some(stamps);
+            }
+        }
+        let len = if inserted > 0 {
+            // The history's last step moved with the inserted rows.
+            (0..lines.len())
+                .rev()
+                .find(|&s| t_vals.iter().any(|v| v[s].is_some()))
+                .map_or(0, |s| s + 1)
+        } else {
+            len
+        };
+        let steps = lines.len();
+        let fill = |cols: &[usize], vals: Vec<Vec<Option<f64>>>, upto: usize| {
+            cols.iter()
+                .zip(vals)
+                .map(|(&c, v)| fill_column(path, &table.names[c], v, &lines, upto, spec.missing))
+                .collect::<Result<Vec<Column>, SeriesError>>()
+        };
+        let targets = fill(&targets, t_vals, len)?;
+        let past = fill(&past, p_vals, len)?;
+        let future = fill(&future, f_vals, steps)?;
+        Ok(Series {
+            path: path.to_path_buf(),
+            times,
+            format,
+            frequency,
+            targets,
+            past,
+            future,
+            len,
+            inserted,
+        })
+    }
+
+    /// Steps in all: the history and the trailing steps of future covariates.
+    pub fn steps(&self) -> usize {
+        self.targets.first().map_or(0, |c| c.values.len())
+    }
+}
+
+/// A target may not also be a covariate, and no column may be listed twice.
+fn check_roles(path: &Path, spec: &SeriesSpec) -> Result<(), SeriesError> {
+    let err = |message: String| SeriesError::Columns {
+        path: path.to_path_buf(),
+        message,
+    };
+    if spec.target.is_empty() {
+        return Err(err("no target column given".into()));
+    }
+    let roles = [
+        ("target", &spec.target),
+        ("past_covariates", &spec.past_covariates),
+        ("future_covariates", &spec.future_covariates),
+    ];
+    let mut seen: Vec<(&str, &str)> = Vec::new();
+    for (role, names) in roles {
+        for name in names.iter() {
+            if let Some((other, _)) = seen.iter().find(|(_, n)| *n == name.as_str()) {
+                return Err(err(format!(
+                    "column `{name}` is listed in {other} and in {role}: a column has one role"
+                )));
+            }
+            if spec.time.as_deref() == Some(name.as_str()) {
+                return Err(err(format!(
+                    "column `{name}` is the time column and in {role}"
+                )));
+            }
+            seen.push((role, name));
+        }
+    }
+    Ok(())
+}
+
+/// Times must increase row by row.
+fn check_order(
+    path: &Path,
+    stamps: &[i64],
+    lines: &[u64],
+    column: &str,
+    format: TimeFormat,
+) -> Result<(), SeriesError> {
+    for (r, w) in stamps.windows(2).enumerate() {
+        if w[1] == w[0] {
+            return Err(SeriesError::Time {
+                path: path.to_path_buf(),
+                row: lines[r + 1],
+                message: format!(
+                    "column `{column}`: the time {} is also row {}'s: each time may appear once",
+                    format.format(w[1]),
+                    lines[r]
+                ),
+            });
+        }
+        if w[1] < w[0] {
+            return Err(SeriesError::Time {
+                path: path.to_path_buf(),
+                row: lines[r + 1],
+                message: format!(
+                    "column `{column}`: the time {} comes before row {}'s {}: rows must be sorted by time",
+                    format.format(w[1]),
+                    lines[r],
+                    format.format(w[0])
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Each row's step on the grid of `freq` from the first row; with `Gaps::Error` a skipped step
+/// is an error, and a time off the grid always is.
+fn grid(
+    path: &Path,
+    stamps: &[i64],
+    lines: &[u64],
+    freq: Frequency,
+    gaps: Gaps,
+    format: TimeFormat,
+) -> Result<Vec<usize>, SeriesError> {
+    let mut slots = Vec::with_capacity(stamps.len());
+    for (r, &t) in stamps.iter().enumerate() {
+        let n = freq.steps_between(stamps[0], t).ok_or_else(|| SeriesError::Time {
+            path: path.to_path_buf(),
+            row: lines[r],
+            message: format!(
+                "the time {} is not a whole number of steps ({}) after the first row's {}: the times are irregular; set gaps = \"ignore\" to take rows as steps",
+                format.format(t),
+                freq.describe(),
+                format.format(stamps[0])
+            ),
+        })?;
+        let n = n as usize;
+        if let Some(&prev) = slots.last()
+            && n > prev + 1
+            && gaps == Gaps::Error
+        {
+            return Err(SeriesError::Time {
+                path: path.to_path_buf(),
+                row: lines[r],
+                message: format!(
+                    "{} missing step(s) of the series' {} frequency before {} (after row {}'s {}); set gaps = \"insert\" to fill them as missing values or gaps = \"ignore\" to take rows as steps",
+                    n - prev - 1,
+                    freq.describe(),
+                    format.format(t),
+                    lines[r - 1],
+                    format.format(stamps[r - 1])
+                ),
+            });
+        }
+        slots.push(n);
+    }
+    Ok(slots)
+}
+
+/// Fills the missing values of the first `upto` steps as `missing` says; steps after them stay
+/// as they are, a missing one there filled with the last value before it.
+fn fill_column(
+    path: &Path,
+    name: &str,
+    values: Vec<Option<f64>>,
+    lines: &[u64],
+    upto: usize,
+    missing: Missing,
+) -> Result<Column, SeriesError> {
+    let observed: Vec<bool> = values.iter().map(Option::is_some).collect();
+    let known: Vec<usize> = (0..values.len()).filter(|&i| observed[i]).collect();
+    if known.is_empty() {
+        return Err(SeriesError::Columns {
+            path: path.to_path_buf(),
+            message: format!("column `{name}` holds no value"),
+        });
+    }
+    if missing == Missing::Error
+        && let Some(i) = (0..upto).find(|&i| !observed[i])
+    {
+        let row = lines[i];
+        return Err(if row == 0 {
+            SeriesError::Columns {
+                path: path.to_path_buf(),
+                message: format!(
+                    "column `{name}`: an inserted missing time step has no value and missing = \"error\""
+                ),
+            }
+        } else {
+            SeriesError::Value {
+                path: path.to_path_buf(),
+                row,
+                column: name.to_string(),
+                message: "a missing value, and missing = \"error\" (set \"interpolate\" or \"ffill\" to fill it)".into(),
+            }
+        });
+    }
+    let mut out = vec![0.0; values.len()];
+    let (mut before, mut k) = (None::<usize>, 0);
+    for i in 0..values.len() {
+        if let Some(v) = values[i] {
+            out[i] = v;
+            before = Some(i);
+            k += 1;
+            continue;
+        }
+        let after = known.get(k).copied();
+        out[i] = match (before, after) {
+            (Some(b), Some(a)) if missing == Missing::Interpolate && i < upto => {
+                let w = (i - b) as f64 / (a - b) as f64;
+                out[b] + w * (values[a].expect("known") - out[b])
+            }
+            (Some(b), _) => out[b],
+            (None, Some(a)) => values[a].expect("known"),
+            (None, None) => unreachable!("the column holds a value"),
+        };
+    }
+    Ok(Column {
+        name: name.to_string(),
+        values: out,
+        observed,
+    })
+}
+
+/// The CSV table as text, with each row's line in the file.
+struct Table {
+    path: PathBuf,
+    names: Vec<String>,
+    rows: Vec<csv::StringRecord>,
+    lines: Vec<u64>,
+}
+
+impl Table {
+    fn read(reader: impl std::io::Read, path: &Path) -> Result<Table, SeriesError> {
+        let mut csv = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .flexible(false)
+            .from_reader(reader);
+        let io = |e: csv::Error| SeriesError::Io {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        };
+        let names: Vec<String> = csv
+            .headers()
+            .map_err(io)?
+            .iter()
+            .map(String::from)
+            .collect();
+        let (mut rows, mut lines) = (Vec::new(), Vec::new());
+        for record in csv.records() {
+            let record = record.map_err(io)?;
+            lines.push(record.position().map_or(0, |p| p.line()));
+            rows.push(record);
+        }
+        if rows.is_empty() {
+            return Err(SeriesError::Columns {
+                path: path.to_path_buf(),
+                message: "the table has a header and no rows".into(),
+            });
+        }
+        Ok(Table {
+            path: path.to_path_buf(),
+            names,
+            rows,
+            lines,
+        })
+    }
+
+    fn column(&self, name: &str) -> Result<usize, SeriesError> {
+        self.names
+            .iter()
+            .position(|n| n == name)
+            .ok_or_else(|| SeriesError::Columns {
+                path: self.path.clone(),
+                message: format!(
+                    "no column `{name}` (the header has {})",
+                    self.names
+                        .iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })
+    }
+
+    fn value_error(&self, r: usize, c: usize, message: String) -> SeriesError {
+        SeriesError::Value {
+            path: self.path.clone(),
+            row: self.lines[r],
+            column: self.names[c].clone(),
+            message,
+        }
+    }
+
+    /// Column `c` as numbers, `None` where a value is missing.
+    fn numbers(&self, c: usize) -> Result<Vec<Option<f64>>, SeriesError> {
+        (0..self.rows.len())
+            .map(|r| {
+                let text = &self.rows[r][c];
+                if text.is_empty() || MISSING.iter().any(|m| text.eq_ignore_ascii_case(m)) {
+                    return Ok(None);
+                }
+                match text.parse::<f64>() {
+                    Ok(v) if v.is_finite() => Ok(Some(v)),
+                    Ok(v) => {
+                        Err(self.value_error(r, c, format!("expected a finite number, found {v}")))
+                    }
+                    Err(_) => {
+                        Err(self.value_error(r, c, format!("expected a number, found {text:?}")))
+                    }
+                }
+            })
+            .collect()
+    }
+
+    /// Column `c` as times, in the first format that reads its first value.
+    fn times(&self, c: usize) -> Result<(Vec<i64>, TimeFormat), SeriesError> {
+        let expected = "expected an ISO date (2024-03-17) or date-time (2024-03-17T08:30:00), YYYYMMDD, YYYY-MM or unix seconds";
+        let first = &self.rows[0][c];
+        let format = TimeFormat::ALL
+            .into_iter()
+            .find(|f| f.parse(first).is_some())
+            .ok_or_else(|| self.value_error(0, c, format!("{expected}, found {first:?}")))?;
+        let times = (0..self.rows.len())
+            .map(|r| {
+                let text = &self.rows[r][c];
+                format.parse(text).ok_or_else(|| {
+                    self.value_error(
+                        r,
+                        c,
+                        format!(
+                            "expected a time written as the first row's ({first:?}), found {text:?}"
+                        ),
+                    )
+                })
+            })
+            .collect::<Result<Vec<i64>, SeriesError>>()?;
+        Ok((times, format))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(time: Option<&str>, target: &[&str]) -> SeriesSpec {
+        SeriesSpec {
+            time: time.map(String::from),
+            target: target.iter().map(|s| s.to_string()).collect(),
+            ..SeriesSpec::default()
+        }
+    }
+
+    fn read(text: &str, spec: &SeriesSpec) -> Result<Series, SeriesError> {
+        Series::from_reader(text.as_bytes(), Path::new("t.csv"), spec)
+    }
+
+    fn err(text: &str, spec: &SeriesSpec) -> String {
+        read(text, spec).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn every_time_format_gives_the_same_steps() {
+        let tables = [
+            "t,y\n2024-01-01,1\n2024-01-02,2\n2024-01-03,3\n",
+            "t,y\n20240101,1\n20240102,2\n20240103,3\n",
+            "t,y\n2024-01-01T00:00:00,1\n2024-01-02 00:00,2\n2024-01-03T00:00:00Z,3\n",
+            "t,y\n1704067200,1\n1704153600,2\n1704240000,3\n",
+        ];
+        for table in tables {
+            let s = read(table, &spec(Some("t"), &["y"])).unwrap();
+            assert_eq!(s.frequency, Some(Frequency::Seconds(86_400)), "{table}");
+            assert_eq!(s.times.as_ref().unwrap()[0], 1_704_067_200, "{table}");
+            assert_eq!(s.targets[0].values, vec![1.0, 2.0, 3.0]);
+            assert_eq!(s.len, 3);
+        }
+        let s = read("m,y\n1949-01,112\n1949-02,118\n", &spec(Some("m"), &["y"])).unwrap();
+        assert_eq!(s.frequency, Some(Frequency::Months(1)));
+        assert_eq!(s.format, Some(TimeFormat::YearMonth));
+    }
+
+    #[test]
+    fn gaps_are_inserted_or_ignored_and_missing_values_masked() {
+        let table = "t,y,x\n2024-01-01,1,5\n2024-01-02,,6\n2024-01-05,7,NA\n2024-01-06,9,8\n";
+        let mut s = spec(Some("t"), &["y"]);
+        s.past_covariates = vec!["x".into()];
+        let e = err(table, &s);
+        assert!(
+            e.contains("row 4")
+                && e.contains("2 missing step(s)")
+                && e.contains("gaps = \"insert\""),
+            "{e}"
+        );
+        s.gaps = Gaps::Insert;
+        let got = read(table, &s).unwrap();
+        assert_eq!(got.inserted, 2);
+        assert_eq!(got.len, 6);
+        // 1, (missing), (inserted), (inserted), 7, 9: interpolated in time between 1 and 7.
+        assert_eq!(got.targets[0].values, vec![1.0, 2.5, 4.0, 5.5, 7.0, 9.0]);
+        assert_eq!(
+            got.targets[0].observed,
+            vec![true, false, false, false, true, true]
+        );
+        assert_eq!(got.past[0].values, vec![5.0, 6.0, 6.5, 7.0, 7.5, 8.0]);
+        s.missing = Missing::Ffill;
+        let got = read(table, &s).unwrap();
+        assert_eq!(got.targets[0].values, vec![1.0, 1.0, 1.0, 1.0, 7.0, 9.0]);
+        s.missing = Missing::Error;
+        let e = err(table, &s);
+        assert!(e.contains("row 3, column `y`: a missing value"), "{e}");
+        s.gaps = Gaps::Ignore;
+        s.missing = Missing::Interpolate;
+        let got = read(table, &s).unwrap();
+        assert_eq!((got.len, got.inserted, got.frequency), (4, 0, None));
+        assert_eq!(got.targets[0].values, vec![1.0, 4.0, 7.0, 9.0]);
+    }
+
+    #[test]
+    fn trailing_rows_of_future_covariates_extend_the_steps() {
+        let mut s = spec(None, &["y"]);
+        s.future_covariates = vec!["temp".into()];
+        let got = read("y,temp\n1,10\n2,11\n,12\n,13\n", &s).unwrap();
+        assert_eq!((got.len, got.steps()), (2, 4));
+        assert_eq!(got.future[0].values, vec![10.0, 11.0, 12.0, 13.0]);
+    }
+
+    #[test]
+    fn bad_input_is_named() {
+        let s = spec(Some("t"), &["y"]);
+        let cases: [(&str, SeriesSpec, &str); 10] = [
+            (
+                "t,y\n2024-01-01,1\n",
+                spec(Some("t"), &["z"]),
+                "no column `z` (the header has `t`, `y`)",
+            ),
+            (
+                "t,y\n2024-01-01,1\n2024-01-02,abc\n",
+                s.clone(),
+                "t.csv, row 3, column `y`: expected a number, found \"abc\"",
+            ),
+            (
+                "t,y\n2024-01-01,1\n2024-01-02,inf\n",
+                s.clone(),
+                "row 3, column `y`: expected a finite number, found inf",
+            ),
+            (
+                "t,y\n2024-01-01,1\n03/01/2024,2\n",
+                s.clone(),
+                "row 3, column `t`: expected a time written as the first row's",
+            ),
+            (
+                "t,y\nyesterday,1\n",
+                s.clone(),
+                "row 2, column `t`: expected an ISO date",
+            ),
+            (
+                "t,y\n2024-01-01,1\n2024-01-01,2\n",
+                s.clone(),
+                "row 3: column `t`: the time 2024-01-01 is also row 2's",
+            ),
+            (
+                "t,y\n2024-01-02,1\n2024-01-01,2\n",
+                s.clone(),
+                "row 3: column `t`: the time 2024-01-01 comes before row 2's 2024-01-02",
+            ),
+            (
+                "t,y\n2024-01-01T00:00:00,1\n2024-01-01T01:00:00,2\n2024-01-01T02:30:00,3\n",
+                s.clone(),
+                "row 4: the time 2024-01-01T02:30:00 is not a whole number of steps (hourly)",
+            ),
+            (
+                "t,y\n2024-01-01,1\n",
+                {
+                    let mut b = s.clone();
+                    b.past_covariates = vec!["y".into()];
+                    b
+                },
+                "column `y` is listed in target and in past_covariates",
+            ),
+            (
+                "t,y\n2024-01-01,\n",
+                s.clone(),
+                "the target columns [\"y\"] hold no value",
+            ),
+        ];
+        for (table, spec, want) in cases {
+            let e = err(table, &spec);
+            assert!(e.contains(want), "expected {want:?} in {e:?}");
+            assert!(
+                e.starts_with("t.csv") || e.starts_with("cannot read t.csv"),
+                "{e}"
+            );
+        }
+    }
+}

@@ -1,0 +1,356 @@
+//! The time column of a series: reading its values (ISO date and date-time, `YYYYMMDD`,
+//! `YYYY-MM`, unix seconds), inferring the step between rows, and calendar features.
+//!
+//! Times are naive (no time zone; an ISO offset is applied to give UTC) and kept as seconds since
+//! 1970-01-01. Monthly, quarterly and yearly series step in calendar months, so that January 31
+//! is followed by February 28; everything else steps in a fixed number of seconds.
+
+use chrono::{DateTime, Datelike, Months, NaiveDate, NaiveDateTime, Timelike};
+
+/// How the values of a time column are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeFormat {
+    /// `2024-03` (a month).
+    YearMonth,
+    /// `2024-03-17`.
+    Date,
+    /// `2024-03-17T08:30:00`, `2024-03-17 08:30`, with optional fractional seconds and `Z` or
+    /// an offset such as `+01:00`.
+    DateTime,
+    /// `20240317`.
+    Compact,
+    /// Integer seconds since 1970-01-01 UTC.
+    Unix,
+}
+
+impl TimeFormat {
+    /// The formats tried on a column, in order: the first that reads every value is the column's.
+    pub const ALL: [TimeFormat; 5] = [
+        TimeFormat::YearMonth,
+        TimeFormat::Date,
+        TimeFormat::DateTime,
+        TimeFormat::Compact,
+        TimeFormat::Unix,
+    ];
+
+    /// Reads one value as seconds since 1970-01-01, or `None` when it is not in this format.
+    pub fn parse(self, text: &str) -> Option<i64> {
+        let text = text.trim();
+        match self {
+            TimeFormat::YearMonth => {
+                let (y, m) = text.split_once('-')?;
+                if y.len() != 4 || m.len() != 2 {
+                    return None;
+                }
+                let date = NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, 1)?;
+                Some(seconds(date.and_hms_opt(0, 0, 0)?))
+            }
+            TimeFormat::Date => {
+                if text.len() != 10 {
+                    return None;
+                }
+                let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+                Some(seconds(date.and_hms_opt(0, 0, 0)?))
+            }
+            TimeFormat::DateTime => {
+                if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+                    return Some(t.timestamp());
+                }
+                let text = text.trim_end_matches('Z');
+                [
+                    "%Y-%m-%dT%H:%M:%S%.f",
+                    "%Y-%m-%d %H:%M:%S%.f",
+                    "%Y-%m-%dT%H:%M",
+                    "%Y-%m-%d %H:%M",
+                ]
+                .iter()
+                .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
+                .map(seconds)
+            }
+            TimeFormat::Compact => {
+                if text.len() != 8 || !text.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                let date = NaiveDate::parse_from_str(text, "%Y%m%d").ok()?;
+                Some(seconds(date.and_hms_opt(0, 0, 0)?))
+            }
+            TimeFormat::Unix => {
+                let s: i64 = text.parse().ok()?;
+                // Years 1 to 9999, so that every value is a date.
+                (-62_135_596_800..=253_402_300_799)
+                    .contains(&s)
+                    .then_some(s)
+            }
+        }
+    }
+
+    /// A time as this format writes it (`Unix` as seconds; the others as dates or date-times).
+    pub fn format(self, secs: i64) -> String {
+        let t = datetime(secs);
+        match self {
+            TimeFormat::YearMonth => t.format("%Y-%m").to_string(),
+            TimeFormat::Date => t.format("%Y-%m-%d").to_string(),
+            TimeFormat::Compact => t.format("%Y%m%d").to_string(),
+            TimeFormat::DateTime => t.format("%Y-%m-%dT%H:%M:%S").to_string(),
+            TimeFormat::Unix => secs.to_string(),
+        }
+    }
+}
+
+fn seconds(t: NaiveDateTime) -> i64 {
+    t.and_utc().timestamp()
+}
+
+fn datetime(secs: i64) -> NaiveDateTime {
+    DateTime::from_timestamp(secs, 0)
+        .expect("a time read from a column is in chrono's range")
+        .naive_utc()
+}
+
+/// The step between consecutive rows of a regular series.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Frequency {
+    /// Calendar months (1 monthly, 3 quarterly, 12 yearly).
+    Months(u32),
+    /// A fixed number of seconds (60 a minute, 1800 half-hourly, 86400 daily, 604800 weekly).
+    Seconds(i64),
+}
+
+impl Frequency {
+    /// The time `n` steps after `start` (`n` may be negative).
+    pub fn advance(self, start: i64, n: i64) -> i64 {
+        match self {
+            Frequency::Seconds(s) => start + n * s,
+            Frequency::Months(m) => {
+                let t = datetime(start);
+                let months = n * i64::from(m);
+                let moved = if months >= 0 {
+                    t.checked_add_months(Months::new(months as u32))
+                } else {
+                    t.checked_sub_months(Months::new((-months) as u32))
+                };
+                seconds(moved.expect("a month step stays in chrono's range"))
+            }
+        }
+    }
+
+    /// How many steps `later` is after `start`, when it lies on this frequency's grid.
+    pub fn steps_between(self, start: i64, later: i64) -> Option<i64> {
+        match self {
+            Frequency::Seconds(s) => ((later - start) % s == 0).then_some((later - start) / s),
+            Frequency::Months(m) => {
+                let (a, b) = (datetime(start), datetime(later));
+                let months =
+                    (b.year() - a.year()) as i64 * 12 + b.month() as i64 - a.month() as i64;
+                let n = months.div_euclid(i64::from(m));
+                (months.rem_euclid(i64::from(m)) == 0 && self.advance(start, n) == later)
+                    .then_some(n)
+            }
+        }
+    }
+
+    /// The frequency of sorted, distinct `times`: calendar months when every time falls on the
+    /// same day of the month and hour as the first (the day clipped at the month's end) and the
+    /// month steps share a divisor; otherwise the smallest step in seconds. `None` for fewer
+    /// than two times.
+    pub fn infer(times: &[i64]) -> Option<Frequency> {
+        if times.len() < 2 {
+            return None;
+        }
+        let first = datetime(times[0]);
+        let same_day = times.iter().all(|&t| {
+            let d = datetime(t);
+            d.time() == first.time()
+                && (d.day() == first.day() || (d.day() < first.day() && last_day_of_month(d)))
+        });
+        let month_of = |t: i64| {
+            let d = datetime(t);
+            d.year() as i64 * 12 + d.month() as i64
+        };
+        let months: Vec<i64> = times
+            .windows(2)
+            .map(|w| month_of(w[1]) - month_of(w[0]))
+            .collect();
+        if same_day && months.iter().all(|&m| m > 0) {
+            let step = months.iter().copied().fold(0, gcd);
+            return Some(Frequency::Months(step as u32));
+        }
+        let smallest = times.windows(2).map(|w| w[1] - w[0]).min()?;
+        Some(Frequency::Seconds(smallest))
+    }
+
+    /// The frequency as a user would name it (`monthly`, `30 minutes`, `daily`, ...).
+    pub fn describe(self) -> String {
+        match self {
+            Frequency::Months(1) => "monthly".into(),
+            Frequency::Months(3) => "quarterly".into(),
+            Frequency::Months(12) => "yearly".into(),
+            Frequency::Months(m) => format!("every {m} months"),
+            Frequency::Seconds(86_400) => "daily".into(),
+            Frequency::Seconds(604_800) => "weekly".into(),
+            Frequency::Seconds(3_600) => "hourly".into(),
+            Frequency::Seconds(s) if s % 86_400 == 0 => format!("every {} days", s / 86_400),
+            Frequency::Seconds(s) if s % 3_600 == 0 => format!("every {} hours", s / 3_600),
+            Frequency::Seconds(s) if s % 60 == 0 => format!("every {} minutes", s / 60),
+            Frequency::Seconds(s) => format!("every {s} seconds"),
+        }
+    }
+}
+
+fn last_day_of_month(d: NaiveDateTime) -> bool {
+    d.date()
+        .succ_opt()
+        .is_none_or(|next| next.month() != d.month())
+}
+
+fn gcd(a: i64, b: i64) -> i64 {
+    if b == 0 { a.abs() } else { gcd(b, a % b) }
+}
+
+/// Calendar features of a time, each as `sin` and `cos` of its phase: hour of day (with
+/// minutes), day of week, month of year (with the day). Only the cycles shorter than the series'
+/// span and longer than its step carry information; [`calendar_cycles`] picks them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cycle {
+    /// 24 hours.
+    Day,
+    /// 7 days.
+    Week,
+    /// 12 months.
+    Year,
+}
+
+impl Cycle {
+    /// The phase of `secs` in this cycle, in `[0, 1)`.
+    pub fn phase(self, secs: i64) -> f64 {
+        let t = datetime(secs);
+        match self {
+            Cycle::Day => f64::from(t.num_seconds_from_midnight()) / 86_400.0,
+            Cycle::Week => {
+                (f64::from(t.weekday().num_days_from_monday())
+                    + f64::from(t.num_seconds_from_midnight()) / 86_400.0)
+                    / 7.0
+            }
+            Cycle::Year => (f64::from(t.ordinal0()) + 0.5) / 366.0,
+        }
+    }
+}
+
+/// The calendar cycles that vary within a series of this frequency: a cycle longer than one
+/// step (an hourly series has days, weeks and years; a monthly one only years).
+pub fn calendar_cycles(frequency: Frequency) -> Vec<Cycle> {
+    let step = match frequency {
+        Frequency::Months(_) => return vec![Cycle::Year],
+        Frequency::Seconds(s) => s,
+    };
+    let mut cycles = Vec::new();
+    if step < 86_400 {
+        cycles.push(Cycle::Day);
+    }
+    if step < 7 * 86_400 {
+        cycles.push(Cycle::Week);
+    }
+    cycles.push(Cycle::Year);
+    cycles
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_format_reads_its_values_and_no_other() {
+        let day = 1_710_633_600; // 2024-03-17
+        let cases = [
+            (TimeFormat::YearMonth, "2024-03", 1_709_251_200),
+            (TimeFormat::Date, "2024-03-17", day),
+            (
+                TimeFormat::DateTime,
+                "2024-03-17T08:30:00",
+                day + 8 * 3600 + 1800,
+            ),
+            (
+                TimeFormat::DateTime,
+                "2024-03-17 08:30",
+                day + 8 * 3600 + 1800,
+            ),
+            (
+                TimeFormat::DateTime,
+                "2024-03-17T08:30:00Z",
+                day + 8 * 3600 + 1800,
+            ),
+            (
+                TimeFormat::DateTime,
+                "2024-03-17T09:30:00+01:00",
+                day + 8 * 3600 + 1800,
+            ),
+            (TimeFormat::Compact, "20240317", day),
+            (TimeFormat::Unix, "1710633600", day),
+        ];
+        for (format, text, secs) in cases {
+            assert_eq!(format.parse(text), Some(secs), "{format:?} {text}");
+            for other in TimeFormat::ALL {
+                if other != format && other != TimeFormat::Unix {
+                    assert_eq!(other.parse(text), None, "{other:?} read {text}");
+                }
+            }
+        }
+        for bad in ["2024-13", "2024-02-30", "20241301", "17/03/2024", "", "x"] {
+            // Any integer is unix seconds: a column's format comes from its first row.
+            assert!(
+                TimeFormat::ALL
+                    .iter()
+                    .filter(|&&f| f != TimeFormat::Unix || bad.contains(['-', '/']))
+                    .all(|f| f.parse(bad).is_none()),
+                "{bad:?} was read"
+            );
+        }
+        assert_eq!(TimeFormat::Date.format(day), "2024-03-17");
+        assert_eq!(TimeFormat::Compact.format(day), "20240317");
+    }
+
+    #[test]
+    fn frequencies_are_inferred_and_stepped() {
+        let month = |m: &str| TimeFormat::YearMonth.parse(m).unwrap();
+        let months = [
+            month("2023-11"),
+            month("2023-12"),
+            month("2024-01"),
+            month("2024-03"),
+        ];
+        let f = Frequency::infer(&months).unwrap();
+        assert_eq!(f, Frequency::Months(1));
+        assert_eq!(f.steps_between(months[0], months[3]), Some(4));
+        assert_eq!(f.advance(months[0], 4), months[3]);
+        // Month ends: January 31, February 29, March 31.
+        let d = |s: &str| TimeFormat::Date.parse(s).unwrap();
+        let ends = [d("2024-01-31"), d("2024-02-29"), d("2024-03-31")];
+        assert_eq!(Frequency::infer(&ends), Some(Frequency::Months(1)));
+        let quarters = [d("2024-01-01"), d("2024-04-01"), d("2024-10-01")];
+        assert_eq!(Frequency::infer(&quarters), Some(Frequency::Months(3)));
+        let half_hours = [0, 1800, 3600, 9000];
+        let f = Frequency::infer(&half_hours).unwrap();
+        assert_eq!(f, Frequency::Seconds(1800));
+        assert_eq!(f.steps_between(0, 9000), Some(5));
+        assert_eq!(f.steps_between(0, 1000), None);
+        assert_eq!(f.describe(), "every 30 minutes");
+        assert_eq!(Frequency::Seconds(86_400).describe(), "daily");
+    }
+
+    #[test]
+    fn cycles_follow_the_frequency() {
+        assert_eq!(calendar_cycles(Frequency::Months(1)), vec![Cycle::Year]);
+        assert_eq!(
+            calendar_cycles(Frequency::Seconds(1800)),
+            vec![Cycle::Day, Cycle::Week, Cycle::Year]
+        );
+        assert_eq!(
+            calendar_cycles(Frequency::Seconds(86_400)),
+            vec![Cycle::Week, Cycle::Year]
+        );
+        // Monday 2024-03-18 06:00: a quarter of the day, in the first day of the week.
+        let t = TimeFormat::DateTime.parse("2024-03-18T06:00:00").unwrap();
+        assert!((Cycle::Day.phase(t) - 0.25).abs() < 1e-12);
+        assert!((Cycle::Week.phase(t) - 0.25 / 7.0).abs() < 1e-12);
+    }
+}

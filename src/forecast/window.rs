@@ -1,0 +1,222 @@
+//! The scaled series and its windows: what a forecaster sees at an origin and what it must
+//! forecast.
+//!
+//! A forecast from origin `o` (the first step forecast) sees the `context` steps `o - C .. o` of
+//! the targets, the past covariates, the future covariates and the calendar features, and the
+//! `horizon` steps `o .. o + H` of the future covariates and calendar features; it forecasts the
+//! targets at `o .. o + H`. Nothing at or after `o` of a target or a past covariate is read.
+
+use super::scale::Scaler;
+use super::series::Series;
+use super::time::calendar_cycles;
+
+/// The series in scaled units, every column `[steps]`.
+#[derive(Clone, Debug)]
+pub struct Frame {
+    /// The targets.
+    pub targets: Vec<Vec<f64>>,
+    /// Whether each target value was observed (filled values are not).
+    pub observed: Vec<Vec<bool>>,
+    /// The past covariates.
+    pub past: Vec<Vec<f64>>,
+    /// The future covariates, then the calendar features (`sin`, `cos` of each cycle).
+    pub known: Vec<Vec<f64>>,
+    /// Steps of history.
+    pub len: usize,
+    /// Steps in all (history, then the trailing known future).
+    pub steps: usize,
+}
+
+/// The scalers of a series: one per target, past covariate and future covariate.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Scalers {
+    /// One per target column.
+    pub targets: Vec<Scaler>,
+    /// One per past covariate.
+    pub past: Vec<Scaler>,
+    /// One per future covariate.
+    pub future: Vec<Scaler>,
+}
+
+/// A column that cannot be scaled.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "column `{column}` is constant (or has fewer than two values) over the training part, steps 1 to {end}: it has no scale to learn from"
+)]
+pub struct ConstantColumn {
+    /// The column.
+    pub column: String,
+    /// The training part's steps.
+    pub end: usize,
+}
+
+impl Scalers {
+    /// Fits every column on the steps `..end` (the training part).
+    pub fn fit(series: &Series, end: usize) -> Result<Scalers, ConstantColumn> {
+        let fit = |cols: &[super::series::Column]| {
+            cols.iter()
+                .map(|c| {
+                    Scaler::fit(&c.values, &c.observed, end).ok_or_else(|| ConstantColumn {
+                        column: c.name.clone(),
+                        end,
+                    })
+                })
+                .collect::<Result<Vec<Scaler>, ConstantColumn>>()
+        };
+        Ok(Scalers {
+            targets: fit(&series.targets)?,
+            past: fit(&series.past)?,
+            future: fit(&series.future)?,
+        })
+    }
+}
+
+impl Frame {
+    /// `series` in the units of `scalers`, with calendar features when `calendar` is set and
+    /// the series has times on a regular grid.
+    pub fn new(series: &Series, scalers: &Scalers, calendar: bool) -> Frame {
+        let scaled = |cols: &[super::series::Column], s: &[Scaler]| -> Vec<Vec<f64>> {
+            cols.iter()
+                .zip(s)
+                .map(|(c, s)| c.values.iter().map(|&v| s.scale(v)).collect())
+                .collect()
+        };
+        let mut known = scaled(&series.future, &scalers.future);
+        if calendar && let (Some(times), Some(freq)) = (&series.times, series.frequency) {
+            for cycle in calendar_cycles(freq) {
+                let phase: Vec<f64> = times.iter().map(|&t| cycle.phase(t)).collect();
+                let angle = |p: f64| 2.0 * std::f64::consts::PI * p;
+                known.push(phase.iter().map(|&p| angle(p).sin()).collect());
+                known.push(phase.iter().map(|&p| angle(p).cos()).collect());
+            }
+        }
+        Frame {
+            targets: scaled(&series.targets, &scalers.targets),
+            observed: series.targets.iter().map(|c| c.observed.clone()).collect(),
+            past: scaled(&series.past, &scalers.past),
+            known,
+            len: series.len,
+            steps: series.steps(),
+        }
+    }
+
+    /// Values per context step: targets, past covariates, known columns.
+    pub fn context_width(&self) -> usize {
+        self.targets.len() + self.past.len() + self.known.len()
+    }
+
+    /// Values per horizon step given to the head: the known columns.
+    pub fn known_width(&self) -> usize {
+        self.known.len()
+    }
+
+    /// Appends the window of origin `o` to the buffers: `context` rows of
+    /// [`Frame::context_width`] values to `enc`, `horizon` rows of [`Frame::known_width`] values
+    /// to `dec`; when `o + horizon <= len`, also the targets `[horizon, targets]` to `y` and
+    /// their observed flags (1 or 0) to `mask`.
+    ///
+    /// # Panics
+    /// When `o < context` or `o + horizon > steps`.
+    pub fn window(&self, o: usize, context: usize, horizon: usize, out: &mut WindowBuffers) {
+        assert!(
+            o >= context && o + horizon <= self.steps,
+            "origin {o} out of range"
+        );
+        for s in o - context..o {
+            out.enc.extend(self.targets.iter().map(|c| c[s] as f32));
+            out.enc.extend(self.past.iter().map(|c| c[s] as f32));
+            out.enc.extend(self.known.iter().map(|c| c[s] as f32));
+        }
+        for s in o..o + horizon {
+            out.dec.extend(self.known.iter().map(|c| c[s] as f32));
+        }
+        if o + horizon <= self.len {
+            for s in o..o + horizon {
+                out.y.extend(self.targets.iter().map(|c| c[s] as f32));
+                out.mask
+                    .extend(self.observed.iter().map(|c| f32::from(u8::from(c[s]))));
+            }
+        }
+        out.windows += 1;
+    }
+}
+
+/// The windows of a batch, flat and row-major.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WindowBuffers {
+    /// `[windows, context, context_width]`.
+    pub enc: Vec<f32>,
+    /// `[windows, horizon, known_width]`.
+    pub dec: Vec<f32>,
+    /// `[windows, horizon, targets]` (empty for windows past the history).
+    pub y: Vec<f32>,
+    /// `[windows, horizon, targets]`: 1 where the target was observed.
+    pub mask: Vec<f32>,
+    /// Windows appended.
+    pub windows: usize,
+}
+
+/// The steps of the series' three parts: training `..val_start`, validation
+/// `val_start..test_start` and test `test_start..len`, as origins see them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Split {
+    /// The first step of the validation part.
+    pub val_start: usize,
+    /// The first step of the test part.
+    pub test_start: usize,
+    /// Steps of history.
+    pub len: usize,
+}
+
+impl Split {
+    /// Origins whose forecasts lie in `start..end`, `every` steps apart from `start` (a window
+    /// needs `context` steps before its origin).
+    pub fn origins(
+        start: usize,
+        end: usize,
+        context: usize,
+        horizon: usize,
+        every: usize,
+    ) -> Vec<usize> {
+        (start.max(context)..=end.saturating_sub(horizon))
+            .step_by(every.max(1))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forecast::series::{Series, SeriesSpec};
+
+    #[test]
+    fn a_window_reads_no_target_at_or_after_its_origin() {
+        let spec = SeriesSpec {
+            target: vec!["y".into()],
+            past_covariates: vec!["p".into()],
+            future_covariates: vec!["f".into()],
+            ..SeriesSpec::default()
+        };
+        let csv = "y,p,f\n0,10,100\n1,11,101\n2,12,102\n3,13,103\n4,14,104\n5,15,105\n";
+        let series = Series::from_reader(csv.as_bytes(), std::path::Path::new("t"), &spec).unwrap();
+        let scalers = Scalers::fit(&series, 6).unwrap();
+        let frame = Frame::new(&series, &scalers, false);
+        let mut a = WindowBuffers::default();
+        frame.window(3, 2, 2, &mut a);
+        // Change every target and past covariate from the origin on: the inputs stay.
+        let mut changed = series.clone();
+        for s in 3..6 {
+            changed.targets[0].values[s] = -50.0;
+            changed.past[0].values[s] = -70.0;
+        }
+        let mut b = WindowBuffers::default();
+        Frame::new(&changed, &scalers, false).window(3, 2, 2, &mut b);
+        assert_eq!((a.enc.clone(), a.dec.clone()), (b.enc, b.dec));
+        assert_ne!(a.y, b.y);
+        assert_eq!(a.enc.len(), 2 * 3);
+        assert_eq!(a.dec.len(), 2);
+        assert_eq!(a.mask, vec![1.0, 1.0]);
+        assert_eq!(Split::origins(3, 6, 2, 2, 1), vec![3, 4]);
+        assert_eq!(Split::origins(0, 10, 4, 2, 3), vec![4, 7]);
+    }
+}

@@ -1,0 +1,184 @@
+//! The forecaster: a recurrent encoder over the context window and a direct multi-step head over
+//! the horizon, given the horizon's known future (future covariates, calendar features).
+//!
+//! `[B, C, D]` context → recurrent layers → the last step's output `[B, H]`, concatenated with
+//! the horizon's known columns `[B, horizon * K]` → Linear → `[B, horizon * targets]`, added to
+//! the last context value of each target (the network learns the change from the naive
+//! forecast, which keeps an untrained model at naive and a level shift cheap).
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::{Tensor, backend::Backend};
+
+use crate::layer::{Recurrent, RecurrentConfig};
+use crate::model::task::head;
+
+/// How the forecast's error is measured in training.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ForecastLoss {
+    /// Mean absolute error (the median forecast).
+    #[default]
+    Mae,
+    /// Mean squared error (the mean forecast).
+    Mse,
+}
+
+/// Configuration of a [`Forecaster`].
+#[derive(Config, Debug)]
+pub struct ForecasterConfig {
+    /// The encoder (`input_size`: values per context step, `D`: targets, past covariates and
+    /// known columns).
+    pub recurrent: RecurrentConfig,
+    /// Target columns.
+    pub targets: usize,
+    /// Known columns per horizon step, `K` (future covariates and calendar features).
+    pub known: usize,
+    /// Steps forecast.
+    pub horizon: usize,
+}
+
+impl ForecasterConfig {
+    /// Creates the model on `device`.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Forecaster<B> {
+        let encoder = self.recurrent.init(device);
+        let head = LinearConfig::new(
+            encoder.output_size() + self.horizon * self.known,
+            self.horizon * self.targets,
+        )
+        .init(device);
+        Forecaster {
+            encoder,
+            head,
+            targets: self.targets,
+            horizon: self.horizon,
+        }
+    }
+}
+
+/// A recurrent encoder and a direct multi-step head.
+#[derive(Module, Debug)]
+pub struct Forecaster<B: Backend> {
+    /// The recurrent layers over the context.
+    pub encoder: Recurrent<B>,
+    /// `[H + horizon * K] → [horizon * targets]`.
+    pub head: Linear<B>,
+    /// Target columns; they are the first values of each context step.
+    pub targets: usize,
+    /// Steps forecast.
+    pub horizon: usize,
+}
+
+impl<B: Backend> Forecaster<B> {
+    /// The forecasts, in the scaled units of the inputs.
+    ///
+    /// # Shapes
+    /// - `context`: `[B, C, D]`, the targets first in each step
+    /// - `known`: `[B, horizon * K]` (`[B, 0]` when nothing is known)
+    /// - returns `[B, horizon * targets]`, step-major (`[B, horizon, targets]` flattened)
+    pub fn forward(&self, context: Tensor<B, 3>, known: Tensor<B, 2>) -> Tensor<B, 2> {
+        let [batch, steps, _] = context.dims();
+        let last = context
+            .clone()
+            .narrow(1, steps - 1, 1)
+            .narrow(2, 0, self.targets)
+            .reshape([batch, self.targets]);
+        let (h, _) = self.encoder.forward(context, None);
+        let hidden = h.dims()[2];
+        let h = h.narrow(1, steps - 1, 1).reshape([batch, hidden]);
+        let x = if known.dims()[1] == 0 {
+            h
+        } else {
+            Tensor::cat(vec![h, known], 1)
+        };
+        head(&self.head, x) + last.repeat_dim(1, self.horizon)
+    }
+
+    /// The masked loss: the mean over the observed targets (`mask` 1) of the absolute or squared
+    /// error; filled values (`mask` 0) never count.
+    ///
+    /// # Shapes
+    /// - `prediction`, `target`, `mask`: `[B, horizon * targets]`; returns `[1]`
+    pub fn loss(
+        &self,
+        prediction: Tensor<B, 2>,
+        target: Tensor<B, 2>,
+        mask: Tensor<B, 2>,
+        loss: ForecastLoss,
+    ) -> Tensor<B, 1> {
+        let diff = prediction - target;
+        let err = match loss {
+            ForecastLoss::Mae => diff.abs(),
+            ForecastLoss::Mse => diff.clone() * diff,
+        };
+        let count = mask.clone().sum().clamp_min(1.0);
+        (err * mask).sum() / count
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::NdArray;
+    use burn::tensor::{Distribution, TensorData};
+
+    use crate::CellKind;
+
+    type B = NdArray;
+
+    #[test]
+    fn shapes_and_the_naive_start() {
+        let device = Default::default();
+        let config = ForecasterConfig::new(RecurrentConfig::new(CellKind::Gru, 4, 8), 2, 1, 3);
+        let model = config.init::<B>(&device);
+        let context = Tensor::<B, 3>::random([5, 7, 4], Distribution::Default, &device);
+        let known = Tensor::<B, 2>::random([5, 3], Distribution::Default, &device);
+        let y = model.forward(context.clone(), known);
+        assert_eq!(y.dims(), [5, 6]);
+        // With a zero head the forecast is the last context value of each target, every step.
+        let mut zero = model.clone();
+        zero.head.weight = zero.head.weight.map(|w| w.zeros_like());
+        zero.head.bias = zero.head.bias.map(|b| b.map(|b| b.zeros_like()));
+        let y = zero.forward(context.clone(), Tensor::zeros([5, 3], &device));
+        let last: Vec<f32> = context
+            .narrow(1, 6, 1)
+            .narrow(2, 0, 2)
+            .into_data()
+            .to_vec()
+            .unwrap();
+        let y: Vec<f32> = y.into_data().to_vec().unwrap();
+        for b in 0..5 {
+            for k in 0..3 {
+                for j in 0..2 {
+                    assert_eq!(y[b * 6 + k * 2 + j], last[b * 2 + j]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn masked_values_never_count() {
+        let device = Default::default();
+        let model = ForecasterConfig::new(RecurrentConfig::new(CellKind::Lstm, 1, 4), 1, 0, 2)
+            .init::<B>(&device);
+        let t =
+            |v: [f32; 4]| Tensor::<B, 2>::from_data(TensorData::new(v.to_vec(), [2, 2]), &device);
+        let pred = t([1.0, 2.0, 3.0, 100.0]);
+        let target = t([2.0, 2.0, 1.0, f32::MAX]);
+        let mask = t([1.0, 1.0, 1.0, 0.0]);
+        let mae: f32 = model
+            .loss(
+                pred.clone(),
+                target.clone() * mask.clone(),
+                mask.clone(),
+                ForecastLoss::Mae,
+            )
+            .into_scalar();
+        assert!((mae - 1.0).abs() < 1e-6, "{mae}");
+        let mse: f32 = model
+            .loss(pred, target * mask.clone(), mask, ForecastLoss::Mse)
+            .into_scalar();
+        assert!((mse - 5.0 / 3.0).abs() < 1e-6, "{mse}");
+    }
+}
