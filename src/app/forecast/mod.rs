@@ -6,13 +6,13 @@
 //! the training part), `metrics.csv`, `checkpoints/{last,best}/`, and after `eval`
 //! `backtest.csv`, `backtest.json` and `forecast.svg`.
 //!
-//! - [`config`]: the run config; `problem`: the series split and scaled;
+//! - [`config`]: the run config; [`problem`]: the series split and scaled;
 //! - [`train`]: the training loop; [`backtest`]: `eval`; [`predict`]: `forecast`.
 
 pub mod backtest;
 pub mod config;
 pub mod predict;
-mod problem;
+pub mod problem;
 pub mod train;
 
 use std::path::PathBuf;

@@ -1,0 +1,225 @@
+//! The forecasting task end to end on a real series (AirPassengers, monthly, 1949-1960): a
+//! short training beats seasonal naive in the backtest, the same seed gives the same numbers, a
+//! resumed run equals an uninterrupted one, the baselines' scores match a computation by hand,
+//! and no forecast reads the future.
+
+use std::path::{Path, PathBuf};
+
+use burn::backend::{Autodiff, NdArray};
+use burn_rnn::app::checkpoint::RunDir;
+use burn_rnn::app::forecast::backtest::{load_forecaster, model_forecasts};
+use burn_rnn::app::forecast::problem::Problem;
+use burn_rnn::app::forecast::{
+    Backtest, ForecastConfig, ForecastError, backtest, forecast, read_scalers, train_forecaster,
+};
+use burn_rnn::app::train::{Progress, TrainOptions};
+
+type B = Autodiff<NdArray>;
+
+/// Burn's random generator is one for the process (weights are drawn from it): the tests take
+/// turns, so that each training's numbers depend on its seed alone.
+static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn config(sets: &[&str]) -> ForecastConfig {
+    let mut all = vec!["train.steps=300".to_string()];
+    all.extend(sets.iter().map(|s| s.to_string()));
+    ForecastConfig::load(&root().join("configs/forecast.toml"), &all).unwrap()
+}
+
+fn options(run: &Path, resume: bool, stop_after: Option<usize>) -> TrainOptions {
+    TrainOptions {
+        run: RunDir::new(run),
+        resume,
+        force: false,
+        progress: Progress::Quiet,
+        stop_after,
+        interrupt: None,
+    }
+}
+
+fn train_and_backtest(config: &ForecastConfig, run: &Path) -> Backtest {
+    train_forecaster::<B>(config, &options(run, false, None), &Default::default()).unwrap();
+    backtest::<NdArray>(&RunDir::new(run), "best", None, &Default::default()).unwrap()
+}
+
+/// `metrics.csv` without its timing columns.
+fn losses(run: &Path) -> Vec<String> {
+    std::fs::read_to_string(run.join("metrics.csv"))
+        .unwrap()
+        .lines()
+        .map(|l| l.split(',').take(4).collect::<Vec<_>>().join(","))
+        .collect()
+}
+
+#[test]
+fn beats_seasonal_naive_and_reproduces() {
+    let _turn = turn();
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let config = config(&[]);
+    let first = train_and_backtest(&config, &a);
+    eprintln!("{}", burn_rnn::app::forecast::backtest::table(&first));
+    assert_eq!((first.origins, first.horizon), (19, 6));
+    assert!(
+        first.model.mase < 0.75 * first.seasonal_naive.mase,
+        "model MASE {} against seasonal naive {}",
+        first.model.mase,
+        first.seasonal_naive.mase
+    );
+    // backtest.json in the documented shape.
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(a.join("backtest.json")).unwrap()).unwrap();
+    for method in ["model", "naive", "seasonal_naive", "linear"] {
+        for score in ["mae", "rmse", "smape", "mase"] {
+            assert!(json[method][score].is_f64(), "{method}.{score}");
+        }
+    }
+    assert_eq!(json["origins"], 19);
+    assert!(a.join("forecast.svg").exists() && a.join("backtest.csv").exists());
+    // Same seed, same numbers.
+    let second = train_and_backtest(&config, &b);
+    assert_eq!(first, second);
+    assert_eq!(losses(&a), losses(&b));
+}
+
+#[test]
+fn baselines_match_a_computation_by_hand() {
+    let _turn = turn();
+    let tmp = tempfile::tempdir().unwrap();
+    let got = train_and_backtest(&config(&["train.steps=20"]), tmp.path());
+    let y: Vec<f64> = std::fs::read_to_string(root().join("data/air_passengers.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
+        .collect();
+    // Test part: the last 24 months; origins 120..=138, 6 steps each.
+    let (mut naive, mut seasonal, mut n) = (0.0, 0.0, 0.0);
+    for o in 120..=138 {
+        for k in 0..6 {
+            naive += (y[o + k] - y[o - 1]).abs();
+            seasonal += (y[o + k] - y[o + k - 12]).abs();
+            n += 1.0;
+        }
+    }
+    // MASE's scale: the seasonal-naive MAE of the 120 training and validation months.
+    let scale = (12..120).map(|t| (y[t] - y[t - 12]).abs()).sum::<f64>() / 108.0;
+    let close = |a: f64, b: f64| (a - b).abs() < 1e-9 * b.abs().max(1.0);
+    assert!(
+        close(got.naive.mae, naive / n),
+        "{} {}",
+        got.naive.mae,
+        naive / n
+    );
+    assert!(close(got.seasonal_naive.mae, seasonal / n));
+    assert!(close(got.seasonal_naive.mase, seasonal / n / scale));
+}
+
+#[test]
+fn resume_equals_an_uninterrupted_run() {
+    let _turn = turn();
+    let tmp = tempfile::tempdir().unwrap();
+    let (whole, parts) = (tmp.path().join("whole"), tmp.path().join("parts"));
+    let config = config(&[]);
+    let device = Default::default();
+    train_forecaster::<B>(&config, &options(&whole, false, None), &device).unwrap();
+    train_forecaster::<B>(&config, &options(&parts, false, Some(200)), &device).unwrap();
+    train_forecaster::<B>(&config, &options(&parts, true, None), &device).unwrap();
+    assert_eq!(losses(&whole), losses(&parts));
+    let run = |p: &Path| backtest::<NdArray>(&RunDir::new(p), "last", None, &device).unwrap();
+    assert_eq!(run(&whole), run(&parts));
+}
+
+#[test]
+fn no_forecast_reads_the_future() {
+    let _turn = turn();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = config(&["train.steps=30"]);
+    let run = RunDir::new(tmp.path());
+    train_forecaster::<B>(
+        &config,
+        &options(tmp.path(), false, None),
+        &Default::default(),
+    )
+    .unwrap();
+    let device = Default::default();
+    let table = std::fs::read_to_string(root().join("data/air_passengers.csv")).unwrap();
+    let lines: Vec<&str> = table.lines().collect();
+    // Origin 126 (1959-07): change every passenger count from there on.
+    let changed: String = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            if i > 126 {
+                let month = l.split(',').next().unwrap();
+                format!("{month},{}\n", 9000 + i)
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    let path = tmp.path().join("changed.csv");
+    std::fs::write(&path, changed).unwrap();
+    let scalers = read_scalers(&run).unwrap();
+    let a = Problem::new(&config, None, Some(scalers.clone())).unwrap();
+    let b = Problem::new(&config, Some(&path), Some(scalers)).unwrap();
+    let model = load_forecaster::<NdArray>(&run, "best", &config, &a.frame, &device).unwrap();
+    let origins = [121, 126];
+    assert_eq!(
+        model_forecasts(&model, &a, &origins, &device),
+        model_forecasts(&model, &b, &origins, &device)
+    );
+    // `forecast` reads up to the last row with a target: rows of times alone after it change
+    // nothing.
+    let cut: String = lines[..=126].iter().map(|l| format!("{l}\n")).collect();
+    let padded = format!("{cut}1959-07,\n1959-08,\n");
+    let (p1, p2) = (tmp.path().join("cut.csv"), tmp.path().join("padded.csv"));
+    std::fs::write(&p1, cut).unwrap();
+    std::fs::write(&p2, padded).unwrap();
+    let f1 = forecast::<NdArray>(&run, "best", Some(&p1), &device).unwrap();
+    let f2 = forecast::<NdArray>(&run, "best", Some(&p2), &device).unwrap();
+    assert_eq!(f1, f2);
+    assert!(f1.starts_with("time,passengers\n1959-07,"), "{f1}");
+    assert_eq!(f1.lines().count(), 7);
+}
+
+#[test]
+fn bad_tables_are_named() {
+    let _turn = turn();
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("bad.csv");
+    std::fs::write(&csv, "month,passengers\n1949-01,112\n1949-02,oops\n").unwrap();
+    let config = config(&[&format!("data.csv=\"{}\"", csv.display())]);
+    let err = train_forecaster::<B>(
+        &config,
+        &options(&tmp.path().join("r"), false, None),
+        &Default::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, ForecastError::Series(_)));
+    let text = err.to_string();
+    assert!(
+        text.contains("bad.csv, row 3, column `passengers`: expected a number, found \"oops\""),
+        "{text}"
+    );
+    std::fs::write(&csv, "month,passengers\n1949-01,112\n1949-02,118\n").unwrap();
+    let err = train_forecaster::<B>(
+        &config,
+        &options(&tmp.path().join("s"), false, None),
+        &Default::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("2 steps of history") && err.contains("need at least"),
+        "{err}"
+    );
+}
