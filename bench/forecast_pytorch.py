@@ -1,0 +1,146 @@
+"""PyTorch with burn-rnn's forecaster: the same model, windows and batch, for the speed
+comparison of `bench/forecast.sh` (training windows per second on the CPU).
+
+usage: python3 bench/forecast_pytorch.py CONFIG [--steps N] [--threads N]
+
+CONFIG is a burn-rnn forecast config (`task = "forecast"`): the table, its target, covariate and
+calendar columns, context, horizon, model, batch and learning rate are read from it. The model is
+burn-rnn's `Forecaster`: a recurrent encoder (`nn.GRU`/`nn.LSTM`/`nn.RNN`, batch first) over
+`[B, C, D]`, its last step concatenated with the horizon's known columns, a linear head to
+`[B, horizon * targets]`, plus the last context value of each target; masked MAE or MSE; Adam;
+global-norm clipping. Prints `RESULT torch-forecast windows_per_s_median=..` over blocks of 50
+steps after 20 warm-up steps.
+"""
+import argparse, csv, math, os, statistics, sys, time, tomllib
+from datetime import datetime
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def load(config_path):
+    with open(config_path, "rb") as f:
+        cfg = tomllib.load(f)
+    base = os.path.dirname(os.path.abspath(config_path))
+    data = cfg["data"]
+    path = os.path.join(base, data["csv"])
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    def col(name):
+        out = []
+        for r in rows:
+            v = r[name].strip()
+            out.append(float(v) if v not in ("", "NA", "NaN", "nan") else math.nan)
+        a = np.array(out)
+        # Linear interpolation of missing values, as burn-rnn's `missing = "interpolate"`.
+        idx = np.arange(len(a)); ok = ~np.isnan(a)
+        return np.interp(idx, idx[ok], a[ok])
+    cols = [col(n) for n in data["target"]]
+    past = [col(n) for n in data.get("past_covariates", [])]
+    future = [col(n) for n in data.get("future_covariates", [])]
+    known = list(future)
+    if data.get("calendar") and data.get("time"):
+        # The same number of calendar columns as burn-rnn uses for the frequency (values alike).
+        t = [r[data["time"]] for r in rows]
+        stamps = [parse_time(s) for s in t]
+        step = stamps[1] - stamps[0]
+        cycles = [31557600.0]
+        if step < 7 * 86400:
+            cycles.insert(0, 7 * 86400.0)
+        if step < 86400:
+            cycles.insert(0, 86400.0)
+        if step >= 28 * 86400:
+            cycles = [31557600.0]
+        for c in cycles:
+            ph = 2 * math.pi * (np.array(stamps) % c) / c
+            known += [np.sin(ph), np.cos(ph)]
+    scale = lambda a: (a - a.mean()) / a.std()
+    series = np.stack([scale(a) for a in cols + past + known], axis=1).astype(np.float32)
+    return cfg, series, len(cols), len(past), len(known)
+
+
+def parse_time(s):
+    s = s.strip()
+    for fmt in ("%Y-%m", "%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y%m%d"):
+        try:
+            return datetime.strptime(s, fmt).timestamp()
+        except ValueError:
+            pass
+    return float(s)
+
+
+class Forecaster(nn.Module):
+    def __init__(self, cell, d, hidden, layers, dropout, targets, known, horizon):
+        super().__init__()
+        rnn = {"gru": nn.GRU, "lstm": nn.LSTM, "rnn": nn.RNN}[cell]
+        self.rnn = rnn(d, hidden, num_layers=layers, batch_first=True, dropout=dropout)
+        self.head = nn.Linear(hidden + horizon * known, horizon * targets)
+        self.targets, self.horizon = targets, horizon
+
+    def forward(self, x, k):
+        out, _ = self.rnn(x)
+        h = out[:, -1]
+        if k.shape[1]:
+            h = torch.cat([h, k], 1)
+        last = x[:, -1, : self.targets].repeat(1, self.horizon)
+        return self.head(h) + last
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("config")
+    ap.add_argument("--steps", type=int, default=320)
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    cfg, series, j, p, k = load(a.config)
+    f, m, t = cfg["forecast"], cfg.get("model", {}), cfg["train"]
+    C, H, B = f["context"], f["horizon"], t.get("batch_size", 64)
+    d = j + p + k
+    model = Forecaster(m.get("cell", "gru"), d, m.get("hidden_size", 64), m.get("num_layers", 1),
+                       m.get("dropout", 0.0), j, k, H)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.get("optim", {}).get("learning_rate", 3e-3))
+    clip = cfg.get("clip", {}).get("max_norm", 1.0)
+    n = len(series)
+    train_end = n - f["test"] - max(H, (n - f["test"]) // 10)
+    origins = np.arange(C, train_end - H + 1)
+    rng = np.random.default_rng(0)
+    mse = f.get("loss", "mae") == "mse"
+
+    def batch():
+        o = rng.choice(origins, size=B)
+        x = np.stack([series[i - C:i] for i in o])
+        kn = np.stack([series[i:i + H, j + p:].reshape(-1) for i in o])
+        y = np.stack([series[i:i + H, :j].reshape(-1) for i in o])
+        return torch.from_numpy(x), torch.from_numpy(kn), torch.from_numpy(y)
+
+    def step():
+        x, kn, y = batch()
+        pred = model(x, kn)
+        err = pred - y
+        loss = (err * err).mean() if mse else err.abs().mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if clip > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), clip)
+        opt.step()
+        return loss.item()
+
+    for _ in range(20):
+        step()
+    rates, block, t0 = [], 50, time.perf_counter()
+    for s in range(1, a.steps + 1):
+        step()
+        if s % block == 0:
+            now = time.perf_counter()
+            rates.append(block * B / (now - t0))
+            t0 = now
+    print(f"torch {torch.__version__} threads={torch.get_num_threads()} context={C} horizon={H} batch={B} d={d}", file=sys.stderr)
+    print(f"RESULT torch-forecast windows_per_s_median={statistics.median(rates):.0f} "
+          f"min={min(rates):.0f} max={max(rates):.0f}")
+
+
+if __name__ == "__main__":
+    main()
