@@ -7,7 +7,8 @@ CONFIG is a burn-rnn forecast config (`task = "forecast"`): the table, its targe
 calendar columns, context, horizon, model, batch and learning rate are read from it. The model is
 burn-rnn's `Forecaster`: a recurrent encoder (`nn.GRU`/`nn.LSTM`/`nn.RNN`, batch first) over
 `[B, C, D]`, its last step concatenated with the horizon's known columns, a linear head to
-`[B, horizon * targets]`, plus the last context value of each target; masked MAE or MSE; Adam;
+`[B, horizon * targets]` (zero at the start), plus the seasonal-naive forecast read from the
+context; masked MAE or MSE; Adam;
 global-norm clipping. Prints `RESULT torch-forecast windows_per_s_median=..` over blocks of 50
 steps after 20 warm-up steps.
 """
@@ -71,11 +72,16 @@ def parse_time(s):
 
 
 class Forecaster(nn.Module):
-    def __init__(self, cell, d, hidden, layers, dropout, targets, known, horizon):
+    def __init__(self, cell, d, hidden, layers, dropout, targets, known, horizon, context, season):
         super().__init__()
+        season = season if season <= context else 1
+        # Step k starts from the context step one season (or several) earlier.
+        self.base_rows = [context + k - season * (k // season + 1) for k in range(horizon)]
         rnn = {"gru": nn.GRU, "lstm": nn.LSTM, "rnn": nn.RNN}[cell]
         self.rnn = rnn(d, hidden, num_layers=layers, batch_first=True, dropout=dropout)
         self.head = nn.Linear(hidden + horizon * known, horizon * targets)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
         self.targets, self.horizon = targets, horizon
 
     def forward(self, x, k):
@@ -83,8 +89,8 @@ class Forecaster(nn.Module):
         h = out[:, -1]
         if k.shape[1]:
             h = torch.cat([h, k], 1)
-        last = x[:, -1, : self.targets].repeat(1, self.horizon)
-        return self.head(h) + last
+        base = x[:, self.base_rows, : self.targets].reshape(x.shape[0], -1)
+        return self.head(h) + base
 
 
 def main():
@@ -100,7 +106,7 @@ def main():
     C, H, B = f["context"], f["horizon"], t.get("batch_size", 64)
     d = j + p + k
     model = Forecaster(m.get("cell", "gru"), d, m.get("hidden_size", 64), m.get("num_layers", 1),
-                       m.get("dropout", 0.0), j, k, H)
+                       m.get("dropout", 0.0), j, k, H, C, f.get("season", 1))
     opt = torch.optim.Adam(model.parameters(), lr=cfg.get("optim", {}).get("learning_rate", 3e-3))
     clip = cfg.get("clip", {}).get("max_norm", 1.0)
     n = len(series)

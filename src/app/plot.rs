@@ -4,10 +4,12 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-/// Draws train and validation loss (nats/char) against the step into an SVG file.
+/// Draws train and validation loss against the step into an SVG file; `y_label` names the loss
+/// and its unit.
 pub fn loss_curve(
     path: &Path,
     title: &str,
+    y_label: &str,
     train: &[(usize, f64)],
     valid: &[(usize, f64)],
 ) -> Result<(), String> {
@@ -33,7 +35,7 @@ pub fn loss_curve(
     chart
         .configure_mesh()
         .x_desc("step")
-        .y_desc("loss (nats/char)")
+        .y_desc(y_label)
         .draw()
         .map_err(e)?;
     chart

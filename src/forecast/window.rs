@@ -8,7 +8,7 @@
 
 use super::scale::Scaler;
 use super::series::Series;
-use super::time::calendar_cycles;
+use super::time::{Frequency, calendar_cycles};
 
 /// The series in scaled units, every column `[steps]`.
 #[derive(Clone, Debug)]
@@ -73,7 +73,7 @@ impl Scalers {
 
 impl Frame {
     /// `series` in the units of `scalers`, with calendar features when `calendar` is set and
-    /// the series has times on a regular grid.
+    /// the series has a time column.
     pub fn new(series: &Series, scalers: &Scalers, calendar: bool) -> Frame {
         let scaled = |cols: &[super::series::Column], s: &[Scaler]| -> Vec<Vec<f64>> {
             cols.iter()
@@ -82,7 +82,12 @@ impl Frame {
                 .collect()
         };
         let mut known = scaled(&series.future, &scalers.future);
-        if calendar && let (Some(times), Some(freq)) = (&series.times, series.frequency) {
+        // Rows taken as steps (`gaps = "ignore"`) have times but no frequency: the cycles are
+        // those of their smallest step.
+        let frequency = series
+            .frequency
+            .or_else(|| series.times.as_deref().and_then(Frequency::infer));
+        if calendar && let (Some(times), Some(freq)) = (&series.times, frequency) {
             for cycle in calendar_cycles(freq) {
                 let phase: Vec<f64> = times.iter().map(|&t| cycle.phase(t)).collect();
                 let angle = |p: f64| 2.0 * std::f64::consts::PI * p;

@@ -3,13 +3,14 @@
 //!
 //! `[B, C, D]` context → recurrent layers → the last step's output `[B, H]`, concatenated with
 //! the horizon's known columns `[B, horizon * K]` → Linear → `[B, horizon * targets]`, added to
-//! the last context value of each target (the network learns the change from the naive
-//! forecast, which keeps an untrained model at naive and a level shift cheap).
+//! the seasonal-naive forecast read from the context (each step's value one season earlier; a
+//! season of 1 is the last value). The head starts at zero, so an untrained model forecasts
+//! exactly seasonal naive and the network learns the change from it.
 
 use burn::config::Config;
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::{Tensor, backend::Backend};
+use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 
 use crate::layer::{Recurrent, RecurrentConfig};
 use crate::model::task::head;
@@ -37,22 +38,29 @@ pub struct ForecasterConfig {
     pub known: usize,
     /// Steps forecast.
     pub horizon: usize,
+    /// The season of the forecast the head adds to: step `k` starts from the context's value
+    /// `season * (k / season + 1) - k` steps before the origin. At most the context length.
+    #[config(default = 1)]
+    pub season: usize,
 }
 
 impl ForecasterConfig {
     /// Creates the model on `device`.
     pub fn init<B: Backend>(&self, device: &B::Device) -> Forecaster<B> {
         let encoder = self.recurrent.init(device);
-        let head = LinearConfig::new(
+        let mut head = LinearConfig::new(
             encoder.output_size() + self.horizon * self.known,
             self.horizon * self.targets,
         )
         .init(device);
+        head.weight = Param::from_tensor(head.weight.val().zeros_like());
+        head.bias = head.bias.map(|b| Param::from_tensor(b.val().zeros_like()));
         Forecaster {
             encoder,
             head,
             targets: self.targets,
             horizon: self.horizon,
+            season: self.season,
         }
     }
 }
@@ -68,6 +76,8 @@ pub struct Forecaster<B: Backend> {
     pub targets: usize,
     /// Steps forecast.
     pub horizon: usize,
+    /// The season of the base forecast (1: the last value).
+    pub season: usize,
 }
 
 impl<B: Backend> Forecaster<B> {
@@ -77,13 +87,29 @@ impl<B: Backend> Forecaster<B> {
     /// - `context`: `[B, C, D]`, the targets first in each step
     /// - `known`: `[B, horizon * K]` (`[B, 0]` when nothing is known)
     /// - returns `[B, horizon * targets]`, step-major (`[B, horizon, targets]` flattened)
+    ///
+    /// # Panics
+    /// When the context is shorter than the season.
     pub fn forward(&self, context: Tensor<B, 3>, known: Tensor<B, 2>) -> Tensor<B, 2> {
         let [batch, steps, _] = context.dims();
-        let last = context
+        let season = self.season.max(1);
+        assert!(
+            season <= steps,
+            "a season of {season} steps needs that much context, found {steps}"
+        );
+        // Step k of the horizon starts from the context step one season (or several) earlier.
+        let rows: Vec<i64> = (0..self.horizon)
+            .map(|k| (steps + k - season * (k / season + 1)) as i64)
+            .collect();
+        let rows = Tensor::<B, 1, Int>::from_data(
+            TensorData::new(rows, [self.horizon]),
+            &context.device(),
+        );
+        let base = context
             .clone()
-            .narrow(1, steps - 1, 1)
             .narrow(2, 0, self.targets)
-            .reshape([batch, self.targets]);
+            .select(1, rows)
+            .reshape([batch, self.horizon * self.targets]);
         let (h, _) = self.encoder.forward(context, None);
         let hidden = h.dims()[2];
         let h = h.narrow(1, steps - 1, 1).reshape([batch, hidden]);
@@ -92,7 +118,7 @@ impl<B: Backend> Forecaster<B> {
         } else {
             Tensor::cat(vec![h, known], 1)
         };
-        head(&self.head, x) + last.repeat_dim(1, self.horizon)
+        head(&self.head, x) + base
     }
 
     /// The masked loss: the mean over the observed targets (`mask` 1) of the absolute or squared

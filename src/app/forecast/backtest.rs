@@ -294,7 +294,11 @@ fn plot(
         .map_err(e)?;
     chart
         .configure_mesh()
-        .x_desc("step")
+        .x_desc(if problem.series.times.is_some() {
+            "time"
+        } else {
+            "step"
+        })
         .x_label_formatter(&|s| time_label(problem, *s))
         .y_desc(col.name.as_str())
         .draw()
@@ -327,6 +331,7 @@ fn plot(
     }
     chart
         .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()

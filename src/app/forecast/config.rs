@@ -129,6 +129,21 @@ pub struct ModelSection {
     pub num_layers: usize,
     /// Dropout between recurrent layers (training only).
     pub dropout: f64,
+    /// The forecast the network's output is added to, and what an untrained model forecasts:
+    /// `naive` (the last value) or `seasonal_naive` (the value one `forecast.season` earlier,
+    /// when the context holds a season).
+    pub base: Base,
+}
+
+/// What the forecaster starts from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Base {
+    /// The last value.
+    #[default]
+    Naive,
+    /// The value one season earlier.
+    SeasonalNaive,
 }
 
 impl Default for ModelSection {
@@ -138,6 +153,7 @@ impl Default for ModelSection {
             hidden_size: 64,
             num_layers: 1,
             dropout: 0.0,
+            base: Base::Naive,
         }
     }
 }
@@ -291,6 +307,16 @@ impl ForecastConfig {
         }
     }
 
+    /// The season of the forecast the model starts from: `forecast.season` for
+    /// `model.base = "seasonal_naive"` when the context holds a season, else 1 (the last value).
+    pub fn base_season(&self) -> usize {
+        let f = &self.forecast;
+        match self.model.base {
+            Base::SeasonalNaive if f.season <= f.context => f.season,
+            _ => 1,
+        }
+    }
+
     /// The model for `targets` target columns, `width` values per context step and `known`
     /// known columns per horizon step.
     pub fn model_config(&self, targets: usize, width: usize, known: usize) -> ForecasterConfig {
@@ -303,5 +329,6 @@ impl ForecastConfig {
             known,
             self.forecast.horizon,
         )
+        .with_season(self.base_season())
     }
 }

@@ -3,7 +3,7 @@
 //! baselines, and forecasts after the table's last row.
 //!
 //! A forecast run folder holds `config.toml` (the effective config), `scalers.json` (fitted on
-//! the training part), `metrics.csv`, `checkpoints/{last,best}/`, and after `eval`
+//! the training part), `metrics.csv`, `loss.svg`, `checkpoints/{last,best}/`, and after `eval`
 //! `backtest.csv`, `backtest.json` and `forecast.svg`.
 //!
 //! - [`config`]: the run config; [`problem`]: the series split and scaled;

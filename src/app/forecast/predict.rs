@@ -50,8 +50,7 @@ pub fn forecast<B: Backend>(
                 names.join(", ")
             )));
         }
-        extend(&mut series, horizon - after, config.data.calendar)
-            .map_err(|m| ForecastError::NoFuture(format!("{}: {m}", path.display())))?;
+        extend(&mut series, horizon - after);
     }
     let frame = Frame::new(&series, &scalers, config.data.calendar);
     let model = load_forecaster::<B>(run, checkpoint, &config, &frame, device)?;
@@ -94,19 +93,15 @@ pub fn forecast<B: Backend>(
 /// Adds `n` steps after the series' last, for a forecast that needs only their times (calendar
 /// features) or nothing: times by the series' frequency (rows taken as steps: the last step
 /// between rows, repeated), other values repeating the last.
-fn extend(series: &mut Series, n: usize, calendar: bool) -> Result<(), String> {
+fn extend(series: &mut Series, n: usize) {
     match (&mut series.times, series.frequency) {
         (Some(times), Some(freq)) => {
             let last = *times.last().expect("a series has steps");
             times.extend((1..=n as i64).map(|k| freq.advance(last, k)));
         }
-        (Some(_), None) if calendar => {
-            return Err(
-                "calendar features of the horizon need regular times, and gaps = \"ignore\" has none: add rows with the horizon's times".into(),
-            );
-        }
         (Some(times), None) => {
-            // Rows are steps (gaps = "ignore"): the horizon's times continue the last step.
+            // Rows are steps (gaps = "ignore"): the horizon's times continue the last step (rows
+            // with the horizon's own times, after the last target value, give them exactly).
             let last = *times.last().expect("a series has steps");
             let step = times.len().checked_sub(2).map_or(1, |i| last - times[i]);
             times.extend((1..=n as i64).map(|k| last + k * step));
@@ -118,5 +113,4 @@ fn extend(series: &mut Series, n: usize, calendar: bool) -> Result<(), String> {
         col.values.extend(std::iter::repeat_n(last, n));
         col.observed.extend(std::iter::repeat_n(false, n));
     }
-    Ok(())
 }

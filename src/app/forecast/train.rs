@@ -172,6 +172,27 @@ fn run_loop<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
     write_atomic(&run.config_path(), config.to_toml().as_bytes())?;
     let total = config.train.steps.expect("steps known or calibrated");
     let (mut window_loss, mut window_n, mut last_val) = (0.0, 0usize, f64::NAN);
+    if start == 0 {
+        // The untrained model forecasts seasonal naive: the first candidate for `best`, so that
+        // training keeps a model only when it validates better than that.
+        last_val = validation_loss(&model.valid(), &val, loss_kind, device);
+        history::append(&run.metrics_path(), &format!("0,,{last_val:.6},,,0.00\n"))?;
+        if last_val.is_finite() {
+            best = last_val;
+            let state = TrainState {
+                step: 0,
+                total_steps: total,
+                best_val_loss: Some(best),
+                val_loss: Some(last_val),
+                elapsed_secs: 0.0,
+                seed: config.seed,
+                files: Default::default(),
+                vocab: None,
+                corpus: None,
+            };
+            run.save_checkpoint("best", &state, &[("model.bin", &module_bytes(&model))])?;
+        }
+    }
     let mut window_started = Instant::now();
     let mut done_here = 0usize;
     for step in start..total {
@@ -266,6 +287,19 @@ fn run_loop<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
             break;
         }
     }
+    let (train_series, valid_series) = history::read_metrics(run);
+    let unit = match loss_kind {
+        ForecastLoss::Mae => "MAE (scaled)",
+        ForecastLoss::Mse => "MSE (scaled)",
+    };
+    // The picture is a convenience: the run is saved whether or not it can be drawn.
+    let _ = crate::app::plot::loss_curve(
+        &run.plot_path(),
+        &format!("{} ({} steps)", run.root().display(), total),
+        unit,
+        &train_series,
+        &valid_series,
+    );
     let secs = started.elapsed().as_secs_f64().max(1e-9);
     Ok(ForecastSummary {
         steps: total,

@@ -633,9 +633,13 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
         let run = &self.options.run;
         let (train_series, valid_series) = history::read_metrics(run);
         let title = format!("{} — {}", run.root().display(), self.config.model.cell);
-        if let Err(e) =
-            crate::app::plot::loss_curve(&run.plot_path(), &title, &train_series, &valid_series)
-        {
+        if let Err(e) = crate::app::plot::loss_curve(
+            &run.plot_path(),
+            &title,
+            "loss (nats/char)",
+            &train_series,
+            &valid_series,
+        ) {
             let _ = writeln!(
                 std::io::stderr(),
                 "warning: could not draw {}: {e}",
