@@ -46,13 +46,8 @@ def load(config_path):
         t = [r[data["time"]] for r in rows]
         stamps = [parse_time(s) for s in t]
         step = stamps[1] - stamps[0]
-        cycles = [31557600.0]
-        if step < 7 * 86400:
-            cycles.insert(0, 7 * 86400.0)
-        if step < 86400:
-            cycles.insert(0, 86400.0)
-        if step >= 28 * 86400:
-            cycles = [31557600.0]
+        span = stamps[-1] - stamps[0]
+        cycles = [c for c in (86400.0, 7 * 86400.0, 365 * 86400.0) if step < c and span >= 2 * c]
         for c in cycles:
             ph = 2 * math.pi * (np.array(stamps) % c) / c
             known += [np.sin(ph), np.cos(ph)]

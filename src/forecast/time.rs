@@ -236,22 +236,22 @@ impl Cycle {
     }
 }
 
-/// The calendar cycles that vary within a series of this frequency: a cycle longer than one
-/// step (an hourly series has days, weeks and years; a monthly one only years).
-pub fn calendar_cycles(frequency: Frequency) -> Vec<Cycle> {
+/// The calendar cycles that carry information in a series of this frequency spanning
+/// `span_secs`: a cycle longer than one step (an hourly series has days, weeks and years; a
+/// monthly one only years) that the series covers at least twice, so that each phase is seen
+/// more than once (a year's phase in a series of one summer only tells the days apart, which a
+/// model can memorise and not carry forward).
+pub fn calendar_cycles(frequency: Frequency, span_secs: i64) -> Vec<Cycle> {
+    const DAY: i64 = 86_400;
     let step = match frequency {
-        Frequency::Months(_) => return vec![Cycle::Year],
+        Frequency::Months(m) => i64::from(m) * 28 * DAY,
         Frequency::Seconds(s) => s,
     };
-    let mut cycles = Vec::new();
-    if step < 86_400 {
-        cycles.push(Cycle::Day);
-    }
-    if step < 7 * 86_400 {
-        cycles.push(Cycle::Week);
-    }
-    cycles.push(Cycle::Year);
-    cycles
+    [(Cycle::Day, DAY), (Cycle::Week, 7 * DAY), (Cycle::Year, 365 * DAY)]
+        .into_iter()
+        .filter(|&(_, length)| step < length && span_secs >= 2 * length)
+        .map(|(cycle, _)| cycle)
+        .collect()
 }
 
 #[cfg(test)]
@@ -339,14 +339,20 @@ mod tests {
 
     #[test]
     fn cycles_follow_the_frequency() {
-        assert_eq!(calendar_cycles(Frequency::Months(1)), vec![Cycle::Year]);
+        let years = 10 * 365 * 86_400;
+        assert_eq!(calendar_cycles(Frequency::Months(1), years), vec![Cycle::Year]);
         assert_eq!(
-            calendar_cycles(Frequency::Seconds(1800)),
+            calendar_cycles(Frequency::Seconds(1800), years),
             vec![Cycle::Day, Cycle::Week, Cycle::Year]
         );
         assert_eq!(
-            calendar_cycles(Frequency::Seconds(86_400)),
+            calendar_cycles(Frequency::Seconds(86_400), years),
             vec![Cycle::Week, Cycle::Year]
+        );
+        // Twelve weeks of half-hours: days and weeks, not the year.
+        assert_eq!(
+            calendar_cycles(Frequency::Seconds(1800), 84 * 86_400),
+            vec![Cycle::Day, Cycle::Week]
         );
         // Monday 2024-03-18 06:00: a quarter of the day, in the first day of the week.
         let t = TimeFormat::DateTime.parse("2024-03-18T06:00:00").unwrap();

@@ -88,7 +88,8 @@ impl Frame {
             .frequency
             .or_else(|| series.times.as_deref().and_then(Frequency::infer));
         if calendar && let (Some(times), Some(freq)) = (&series.times, frequency) {
-            for cycle in calendar_cycles(freq) {
+            let span = times[series.len.max(1) - 1] - times[0];
+            for cycle in calendar_cycles(freq, span) {
                 let phase: Vec<f64> = times.iter().map(|&t| cycle.phase(t)).collect();
                 let angle = |p: f64| 2.0 * std::f64::consts::PI * p;
                 known.push(phase.iter().map(|&p| angle(p).sin()).collect());

@@ -22,7 +22,7 @@ use crate::app::forecast::config::ForecastConfig;
 use crate::app::forecast::problem::Problem;
 use crate::app::forecast::{ForecastError, METRICS_HEADER};
 use crate::app::optimiser::{WithOptimiser, with_optimiser};
-use crate::app::train::TrainOptions;
+use crate::app::train::{Progress, TrainOptions};
 use crate::forecast::window::WindowBuffers;
 use crate::model::{ForecastLoss, Forecaster};
 use crate::training::clip_gradients;
@@ -117,83 +117,36 @@ fn run_loop<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
     config: &mut ForecastConfig,
     options: &TrainOptions,
     problem: &Problem,
-    mut model: Forecaster<B>,
-    mut optim: O,
+    model: Forecaster<B>,
+    optim: O,
     device: &B::Device,
 ) -> Result<ForecastSummary, ForecastError> {
     let run = &options.run;
-    let (mut start, mut best, mut elapsed_before) = (0, f64::INFINITY, 0.0);
-    if options.resume {
-        let (state, files) = run.load_checkpoint("last")?;
-        let dir = run.checkpoint_dir("last");
-        model = load_module(
-            model,
-            &files,
-            &dir,
-            "model.bin",
-            "the run's config.toml",
-            device,
-        )?;
-        let record = load_record(&files, &dir, "optim.bin", "optimiser state", device)?;
-        optim = optim.load_record(record);
-        (start, elapsed_before) = (state.step, state.elapsed_secs);
-        best = state.best_val_loss.unwrap_or(f64::INFINITY);
-        truncate_metrics(run, start)?;
-    } else {
-        run.create()?;
-        write_atomic(
-            &run.metrics_path(),
-            format!("{METRICS_HEADER}\n").as_bytes(),
-        )?;
-        let scalers = serde_json::to_vec_pretty(&problem.scalers).expect("scalers serialise");
-        write_atomic(&super::scalers_path(run), &scalers)?;
-    }
+    let Opened {
+        mut model,
+        mut optim,
+        start,
+        mut best,
+        elapsed_before,
+    } = open(run, options.resume, problem, model, optim, device)?;
     let origins = problem.train_origins();
     let val = problem.windows(&problem.val_origins());
     let loss_kind = config.forecast.loss;
     let batch = config.train.batch_size;
     let started = Instant::now();
     if config.train.steps.is_none() {
-        let budget = config
-            .train
-            .time_budget
-            .expect("validated: steps or a time budget");
-        let steps = calibrate(
-            problem,
-            &origins,
-            &val,
-            &model,
-            config,
-            device,
-            budget.secs(),
-        );
+        let budget = config.train.time_budget.expect("validated: steps or a time budget");
+        let steps = calibrate(problem, &origins, &val, &model, config, device, budget.secs());
         config.train.steps = Some(start + steps);
     }
     write_atomic(&run.config_path(), config.to_toml().as_bytes())?;
     let total = config.train.steps.expect("steps known or calibrated");
-    let (mut window_loss, mut window_n, mut last_val) = (0.0, 0usize, f64::NAN);
+    let mut last_val = f64::NAN;
     if start == 0 {
-        // The untrained model forecasts seasonal naive: the first candidate for `best`, so that
-        // training keeps a model only when it validates better than that.
-        last_val = validation_loss(&model.valid(), &val, loss_kind, device);
-        history::append(&run.metrics_path(), &format!("0,,{last_val:.6},,,0.00\n"))?;
-        if last_val.is_finite() {
-            best = last_val;
-            let state = TrainState {
-                step: 0,
-                total_steps: total,
-                best_val_loss: Some(best),
-                val_loss: Some(last_val),
-                elapsed_secs: 0.0,
-                seed: config.seed,
-                files: Default::default(),
-                vocab: None,
-                corpus: None,
-            };
-            run.save_checkpoint("best", &state, &[("model.bin", &module_bytes(&model))])?;
-        }
+        last_val = validate_untrained(run, config, &model, &val, total, device)?;
+        best = best.min(last_val);
     }
-    let mut window_started = Instant::now();
+    let (mut window_loss, mut window_n, mut window_started) = (0.0, 0usize, Instant::now());
     let mut done_here = 0usize;
     for step in start..total {
         // Learning rate and randomness of this step.
@@ -201,20 +154,15 @@ fn run_loop<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
         B::seed(device, config.seed.wrapping_add(step as u64 + 1));
         let w = problem.windows(&batch_origins(&origins, batch, config.seed, step));
         // Forward, backward, clip, update.
-        let (loss, grads) = forward_backward(&model, &w, loss_kind, device);
+        let (loss, mut grads) = forward_backward(&model, &w, loss_kind, device);
         if !loss.is_finite() {
             return Err(ForecastError::Diverged {
                 step: step + 1,
                 loss,
             });
         }
-        let mut grads = grads;
-        clip_gradients::<B, _>(
-            &model,
-            &mut grads,
-            config.clip.max_norm,
-            config.clip.max_value,
-        );
+        let clip = &config.clip;
+        clip_gradients::<B, _>(&model, &mut grads, clip.max_norm, clip.max_value);
         model = optim.step(lr, model, grads);
         (window_loss, window_n, done_here) = (window_loss + loss, window_n + 1, done_here + 1);
         // Log; validate and checkpoint when due.
@@ -230,51 +178,26 @@ fn run_loop<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
             let rate = (window_n * batch) as f64 / secs;
             let train_loss = window_loss / window_n as f64;
             (window_loss, window_n, window_started) = (0.0, 0, Instant::now());
-            let mut val_col = String::new();
             if eval {
                 last_val = validation_loss(&model.valid(), &val, loss_kind, device);
-                val_col = format!("{last_val:.6}");
             }
+            let val_col = if eval { format!("{last_val:.6}") } else { String::new() };
             let elapsed = elapsed_before + started.elapsed().as_secs_f64();
             history::append(
                 &run.metrics_path(),
                 &format!("{done},{train_loss:.6},{val_col},{lr:.6e},{rate:.1},{elapsed:.2}\n"),
             )?;
-            if options.progress != crate::app::train::Progress::Quiet {
+            if options.progress != Progress::Quiet {
+                let val = if eval { format!(" | val {last_val:.4}") } else { String::new() };
                 eprintln!(
-                    "step {done}/{total} | loss {train_loss:.4}{} | lr {lr:.2e} | {rate:.0} windows/s",
-                    if eval {
-                        format!(" | val {last_val:.4}")
-                    } else {
-                        String::new()
-                    }
+                    "step {done}/{total} | loss {train_loss:.4}{val} | lr {lr:.2e} | {rate:.0} windows/s"
                 );
             }
             if eval {
                 let improved = last_val < best;
                 best = best.min(last_val);
-                let state = TrainState {
-                    step: done,
-                    total_steps: total,
-                    best_val_loss: best.is_finite().then_some(best),
-                    val_loss: Some(last_val),
-                    elapsed_secs: elapsed,
-                    seed: config.seed,
-                    files: Default::default(),
-                    vocab: None,
-                    corpus: None,
-                };
-                let model_bin = module_bytes(&model);
-                let optim_bin =
-                    record_bytes::<B, _>(optim.to_record()).map_err(ForecastError::Optimiser)?;
-                run.save_checkpoint(
-                    "last",
-                    &state,
-                    &[("model.bin", &model_bin), ("optim.bin", &optim_bin)],
-                )?;
-                if improved {
-                    run.save_checkpoint("best", &state, &[("model.bin", &model_bin)])?;
-                }
+                let state = train_state(config, done, total, best, last_val, elapsed);
+                save(run, &state, &model, &optim, improved)?;
             }
         }
         if interrupted && done < total {
@@ -308,6 +231,113 @@ fn run_loop<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
         best_val_loss: best,
         windows_per_sec: (done_here * batch) as f64 / secs,
     })
+}
+
+/// Where a run starts: a fresh folder, or the `last` checkpoint of a resumed one.
+struct Opened<B: AutodiffBackend, O> {
+    model: Forecaster<B>,
+    optim: O,
+    start: usize,
+    best: f64,
+    elapsed_before: f64,
+}
+
+/// Restores the `last` checkpoint (`resume`) and cuts `metrics.csv` back to it, or starts the
+/// run folder: checkpoints, the metrics header, the scalers.
+fn open<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
+    run: &RunDir,
+    resume: bool,
+    problem: &Problem,
+    model: Forecaster<B>,
+    optim: O,
+    device: &B::Device,
+) -> Result<Opened<B, O>, ForecastError> {
+    if !resume {
+        run.create()?;
+        write_atomic(&run.metrics_path(), format!("{METRICS_HEADER}\n").as_bytes())?;
+        let scalers = serde_json::to_vec_pretty(&problem.scalers).expect("scalers serialise");
+        write_atomic(&super::scalers_path(run), &scalers)?;
+        return Ok(Opened {
+            model,
+            optim,
+            start: 0,
+            best: f64::INFINITY,
+            elapsed_before: 0.0,
+        });
+    }
+    let (state, files) = run.load_checkpoint("last")?;
+    let dir = run.checkpoint_dir("last");
+    let what = "the run's config.toml";
+    let model = load_module(model, &files, &dir, "model.bin", what, device)?;
+    let record = load_record(&files, &dir, "optim.bin", "optimiser state", device)?;
+    truncate_metrics(run, state.step)?;
+    Ok(Opened {
+        model,
+        optim: optim.load_record(record),
+        start: state.step,
+        best: state.best_val_loss.unwrap_or(f64::INFINITY),
+        elapsed_before: state.elapsed_secs,
+    })
+}
+
+/// The validation loss of the untrained model, which forecasts its base (the head starts at
+/// zero): logged as step 0 and saved as the first `best`, so that training keeps a model only
+/// when it validates better than that.
+fn validate_untrained<B: AutodiffBackend>(
+    run: &RunDir,
+    config: &ForecastConfig,
+    model: &Forecaster<B>,
+    val: &WindowBuffers,
+    total: usize,
+    device: &B::Device,
+) -> Result<f64, ForecastError> {
+    let loss = validation_loss(&model.valid(), val, config.forecast.loss, device);
+    history::append(&run.metrics_path(), &format!("0,,{loss:.6},,,0.00\n"))?;
+    if loss.is_finite() {
+        let state = train_state(config, 0, total, loss, loss, 0.0);
+        run.save_checkpoint("best", &state, &[("model.bin", &module_bytes(model))])?;
+    }
+    Ok(loss)
+}
+
+/// The state saved with a checkpoint after step `done`.
+fn train_state(
+    config: &ForecastConfig,
+    done: usize,
+    total: usize,
+    best: f64,
+    val: f64,
+    elapsed: f64,
+) -> TrainState {
+    TrainState {
+        step: done,
+        total_steps: total,
+        best_val_loss: best.is_finite().then_some(best),
+        val_loss: val.is_finite().then_some(val),
+        elapsed_secs: elapsed,
+        seed: config.seed,
+        files: Default::default(),
+        vocab: None,
+        corpus: None,
+    }
+}
+
+/// Saves checkpoint `last` (model and optimiser) and, when the validation loss improved, `best`.
+fn save<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
+    run: &RunDir,
+    state: &TrainState,
+    model: &Forecaster<B>,
+    optim: &O,
+    improved: bool,
+) -> Result<(), ForecastError> {
+    let model_bin = module_bytes(model);
+    let optim_bin = record_bytes::<B, _>(optim.to_record()).map_err(ForecastError::Optimiser)?;
+    let files: [(&str, &[u8]); 2] = [("model.bin", &model_bin), ("optim.bin", &optim_bin)];
+    run.save_checkpoint("last", state, &files)?;
+    if improved {
+        run.save_checkpoint("best", state, &files[..1])?;
+    }
+    Ok(())
 }
 
 /// The origins of the batch of `step`: `batch` training origins drawn uniformly, seeded by
