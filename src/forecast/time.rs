@@ -247,11 +247,15 @@ pub fn calendar_cycles(frequency: Frequency, span_secs: i64) -> Vec<Cycle> {
         Frequency::Months(m) => i64::from(m) * 28 * DAY,
         Frequency::Seconds(s) => s,
     };
-    [(Cycle::Day, DAY), (Cycle::Week, 7 * DAY), (Cycle::Year, 365 * DAY)]
-        .into_iter()
-        .filter(|&(_, length)| step < length && span_secs >= 2 * length)
-        .map(|(cycle, _)| cycle)
-        .collect()
+    [
+        (Cycle::Day, DAY),
+        (Cycle::Week, 7 * DAY),
+        (Cycle::Year, 365 * DAY),
+    ]
+    .into_iter()
+    .filter(|&(_, length)| step < length && span_secs >= 2 * length)
+    .map(|(cycle, _)| cycle)
+    .collect()
 }
 
 #[cfg(test)]
@@ -340,7 +344,10 @@ mod tests {
     #[test]
     fn cycles_follow_the_frequency() {
         let years = 10 * 365 * 86_400;
-        assert_eq!(calendar_cycles(Frequency::Months(1), years), vec![Cycle::Year]);
+        assert_eq!(
+            calendar_cycles(Frequency::Months(1), years),
+            vec![Cycle::Year]
+        );
         assert_eq!(
             calendar_cycles(Frequency::Seconds(1800), years),
             vec![Cycle::Day, Cycle::Week, Cycle::Year]

@@ -135,8 +135,19 @@ fn run_loop<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
     let batch = config.train.batch_size;
     let started = Instant::now();
     if config.train.steps.is_none() {
-        let budget = config.train.time_budget.expect("validated: steps or a time budget");
-        let steps = calibrate(problem, &origins, &val, &model, config, device, budget.secs());
+        let budget = config
+            .train
+            .time_budget
+            .expect("validated: steps or a time budget");
+        let steps = calibrate(
+            problem,
+            &origins,
+            &val,
+            &model,
+            config,
+            device,
+            budget.secs(),
+        );
         config.train.steps = Some(start + steps);
     }
     write_atomic(&run.config_path(), config.to_toml().as_bytes())?;
@@ -181,14 +192,22 @@ fn run_loop<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
             if eval {
                 last_val = validation_loss(&model.valid(), &val, loss_kind, device);
             }
-            let val_col = if eval { format!("{last_val:.6}") } else { String::new() };
+            let val_col = if eval {
+                format!("{last_val:.6}")
+            } else {
+                String::new()
+            };
             let elapsed = elapsed_before + started.elapsed().as_secs_f64();
             history::append(
                 &run.metrics_path(),
                 &format!("{done},{train_loss:.6},{val_col},{lr:.6e},{rate:.1},{elapsed:.2}\n"),
             )?;
             if options.progress != Progress::Quiet {
-                let val = if eval { format!(" | val {last_val:.4}") } else { String::new() };
+                let val = if eval {
+                    format!(" | val {last_val:.4}")
+                } else {
+                    String::new()
+                };
                 eprintln!(
                     "step {done}/{total} | loss {train_loss:.4}{val} | lr {lr:.2e} | {rate:.0} windows/s"
                 );
@@ -254,7 +273,10 @@ fn open<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
 ) -> Result<Opened<B, O>, ForecastError> {
     if !resume {
         run.create()?;
-        write_atomic(&run.metrics_path(), format!("{METRICS_HEADER}\n").as_bytes())?;
+        write_atomic(
+            &run.metrics_path(),
+            format!("{METRICS_HEADER}\n").as_bytes(),
+        )?;
         let scalers = serde_json::to_vec_pretty(&problem.scalers).expect("scalers serialise");
         write_atomic(&super::scalers_path(run), &scalers)?;
         return Ok(Opened {
