@@ -134,21 +134,10 @@ fn run_loop<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
     let loss_kind = config.forecast.loss;
     let batch = config.train.batch_size;
     let started = Instant::now();
-    if config.train.steps.is_none() {
-        let budget = config
-            .train
-            .time_budget
-            .expect("validated: steps or a time budget");
-        let steps = calibrate(
-            problem,
-            &origins,
-            &val,
-            &model,
-            config,
-            device,
-            budget.secs(),
-        );
-        config.train.steps = Some(start + steps);
+    if let (None, Some(budget)) = (config.train.steps, config.train.time_budget) {
+        let secs = budget.secs();
+        config.train.steps =
+            Some(start + calibrate(problem, &origins, &val, &model, config, device, secs));
     }
     write_atomic(&run.config_path(), config.to_toml().as_bytes())?;
     let total = config.train.steps.expect("steps known or calibrated");
@@ -157,7 +146,7 @@ fn run_loop<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
         last_val = validate_untrained(run, config, &model, &val, total, device)?;
         best = best.min(last_val);
     }
-    let (mut window_loss, mut window_n, mut window_started) = (0.0, 0usize, Instant::now());
+    let mut window = LossWindow::new(batch);
     let mut done_here = 0usize;
     for step in start..total {
         // Learning rate and randomness of this step.
@@ -175,7 +164,8 @@ fn run_loop<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
         let clip = &config.clip;
         clip_gradients::<B, _>(&model, &mut grads, clip.max_norm, clip.max_value);
         model = optim.step(lr, model, grads);
-        (window_loss, window_n, done_here) = (window_loss + loss, window_n + 1, done_here + 1);
+        window.add(loss);
+        done_here += 1;
         // Log; validate and checkpoint when due.
         let done = step + 1;
         let interrupted = options
@@ -185,32 +175,23 @@ fn run_loop<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
         let stop = options.stop_after == Some(done) || interrupted;
         let eval = done.is_multiple_of(config.train.eval_interval) || done == total || stop;
         if eval || done.is_multiple_of(config.train.log_interval) {
-            let secs = window_started.elapsed().as_secs_f64().max(1e-9);
-            let rate = (window_n * batch) as f64 / secs;
-            let train_loss = window_loss / window_n as f64;
-            (window_loss, window_n, window_started) = (0.0, 0, Instant::now());
+            let (train_loss, rate) = window.take();
             if eval {
                 last_val = validation_loss(&model.valid(), &val, loss_kind, device);
             }
-            let val_col = if eval {
-                format!("{last_val:.6}")
-            } else {
-                String::new()
-            };
+            let val = eval.then_some(last_val);
             let elapsed = elapsed_before + started.elapsed().as_secs_f64();
-            history::append(
-                &run.metrics_path(),
-                &format!("{done},{train_loss:.6},{val_col},{lr:.6e},{rate:.1},{elapsed:.2}\n"),
-            )?;
+            let row = Row {
+                done,
+                train_loss,
+                val,
+                lr,
+                rate,
+                elapsed,
+            };
+            history::append(&run.metrics_path(), &row.csv())?;
             if options.progress != Progress::Quiet {
-                let val = if eval {
-                    format!(" | val {last_val:.4}")
-                } else {
-                    String::new()
-                };
-                eprintln!(
-                    "step {done}/{total} | loss {train_loss:.4}{val} | lr {lr:.2e} | {rate:.0} windows/s"
-                );
+                eprintln!("{}", row.line(total));
             }
             if eval {
                 let improved = last_val < best;
@@ -250,6 +231,69 @@ fn run_loop<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
         best_val_loss: best,
         windows_per_sec: (done_here * batch) as f64 / secs,
     })
+}
+
+/// The mean loss and the rate of the steps since the last log line.
+struct LossWindow {
+    sum: f64,
+    steps: usize,
+    started: Instant,
+    batch: usize,
+}
+
+impl LossWindow {
+    fn new(batch: usize) -> Self {
+        Self {
+            sum: 0.0,
+            steps: 0,
+            started: Instant::now(),
+            batch,
+        }
+    }
+
+    fn add(&mut self, loss: f64) {
+        self.sum += loss;
+        self.steps += 1;
+    }
+
+    /// `(mean loss, windows per second)` since the last call, and a fresh window.
+    fn take(&mut self) -> (f64, f64) {
+        let secs = self.started.elapsed().as_secs_f64().max(1e-9);
+        let out = (
+            self.sum / self.steps.max(1) as f64,
+            (self.steps * self.batch) as f64 / secs,
+        );
+        *self = Self::new(self.batch);
+        out
+    }
+}
+
+/// One logged step: a row of `metrics.csv` and a progress line.
+struct Row {
+    done: usize,
+    train_loss: f64,
+    val: Option<f64>,
+    lr: f64,
+    rate: f64,
+    elapsed: f64,
+}
+
+impl Row {
+    fn csv(&self) -> String {
+        let val = self.val.map_or(String::new(), |v| format!("{v:.6}"));
+        format!(
+            "{},{:.6},{val},{:.6e},{:.1},{:.2}\n",
+            self.done, self.train_loss, self.lr, self.rate, self.elapsed
+        )
+    }
+
+    fn line(&self, total: usize) -> String {
+        let val = self.val.map_or(String::new(), |v| format!(" | val {v:.4}"));
+        format!(
+            "step {}/{total} | loss {:.4}{val} | lr {:.2e} | {:.0} windows/s",
+            self.done, self.train_loss, self.lr, self.rate
+        )
+    }
 }
 
 /// Where a run starts: a fresh folder, or the `last` checkpoint of a resumed one.
