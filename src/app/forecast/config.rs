@@ -198,15 +198,21 @@ fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
 }
 
 impl ForecastConfig {
-    /// Reads `path`, applies `overrides`, resolves `data.csv` relative to the config file and
-    /// validates.
+    /// Reads `path`, applies `overrides`, resolves `data.csv` relative to the config file (or,
+    /// when an override gives it, to the current folder) and validates.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
             path: path.to_path_buf(),
             source,
         })?;
         let mut config: Self = parse_with_overrides(&text, &path.display().to_string(), overrides)?;
-        if config.data.csv.is_relative() {
+        // A table named in the file is relative to the file; one given with `--set`, to the
+        // current folder.
+        let from_set = overrides.iter().any(|o| {
+            o.split_once('=')
+                .is_some_and(|(k, _)| k.trim() == "data.csv")
+        });
+        if config.data.csv.is_relative() && !from_set {
             let base = path.parent().unwrap_or(Path::new("."));
             config.data.csv = base.join(&config.data.csv);
         }

@@ -48,8 +48,22 @@ pub fn train_forecaster<B: AutodiffBackend>(
     options: &TrainOptions,
     device: &B::Device,
 ) -> Result<ForecastSummary, ForecastError> {
+    let lock = options.run.lock("train")?;
+    let result = train_locked::<B>(config, options, device);
+    if result.is_err() {
+        // A training that failed before writing anything leaves no folder behind.
+        lock.release_unused();
+    }
+    result
+}
+
+/// [`train_forecaster`] while the run folder is held.
+fn train_locked<B: AutodiffBackend>(
+    config: &ForecastConfig,
+    options: &TrainOptions,
+    device: &B::Device,
+) -> Result<ForecastSummary, ForecastError> {
     let run = &options.run;
-    let _lock = run.lock("train")?;
     if options.resume && !run.has_checkpoint("last") {
         return Err(ForecastError::NothingToResume(
             run.root().display().to_string(),
