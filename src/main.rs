@@ -443,30 +443,30 @@ fn interrupt_flag() -> Result<Arc<AtomicBool>, ctrlc::Error> {
     Ok(flag)
 }
 
-fn train_command(args: TrainArgs) -> Result<(), CliError> {
-    if Task::of_file(&args.config)? == Task::Forecast {
-        return forecast_train_command(args);
-    }
-    let mut config = RunConfig::load(&args.config, &args.set)?;
-    if let Some(devices) = args.devices {
-        config.backend.devices = Some(devices);
-        config
-            .validate()
-            .map_err(|e| CliError::Argument(format!("--devices: {e}")))?;
-    }
+/// `--time-budget`, read.
+fn time_budget_arg(
+    args: &TrainArgs,
+) -> Result<Option<burn_rnn::app::config::TimeBudget>, CliError> {
+    args.time_budget
+        .as_deref()
+        .map(|text| {
+            burn_rnn::app::config::TimeBudget::parse(text)
+                .map_err(|e| CliError::Argument(format!("--time-budget: {e}")))
+        })
+        .transpose()
+}
+
+/// The run folder and the training options of `train`'s arguments (either task).
+fn train_options(args: &TrainArgs) -> Result<(PathBuf, TrainOptions), CliError> {
     if args.stop_after == Some(0) {
         return Err(CliError::Argument(
             "--stop-after must be at least 1, found 0".into(),
         ));
     }
-    if let Some(text) = &args.time_budget {
-        let budget = burn_rnn::app::config::TimeBudget::parse(text)
-            .map_err(|e| CliError::Argument(format!("--time-budget: {e}")))?;
-        config.train.time_budget = Some(budget);
-        config.train.steps = None;
-        config.train.epochs = None;
-    }
-    let out = args.out.unwrap_or_else(|| default_run_folder(&args.config));
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_run_folder(&args.config));
     let options = TrainOptions {
         run: RunDir::new(&out),
         resume: args.resume,
@@ -479,6 +479,26 @@ fn train_command(args: TrainArgs) -> Result<(), CliError> {
         stop_after: args.stop_after,
         interrupt: Some(interrupt_flag()?),
     };
+    Ok((out, options))
+}
+
+fn train_command(args: TrainArgs) -> Result<(), CliError> {
+    if Task::of_file(&args.config)? == Task::Forecast {
+        return forecast_train_command(args);
+    }
+    let mut config = RunConfig::load(&args.config, &args.set)?;
+    if let Some(devices) = &args.devices {
+        config.backend.devices = Some(devices.clone());
+        config
+            .validate()
+            .map_err(|e| CliError::Argument(format!("--devices: {e}")))?;
+    }
+    if let Some(budget) = time_budget_arg(&args)? {
+        config.train.time_budget = Some(budget);
+        config.train.steps = None;
+        config.train.epochs = None;
+    }
+    let (out, options) = train_options(&args)?;
     let kind = args.backend.unwrap_or(config.backend.kind);
     let indices = config.device_indices();
     note!("run folder: {}", out.display());
@@ -685,30 +705,11 @@ fn forecast_train_command(args: TrainArgs) -> Result<(), CliError> {
             "--devices: a forecaster trains on one device".into(),
         ));
     }
-    if args.stop_after == Some(0) {
-        return Err(CliError::Argument(
-            "--stop-after must be at least 1, found 0".into(),
-        ));
-    }
-    if let Some(text) = &args.time_budget {
-        let budget = burn_rnn::app::config::TimeBudget::parse(text)
-            .map_err(|e| CliError::Argument(format!("--time-budget: {e}")))?;
+    if let Some(budget) = time_budget_arg(&args)? {
         config.train.time_budget = Some(budget);
         config.train.steps = None;
     }
-    let out = args.out.unwrap_or_else(|| default_run_folder(&args.config));
-    let options = TrainOptions {
-        run: RunDir::new(&out),
-        resume: args.resume,
-        force: args.force,
-        progress: if args.no_progress {
-            Progress::Lines
-        } else {
-            Progress::Auto
-        },
-        stop_after: args.stop_after,
-        interrupt: Some(interrupt_flag()?),
-    };
+    let (out, options) = train_options(&args)?;
     let kind = args.backend.unwrap_or(config.backend.kind);
     note!("run folder: {}", out.display());
     let summary = with_backend!(kind, |B, device| train_forecaster::<B>(

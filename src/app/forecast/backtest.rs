@@ -20,7 +20,8 @@ use crate::app::forecast::train::batch_tensors;
 use crate::app::forecast::{ForecastError, read_config, read_scalers};
 use crate::forecast::baselines::{Linear, naive, seasonal_naive};
 use crate::forecast::metrics::{ScoreSum, Scores, seasonal_naive_mae};
-use crate::forecast::window::{Frame, Split};
+use crate::forecast::scale::Scaler;
+use crate::forecast::window::{Frame, Split, WindowBuffers};
 use crate::model::Forecaster;
 
 /// The scores of the backtest, as `backtest.json` holds them.
@@ -75,22 +76,42 @@ pub fn model_forecasts<B: Backend>(
     device: &B::Device,
 ) -> Vec<Vec<Vec<f64>>> {
     let w = problem.windows(origins);
-    let (context, known, _, _) = batch_tensors::<B>(&w, model.encoder.input_size(), device);
+    forecast_windows(model, w, &problem.scalers.targets, problem.horizon, device)
+}
+
+/// The model's forecasts of windows `w`, in the targets' units: `[window][step][target]`.
+pub fn forecast_windows<B: Backend>(
+    model: &Forecaster<B>,
+    w: WindowBuffers,
+    targets: &[Scaler],
+    horizon: usize,
+    device: &B::Device,
+) -> Vec<Vec<Vec<f64>>> {
+    let n = w.windows;
+    let (context, known, _, _) = batch_tensors::<B>(w, model.encoder.input_size(), device);
     let pred: Vec<f32> = model
         .forward(context, known)
         .into_data()
         .convert::<f32>()
         .to_vec()
         .expect("f32 forecasts");
-    let (h, j) = (problem.horizon, problem.frame.targets.len());
-    (0..origins.len())
+    unscaled(&pred, n, horizon, targets)
+}
+
+/// Scaled forecasts `[windows, horizon, targets]` (flat) in the targets' units, nested.
+fn unscaled<T: Copy + Into<f64>>(
+    pred: &[T],
+    windows: usize,
+    horizon: usize,
+    targets: &[Scaler],
+) -> Vec<Vec<Vec<f64>>> {
+    let j = targets.len();
+    (0..windows)
         .map(|i| {
-            (0..h)
+            (0..horizon)
                 .map(|k| {
                     (0..j)
-                        .map(|t| {
-                            problem.scalers.targets[t].unscale(f64::from(pred[(i * h + k) * j + t]))
-                        })
+                        .map(|t| targets[t].unscale(pred[(i * horizon + k) * j + t].into()))
                         .collect()
                 })
                 .collect()
@@ -139,21 +160,7 @@ pub fn backtest<B: Backend>(
             }
         })?;
     let lin = linear.predict(&problem.windows(&origins));
-    forecasts.push(
-        (0..origins.len())
-            .map(|i| {
-                (0..h)
-                    .map(|k| {
-                        (0..targets)
-                            .map(|t| {
-                                problem.scalers.targets[t].unscale(lin[(i * h + k) * targets + t])
-                            })
-                            .collect()
-                    })
-                    .collect()
-            })
-            .collect(),
-    );
+    forecasts.push(unscaled(&lin, origins.len(), h, &problem.scalers.targets));
     let scale: Vec<f64> = series
         .targets
         .iter()

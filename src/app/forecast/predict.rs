@@ -9,8 +9,7 @@ use std::path::Path;
 use burn::tensor::backend::Backend;
 
 use crate::app::checkpoint::RunDir;
-use crate::app::forecast::backtest::load_forecaster;
-use crate::app::forecast::train::batch_tensors;
+use crate::app::forecast::backtest::{forecast_windows, load_forecaster};
 use crate::app::forecast::{ForecastError, read_config, read_scalers};
 use crate::forecast::series::Series;
 use crate::forecast::window::{Frame, WindowBuffers};
@@ -56,14 +55,7 @@ pub fn forecast<B: Backend>(
     let model = load_forecaster::<B>(run, checkpoint, &config, &frame, device)?;
     let mut w = WindowBuffers::default();
     frame.window(len, context, horizon, &mut w);
-    let (ctx, known, _, _) = batch_tensors::<B>(&w, model.encoder.input_size(), device);
-    let pred: Vec<f32> = model
-        .forward(ctx, known)
-        .into_data()
-        .convert::<f32>()
-        .to_vec()
-        .expect("f32 forecasts");
-    let targets = series.targets.len();
+    let pred = forecast_windows(&model, w, &scalers.targets, horizon, device).remove(0);
     let time_col = if series.times.is_some() {
         "time"
     } else {
@@ -74,15 +66,14 @@ pub fn forecast<B: Backend>(
         .collect::<Vec<_>>()
         .join(",");
     out.push('\n');
-    for k in 0..horizon {
+    for (k, step) in pred.iter().enumerate() {
         let s = len + k;
         let label = match (&series.times, series.format) {
             (Some(t), Some(f)) => f.format(t[s]),
             _ => (s + 1).to_string(),
         };
         out += &label;
-        for t in 0..targets {
-            let v = scalers.targets[t].unscale(f64::from(pred[k * targets + t]));
+        for v in step {
             out += &format!(",{v}");
         }
         out.push('\n');

@@ -168,7 +168,7 @@ fn run_loop<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
         B::seed(device, config.seed.wrapping_add(step as u64 + 1));
         let w = problem.windows(&batch_origins(&origins, batch, config.seed, step));
         // Forward, backward, clip, update.
-        let (loss, mut grads) = forward_backward(&model, &w, loss_kind, device);
+        let (loss, mut grads) = forward_backward(&model, w, loss_kind, device);
         if !loss.is_finite() {
             return Err(ForecastError::Diverged {
                 step: step + 1,
@@ -434,25 +434,24 @@ fn batch_origins(origins: &[usize], batch: usize, seed: u64, step: usize) -> Vec
 /// values: context `[N, C, width]`, known `[N, horizon * K]`, targets and mask
 /// `[N, horizon * targets]` (empty for windows past the history).
 pub(super) fn batch_tensors<B: Backend>(
-    w: &WindowBuffers,
+    w: WindowBuffers,
     width: usize,
     device: &B::Device,
 ) -> (Tensor<B, 3>, Tensor<B, 2>, Tensor<B, 2>, Tensor<B, 2>) {
     let n = w.windows;
-    let flat = |v: &[f32]| {
-        Tensor::<B, 2>::from_data(TensorData::new(v.to_vec(), [n, v.len() / n]), device)
+    let flat = |v: Vec<f32>| {
+        let cols = v.len() / n;
+        Tensor::<B, 2>::from_data(TensorData::new(v, [n, cols]), device)
     };
-    let context = Tensor::<B, 3>::from_data(
-        TensorData::new(w.enc.clone(), [n, w.enc.len() / n / width, width]),
-        device,
-    );
-    (context, flat(&w.dec), flat(&w.y), flat(&w.mask))
+    let steps = w.enc.len() / n / width;
+    let context = Tensor::<B, 3>::from_data(TensorData::new(w.enc, [n, steps, width]), device);
+    (context, flat(w.dec), flat(w.y), flat(w.mask))
 }
 
 /// One batch's loss and gradients.
 fn forward_backward<B: AutodiffBackend>(
     model: &Forecaster<B>,
-    w: &WindowBuffers,
+    w: WindowBuffers,
     loss: ForecastLoss,
     device: &B::Device,
 ) -> (f64, GradientsParams) {
@@ -474,7 +473,8 @@ fn validation_loss<B: Backend>(
     if val.windows == 0 {
         return f64::NAN;
     }
-    let (context, known, y, mask) = batch_tensors::<B>(val, model.encoder.input_size(), device);
+    let (context, known, y, mask) =
+        batch_tensors::<B>(val.clone(), model.encoder.input_size(), device);
     let pred = model.forward(context, known);
     model.loss(pred, y, mask, loss).into_scalar().elem()
 }
@@ -501,7 +501,7 @@ fn calibrate<B: AutodiffBackend>(
             config.seed,
             step,
         ));
-        let _ = forward_backward(&probe, &w, config.forecast.loss, device);
+        let _ = forward_backward(&probe, w, config.forecast.loss, device);
         times.push(t.elapsed().as_secs_f64());
     }
     let step_secs = times[2..].iter().sum::<f64>() / (times.len() - 2) as f64;
