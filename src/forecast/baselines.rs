@@ -28,14 +28,24 @@ pub struct Linear {
     outputs: usize,
 }
 
-/// The ridge penalty, relative to the mean diagonal of `X^T X`: enough to keep collinear
-/// covariates solvable, too little to bias a well-posed fit.
-const RIDGE: f64 = 1e-6;
+/// The ridge penalty of the linear baseline, relative to the mean diagonal of `X^T X`: enough
+/// to keep collinear covariates solvable, too little to bias a well-posed fit.
+pub const RIDGE: f64 = 1e-6;
 
-impl Linear {
-    /// Fits the windows of `origins` (each with `o + horizon <= frame.len`). `None` when there
-    /// are no origins.
-    pub fn fit(frame: &Frame, origins: &[usize], context: usize, horizon: usize) -> Option<Linear> {
+/// The penalties [`Linear::fit_validated`] chooses from, relative like [`RIDGE`].
+pub const RIDGES: [f64; 6] = [1e-6, 1e-4, 1e-3, 1e-2, 3e-2, 1e-1];
+
+/// The normal equations of windows: `X^T X` `[p, p]` and `X^T Y` `[p, outputs]` with
+/// `p = features + 1` (the constant last).
+struct Gram {
+    xtx: Vec<f64>,
+    xty: Vec<f64>,
+    features: usize,
+    outputs: usize,
+}
+
+impl Gram {
+    fn of(frame: &Frame, origins: &[usize], context: usize, horizon: usize) -> Option<Gram> {
         if origins.is_empty() {
             return None;
         }
@@ -44,35 +54,26 @@ impl Linear {
             frame.window(o, context, horizon, &mut w);
         }
         let n = w.windows;
-        let features = (w.enc.len() + w.dec.len()) / n;
+        let (enc_w, dec_w) = (w.enc.len() / n, w.dec.len() / n);
+        let features = enc_w + dec_w;
         let p = features + 1;
         let outputs = w.y.len() / n;
-        let (enc_w, dec_w) = (w.enc.len() / n, w.dec.len() / n);
-        let row = |i: usize, x: &mut Vec<f64>| {
-            x.clear();
-            x.extend(
-                w.enc[i * enc_w..(i + 1) * enc_w]
-                    .iter()
-                    .map(|&v| f64::from(v)),
-            );
-            x.extend(
-                w.dec[i * dec_w..(i + 1) * dec_w]
-                    .iter()
-                    .map(|&v| f64::from(v)),
-            );
-            x.push(1.0);
-        };
         let (mut xtx, mut xty) = (vec![0.0; p * p], vec![0.0; p * outputs]);
         let mut x = Vec::with_capacity(p);
         for i in 0..n {
-            row(i, &mut x);
+            x.clear();
+            x.extend(w.enc[i * enc_w..(i + 1) * enc_w].iter().map(|&v| f64::from(v)));
+            x.extend(w.dec[i * dec_w..(i + 1) * dec_w].iter().map(|&v| f64::from(v)));
+            x.push(1.0);
+            let y = &w.y[i * outputs..(i + 1) * outputs];
             for a in 0..p {
                 let xa = x[a];
-                for b in a..p {
-                    xtx[a * p + b] += xa * x[b];
+                let row = &mut xtx[a * p..(a + 1) * p];
+                for (r, xb) in row[a..].iter_mut().zip(&x[a..]) {
+                    *r += xa * xb;
                 }
-                for k in 0..outputs {
-                    xty[a * outputs + k] += xa * f64::from(w.y[i * outputs + k]);
+                for (r, &yk) in xty[a * outputs..(a + 1) * outputs].iter_mut().zip(y) {
+                    *r += xa * f64::from(yk);
                 }
             }
         }
@@ -81,16 +82,90 @@ impl Linear {
                 xtx[a * p + b] = xtx[b * p + a];
             }
         }
-        let mean_diag = (0..p).map(|a| xtx[a * p + a]).sum::<f64>() / p as f64;
-        for a in 0..p {
-            xtx[a * p + a] += RIDGE * mean_diag.max(1e-12);
-        }
-        let weights = solve_spd(xtx, xty, p, outputs);
-        Some(Linear {
-            weights,
+        Some(Gram {
+            xtx,
+            xty,
             features,
             outputs,
         })
+    }
+
+    /// The least-squares weights with penalty `ridge` (relative to the mean diagonal).
+    fn solve(&self, ridge: f64) -> Linear {
+        let p = self.features + 1;
+        let mut xtx = self.xtx.clone();
+        let mean_diag = (0..p).map(|a| xtx[a * p + a]).sum::<f64>() / p as f64;
+        for a in 0..p {
+            xtx[a * p + a] += ridge * mean_diag.max(1e-12);
+        }
+        Linear {
+            weights: solve_spd(xtx, self.xty.clone(), p, self.outputs),
+            features: self.features,
+            outputs: self.outputs,
+        }
+    }
+}
+
+impl Linear {
+    /// Fits the windows of `origins` (each with `o + horizon <= frame.len`) with the penalty
+    /// [`RIDGE`] (the linear baseline). `None` when there are no origins.
+    pub fn fit(frame: &Frame, origins: &[usize], context: usize, horizon: usize) -> Option<Linear> {
+        Linear::fit_ridge(frame, origins, context, horizon, RIDGE)
+    }
+
+    /// [`Linear::fit`] with the penalty `ridge`, relative like [`RIDGE`].
+    pub fn fit_ridge(
+        frame: &Frame,
+        origins: &[usize],
+        context: usize,
+        horizon: usize,
+        ridge: f64,
+    ) -> Option<Linear> {
+        Some(Gram::of(frame, origins, context, horizon)?.solve(ridge))
+    }
+
+    /// Fits the windows of `train` with each penalty of [`RIDGES`] and keeps the one whose
+    /// forecasts of the windows of `val` have the least mean absolute error over the observed
+    /// targets; returns it with its penalty. `None` when either has no origins.
+    pub fn fit_validated(
+        frame: &Frame,
+        train: &[usize],
+        val: &[usize],
+        context: usize,
+        horizon: usize,
+    ) -> Option<(Linear, f64)> {
+        let gram = Gram::of(frame, train, context, horizon)?;
+        if val.is_empty() {
+            return None;
+        }
+        let mut w = WindowBuffers::default();
+        for &o in val {
+            frame.window(o, context, horizon, &mut w);
+        }
+        let error = |fit: &Linear| {
+            let pred = fit.predict(&w);
+            let (mut sum, mut count) = (0.0, 0.0);
+            for ((p, &y), &m) in pred.iter().zip(&w.y).zip(&w.mask) {
+                sum += f64::from(m) * (p - f64::from(y)).abs();
+                count += f64::from(m);
+            }
+            sum / count.max(1.0)
+        };
+        RIDGES
+            .iter()
+            .map(|&r| {
+                let fit = gram.solve(r);
+                (error(&fit), fit, r)
+            })
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, fit, r)| (fit, r))
+    }
+
+    /// The weights `[features + 1, outputs]` (row-major, the constant's row last), the number
+    /// of features (`context * context_width + horizon * known_width`) and of outputs
+    /// (`horizon * targets`).
+    pub fn weights(&self) -> (&[f64], usize, usize) {
+        (&self.weights, self.features, self.outputs)
     }
 
     /// The forecasts of the windows in `w`: `[windows, horizon * targets]` in scaled units.
@@ -204,6 +279,11 @@ mod tests {
             frame.window(o, 2, 1, &mut w);
         }
         let got = lin.predict(&w);
+        // Validation picks the smallest penalty for an exact relation.
+        let val: Vec<usize> = (50..59).collect();
+        let train: Vec<usize> = (2..50).collect();
+        let (_, ridge) = Linear::fit_validated(&frame, &train, &val, 2, 1).unwrap();
+        assert_eq!(ridge, RIDGES[0]);
         for (i, o) in (60..80).enumerate() {
             let want = scalers.targets[0].scale(y[o]);
             assert!(

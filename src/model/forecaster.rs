@@ -3,15 +3,18 @@
 //!
 //! `[B, C, D]` context → recurrent layers → the last step's output `[B, H]`, concatenated with
 //! the horizon's known columns `[B, horizon * K]` → Linear → `[B, horizon * targets]`, added to
-//! the seasonal-naive forecast read from the context (each step's value one season earlier; a
-//! season of 1 is the last value). The head starts at zero, so an untrained model forecasts
-//! exactly seasonal naive and the network learns the change from it.
+//! a base forecast: the seasonal-naive forecast read from the context (each step's value one
+//! season earlier; a season of 1 is the last value), or, with
+//! [`ForecasterConfig::linear_context`], a frozen linear map of the whole window whose weights a
+//! least-squares fit sets ([`Forecaster::with_linear_base`]). The head starts at zero, so an
+//! untrained model forecasts exactly its base and the network learns the change from it.
 
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 
+use crate::forecast::baselines;
 use crate::layer::{Recurrent, RecurrentConfig};
 use crate::model::task::head;
 
@@ -42,6 +45,11 @@ pub struct ForecasterConfig {
     /// `season * (k / season + 1) - k` steps before the origin. At most the context length.
     #[config(default = 1)]
     pub season: usize,
+    /// When set, the base is not seasonal naive but a linear map, kept out of training, of the
+    /// window: this many context steps `[C * D]` and the horizon's known columns
+    /// `[horizon * K]`, plus a constant. It starts at zero; [`Forecaster::with_linear_base`]
+    /// sets it from a fitted [`baselines::Linear`].
+    pub linear_context: Option<usize>,
 }
 
 impl ForecasterConfig {
@@ -55,9 +63,23 @@ impl ForecasterConfig {
         .init(device);
         head.weight = Param::from_tensor(head.weight.val().zeros_like());
         head.bias = head.bias.map(|b| Param::from_tensor(b.val().zeros_like()));
+        let linear_base = self.linear_context.map(|c| {
+            let mut linear = LinearConfig::new(
+                c * self.recurrent.input_size + self.horizon * self.known,
+                self.horizon * self.targets,
+            )
+            .init(device);
+            linear.weight = Param::from_tensor(linear.weight.val().zeros_like())
+                .set_require_grad(false);
+            linear.bias = linear
+                .bias
+                .map(|b| Param::from_tensor(b.val().zeros_like()).set_require_grad(false));
+            linear
+        });
         Forecaster {
             encoder,
             head,
+            linear_base,
             targets: self.targets,
             horizon: self.horizon,
             season: self.season,
@@ -72,6 +94,8 @@ pub struct Forecaster<B: Backend> {
     pub encoder: Recurrent<B>,
     /// `[H + horizon * K] → [horizon * targets]`.
     pub head: Linear<B>,
+    /// The frozen linear base `[C * D + horizon * K] → [horizon * targets]`, when configured.
+    pub linear_base: Option<Linear<B>>,
     /// Target columns; they are the first values of each context step.
     pub targets: usize,
     /// Steps forecast.
@@ -81,6 +105,32 @@ pub struct Forecaster<B: Backend> {
 }
 
 impl<B: Backend> Forecaster<B> {
+    /// The model with its linear base set to `fit`, a least-squares fit of the same windows
+    /// ([`baselines::Linear::fit`] with this model's context and horizon); the base stays out
+    /// of training.
+    ///
+    /// # Panics
+    /// When the model has no linear base or `fit` has other dimensions.
+    pub fn with_linear_base(mut self, fit: &baselines::Linear) -> Self {
+        let linear = self
+            .linear_base
+            .take()
+            .expect("a forecaster configured with linear_context");
+        let [features, outputs] = linear.weight.val().dims();
+        let (weights, f, o) = fit.weights();
+        assert_eq!((f, o), (features, outputs), "linear fit dimensions");
+        let device = linear.weight.val().device();
+        let values: Vec<f32> = weights.iter().map(|&w| w as f32).collect();
+        let all = Tensor::<B, 2>::from_data(TensorData::new(values, [f + 1, o]), &device);
+        let weight = all.clone().narrow(0, 0, f);
+        let bias = all.narrow(0, f, 1).reshape([o]);
+        self.linear_base = Some(Linear {
+            weight: Param::from_tensor(weight).set_require_grad(false),
+            bias: Some(Param::from_tensor(bias).set_require_grad(false)),
+        });
+        self
+    }
+
     /// The forecasts, in the scaled units of the inputs.
     ///
     /// # Shapes
@@ -89,8 +139,28 @@ impl<B: Backend> Forecaster<B> {
     /// - returns `[B, horizon * targets]`, step-major (`[B, horizon, targets]` flattened)
     ///
     /// # Panics
-    /// When the context is shorter than the season.
+    /// When the context is shorter than the season, or, with a linear base, not the length
+    /// the base was configured for.
     pub fn forward(&self, context: Tensor<B, 3>, known: Tensor<B, 2>) -> Tensor<B, 2> {
+        let base = match &self.linear_base {
+            Some(linear) => {
+                let [batch, steps, width] = context.dims();
+                let features = linear.weight.val().dims()[0];
+                assert_eq!(
+                    steps * width + known.dims()[1],
+                    features,
+                    "the window of the linear base"
+                );
+                let flat = context.clone().reshape([batch, steps * width]);
+                head(linear, Tensor::cat(vec![flat, known.clone()], 1))
+            }
+            None => self.seasonal_base(context.clone()),
+        };
+        self.network(context, known) + base
+    }
+
+    /// The seasonal-naive base `[B, horizon * targets]` read from `context` `[B, C, D]`.
+    fn seasonal_base(&self, context: Tensor<B, 3>) -> Tensor<B, 2> {
         let [batch, steps, _] = context.dims();
         let season = self.season.max(1);
         assert!(
@@ -105,11 +175,15 @@ impl<B: Backend> Forecaster<B> {
             TensorData::new(rows, [self.horizon]),
             &context.device(),
         );
-        let base = context
-            .clone()
+        context
             .narrow(2, 0, self.targets)
             .select(1, rows)
-            .reshape([batch, self.horizon * self.targets]);
+            .reshape([batch, self.horizon * self.targets])
+    }
+
+    /// The network's change to the base: `[B, C, D]`, `[B, horizon * K]` → `[B, horizon * targets]`.
+    fn network(&self, context: Tensor<B, 3>, known: Tensor<B, 2>) -> Tensor<B, 2> {
+        let [batch, steps, _] = context.dims();
         let (h, _) = self.encoder.forward(context, None);
         let hidden = h.dims()[2];
         let h = h.narrow(1, steps - 1, 1).reshape([batch, hidden]);
@@ -118,7 +192,7 @@ impl<B: Backend> Forecaster<B> {
         } else {
             Tensor::cat(vec![h, known], 1)
         };
-        head(&self.head, x) + base
+        head(&self.head, x)
     }
 
     /// The masked loss: the mean over the observed targets (`mask` 1) of the absolute or squared
@@ -181,6 +255,55 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_linear_base_forecasts_its_fit_and_stays_out_of_training() {
+        use crate::forecast::baselines::Linear as LinearFit;
+        use crate::forecast::series::{Series, SeriesSpec};
+        use crate::forecast::window::{Frame, Scalers, WindowBuffers};
+        use burn::backend::Autodiff;
+
+        let csv: String = std::iter::once("y,f\n".to_string())
+            .chain((0..60).map(|t| {
+                let t = t as f64;
+                format!("{},{}\n", (t * 0.7).sin() * 3.0 + t * 0.1, (t * 1.3).cos())
+            }))
+            .collect();
+        let spec = SeriesSpec {
+            target: vec!["y".into()],
+            future_covariates: vec!["f".into()],
+            ..SeriesSpec::default()
+        };
+        let series = Series::from_reader(csv.as_bytes(), std::path::Path::new("t"), &spec).unwrap();
+        let scalers = Scalers::fit(&series, 40).unwrap();
+        let frame = Frame::new(&series, &scalers, false);
+        let (context, horizon) = (5, 3);
+        let origins: Vec<usize> = (5..38).collect();
+        let fit = LinearFit::fit(&frame, &origins, context, horizon).unwrap();
+        let mut w = WindowBuffers::default();
+        for o in 40..50 {
+            frame.window(o, context, horizon, &mut w);
+        }
+        let want = fit.predict(&w);
+
+        type A = Autodiff<B>;
+        let device = Default::default();
+        let config = ForecasterConfig::new(RecurrentConfig::new(CellKind::Gru, 2, 4), 1, 1, 3)
+            .with_linear_context(Some(context));
+        let model = config.init::<A>(&device).with_linear_base(&fit);
+        let x = Tensor::<A, 3>::from_data(TensorData::new(w.enc.clone(), [10, context, 2]), &device);
+        let k = Tensor::<A, 2>::from_data(TensorData::new(w.dec.clone(), [10, horizon]), &device);
+        let y = model.forward(x, k);
+        let got: Vec<f32> = y.clone().into_data().to_vec().unwrap();
+        for (g, w) in got.iter().zip(&want) {
+            assert!((f64::from(*g) - w).abs() < 1e-4, "{g} vs {w}");
+        }
+        // Gradients reach the network's head, never the linear base.
+        let grads = (y.clone() * y).sum().backward();
+        let base = model.linear_base.as_ref().unwrap();
+        assert!(base.weight.val().grad(&grads).is_none());
+        assert!(model.head.weight.val().grad(&grads).is_some());
     }
 
     #[test]

@@ -130,8 +130,9 @@ pub struct ModelSection {
     /// Dropout between recurrent layers (training only).
     pub dropout: f64,
     /// The forecast the network's output is added to, and what an untrained model forecasts:
-    /// `naive` (the last value) or `seasonal_naive` (the value one `forecast.season` earlier,
-    /// when the context holds a season).
+    /// `naive` (the last value), `seasonal_naive` (the value one `forecast.season` earlier,
+    /// when the context holds a season) or `linear` (the linear baseline's least-squares fit on
+    /// the training part's windows, kept fixed while the network trains).
     pub base: Base,
 }
 
@@ -144,6 +145,8 @@ pub enum Base {
     Naive,
     /// The value one season earlier.
     SeasonalNaive,
+    /// A linear map of the window, fitted by least squares before training.
+    Linear,
 }
 
 impl Default for ModelSection {
@@ -178,6 +181,15 @@ pub struct TrainSection {
     /// Steps between log lines.
     #[serde(default = "default_log_interval")]
     pub log_interval: usize,
+    /// A trained model becomes the `best` checkpoint only when its validation loss is at least
+    /// this fraction below the untrained model's (the base alone): smaller gains on a short
+    /// validation part are as likely noise as skill.
+    #[serde(default = "default_min_improvement")]
+    pub min_improvement: f64,
+}
+
+fn default_min_improvement() -> f64 {
+    0.05
 }
 
 fn default_batch() -> usize {
@@ -268,6 +280,15 @@ impl ForecastConfig {
                 "give at least one column to forecast",
             ));
         }
+        if !(0.0..1.0).contains(&self.train.min_improvement) {
+            return Err(invalid(
+                "train.min_improvement",
+                format!(
+                    "must be in [0, 1), found {}",
+                    self.train.min_improvement
+                ),
+            ));
+        }
         if !(0.0..1.0).contains(&self.model.dropout) {
             return Err(invalid(
                 "model.dropout",
@@ -336,5 +357,6 @@ impl ForecastConfig {
             self.forecast.horizon,
         )
         .with_season(self.base_season())
+        .with_linear_context((self.model.base == Base::Linear).then_some(self.forecast.context))
     }
 }

@@ -23,7 +23,8 @@ use crate::app::forecast::problem::Problem;
 use crate::app::forecast::{ForecastError, METRICS_HEADER};
 use crate::app::optimiser::{WithOptimiser, with_optimiser};
 use crate::app::train::{Progress, TrainOptions};
-use crate::forecast::window::WindowBuffers;
+use crate::forecast::baselines::Linear;
+use crate::forecast::window::{Split, WindowBuffers};
 use crate::model::{ForecastLoss, Forecaster};
 use crate::training::clip_gradients;
 
@@ -93,15 +94,66 @@ fn train_locked<B: AutodiffBackend>(
         frame.known_width(),
     );
     B::seed(device, config.seed);
-    let model = model_config.init::<B>(device);
+    let mut model = model_config.init::<B>(device);
+    let mut fits = None;
+    if model.linear_base.is_some() {
+        let f = LinearFits::of(&problem, options.progress)?;
+        model = model.with_linear_base(&f.training);
+        fits = Some(f);
+    }
     let work = Loop {
         config: &mut config,
         options,
         problem: &problem,
         model,
+        fits,
         device,
     };
     with_optimiser::<B, Forecaster<B>, _>(&work.config.optim.clone(), work)
+}
+
+/// The linear base's two fits, both least squares with the ridge penalty whose forecasts of
+/// the validation windows are best when fitted on the training part's windows.
+struct LinearFits {
+    /// On the training part's windows only: the base the network trains and validates with,
+    /// so that the validation part stays unseen by the base and measures what the network adds.
+    training: Linear,
+    /// On every window before the test part: the base of the checkpoints, which forecast with
+    /// the most recent data (a refit on all data after the choice, as after early stopping).
+    saved: Linear,
+}
+
+impl LinearFits {
+    fn of(problem: &Problem, progress: Progress) -> Result<LinearFits, ForecastError> {
+        let (context, horizon) = (problem.context, problem.horizon);
+        let (train, val) = (problem.train_origins(), problem.val_origins());
+        let before_test = Split::origins(0, problem.split.test_start, context, horizon, 1);
+        let too_short = || ForecastError::TooShort {
+            path: problem.series.path.clone(),
+            steps: problem.split.len,
+            message: "no training window for the linear base".into(),
+        };
+        let (training, ridge) =
+            Linear::fit_validated(&problem.frame, &train, &val, context, horizon)
+                .ok_or_else(too_short)?;
+        let saved = Linear::fit_ridge(&problem.frame, &before_test, context, horizon, ridge)
+            .ok_or_else(too_short)?;
+        if progress != Progress::Quiet {
+            eprintln!(
+                "linear base: least squares, ridge {ridge:e} (chosen on the validation part); checkpoints refit on {} windows",
+                before_test.len()
+            );
+        }
+        Ok(LinearFits { training, saved })
+    }
+}
+
+/// `model` as checkpoints hold it: with the refit linear base when it has one.
+fn to_save<B: Backend>(model: &Forecaster<B>, fits: Option<&LinearFits>) -> Forecaster<B> {
+    match fits {
+        Some(f) => model.clone().with_linear_base(&f.saved),
+        None => model.clone(),
+    }
 }
 
 /// The loop, as work for the config's optimiser.
@@ -110,6 +162,7 @@ struct Loop<'a, B: AutodiffBackend> {
     options: &'a TrainOptions,
     problem: &'a Problem,
     model: Forecaster<B>,
+    fits: Option<LinearFits>,
     device: &'a B::Device,
 }
 
@@ -121,6 +174,7 @@ impl<B: AutodiffBackend> WithOptimiser<B, Forecaster<B>> for Loop<'_, B> {
             self.options,
             self.problem,
             self.model,
+            self.fits,
             optim,
             self.device,
         )
@@ -132,6 +186,7 @@ fn run_loop<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
     options: &TrainOptions,
     problem: &Problem,
     model: Forecaster<B>,
+    fits: Option<LinearFits>,
     optim: O,
     device: &B::Device,
 ) -> Result<ForecastSummary, ForecastError> {
@@ -144,6 +199,10 @@ fn run_loop<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
         elapsed_before,
     } = open(run, options.resume, problem, model, optim, device)?;
     let origins = problem.train_origins();
+    if let Some(f) = &fits {
+        // A resumed checkpoint holds the refit base; the network goes on with the training one.
+        model = model.with_linear_base(&f.training);
+    }
     let val = problem.windows(&problem.val_origins());
     let loss_kind = config.forecast.loss;
     let batch = config.train.batch_size;
@@ -157,9 +216,16 @@ fn run_loop<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
     let total = config.train.steps.expect("steps known or calibrated");
     let mut last_val = f64::NAN;
     if start == 0 {
-        last_val = validate_untrained(run, config, &model, &val, total, device)?;
+        last_val = validate_untrained(run, config, &model, fits.as_ref(), &val, total, device)?;
         best = best.min(last_val);
     }
+    // A trained model must beat the untrained one by `min_improvement` to become the best.
+    let untrained = history::read_metrics(run)
+        .1
+        .first()
+        .filter(|(step, _)| *step == 0)
+        .map_or(f64::INFINITY, |&(_, v)| v);
+    let good_enough = untrained * (1.0 - config.train.min_improvement);
     let mut window = LossWindow::new(batch);
     let mut done_here = 0usize;
     for step in start..total {
@@ -208,10 +274,12 @@ fn run_loop<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
                 eprintln!("{}", row.line(total));
             }
             if eval {
-                let improved = last_val < best;
-                best = best.min(last_val);
+                let improved = last_val < best && last_val <= good_enough;
+                if improved {
+                    best = last_val;
+                }
                 let state = train_state(config, done, total, best, last_val, elapsed);
-                save(run, &state, &model, &optim, improved)?;
+                save(run, &state, &to_save(&model, fits.as_ref()), &optim, improved)?;
             }
         }
         if interrupted && done < total {
@@ -367,6 +435,7 @@ fn validate_untrained<B: AutodiffBackend>(
     run: &RunDir,
     config: &ForecastConfig,
     model: &Forecaster<B>,
+    fits: Option<&LinearFits>,
     val: &WindowBuffers,
     total: usize,
     device: &B::Device,
@@ -375,7 +444,8 @@ fn validate_untrained<B: AutodiffBackend>(
     history::append(&run.metrics_path(), &format!("0,,{loss:.6},,,0.00\n"))?;
     if loss.is_finite() {
         let state = train_state(config, 0, total, loss, loss, 0.0);
-        run.save_checkpoint("best", &state, &[("model.bin", &module_bytes(model))])?;
+        let saved = module_bytes(&to_save(model, fits));
+        run.save_checkpoint("best", &state, &[("model.bin", &saved)])?;
     }
     Ok(loss)
 }
@@ -480,7 +550,7 @@ fn validation_loss<B: Backend>(
 }
 
 /// The steps that fit in `secs` of wall time: a few steps on a copy of the model are timed (and
-/// a validation), and the rest of the budget is divided by the mean step time.
+/// a validation), and the rest of the budget is divided by the median step time.
 fn calibrate<B: AutodiffBackend>(
     problem: &Problem,
     origins: &[usize],
@@ -493,7 +563,7 @@ fn calibrate<B: AutodiffBackend>(
     let started = Instant::now();
     let probe = model.clone().fork(device);
     let mut times = Vec::new();
-    for step in 0..8 {
+    for step in 0..16 {
         let t = Instant::now();
         let w = problem.windows(&batch_origins(
             origins,
@@ -504,7 +574,10 @@ fn calibrate<B: AutodiffBackend>(
         let _ = forward_backward(&probe, w, config.forecast.loss, device);
         times.push(t.elapsed().as_secs_f64());
     }
-    let step_secs = times[2..].iter().sum::<f64>() / (times.len() - 2) as f64;
+    // The median after a warm-up: a first step's allocations or a stall would inflate a mean.
+    let mut times = times.split_off(4);
+    times.sort_by(f64::total_cmp);
+    let step_secs = times[times.len() / 2];
     let t = Instant::now();
     let _ = validation_loss(&probe.valid(), val, config.forecast.loss, device);
     let eval_secs = t.elapsed().as_secs_f64();
