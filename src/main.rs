@@ -11,7 +11,7 @@ use burn::backend::Autodiff;
 use burn::tensor::backend::AutodiffBackend;
 use burn_rnn::app::bench::{self, Target, Timing};
 use burn_rnn::app::checkpoint::RunDir;
-use burn_rnn::app::config::{BackendKind, BackendNotBuilt, ConfigError, RunConfig, Task};
+use burn_rnn::app::config::{BackendKind, ConfigError, RunConfig, Task};
 use burn_rnn::app::eval::{EvalError, eval_run};
 use burn_rnn::app::forecast::{
     ForecastConfig, ForecastError, backtest, forecast, train_forecaster,
@@ -266,7 +266,7 @@ enum CliError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
-    Backend(#[from] BackendNotBuilt),
+    Backend(#[from] burn_rnn::app::device::DeviceError),
     #[error(transparent)]
     Train(#[from] TrainError),
     #[error(transparent)]
@@ -295,7 +295,11 @@ enum CliError {
 macro_rules! with_backend {
     ($kind:expr, $indices:expr, |$B:ident, $device:ident, $devices:ident| $body:expr) => {{
         let indices: &[usize] = $indices;
-        match $kind.resolve()? {
+        let choice = burn_rnn::app::device::choose($kind)?;
+        if let Some(note) = &choice.note {
+            note!("{note}");
+        }
+        match choice.kind {
             #[cfg(feature = "wgpu")]
             BackendKind::Wgpu => {
                 type $B = Autodiff<burn::backend::Wgpu>;
@@ -309,10 +313,7 @@ macro_rules! with_backend {
                     })
                     .collect();
                 let $device = $devices[0].clone();
-                match burn_rnn::app::adapter::default_adapter() {
-                    Some(a) => note!("backend: wgpu, adapter {a}, devices {:?}", $devices),
-                    None => note!("backend: wgpu, no adapter found, devices {:?}", $devices),
-                }
+                note!("backend: wgpu, adapter {}, devices {:?}", choice.detail, $devices);
                 $body
             }
             #[cfg(feature = "cuda")]
@@ -323,7 +324,7 @@ macro_rules! with_backend {
                     .map(|&i| burn::backend::cuda::CudaDevice::new(i))
                     .collect();
                 let $device = $devices[0].clone();
-                note!("backend: cuda, devices {:?}", $devices);
+                note!("backend: cuda ({}), devices {:?}", choice.detail, $devices);
                 $body
             }
             #[cfg(feature = "flex")]

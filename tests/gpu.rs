@@ -38,6 +38,76 @@ fn wgpu_parity_then_training_and_sampling() {
     host_reads_are_seen::<G>();
 }
 
+/// `auto` and `--backend wgpu` as the command line runs them (the binary, in a process of its
+/// own, so the Vulkan loader can be pointed at nothing): a real GPU is `auto`'s choice, a
+/// software renderer or no driver sends `auto` to the CPU with one line saying why, `--backend
+/// wgpu` runs on a software renderer and says so, and with no driver it is an error, not a panic.
+#[cfg(feature = "wgpu")]
+#[test]
+fn backend_choice_by_what_the_machine_has() {
+    let adapter = burn_rnn::app::adapter::default_adapter();
+    let bin = env!("CARGO_BIN_EXE_burn-rnn");
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiny.toml");
+    let out = std::env::temp_dir().join(format!("burn_rnn_backend_{}", std::process::id()));
+    let run = |backend: &str, no_vulkan: bool| {
+        let mut cmd = std::process::Command::new(bin);
+        cmd.arg("train")
+            .arg(&config)
+            .args(["--set", "train.steps=1", "--set", "train.eval_interval=1"])
+            .args(["--backend", backend, "--force", "--out"])
+            .arg(out.join(backend));
+        if no_vulkan {
+            // The loader reads its drivers from these lists only: a file that does not exist
+            // leaves it none.
+            for var in ["VK_ICD_FILENAMES", "VK_DRIVER_FILES"] {
+                cmd.env(var, "/nonexistent/burn-rnn-no-driver.json");
+            }
+            cmd.env_remove("VK_ADD_DRIVER_FILES");
+        }
+        let o = cmd.output().expect("the burn-rnn binary runs");
+        let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(!stderr.contains("panicked"), "{backend}: {stderr}");
+        (o.status.success(), stderr)
+    };
+
+    // No Vulkan driver at all.
+    let (ok, err) = run("auto", true);
+    assert!(ok, "auto without a driver runs on the CPU: {err}");
+    assert!(
+        err.contains("backend auto: no GPU") && err.contains("no Vulkan driver"),
+        "{err}"
+    );
+    assert!(err.contains("backend: ndarray (CPU)"), "{err}");
+    let (ok, err) = run("wgpu", true);
+    assert!(!ok, "--backend wgpu without a driver is an error");
+    assert!(
+        err.contains("no Vulkan driver") && err.contains("`--backend cpu`"),
+        "{err}"
+    );
+
+    // What this machine has.
+    let (ok, err) = run("auto", false);
+    assert!(ok, "{err}");
+    match &adapter {
+        Some(a) if !a.software => assert!(err.contains("backend: wgpu, adapter"), "{err}"),
+        Some(a) => {
+            assert!(
+                err.contains("a software renderer") && err.contains(&a.name),
+                "{err}"
+            );
+            assert!(err.contains("backend: ndarray (CPU)"), "{err}");
+            let (ok, err) = run("wgpu", false);
+            assert!(ok, "--backend wgpu runs on a software renderer: {err}");
+            assert!(
+                err.contains("is a software renderer") && err.contains("backend: wgpu, adapter"),
+                "{err}"
+            );
+        }
+        None => assert!(err.contains("backend: ndarray (CPU)"), "{err}"),
+    }
+    let _ = std::fs::remove_dir_all(&out);
+}
+
 #[cfg(feature = "cuda")]
 #[test]
 #[ignore = "needs an NVIDIA GPU and its driver: run with `-- --ignored cuda`"]

@@ -6,7 +6,8 @@
 //!   the learning-rate schedule, the backend section);
 //! - [`checkpoint`]: the run folder (atomic locked writes, records, metrics and samples files);
 //! - [`plot`]: the loss curves; [`optimiser`]: the run's optimiser, built in one place;
-//! - `adapter` (feature `wgpu`): which wgpu adapter a run gets;
+//! - `adapter` (feature `wgpu`): which wgpu adapter a run gets; [`device`]: which backend
+//!   `auto` and `--backend` give a run, and the errors when a GPU backend has no device;
 //! - [`run`]: a run folder with its model (load, sample, import, export);
 //! - [`eval`]: a checkpoint's loss on a text;
 //! - [`train`]: the training loop;
@@ -18,6 +19,7 @@ pub mod adapter;
 pub mod bench;
 pub mod checkpoint;
 pub mod config;
+pub mod device;
 pub mod eval;
 pub mod forecast;
 pub mod optimiser;

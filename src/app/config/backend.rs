@@ -1,4 +1,4 @@
-//! `[backend]`: which backend and devices run the job, and what `auto` resolves to.
+//! `[backend]`: which backend and devices run the job.
 
 use serde::{Deserialize, Serialize};
 
@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
-    /// The first GPU backend this binary was built with (`cuda`, then `wgpu`), else the CPU.
+    /// A real GPU: a CUDA device (when built with `cuda`), else a wgpu adapter that is a
+    /// discrete or integrated GPU (when built with `wgpu`; never a software renderer), else
+    /// the CPU.
     #[default]
     Auto,
     /// The CPU (ndarray).
@@ -27,13 +29,10 @@ pub enum BackendKind {
 pub struct BackendNotBuilt(pub &'static str);
 
 impl BackendKind {
-    /// The backend that runs: `Auto` becomes the first GPU backend built in (`cuda`, then
-    /// `wgpu`), else `Cpu`; a backend this binary was built without is an error.
-    pub fn resolve(self) -> Result<Self, BackendNotBuilt> {
+    /// The backend as asked, checked against the features this binary was built with (`Auto`
+    /// stays `Auto`: `crate::app::device::choose` probes the GPUs for it).
+    pub fn resolve_built(self) -> Result<Self, BackendNotBuilt> {
         match self {
-            BackendKind::Auto if cfg!(feature = "cuda") => Ok(BackendKind::Cuda),
-            BackendKind::Auto if cfg!(feature = "wgpu") => Ok(BackendKind::Wgpu),
-            BackendKind::Auto => Ok(BackendKind::Cpu),
             BackendKind::Wgpu if !cfg!(feature = "wgpu") => Err(BackendNotBuilt("wgpu")),
             BackendKind::Flex if !cfg!(feature = "flex") => Err(BackendNotBuilt("flex")),
             BackendKind::Cuda if !cfg!(feature = "cuda") => Err(BackendNotBuilt("cuda")),

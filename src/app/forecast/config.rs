@@ -101,8 +101,10 @@ pub struct ForecastSection {
     pub season: usize,
     /// Steps at the end of the history kept out of training, for the backtest.
     pub test: usize,
-    /// Steps at the end of the training part used for validation (best checkpoint); default:
-    /// the horizon, at least a tenth of the training part.
+    /// Steps at the end of the training part used for validation (the ridge penalty of a
+    /// linear base, the best checkpoint); default: a quarter of the training part, at least the
+    /// horizon. The linear base is refit with them before the test part, so a long validation
+    /// part costs the forecast little and makes both choices steadier.
     #[serde(default)]
     pub validation: Option<usize>,
     /// Steps between backtest origins.

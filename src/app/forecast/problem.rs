@@ -40,7 +40,7 @@ impl Problem {
         let len = series.len;
         let test_start = len.saturating_sub(f.test);
         let train_len = test_start;
-        let validation = f.validation.unwrap_or(horizon.max(train_len / 10));
+        let validation = f.validation.unwrap_or(horizon.max(train_len / 4));
         let val_start = test_start.saturating_sub(validation);
         let need = context + horizon + validation + f.test;
         if val_start < context + horizon || len < need {

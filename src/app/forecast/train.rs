@@ -64,6 +64,7 @@ fn train_locked<B: AutodiffBackend>(
     options: &TrainOptions,
     device: &B::Device,
 ) -> Result<ForecastSummary, ForecastError> {
+    let began = Instant::now();
     let run = &options.run;
     if options.resume && !run.has_checkpoint("last") {
         return Err(ForecastError::NothingToResume(
@@ -107,6 +108,7 @@ fn train_locked<B: AutodiffBackend>(
         problem: &problem,
         model,
         fits,
+        began,
         device,
     };
     with_optimiser::<B, Forecaster<B>, _>(&work.config.optim.clone(), work)
@@ -163,6 +165,8 @@ struct Loop<'a, B: AutodiffBackend> {
     problem: &'a Problem,
     model: Forecaster<B>,
     fits: Option<LinearFits>,
+    /// When the run began: its time budget counts from here (reading, fitting, training).
+    began: Instant,
     device: &'a B::Device,
 }
 
@@ -175,6 +179,7 @@ impl<B: AutodiffBackend> WithOptimiser<B, Forecaster<B>> for Loop<'_, B> {
             self.problem,
             self.model,
             self.fits,
+            self.began,
             optim,
             self.device,
         )
@@ -187,6 +192,7 @@ fn run_loop<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
     problem: &Problem,
     model: Forecaster<B>,
     fits: Option<LinearFits>,
+    began: Instant,
     optim: O,
     device: &B::Device,
 ) -> Result<ForecastSummary, ForecastError> {
@@ -208,9 +214,9 @@ fn run_loop<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
     let batch = config.train.batch_size;
     let started = Instant::now();
     if let (None, Some(budget)) = (config.train.steps, config.train.time_budget) {
-        let secs = budget.secs();
+        let secs = budget.secs() - began.elapsed().as_secs_f64();
         config.train.steps =
-            Some(start + calibrate(problem, &origins, &val, &model, config, device, secs));
+            Some(start + calibrate(run, problem, &origins, &val, (&model, &optim), config, device, secs)?);
     }
     write_atomic(&run.config_path(), config.to_toml().as_bytes())?;
     let total = config.train.steps.expect("steps known or calibrated");
@@ -549,21 +555,28 @@ fn validation_loss<B: Backend>(
     model.loss(pred, y, mask, loss).into_scalar().elem()
 }
 
-/// The steps that fit in `secs` of wall time: a few steps on a copy of the model are timed (and
-/// a validation), and the rest of the budget is divided by the median step time.
-fn calibrate<B: AutodiffBackend>(
+/// The steps that fit in `secs` of wall time: steps on a copy of the model are timed for a
+/// moment (at least 16, at most 2% of the budget), a validation and a checkpoint's writing too,
+/// and the rest of the budget is divided by the median step time plus their share per step.
+#[allow(clippy::too_many_arguments)]
+fn calibrate<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
+    run: &RunDir,
     problem: &Problem,
     origins: &[usize],
     val: &WindowBuffers,
-    model: &Forecaster<B>,
+    (model, optim): (&Forecaster<B>, &O),
     config: &ForecastConfig,
     device: &B::Device,
     secs: f64,
-) -> usize {
+) -> Result<usize, ForecastError> {
     let started = Instant::now();
     let probe = model.clone().fork(device);
     let mut times = Vec::new();
-    for step in 0..16 {
+    let moment = (secs * 0.02).min(3.0);
+    for step in 0.. {
+        if step >= 16 && started.elapsed().as_secs_f64() >= moment {
+            break;
+        }
         let t = Instant::now();
         let w = problem.windows(&batch_origins(
             origins,
@@ -581,9 +594,22 @@ fn calibrate<B: AutodiffBackend>(
     let t = Instant::now();
     let _ = validation_loss(&probe.valid(), val, config.forecast.loss, device);
     let eval_secs = t.elapsed().as_secs_f64();
+    // A checkpoint as every validation writes one, under a scratch name.
+    let t = Instant::now();
+    let state = train_state(config, 0, 0, f64::NAN, f64::NAN, 0.0);
+    let model_bin = module_bytes(model);
+    let optim_bin = record_bytes::<B, _>(optim.to_record()).map_err(ForecastError::Optimiser)?;
+    let files: [(&str, &[u8]); 2] = [("model.bin", &model_bin), ("optim.bin", &optim_bin)];
+    run.save_checkpoint("calibration", &state, &files)?;
+    let save_secs = t.elapsed().as_secs_f64();
+    let scratch = run.checkpoint_dir("calibration");
+    std::fs::remove_dir_all(&scratch).map_err(|e| ForecastError::Write {
+        path: scratch.clone(),
+        message: format!("cannot remove the scratch checkpoint: {e}"),
+    })?;
     let left = (secs - started.elapsed().as_secs_f64()).max(0.0);
-    let per_step = step_secs + eval_secs / config.train.eval_interval as f64;
-    ((left * 0.95 / per_step) as usize).max(1)
+    let per_step = step_secs + (eval_secs + save_secs) / config.train.eval_interval as f64;
+    Ok(((left * 0.95 / per_step) as usize).max(1))
 }
 
 /// Cuts `metrics.csv` back to `step` (the header and every complete row up to it).
