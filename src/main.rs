@@ -313,7 +313,11 @@ macro_rules! with_backend {
                     })
                     .collect();
                 let $device = $devices[0].clone();
-                note!("backend: wgpu, adapter {}, devices {:?}", choice.detail, $devices);
+                note!(
+                    "backend: wgpu, adapter {}, devices {:?}",
+                    choice.detail,
+                    $devices
+                );
                 $body
             }
             #[cfg(feature = "cuda")]

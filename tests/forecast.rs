@@ -64,6 +64,7 @@ fn beats_seasonal_naive_and_reproduces() {
     let _turn = turn();
     let tmp = tempfile::tempdir().unwrap();
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let naive_base = config(&["model.base=\"naive\""]);
     let config = config(&[]);
     let first = train_and_backtest(&config, &a);
     eprintln!("{}", burn_rnn::app::forecast::backtest::table(&first));
@@ -88,6 +89,36 @@ fn beats_seasonal_naive_and_reproduces() {
     let second = train_and_backtest(&config, &b);
     assert_eq!(first, second);
     assert_eq!(losses(&a), losses(&b));
+    // The best checkpoint is the untrained model (its linear base) unless a trained one
+    // validated `min_improvement` better.
+    let vals: Vec<(usize, f64)> = losses(&a)
+        .iter()
+        .skip(1)
+        .filter_map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            Some((c[0].parse().ok()?, c[2].parse().ok()?))
+        })
+        .collect();
+    let untrained = vals[0].1;
+    assert_eq!(vals[0].0, 0);
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(a.join("checkpoints/best/state.json")).unwrap())
+            .unwrap();
+    let best = state["best_val_loss"].as_f64().unwrap();
+    assert!(
+        best == untrained || best <= 0.95 * untrained,
+        "best {best}, untrained {untrained}"
+    );
+    // The network on its own (learning the change from the last value) beats seasonal naive
+    // too.
+    let c = tmp.path().join("c");
+    let net = train_and_backtest(&naive_base, &c);
+    assert!(
+        net.model.mase < 0.75 * net.seasonal_naive.mase,
+        "network MASE {} against seasonal naive {}",
+        net.model.mase,
+        net.seasonal_naive.mase
+    );
 }
 
 #[test]

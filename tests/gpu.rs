@@ -108,6 +108,38 @@ fn backend_choice_by_what_the_machine_has() {
     let _ = std::fs::remove_dir_all(&out);
 }
 
+/// `--backend cuda` either runs on a CUDA device or, with no driver or device, stops with an
+/// error naming what is missing: never a panic inside the CUDA runtime. `auto` never fails.
+#[cfg(feature = "cuda")]
+#[test]
+fn cuda_runs_or_says_what_is_missing() {
+    let bin = env!("CARGO_BIN_EXE_burn-rnn");
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiny.toml");
+    let out = std::env::temp_dir().join(format!("burn_rnn_cuda_{}", std::process::id()));
+    for backend in ["cuda", "auto"] {
+        let o = std::process::Command::new(bin)
+            .arg("train")
+            .arg(&config)
+            .args(["--set", "train.steps=1", "--set", "train.eval_interval=1"])
+            .args(["--backend", backend, "--force", "--out"])
+            .arg(out.join(backend))
+            .output()
+            .expect("the burn-rnn binary runs");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!err.contains("panicked"), "{backend}: {err}");
+        if backend == "auto" || o.status.success() {
+            assert!(o.status.success(), "{backend}: {err}");
+            assert!(err.contains("backend: "), "{err}");
+        } else {
+            assert!(
+                err.contains("the cuda backend was asked for") && err.contains("`--backend cpu`"),
+                "{err}"
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&out);
+}
+
 #[cfg(feature = "cuda")]
 #[test]
 #[ignore = "needs an NVIDIA GPU and its driver: run with `-- --ignored cuda`"]

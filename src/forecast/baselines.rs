@@ -62,8 +62,16 @@ impl Gram {
         let mut x = Vec::with_capacity(p);
         for i in 0..n {
             x.clear();
-            x.extend(w.enc[i * enc_w..(i + 1) * enc_w].iter().map(|&v| f64::from(v)));
-            x.extend(w.dec[i * dec_w..(i + 1) * dec_w].iter().map(|&v| f64::from(v)));
+            x.extend(
+                w.enc[i * enc_w..(i + 1) * enc_w]
+                    .iter()
+                    .map(|&v| f64::from(v)),
+            );
+            x.extend(
+                w.dec[i * dec_w..(i + 1) * dec_w]
+                    .iter()
+                    .map(|&v| f64::from(v)),
+            );
             x.push(1.0);
             let y = &w.y[i * outputs..(i + 1) * outputs];
             for a in 0..p {

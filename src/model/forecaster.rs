@@ -69,8 +69,8 @@ impl ForecasterConfig {
                 self.horizon * self.targets,
             )
             .init(device);
-            linear.weight = Param::from_tensor(linear.weight.val().zeros_like())
-                .set_require_grad(false);
+            linear.weight =
+                Param::from_tensor(linear.weight.val().zeros_like()).set_require_grad(false);
             linear.bias = linear
                 .bias
                 .map(|b| Param::from_tensor(b.val().zeros_like()).set_require_grad(false));
@@ -292,7 +292,8 @@ mod tests {
         let config = ForecasterConfig::new(RecurrentConfig::new(CellKind::Gru, 2, 4), 1, 1, 3)
             .with_linear_context(Some(context));
         let model = config.init::<A>(&device).with_linear_base(&fit);
-        let x = Tensor::<A, 3>::from_data(TensorData::new(w.enc.clone(), [10, context, 2]), &device);
+        let x =
+            Tensor::<A, 3>::from_data(TensorData::new(w.enc.clone(), [10, context, 2]), &device);
         let k = Tensor::<A, 2>::from_data(TensorData::new(w.dec.clone(), [10, horizon]), &device);
         let y = model.forward(x, k);
         let got: Vec<f32> = y.clone().into_data().to_vec().unwrap();

@@ -285,10 +285,7 @@ impl ForecastConfig {
         if !(0.0..1.0).contains(&self.train.min_improvement) {
             return Err(invalid(
                 "train.min_improvement",
-                format!(
-                    "must be in [0, 1), found {}",
-                    self.train.min_improvement
-                ),
+                format!("must be in [0, 1), found {}", self.train.min_improvement),
             ));
         }
         if !(0.0..1.0).contains(&self.model.dropout) {

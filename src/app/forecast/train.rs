@@ -173,29 +173,23 @@ struct Loop<'a, B: AutodiffBackend> {
 impl<B: AutodiffBackend> WithOptimiser<B, Forecaster<B>> for Loop<'_, B> {
     type Output = Result<ForecastSummary, ForecastError>;
     fn run<O: Optimizer<Forecaster<B>, B>>(self, optim: O) -> Self::Output {
-        run_loop(
-            self.config,
-            self.options,
-            self.problem,
-            self.model,
-            self.fits,
-            self.began,
-            optim,
-            self.device,
-        )
+        run_loop(self, optim)
     }
 }
 
 fn run_loop<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
-    config: &mut ForecastConfig,
-    options: &TrainOptions,
-    problem: &Problem,
-    model: Forecaster<B>,
-    fits: Option<LinearFits>,
-    began: Instant,
+    work: Loop<'_, B>,
     optim: O,
-    device: &B::Device,
 ) -> Result<ForecastSummary, ForecastError> {
+    let Loop {
+        config,
+        options,
+        problem,
+        model,
+        fits,
+        began,
+        device,
+    } = work;
     let run = &options.run;
     let Opened {
         mut model,
@@ -215,8 +209,20 @@ fn run_loop<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
     let started = Instant::now();
     if let (None, Some(budget)) = (config.train.steps, config.train.time_budget) {
         let secs = budget.secs() - began.elapsed().as_secs_f64();
-        config.train.steps =
-            Some(start + calibrate(run, problem, &origins, &val, (&model, &optim), config, device, secs)?);
+        config.train.steps = Some(
+            start
+                + calibrate(
+                    run,
+                    problem,
+                    &origins,
+                    &val,
+                    (&model, &optim),
+                    config,
+                    device,
+                    secs,
+                    options.progress,
+                )?,
+        );
     }
     write_atomic(&run.config_path(), config.to_toml().as_bytes())?;
     let total = config.train.steps.expect("steps known or calibrated");
@@ -285,7 +291,13 @@ fn run_loop<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
                     best = last_val;
                 }
                 let state = train_state(config, done, total, best, last_val, elapsed);
-                save(run, &state, &to_save(&model, fits.as_ref()), &optim, improved)?;
+                save(
+                    run,
+                    &state,
+                    &to_save(&model, fits.as_ref()),
+                    &optim,
+                    improved,
+                )?;
             }
         }
         if interrupted && done < total {
@@ -568,9 +580,11 @@ fn calibrate<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
     config: &ForecastConfig,
     device: &B::Device,
     secs: f64,
+    progress: Progress,
 ) -> Result<usize, ForecastError> {
     let started = Instant::now();
-    let probe = model.clone().fork(device);
+    let mut probe = model.clone().fork(device);
+    let mut probe_optim = optim.clone();
     let mut times = Vec::new();
     let moment = (secs * 0.02).min(3.0);
     for step in 0.. {
@@ -584,7 +598,11 @@ fn calibrate<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
             config.seed,
             step,
         ));
-        let _ = forward_backward(&probe, w, config.forecast.loss, device);
+        let (_, mut grads) = forward_backward(&probe, w, config.forecast.loss, device);
+        let clip = &config.clip;
+        clip_gradients::<B, _>(&probe, &mut grads, clip.max_norm, clip.max_value);
+        let lr = config.optim.learning_rate(0, 1);
+        probe = probe_optim.step(lr, probe, grads);
         times.push(t.elapsed().as_secs_f64());
     }
     // The median after a warm-up: a first step's allocations or a stall would inflate a mean.
@@ -609,7 +627,16 @@ fn calibrate<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
     })?;
     let left = (secs - started.elapsed().as_secs_f64()).max(0.0);
     let per_step = step_secs + (eval_secs + save_secs) / config.train.eval_interval as f64;
-    Ok(((left * 0.95 / per_step) as usize).max(1))
+    let steps = ((left * 0.95 / per_step) as usize).max(1);
+    if progress != Progress::Quiet {
+        eprintln!(
+            "time budget: {steps} steps ({:.2} ms a step, {:.0} ms a validation, {:.0} ms a checkpoint)",
+            step_secs * 1e3,
+            eval_secs * 1e3,
+            save_secs * 1e3
+        );
+    }
+    Ok(steps)
 }
 
 /// Cuts `metrics.csv` back to `step` (the header and every complete row up to it).
