@@ -569,7 +569,8 @@ fn validation_loss<B: Backend>(
 
 /// The steps that fit in `secs` of wall time: steps on a copy of the model are timed for a
 /// moment (at least 16, at most 2% of the budget), a validation and a checkpoint's writing too,
-/// and the rest of the budget is divided by the median step time plus their share per step.
+/// and the rest of the budget is divided by the (trimmed) mean step time plus their share per
+/// step.
 #[allow(clippy::too_many_arguments)]
 fn calibrate<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
     run: &RunDir,
@@ -605,13 +606,20 @@ fn calibrate<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
         probe = probe_optim.step(lr, probe, grads);
         times.push(t.elapsed().as_secs_f64());
     }
-    // The median after a warm-up: a first step's allocations or a stall would inflate a mean.
+    // After a warm-up (the first steps allocate), the mean of the middle 80%: one stall in a
+    // short sample would weigh far more than it does over a whole run.
     let mut times = times.split_off(4);
     times.sort_by(f64::total_cmp);
-    let step_secs = times[times.len() / 2];
-    let t = Instant::now();
-    let _ = validation_loss(&probe.valid(), val, config.forecast.loss, device);
-    let eval_secs = t.elapsed().as_secs_f64();
+    let cut = times.len() / 10;
+    let middle = &times[cut..times.len() - cut];
+    let step_secs = middle.iter().sum::<f64>() / middle.len() as f64;
+    // The second of two validations: the first allocates.
+    let mut eval_secs = f64::INFINITY;
+    for _ in 0..2 {
+        let t = Instant::now();
+        let _ = validation_loss(&probe.valid(), val, config.forecast.loss, device);
+        eval_secs = t.elapsed().as_secs_f64();
+    }
     // A checkpoint as every validation writes one, under a scratch name.
     let t = Instant::now();
     let state = train_state(config, 0, 0, f64::NAN, f64::NAN, 0.0);
