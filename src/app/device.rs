@@ -132,17 +132,9 @@ fn cuda_detail() -> Result<String, String> {
         Ok(Ok(n)) if n > 0 => Ok(format!("{n} CUDA device(s)")),
         Ok(Ok(_)) => Err("the CUDA driver finds no device".into()),
         Ok(Err(e)) => Err(format!("the CUDA driver fails to start ({e})")),
-        Err(panic) => {
-            let message = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            let first = message.lines().next().unwrap_or("").trim();
-            Err(format!(
-                "the CUDA driver library (libcuda) cannot be loaded: {first}"
-            ))
-        }
+        Err(_) => Err(
+            "the CUDA driver library (libcuda.so) cannot be loaded: no NVIDIA driver is installed, or it is not on LD_LIBRARY_PATH".into(),
+        ),
     }
 }
 

@@ -137,12 +137,20 @@ impl PackedWeight {
         ldc: usize,
         accumulate: bool,
     ) {
-        self.gemm_with::<true, 8>(m, a, lda, c, ldc, accumulate)
+        // The k loop unrolled 8 times pays on AVX2 (a pointer per row, fewer branches); on
+        // AVX-512 its 24 accumulators then spill to the stack (Zen 4: 50 against 112 GFLOP/s
+        // for L's per-step product, `speed::packed_per_step`), so it runs one k at a time.
+        match self.isa {
+            #[cfg(all(target_arch = "x86_64", feature = "avx512"))]
+            Isa::Avx512 => self.gemm_with::<true, 1>(m, a, lda, c, ldc, accumulate),
+            _ => self.gemm_with::<true, 8>(m, a, lda, c, ldc, accumulate),
+        }
     }
 
     /// [`Self::gemm`] with row blocks as even as they go when `EVEN`, else greedy (`MR` rows,
     /// then the remainder, as before `gemm` balanced them), and the micro-kernel's loop over `k`
-    /// unrolled `U` times ([`Self::gemm`]: even, 8; the others for the tests and timings). The
+    /// unrolled `U` times ([`Self::gemm`]: even, 8 on AVX2 and 1 on AVX-512; the others for the
+    /// tests and timings). The
     /// sums run in the same order for every `U`: the results are bit-identical.
     pub(super) fn gemm_with<const EVEN: bool, const U: usize>(
         &self,
