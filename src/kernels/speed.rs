@@ -84,8 +84,14 @@ fn packed_per_step() {
         );
         println!("{what:18} {m}x{k}x{n}: {unrolled:6.1} / {single:6.1} GFLOP/s, ratio {ratio:.3}");
         for (u, run) in [
-            (2, &(|c: &mut Vec<f32>| w.gemm_with::<true, 2>(m, &a, lda, c, ldc, true)) as &dyn Fn(&mut Vec<f32>)),
-            (4, &|c: &mut Vec<f32>| w.gemm_with::<true, 4>(m, &a, lda, c, ldc, true)),
+            (
+                2,
+                &(|c: &mut Vec<f32>| w.gemm_with::<true, 2>(m, &a, lda, c, ldc, true))
+                    as &dyn Fn(&mut Vec<f32>),
+            ),
+            (4, &|c: &mut Vec<f32>| {
+                w.gemm_with::<true, 4>(m, &a, lda, c, ldc, true)
+            }),
         ] {
             let [x, one, r] = interleaved(
                 flops,
@@ -95,6 +101,60 @@ fn packed_per_step() {
             );
             println!("{what:18}   unrolled {u}: {x:6.1} / {one:6.1} GFLOP/s, ratio {r:.3}");
         }
+    }
+}
+
+/// The per-step products of the weights that AVX-512 leaves to the `gemm` crate (under 2^19
+/// values): the packed AVX-512 micro-kernel (forced) against the crate, single-threaded as a
+/// chunk runs them.
+#[cfg(feature = "avx512")]
+#[test]
+#[ignore = "a timing; run by hand"]
+fn packed_against_the_crate_on_small_weights() {
+    use super::packed::{Isa, force_isa};
+    if !std::arch::is_x86_feature_detected!("avx512f") {
+        println!("no AVX-512 on this CPU");
+        return;
+    }
+    println!("per-step product: packed AVX-512 / gemm crate");
+    for (what, m, k, n, lda, ldc) in [
+        ("M forward", 25, 128, 512, 128, 50 * 512),
+        ("M backward", 25, 512, 128, 50 * 512, 128),
+        ("G forward", 16, 256, 768, 256, 64 * 768),
+        ("G backward", 16, 768, 256, 64 * 768, 256),
+        ("S forward", 16, 128, 128, 128, 50 * 128),
+    ] {
+        let wv = values(k * n, 1);
+        force_isa(Some(Isa::Avx512));
+        let w = PackedWeight::new(k, n, &wv).expect("forced");
+        let a = values((m - 1) * lda + k, 2);
+        let (mut c1, mut c2) = (
+            vec![0.0f32; (m - 1) * ldc + n],
+            vec![0.0f32; (m - 1) * ldc + n],
+        );
+        let flops = 2 * m * k * n;
+        let reps = (2e8 / flops as f64).ceil() as usize;
+        let [packed, crate_, ratio] = interleaved(
+            flops,
+            reps,
+            || w.gemm(m, &a, lda, &mut c1, ldc, true),
+            || {
+                f32::gemm(
+                    m,
+                    k,
+                    n,
+                    &a,
+                    (lda, 1),
+                    &wv,
+                    (n, 1),
+                    1.0,
+                    &mut c2,
+                    (ldc, 1),
+                    1,
+                )
+            },
+        );
+        println!("{what:12} {m}x{k}x{n}: {packed:6.1} / {crate_:6.1} GFLOP/s, ratio {ratio:.3}");
     }
 }
 
