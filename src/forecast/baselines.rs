@@ -35,6 +35,17 @@ pub const RIDGE: f64 = 1e-6;
 /// The penalties [`Linear::fit_validated`] chooses from, relative like [`RIDGE`].
 pub const RIDGES: [f64; 6] = [1e-6, 1e-4, 1e-3, 1e-2, 3e-2, 1e-1];
 
+/// What [`Linear::fit_validated`] chose.
+#[derive(Clone, Debug)]
+pub struct Validated {
+    /// Fitted on the training windows with the chosen penalty.
+    pub fit: Linear,
+    /// Fitted on the training windows and the further ones, with the chosen penalty.
+    pub refit: Linear,
+    /// The chosen penalty, relative like [`RIDGE`].
+    pub ridge: f64,
+}
+
 /// The normal equations of windows: `X^T X` `[p, p]` and `X^T Y` `[p, outputs]` with
 /// `p = features + 1` (the constant last).
 struct Gram {
@@ -98,6 +109,16 @@ impl Gram {
         })
     }
 
+    /// Adds the windows of `other` (same shapes).
+    fn add(&mut self, other: &Gram) {
+        for (a, b) in self.xtx.iter_mut().zip(&other.xtx) {
+            *a += b;
+        }
+        for (a, b) in self.xty.iter_mut().zip(&other.xty) {
+            *a += b;
+        }
+    }
+
     /// The least-squares weights with penalty `ridge` (relative to the mean diagonal).
     fn solve(&self, ridge: f64) -> Linear {
         let p = self.features + 1;
@@ -134,15 +155,16 @@ impl Linear {
 
     /// Fits the windows of `train` with each penalty of [`RIDGES`] and keeps the one whose
     /// forecasts of the windows of `val` have the least mean absolute error over the observed
-    /// targets; returns it with its penalty. `None` when either has no origins.
+    /// targets; then refits with that penalty on the windows of `train` and of `more` together
+    /// (the normal equations of `train` are summed once, not again). `None` when `train` or
+    /// `val` has no origins.
     pub fn fit_validated(
         frame: &Frame,
-        train: &[usize],
-        val: &[usize],
+        [train, val, more]: [&[usize]; 3],
         context: usize,
         horizon: usize,
-    ) -> Option<(Linear, f64)> {
-        let gram = Gram::of(frame, train, context, horizon)?;
+    ) -> Option<Validated> {
+        let mut gram = Gram::of(frame, train, context, horizon)?;
         if val.is_empty() {
             return None;
         }
@@ -159,14 +181,21 @@ impl Linear {
             }
             sum / count.max(1.0)
         };
-        RIDGES
+        let (_, fit, ridge) = RIDGES
             .iter()
             .map(|&r| {
                 let fit = gram.solve(r);
                 (error(&fit), fit, r)
             })
-            .min_by(|a, b| a.0.total_cmp(&b.0))
-            .map(|(_, fit, r)| (fit, r))
+            .min_by(|a, b| a.0.total_cmp(&b.0))?;
+        if let Some(extra) = Gram::of(frame, more, context, horizon) {
+            gram.add(&extra);
+        }
+        Some(Validated {
+            refit: gram.solve(ridge),
+            fit,
+            ridge,
+        })
     }
 
     /// The weights `[features + 1, outputs]` (row-major, the constant's row last), the number
@@ -290,8 +319,15 @@ mod tests {
         // Validation picks the smallest penalty for an exact relation.
         let val: Vec<usize> = (50..59).collect();
         let train: Vec<usize> = (2..50).collect();
-        let (_, ridge) = Linear::fit_validated(&frame, &train, &val, 2, 1).unwrap();
-        assert_eq!(ridge, RIDGES[0]);
+        let more: Vec<usize> = (50..60).collect();
+        let v = Linear::fit_validated(&frame, [&train, &val, &more], 2, 1).unwrap();
+        assert_eq!(v.ridge, RIDGES[0]);
+        // The refit sums the same windows as a fit on all of them at once.
+        let all: Vec<usize> = (2..60).collect();
+        let once = Linear::fit_ridge(&frame, &all, 2, 1, v.ridge).unwrap();
+        for (a, b) in v.refit.weights().0.iter().zip(once.weights().0) {
+            assert!((a - b).abs() < 1e-9 * b.abs().max(1.0), "{a} vs {b}");
+        }
         for (i, o) in (60..80).enumerate() {
             let want = scalers.targets[0].scale(y[o]);
             assert!(

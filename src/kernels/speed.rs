@@ -45,14 +45,15 @@ fn values(len: usize, seed: usize) -> Vec<f32> {
 }
 
 /// The per-step product of the benchmark workloads (one thread's rows of the batch, the strides
-/// of the recurrence's buffers): the micro-kernel's loop over `k` unrolled 8 times (as
-/// [`PackedWeight::gemm`] runs it) against one `k` at a time (both with row blocks as even as
-/// they go; `gemm_with::<false, 8>` gives the greedy blocks of `MR` rows and a remainder).
+/// of the recurrence's buffers): the micro-kernel's loop over `k` unrolled 8, 4 and 2 times
+/// against one `k` at a time ([`PackedWeight::gemm`] runs 8 on AVX2 and 1 on AVX-512; all with
+/// row blocks as even as they go; `gemm_with::<false, 8>` gives the greedy blocks of `MR` rows
+/// and a remainder).
 #[test]
 #[ignore = "a timing; run by hand"]
 fn packed_per_step() {
     println!(
-        "per-step product, kernels {}: k unrolled 8 times / one k at a time",
+        "per-step product, kernels {}: k unrolled 8, 4 or 2 times / one k at a time",
         super::cpu_isa()
     );
     // (what, rows, k, n, lda, ldc)
@@ -76,30 +77,22 @@ fn packed_per_step() {
         );
         let flops = 2 * m * k * n;
         let reps = (2e8 / flops as f64).ceil() as usize;
-        let [unrolled, single, ratio] = interleaved(
-            flops,
-            reps,
-            || w.gemm(m, &a, lda, &mut c1, ldc, true),
-            || w.gemm_with::<true, 1>(m, &a, lda, &mut c2, ldc, true),
-        );
-        println!("{what:18} {m}x{k}x{n}: {unrolled:6.1} / {single:6.1} GFLOP/s, ratio {ratio:.3}");
-        for (u, run) in [
-            (
-                2,
-                &(|c: &mut Vec<f32>| w.gemm_with::<true, 2>(m, &a, lda, c, ldc, true))
-                    as &dyn Fn(&mut Vec<f32>),
-            ),
-            (4, &|c: &mut Vec<f32>| {
-                w.gemm_with::<true, 4>(m, &a, lda, c, ldc, true)
-            }),
-        ] {
+        type Gemm = fn(&PackedWeight, usize, &[f32], usize, &mut [f32], usize, bool);
+        let unrolled: [(usize, Gemm); 3] = [
+            (8, PackedWeight::gemm_with::<true, 8>),
+            (4, PackedWeight::gemm_with::<true, 4>),
+            (2, PackedWeight::gemm_with::<true, 2>),
+        ];
+        for (u, gemm) in unrolled {
             let [x, one, r] = interleaved(
                 flops,
                 reps,
-                || run(&mut c1),
+                || gemm(&w, m, &a, lda, &mut c1, ldc, true),
                 || w.gemm_with::<true, 1>(m, &a, lda, &mut c2, ldc, true),
             );
-            println!("{what:18}   unrolled {u}: {x:6.1} / {one:6.1} GFLOP/s, ratio {r:.3}");
+            println!(
+                "{what:18} {m}x{k}x{n} unrolled {u}: {x:6.1} / {one:6.1} GFLOP/s, ratio {r:.3}"
+            );
         }
     }
 }

@@ -135,11 +135,11 @@ impl LinearFits {
             steps: problem.split.len,
             message: "no training window for the linear base".into(),
         };
-        let (training, ridge) =
-            Linear::fit_validated(&problem.frame, &train, &val, context, horizon)
-                .ok_or_else(too_short)?;
-        let saved = Linear::fit_ridge(&problem.frame, &before_test, context, horizon, ridge)
+        // The windows before the test part are the training ones (a prefix) and these.
+        let more = before_test.get(train.len()..).unwrap_or_default();
+        let v = Linear::fit_validated(&problem.frame, [&train, &val, more], context, horizon)
             .ok_or_else(too_short)?;
+        let (training, saved, ridge) = (v.fit, v.refit, v.ridge);
         if progress != Progress::Quiet {
             eprintln!(
                 "linear base: least squares, ridge {ridge:e} (chosen on the validation part); checkpoints refit on {} windows",
