@@ -3,6 +3,7 @@
 //! as the model (least squares, fitted on the training part).
 
 use super::window::{Frame, WindowBuffers};
+use crate::kernels::Real;
 
 /// The naive forecast from origin `o`: `horizon` steps of `values[o - 1]`.
 pub fn naive(values: &[f64], o: usize, horizon: usize) -> Vec<f64> {
@@ -26,6 +27,58 @@ pub struct Linear {
     weights: Vec<f64>,
     features: usize,
     outputs: usize,
+    horizon: usize,
+    hinges: Hinges,
+}
+
+/// The quantiles of the training part at which [`Hinges`] bend.
+pub const KNOT_QUANTILES: [f64; 5] = [0.1, 0.3, 0.5, 0.7, 0.9];
+
+/// Piecewise-linear terms of the horizon's first known columns (the future covariates): for
+/// every horizon step, column and knot, `max(0, x - knot)`. With them a least-squares fit bends
+/// where a covariate's effect does (demand against temperature: heating below a comfortable
+/// range, cooling above it).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Hinges {
+    /// Per column, its knots in scaled units (the training part's [`KNOT_QUANTILES`]).
+    pub knots: Vec<Vec<f64>>,
+}
+
+impl Hinges {
+    /// Knots for the first `columns` known columns at the quantiles of their steps `..end`.
+    pub fn fit(frame: &Frame, columns: usize, end: usize) -> Hinges {
+        let knots = frame.known[..columns]
+            .iter()
+            .map(|c| {
+                let mut v = c[..end.min(c.len())].to_vec();
+                v.sort_by(f64::total_cmp);
+                KNOT_QUANTILES
+                    .iter()
+                    .map(|q| v.get(((v.len().max(1) - 1) as f64 * q).round() as usize))
+                    .map(|x| x.copied().unwrap_or(0.0))
+                    .collect()
+            })
+            .collect();
+        Hinges { knots }
+    }
+
+    /// Terms per horizon step.
+    pub fn per_step(&self) -> usize {
+        self.knots.iter().map(Vec::len).sum()
+    }
+
+    /// Appends the terms of one window's horizon `dec` `[horizon, known]` (row-major).
+    fn extend(&self, dec: &[f32], known: usize, out: &mut Vec<f64>) {
+        if self.knots.is_empty() {
+            return;
+        }
+        for step in dec.chunks_exact(known) {
+            for (x, knots) in step.iter().zip(&self.knots) {
+                let x = f64::from(*x);
+                out.extend(knots.iter().map(|k| (x - k).max(0.0)));
+            }
+        }
+    }
 }
 
 /// The ridge penalty of the linear baseline, relative to the mean diagonal of `X^T X`: enough
@@ -53,60 +106,130 @@ struct Gram {
     xty: Vec<f64>,
     features: usize,
     outputs: usize,
+    horizon: usize,
+    hinges: Hinges,
+}
+
+/// Windows built and multiplied at a time: bounds the memory of a fit with a long context.
+const CHUNK: usize = 512;
+
+/// The design matrix of windows `[n, features + 1]` (the window's values, then 1) and their
+/// targets `[n, outputs]`, in f64, chunk by chunk.
+struct Design {
+    w: WindowBuffers,
+    x: Vec<f64>,
+    y: Vec<f64>,
+    rows: usize,
+}
+
+impl Design {
+    fn new() -> Design {
+        Design {
+            w: WindowBuffers::default(),
+            x: Vec::new(),
+            y: Vec::new(),
+            rows: 0,
+        }
+    }
+
+    /// Loads the windows of `origins` (at most [`CHUNK`]); returns the number of features.
+    fn load(
+        &mut self,
+        frame: &Frame,
+        origins: &[usize],
+        (context, horizon): (usize, usize),
+        hinges: &Hinges,
+    ) -> usize {
+        let w = &mut self.w;
+        w.enc.clear();
+        w.dec.clear();
+        w.y.clear();
+        w.mask.clear();
+        w.windows = 0;
+        for &o in origins {
+            frame.window(o, context, horizon, w);
+        }
+        let n = w.windows;
+        self.x.clear();
+        let features = design(w, horizon, hinges, &mut self.x);
+        self.y.clear();
+        self.y.extend(w.y.iter().map(|&v| f64::from(v)));
+        self.rows = n;
+        features
+    }
+}
+
+/// Appends the design rows of the windows in `w` to `x` (each: the context, the horizon's known
+/// columns, the hinge terms, 1); returns the number of features.
+fn design(w: &WindowBuffers, horizon: usize, hinges: &Hinges, x: &mut Vec<f64>) -> usize {
+    let n = w.windows;
+    let (enc_w, dec_w) = (w.enc.len() / n.max(1), w.dec.len() / n.max(1));
+    let known = dec_w / horizon.max(1);
+    for i in 0..n {
+        let dec = &w.dec[i * dec_w..(i + 1) * dec_w];
+        x.extend(
+            w.enc[i * enc_w..(i + 1) * enc_w]
+                .iter()
+                .chain(dec)
+                .map(|&v| f64::from(v)),
+        );
+        hinges.extend(dec, known, x);
+        x.push(1.0);
+    }
+    enc_w + dec_w + horizon * hinges.per_step()
 }
 
 impl Gram {
-    fn of(frame: &Frame, origins: &[usize], context: usize, horizon: usize) -> Option<Gram> {
-        if origins.is_empty() {
-            return None;
-        }
-        let mut w = WindowBuffers::default();
-        for &o in origins {
-            frame.window(o, context, horizon, &mut w);
-        }
-        let n = w.windows;
-        let (enc_w, dec_w) = (w.enc.len() / n, w.dec.len() / n);
-        let features = enc_w + dec_w;
-        let p = features + 1;
-        let outputs = w.y.len() / n;
-        let (mut xtx, mut xty) = (vec![0.0; p * p], vec![0.0; p * outputs]);
-        let mut x = Vec::with_capacity(p);
-        for i in 0..n {
-            x.clear();
-            x.extend(
-                w.enc[i * enc_w..(i + 1) * enc_w]
-                    .iter()
-                    .map(|&v| f64::from(v)),
+    fn of(
+        frame: &Frame,
+        origins: &[usize],
+        (context, horizon): (usize, usize),
+        hinges: &Hinges,
+    ) -> Option<Gram> {
+        let threads = rayon::current_num_threads();
+        let mut d = Design::new();
+        let mut gram: Option<Gram> = None;
+        for chunk in origins.chunks(CHUNK) {
+            let features = d.load(frame, chunk, (context, horizon), hinges);
+            let (n, p) = (d.rows, features + 1);
+            let outputs = d.y.len() / n;
+            let g = gram.get_or_insert_with(|| Gram {
+                xtx: vec![0.0; p * p],
+                xty: vec![0.0; p * outputs],
+                features,
+                outputs,
+                horizon,
+                hinges: hinges.clone(),
+            });
+            // X^T X and X^T Y: X^T is X read with swapped strides.
+            f64::gemm(
+                p,
+                n,
+                p,
+                &d.x,
+                (1, p),
+                &d.x,
+                (p, 1),
+                1.0,
+                &mut g.xtx,
+                (p, 1),
+                threads,
             );
-            x.extend(
-                w.dec[i * dec_w..(i + 1) * dec_w]
-                    .iter()
-                    .map(|&v| f64::from(v)),
+            f64::gemm(
+                p,
+                n,
+                outputs,
+                &d.x,
+                (1, p),
+                &d.y,
+                (outputs, 1),
+                1.0,
+                &mut g.xty,
+                (outputs, 1),
+                threads,
             );
-            x.push(1.0);
-            let y = &w.y[i * outputs..(i + 1) * outputs];
-            for a in 0..p {
-                let xa = x[a];
-                let row = &mut xtx[a * p..(a + 1) * p];
-                for (r, xb) in row[a..].iter_mut().zip(&x[a..]) {
-                    *r += xa * xb;
-                }
-                for (r, &yk) in xty[a * outputs..(a + 1) * outputs].iter_mut().zip(y) {
-                    *r += xa * f64::from(yk);
-                }
-            }
         }
-        for a in 0..p {
-            for b in 0..a {
-                xtx[a * p + b] = xtx[b * p + a];
-            }
-        }
-        Some(Gram {
-            xtx,
-            xty,
-            features,
-            outputs,
-        })
+        gram
     }
 
     /// Adds the windows of `other` (same shapes).
@@ -131,6 +254,8 @@ impl Gram {
             weights: solve_spd(xtx, self.xty.clone(), p, self.outputs),
             features: self.features,
             outputs: self.outputs,
+            horizon: self.horizon,
+            hinges: self.hinges.clone(),
         }
     }
 }
@@ -150,45 +275,46 @@ impl Linear {
         horizon: usize,
         ridge: f64,
     ) -> Option<Linear> {
-        Some(Gram::of(frame, origins, context, horizon)?.solve(ridge))
+        Some(Gram::of(frame, origins, (context, horizon), &Hinges::default())?.solve(ridge))
     }
 
     /// Fits the windows of `train` with each penalty of [`RIDGES`] and keeps the one whose
     /// forecasts of the windows of `val` have the least mean absolute error over the observed
     /// targets; then refits with that penalty on the windows of `train` and of `more` together
-    /// (the normal equations of `train` are summed once, not again). `None` when `train` or
-    /// `val` has no origins.
+    /// (the normal equations of `train` are summed once, not again). The features are those of
+    /// [`Linear::fit`] and the terms of `hinges`. `None` when `train` or `val` has no origins.
     pub fn fit_validated(
         frame: &Frame,
         [train, val, more]: [&[usize]; 3],
-        context: usize,
-        horizon: usize,
+        (context, horizon): (usize, usize),
+        hinges: &Hinges,
     ) -> Option<Validated> {
-        let mut gram = Gram::of(frame, train, context, horizon)?;
+        let mut gram = Gram::of(frame, train, (context, horizon), hinges)?;
         if val.is_empty() {
             return None;
         }
-        let mut w = WindowBuffers::default();
-        for &o in val {
-            frame.window(o, context, horizon, &mut w);
-        }
-        let error = |fit: &Linear| {
-            let pred = fit.predict(&w);
-            let (mut sum, mut count) = (0.0, 0.0);
-            for ((p, &y), &m) in pred.iter().zip(&w.y).zip(&w.mask) {
-                sum += f64::from(m) * (p - f64::from(y)).abs();
-                count += f64::from(m);
+        let fits: Vec<Linear> = RIDGES.iter().map(|&r| gram.solve(r)).collect();
+        // The mean absolute error of each fit over the observed targets of `val`.
+        let mut sums = vec![0.0; fits.len()];
+        let mut count = 0.0;
+        let mut d = Design::new();
+        for chunk in val.chunks(CHUNK) {
+            d.load(frame, chunk, (context, horizon), hinges);
+            for (fit, sum) in fits.iter().zip(&mut sums) {
+                let pred = fit.predict_design(&d.x, d.rows);
+                for ((p, y), &m) in pred.iter().zip(&d.y).zip(&d.w.mask) {
+                    *sum += f64::from(m) * (p - y).abs();
+                }
             }
-            sum / count.max(1.0)
-        };
-        let (_, fit, ridge) = RIDGES
-            .iter()
-            .map(|&r| {
-                let fit = gram.solve(r);
-                (error(&fit), fit, r)
-            })
+            count += d.w.mask.iter().map(|&m| f64::from(m)).sum::<f64>();
+        }
+        let (_, fit, ridge) = fits
+            .into_iter()
+            .zip(sums)
+            .zip(RIDGES)
+            .map(|((fit, sum), r)| (sum / f64::max(count, 1.0), fit, r))
             .min_by(|a, b| a.0.total_cmp(&b.0))?;
-        if let Some(extra) = Gram::of(frame, more, context, horizon) {
+        if let Some(extra) = Gram::of(frame, more, (context, horizon), hinges) {
             gram.add(&extra);
         }
         Some(Validated {
@@ -208,68 +334,116 @@ impl Linear {
     /// The forecasts of the windows in `w`: `[windows, horizon * targets]` in scaled units.
     pub fn predict(&self, w: &WindowBuffers) -> Vec<f64> {
         let n = w.windows;
-        let (enc_w, dec_w) = (w.enc.len() / n.max(1), w.dec.len() / n.max(1));
-        assert_eq!(enc_w + dec_w, self.features, "window width");
-        let mut out = vec![0.0; n * self.outputs];
-        for i in 0..n {
-            let x = w.enc[i * enc_w..(i + 1) * enc_w]
-                .iter()
-                .chain(&w.dec[i * dec_w..(i + 1) * dec_w])
-                .map(|&v| f64::from(v))
-                .chain([1.0]);
-            let o = &mut out[i * self.outputs..(i + 1) * self.outputs];
-            for (a, xa) in x.enumerate() {
-                let wa = &self.weights[a * self.outputs..(a + 1) * self.outputs];
-                for (ok, wk) in o.iter_mut().zip(wa) {
-                    *ok += xa * wk;
-                }
-            }
-        }
+        let mut x = Vec::with_capacity(n * (self.features + 1));
+        let features = design(w, self.horizon, &self.hinges, &mut x);
+        assert_eq!(features, self.features, "window width");
+        self.predict_design(&x, n)
+    }
+
+    /// The hinge terms among the features.
+    pub fn hinges(&self) -> &Hinges {
+        &self.hinges
+    }
+
+    /// The forecasts of a design matrix `x` `[n, features + 1]`: `[n, outputs]`.
+    fn predict_design(&self, x: &[f64], n: usize) -> Vec<f64> {
+        let (p, m) = (self.features + 1, self.outputs);
+        let mut out = vec![0.0; n * m];
+        f64::gemm(
+            n,
+            p,
+            m,
+            x,
+            (p, 1),
+            &self.weights,
+            (m, 1),
+            0.0,
+            &mut out,
+            (m, 1),
+            rayon::current_num_threads(),
+        );
         out
     }
 }
 
+/// Columns of a block of the Cholesky factorisation.
+const BLOCK: usize = 64;
+
 /// Solves `A X = B` for a symmetric positive definite `A` `[p, p]` and `B` `[p, m]` by Cholesky
-/// factorisation (`A = L L^T`), in place.
+/// factorisation (`A = L L^T`, by blocks of [`BLOCK`] columns whose trailing updates are
+/// matrix products), in place.
 fn solve_spd(mut a: Vec<f64>, mut b: Vec<f64>, p: usize, m: usize) -> Vec<f64> {
-    for j in 0..p {
-        let mut d = a[j * p + j];
-        for k in 0..j {
-            d -= a[j * p + k] * a[j * p + k];
-        }
-        let d = d.max(1e-300).sqrt();
-        a[j * p + j] = d;
-        for i in j + 1..p {
-            let mut s = a[i * p + j];
-            for k in 0..j {
-                s -= a[i * p + k] * a[j * p + k];
+    let threads = rayon::current_num_threads();
+    let mut panel = Vec::new();
+    let mut negated = Vec::new();
+    for k0 in (0..p).step_by(BLOCK) {
+        let kb = BLOCK.min(p - k0);
+        // The diagonal block, then the rows below it (L21 = A21 L11^-T), column by column.
+        for j in k0..k0 + kb {
+            let mut d = a[j * p + j];
+            for k in k0..j {
+                d -= a[j * p + k] * a[j * p + k];
             }
-            a[i * p + j] = s / d;
+            let d = d.max(1e-300).sqrt();
+            a[j * p + j] = d;
+            for i in j + 1..p {
+                let mut s = a[i * p + j];
+                for k in k0..j {
+                    s -= a[i * p + k] * a[j * p + k];
+                }
+                a[i * p + j] = s / d;
+            }
         }
+        // The trailing matrix loses L21 L21^T.
+        let (r0, rows) = (k0 + kb, p - k0 - kb);
+        if rows == 0 {
+            break;
+        }
+        panel.clear();
+        negated.clear();
+        for i in r0..p {
+            panel.extend_from_slice(&a[i * p + k0..i * p + k0 + kb]);
+            negated.extend(a[i * p + k0..i * p + k0 + kb].iter().map(|v| -v));
+        }
+        f64::gemm(
+            rows,
+            kb,
+            rows,
+            &negated,
+            (kb, 1),
+            &panel,
+            (1, kb),
+            1.0,
+            &mut a[r0 * p + r0..],
+            (p, 1),
+            threads,
+        );
     }
     // L Y = B, then L^T X = Y.
     for i in 0..p {
         for k in 0..i {
             let l = a[i * p + k];
-            for c in 0..m {
-                b[i * m + c] -= l * b[k * m + c];
+            let (done, rest) = b.split_at_mut(i * m);
+            for (bi, bk) in rest[..m].iter_mut().zip(&done[k * m..(k + 1) * m]) {
+                *bi -= l * bk;
             }
         }
         let d = a[i * p + i];
-        for c in 0..m {
-            b[i * m + c] /= d;
+        for v in &mut b[i * m..(i + 1) * m] {
+            *v /= d;
         }
     }
     for i in (0..p).rev() {
         for k in i + 1..p {
             let l = a[k * p + i];
-            for c in 0..m {
-                b[i * m + c] -= l * b[k * m + c];
+            let (head, tail) = b.split_at_mut(k * m);
+            for (bi, bk) in head[i * m..(i + 1) * m].iter_mut().zip(&tail[..m]) {
+                *bi -= l * bk;
             }
         }
         let d = a[i * p + i];
-        for c in 0..m {
-            b[i * m + c] /= d;
+        for v in &mut b[i * m..(i + 1) * m] {
+            *v /= d;
         }
     }
     b
@@ -320,7 +494,8 @@ mod tests {
         let val: Vec<usize> = (50..59).collect();
         let train: Vec<usize> = (2..50).collect();
         let more: Vec<usize> = (50..60).collect();
-        let v = Linear::fit_validated(&frame, [&train, &val, &more], 2, 1).unwrap();
+        let v = Linear::fit_validated(&frame, [&train, &val, &more], (2, 1), &Hinges::default())
+            .unwrap();
         assert_eq!(v.ridge, RIDGES[0]);
         // The refit sums the same windows as a fit on all of them at once.
         let all: Vec<usize> = (2..60).collect();
@@ -336,5 +511,88 @@ mod tests {
                 got[i]
             );
         }
+    }
+
+    #[test]
+    fn blocked_cholesky_solves_beyond_one_block() {
+        // A = M M^T + p I with p spanning three blocks and a remainder.
+        let (p, m) = (2 * BLOCK + 37, 3);
+        let mut state = 7_u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+        };
+        let g: Vec<f64> = (0..p * p).map(|_| next()).collect();
+        let mut a = vec![0.0; p * p];
+        for i in 0..p {
+            for j in 0..p {
+                a[i * p + j] = (0..p).map(|k| g[i * p + k] * g[j * p + k]).sum::<f64>();
+            }
+            a[i * p + i] += p as f64;
+        }
+        let b: Vec<f64> = (0..p * m).map(|_| next()).collect();
+        let x = solve_spd(a.clone(), b.clone(), p, m);
+        for i in 0..p {
+            for c in 0..m {
+                let ax: f64 = (0..p).map(|k| a[i * p + k] * x[k * m + c]).sum();
+                assert!(
+                    (ax - b[i * m + c]).abs() < 1e-9,
+                    "row {i}: {ax} vs {}",
+                    b[i * m + c]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn hinge_terms_fit_a_bent_covariate_effect() {
+        // y_t = |f_t| + 0.3 y_{t-1}: a V-shaped effect no straight line fits.
+        let n = 400;
+        let f: Vec<f64> = (0..n)
+            .map(|t| ((t * 37 % 101) as f64 / 50.0) - 1.0)
+            .collect();
+        let mut y = vec![0.0];
+        for t in 1..n {
+            y.push(f[t].abs() + 0.3 * y[t - 1]);
+        }
+        let csv: String = std::iter::once("y,f\n".to_string())
+            .chain((0..n).map(|t| format!("{},{}\n", y[t], f[t])))
+            .collect();
+        let spec = SeriesSpec {
+            target: vec!["y".into()],
+            future_covariates: vec!["f".into()],
+            ..SeriesSpec::default()
+        };
+        let series = Series::from_reader(csv.as_bytes(), std::path::Path::new("t"), &spec).unwrap();
+        let scalers = Scalers::fit(&series, 300).unwrap();
+        let frame = Frame::new(&series, &scalers, false);
+        let hinges = Hinges::fit(&frame, 1, 300);
+        assert_eq!(hinges.knots[0].len(), KNOT_QUANTILES.len());
+        assert!(hinges.knots[0].windows(2).all(|k| k[0] <= k[1]));
+        let (train, val, more): (Vec<usize>, Vec<usize>, Vec<usize>) = (
+            (2..250).collect(),
+            (250..299).collect(),
+            (250..299).collect(),
+        );
+        let plain = Linear::fit(&frame, &train, 2, 2).unwrap();
+        let bent = Linear::fit_validated(&frame, [&train, &val, &more], (2, 2), &hinges).unwrap();
+        let (_, features, outputs) = bent.fit.weights();
+        assert_eq!((features, outputs), (2 * 2 + 2 + 2 * 5, 2));
+        let mut w = WindowBuffers::default();
+        for o in 300..398 {
+            frame.window(o, 2, 2, &mut w);
+        }
+        let mae = |pred: Vec<f64>| {
+            pred.iter()
+                .zip(&w.y)
+                .map(|(p, &y)| (p - f64::from(y)).abs())
+                .sum::<f64>()
+                / pred.len() as f64
+        };
+        let (plain, bent) = (mae(plain.predict(&w)), mae(bent.refit.predict(&w)));
+        // The knots sit between data points, so the V's vertex at 0 is cut off a little.
+        assert!(bent < 0.2 * plain, "hinges {bent} vs plain {plain}");
     }
 }

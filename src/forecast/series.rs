@@ -518,6 +518,13 @@ impl Table {
                 if text.is_empty() || MISSING.iter().any(|m| text.eq_ignore_ascii_case(m)) {
                     return Ok(None);
                 }
+                // Booleans as R and pandas write them (`TRUE`, `False`) are 1 and 0.
+                if text.eq_ignore_ascii_case("true") {
+                    return Ok(Some(1.0));
+                }
+                if text.eq_ignore_ascii_case("false") {
+                    return Ok(Some(0.0));
+                }
                 match text.parse::<f64>() {
                     Ok(v) if v.is_finite() => Ok(Some(v)),
                     Ok(v) => {
@@ -575,6 +582,14 @@ mod tests {
 
     fn err(text: &str, spec: &SeriesSpec) -> String {
         read(text, spec).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn booleans_are_one_and_zero() {
+        let mut sp = spec(None, &["y"]);
+        sp.future_covariates = vec!["holiday".into()];
+        let s = read("y,holiday\n1,TRUE\n2,false\n3,True\n", &sp).unwrap();
+        assert_eq!(s.future[0].values, vec![1.0, 0.0, 1.0]);
     }
 
     #[test]

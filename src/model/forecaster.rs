@@ -50,6 +50,11 @@ pub struct ForecasterConfig {
     /// `[horizon * K]`, plus a constant. It starts at zero; [`Forecaster::with_linear_base`]
     /// sets it from a fitted [`baselines::Linear`].
     pub linear_context: Option<usize>,
+    /// With a linear base: the first this many known columns (the future covariates) also
+    /// enter it as hinge terms `max(0, x - knot)` at [`baselines::KNOT_QUANTILES`]'s knots
+    /// (set by [`Forecaster::with_linear_base`] from the fit's [`baselines::Hinges`]).
+    #[config(default = 0)]
+    pub hinges: usize,
 }
 
 impl ForecasterConfig {
@@ -63,9 +68,15 @@ impl ForecasterConfig {
         .init(device);
         head.weight = Param::from_tensor(head.weight.val().zeros_like());
         head.bias = head.bias.map(|b| Param::from_tensor(b.val().zeros_like()));
+        let knots = baselines::KNOT_QUANTILES.len();
+        let hinges = if self.linear_context.is_some() {
+            self.hinges
+        } else {
+            0
+        };
         let linear_base = self.linear_context.map(|c| {
             let mut linear = LinearConfig::new(
-                c * self.recurrent.input_size + self.horizon * self.known,
+                c * self.recurrent.input_size + self.horizon * (self.known + hinges * knots),
                 self.horizon * self.targets,
             )
             .init(device);
@@ -76,10 +87,14 @@ impl ForecasterConfig {
                 .map(|b| Param::from_tensor(b.val().zeros_like()).set_require_grad(false));
             linear
         });
+        let knots = (hinges > 0).then(|| {
+            Param::from_tensor(Tensor::zeros([hinges, knots], device)).set_require_grad(false)
+        });
         Forecaster {
             encoder,
             head,
             linear_base,
+            knots,
             targets: self.targets,
             horizon: self.horizon,
             season: self.season,
@@ -94,8 +109,12 @@ pub struct Forecaster<B: Backend> {
     pub encoder: Recurrent<B>,
     /// `[H + horizon * K] → [horizon * targets]`.
     pub head: Linear<B>,
-    /// The frozen linear base `[C * D + horizon * K] → [horizon * targets]`, when configured.
+    /// The frozen linear base `[C * D + horizon * (K + F * knots)] → [horizon * targets]`, when
+    /// configured.
     pub linear_base: Option<Linear<B>>,
+    /// The knots of the base's hinge terms `[F, knots]` (frozen), for its first `F` known
+    /// columns.
+    pub knots: Option<Param<Tensor<B, 2>>>,
     /// Target columns; they are the first values of each context step.
     pub targets: usize,
     /// Steps forecast.
@@ -128,7 +147,35 @@ impl<B: Backend> Forecaster<B> {
             weight: Param::from_tensor(weight).set_require_grad(false),
             bias: Some(Param::from_tensor(bias).set_require_grad(false)),
         });
+        let hinges = fit.hinges();
+        let columns = self.knots.as_ref().map_or(0, |k| k.val().dims()[0]);
+        assert_eq!(
+            hinges.knots.len(),
+            columns,
+            "hinge columns of the linear fit"
+        );
+        if columns > 0 {
+            let per = hinges.knots[0].len();
+            let values: Vec<f32> = hinges.knots.iter().flatten().map(|&k| k as f32).collect();
+            let knots = Tensor::<B, 2>::from_data(TensorData::new(values, [columns, per]), &device);
+            self.knots = Some(Param::from_tensor(knots).set_require_grad(false));
+        }
         self
+    }
+
+    /// The hinge terms of the horizon's known columns: `[B, horizon * K]` →
+    /// `[B, horizon * F * knots]` (step, column, knot), empty without knots.
+    fn hinge_terms(&self, known: Tensor<B, 2>) -> Option<Tensor<B, 2>> {
+        let knots = self.knots.as_ref()?.val();
+        let [columns, per] = knots.dims();
+        let [batch, width] = known.dims();
+        let k = width / self.horizon;
+        let x = known
+            .reshape([batch, self.horizon, k])
+            .narrow(2, 0, columns)
+            .reshape([batch, self.horizon, columns, 1]);
+        let terms = (x - knots.reshape([1, 1, columns, per])).clamp_min(0.0);
+        Some(terms.reshape([batch, self.horizon * columns * per]))
     }
 
     /// The forecasts, in the scaled units of the inputs.
@@ -146,13 +193,12 @@ impl<B: Backend> Forecaster<B> {
             Some(linear) => {
                 let [batch, steps, width] = context.dims();
                 let features = linear.weight.val().dims()[0];
-                assert_eq!(
-                    steps * width + known.dims()[1],
-                    features,
-                    "the window of the linear base"
-                );
                 let flat = context.clone().reshape([batch, steps * width]);
-                head(linear, Tensor::cat(vec![flat, known.clone()], 1))
+                let mut x = vec![flat, known.clone()];
+                x.extend(self.hinge_terms(known.clone()));
+                let x = Tensor::cat(x, 1);
+                assert_eq!(x.dims()[1], features, "the window of the linear base");
+                head(linear, x)
             }
             None => self.seasonal_base(context.clone()),
         };
@@ -259,7 +305,7 @@ mod tests {
 
     #[test]
     fn a_linear_base_forecasts_its_fit_and_stays_out_of_training() {
-        use crate::forecast::baselines::Linear as LinearFit;
+        use crate::forecast::baselines::{Hinges, Linear as LinearFit};
         use crate::forecast::series::{Series, SeriesSpec};
         use crate::forecast::window::{Frame, Scalers, WindowBuffers};
         use burn::backend::Autodiff;
@@ -279,8 +325,13 @@ mod tests {
         let scalers = Scalers::fit(&series, 40).unwrap();
         let frame = Frame::new(&series, &scalers, false);
         let (context, horizon) = (5, 3);
-        let origins: Vec<usize> = (5..38).collect();
-        let fit = LinearFit::fit(&frame, &origins, context, horizon).unwrap();
+        // With hinge terms of the future covariate, so the model's terms are held to the fit's.
+        let hinges = Hinges::fit(&frame, 1, 40);
+        let (train, val): (Vec<usize>, Vec<usize>) = ((5..30).collect(), (30..38).collect());
+        let fit =
+            LinearFit::fit_validated(&frame, [&train, &val, &val], (context, horizon), &hinges)
+                .unwrap()
+                .refit;
         let mut w = WindowBuffers::default();
         for o in 40..50 {
             frame.window(o, context, horizon, &mut w);
@@ -290,7 +341,8 @@ mod tests {
         type A = Autodiff<B>;
         let device = Default::default();
         let config = ForecasterConfig::new(RecurrentConfig::new(CellKind::Gru, 2, 4), 1, 1, 3)
-            .with_linear_context(Some(context));
+            .with_linear_context(Some(context))
+            .with_hinges(1);
         let model = config.init::<A>(&device).with_linear_base(&fit);
         let x =
             Tensor::<A, 3>::from_data(TensorData::new(w.enc.clone(), [10, context, 2]), &device);

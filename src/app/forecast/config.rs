@@ -357,5 +357,6 @@ impl ForecastConfig {
         )
         .with_season(self.base_season())
         .with_linear_context((self.model.base == Base::Linear).then_some(self.forecast.context))
+        .with_hinges(self.data.future_covariates.len())
     }
 }

@@ -9,6 +9,10 @@ use crate::app::forecast::config::ForecastConfig;
 use crate::forecast::series::Series;
 use crate::forecast::window::{Frame, Scalers, Split, WindowBuffers};
 
+/// The most validation windows a network's validation scores: more makes each validation cost
+/// more training steps than it tells apart (a long context's window is large).
+pub const VALIDATION_WINDOWS: usize = 2048;
+
 /// The series of a run, split and scaled.
 pub struct Problem {
     /// The series as read.
@@ -82,6 +86,19 @@ impl Problem {
         let s = self.split;
         let start = s.val_start.min(s.test_start.saturating_sub(self.horizon));
         Split::origins(start, s.test_start, self.context, self.horizon, 1)
+    }
+
+    /// At most [`VALIDATION_WINDOWS`] of the validation origins, spread evenly from the first
+    /// to the last: what the network's validations (every `eval_interval` steps) score.
+    pub fn val_sample(&self) -> Vec<usize> {
+        let all = self.val_origins();
+        let n = all.len();
+        if n <= VALIDATION_WINDOWS {
+            return all;
+        }
+        (0..VALIDATION_WINDOWS)
+            .map(|i| all[i * (n - 1) / (VALIDATION_WINDOWS - 1)])
+            .collect()
     }
 
     /// Origins of the backtest: every `every` steps, their targets in the test part.

@@ -23,7 +23,7 @@ use crate::app::forecast::problem::Problem;
 use crate::app::forecast::{ForecastError, METRICS_HEADER};
 use crate::app::optimiser::{WithOptimiser, with_optimiser};
 use crate::app::train::{Progress, TrainOptions};
-use crate::forecast::baselines::Linear;
+use crate::forecast::baselines::{Hinges, Linear};
 use crate::forecast::window::{Split, WindowBuffers};
 use crate::model::{ForecastLoss, Forecaster};
 use crate::training::clip_gradients;
@@ -137,12 +137,30 @@ impl LinearFits {
         };
         // The windows before the test part are the training ones (a prefix) and these.
         let more = before_test.get(train.len()..).unwrap_or_default();
-        let v = Linear::fit_validated(&problem.frame, [&train, &val, more], context, horizon)
-            .ok_or_else(too_short)?;
+        let hinges = Hinges::fit(
+            &problem.frame,
+            problem.series.future.len(),
+            problem.split.val_start,
+        );
+        let v = Linear::fit_validated(
+            &problem.frame,
+            [&train, &val, more],
+            (context, horizon),
+            &hinges,
+        )
+        .ok_or_else(too_short)?;
         let (training, saved, ridge) = (v.fit, v.refit, v.ridge);
         if progress != Progress::Quiet {
+            let bends = if hinges.knots.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " with hinge terms of {} future covariate(s)",
+                    hinges.knots.len()
+                )
+            };
             eprintln!(
-                "linear base: least squares, ridge {ridge:e} (chosen on the validation part); checkpoints refit on {} windows",
+                "linear base: least squares{bends}, ridge {ridge:e} (chosen on the validation part); checkpoints refit on {} windows",
                 before_test.len()
             );
         }
@@ -203,7 +221,7 @@ fn run_loop<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
         // A resumed checkpoint holds the refit base; the network goes on with the training one.
         model = model.with_linear_base(&f.training);
     }
-    let val = problem.windows(&problem.val_origins());
+    let val = problem.windows(&problem.val_sample());
     let loss_kind = config.forecast.loss;
     let batch = config.train.batch_size;
     let started = Instant::now();
