@@ -27,8 +27,19 @@ pub struct Linear {
     weights: Vec<f64>,
     features: usize,
     outputs: usize,
+    context: usize,
     horizon: usize,
-    hinges: Hinges,
+    terms: Terms,
+}
+
+/// What a linear fit reads of a window beyond the baseline's inputs, and what it leaves out.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Terms {
+    /// Of each context step, only the first this many values (the targets and the past
+    /// covariates; the known columns then enter at the horizon's steps only). `None`: all.
+    pub context_columns: Option<usize>,
+    /// Piecewise-linear terms of the horizon's future covariates.
+    pub hinges: Hinges,
 }
 
 /// The quantiles of the training part at which [`Hinges`] bend.
@@ -97,6 +108,13 @@ pub struct Validated {
     pub refit: Linear,
     /// The chosen penalty, relative like [`RIDGE`].
     pub ridge: f64,
+    /// Whether the hinge terms were kept (else their weights are zero): they are when they
+    /// validate better.
+    pub hinged: bool,
+    /// The chosen fit's mean absolute error on the validation windows (scaled units).
+    pub error: f64,
+    /// The best error without the hinge terms, when there were hinge terms to leave out.
+    pub plain_error: Option<f64>,
 }
 
 /// The normal equations of windows: `X^T X` `[p, p]` and `X^T Y` `[p, outputs]` with
@@ -106,8 +124,9 @@ struct Gram {
     xty: Vec<f64>,
     features: usize,
     outputs: usize,
+    context: usize,
     horizon: usize,
-    hinges: Hinges,
+    terms: Terms,
 }
 
 /// Windows built and multiplied at a time: bounds the memory of a fit with a long context.
@@ -138,7 +157,7 @@ impl Design {
         frame: &Frame,
         origins: &[usize],
         (context, horizon): (usize, usize),
-        hinges: &Hinges,
+        terms: &Terms,
     ) -> usize {
         let w = &mut self.w;
         w.enc.clear();
@@ -151,7 +170,7 @@ impl Design {
         }
         let n = w.windows;
         self.x.clear();
-        let features = design(w, horizon, hinges, &mut self.x);
+        let features = design(w, (context, horizon), terms, &mut self.x);
         self.y.clear();
         self.y.extend(w.y.iter().map(|&v| f64::from(v)));
         self.rows = n;
@@ -159,24 +178,31 @@ impl Design {
     }
 }
 
-/// Appends the design rows of the windows in `w` to `x` (each: the context, the horizon's known
-/// columns, the hinge terms, 1); returns the number of features.
-fn design(w: &WindowBuffers, horizon: usize, hinges: &Hinges, x: &mut Vec<f64>) -> usize {
+/// Appends the design rows of the windows in `w` to `x` (each: the context's values as `terms`
+/// selects them, the horizon's known columns, the hinge terms, 1); returns the number of
+/// features.
+fn design(
+    w: &WindowBuffers,
+    (context, horizon): (usize, usize),
+    terms: &Terms,
+    x: &mut Vec<f64>,
+) -> usize {
     let n = w.windows;
     let (enc_w, dec_w) = (w.enc.len() / n.max(1), w.dec.len() / n.max(1));
+    let width = enc_w / context.max(1);
+    let columns = terms.context_columns.unwrap_or(width).min(width);
     let known = dec_w / horizon.max(1);
     for i in 0..n {
+        let enc = &w.enc[i * enc_w..(i + 1) * enc_w];
         let dec = &w.dec[i * dec_w..(i + 1) * dec_w];
-        x.extend(
-            w.enc[i * enc_w..(i + 1) * enc_w]
-                .iter()
-                .chain(dec)
-                .map(|&v| f64::from(v)),
-        );
-        hinges.extend(dec, known, x);
+        for step in enc.chunks_exact(width.max(1)) {
+            x.extend(step[..columns].iter().map(|&v| f64::from(v)));
+        }
+        x.extend(dec.iter().map(|&v| f64::from(v)));
+        terms.hinges.extend(dec, known, x);
         x.push(1.0);
     }
-    enc_w + dec_w + horizon * hinges.per_step()
+    context * columns + dec_w + horizon * terms.hinges.per_step()
 }
 
 impl Gram {
@@ -184,13 +210,13 @@ impl Gram {
         frame: &Frame,
         origins: &[usize],
         (context, horizon): (usize, usize),
-        hinges: &Hinges,
+        terms: &Terms,
     ) -> Option<Gram> {
         let threads = rayon::current_num_threads();
         let mut d = Design::new();
         let mut gram: Option<Gram> = None;
         for chunk in origins.chunks(CHUNK) {
-            let features = d.load(frame, chunk, (context, horizon), hinges);
+            let features = d.load(frame, chunk, (context, horizon), terms);
             let (n, p) = (d.rows, features + 1);
             let outputs = d.y.len() / n;
             let g = gram.get_or_insert_with(|| Gram {
@@ -198,8 +224,9 @@ impl Gram {
                 xty: vec![0.0; p * outputs],
                 features,
                 outputs,
+                context,
                 horizon,
-                hinges: hinges.clone(),
+                terms: terms.clone(),
             });
             // X^T X and X^T Y: X^T is X read with swapped strides.
             f64::gemm(
@@ -232,6 +259,47 @@ impl Gram {
         gram
     }
 
+    /// [`Gram::solve`] without the `dropped` features before the constant: their weights are
+    /// zero.
+    fn solve_without_last(&self, ridge: f64, dropped: usize) -> Linear {
+        let p = self.features + 1;
+        let kept: Vec<usize> = (0..self.features - dropped)
+            .chain([self.features])
+            .collect();
+        let q = kept.len();
+        let m = self.outputs;
+        let mut xtx = vec![0.0; q * q];
+        let mut xty = vec![0.0; q * m];
+        for (i, &a) in kept.iter().enumerate() {
+            for (j, &b) in kept.iter().enumerate() {
+                xtx[i * q + j] = self.xtx[a * p + b];
+            }
+            xty[i * m..(i + 1) * m].copy_from_slice(&self.xty[a * m..(a + 1) * m]);
+        }
+        let sub = Gram {
+            xtx,
+            xty,
+            features: q - 1,
+            outputs: m,
+            context: self.context,
+            horizon: self.horizon,
+            terms: Terms::default(),
+        };
+        let small = sub.solve(ridge).weights;
+        let mut weights = vec![0.0; p * m];
+        for (i, &a) in kept.iter().enumerate() {
+            weights[a * m..(a + 1) * m].copy_from_slice(&small[i * m..(i + 1) * m]);
+        }
+        Linear {
+            weights,
+            features: self.features,
+            outputs: m,
+            context: self.context,
+            horizon: self.horizon,
+            terms: self.terms.clone(),
+        }
+    }
+
     /// Adds the windows of `other` (same shapes).
     fn add(&mut self, other: &Gram) {
         for (a, b) in self.xtx.iter_mut().zip(&other.xtx) {
@@ -254,8 +322,9 @@ impl Gram {
             weights: solve_spd(xtx, self.xty.clone(), p, self.outputs),
             features: self.features,
             outputs: self.outputs,
+            context: self.context,
             horizon: self.horizon,
-            hinges: self.hinges.clone(),
+            terms: self.terms.clone(),
         }
     }
 }
@@ -275,31 +344,45 @@ impl Linear {
         horizon: usize,
         ridge: f64,
     ) -> Option<Linear> {
-        Some(Gram::of(frame, origins, (context, horizon), &Hinges::default())?.solve(ridge))
+        Some(Gram::of(frame, origins, (context, horizon), &Terms::default())?.solve(ridge))
     }
 
     /// Fits the windows of `train` with each penalty of [`RIDGES`] and keeps the one whose
     /// forecasts of the windows of `val` have the least mean absolute error over the observed
     /// targets; then refits with that penalty on the windows of `train` and of `more` together
     /// (the normal equations of `train` are summed once, not again). The features are those of
-    /// [`Linear::fit`] and the terms of `hinges`. `None` when `train` or `val` has no origins.
+    /// [`Linear::fit`] as `terms` changes them. `None` when `train` or `val` has no origins.
     pub fn fit_validated(
         frame: &Frame,
         [train, val, more]: [&[usize]; 3],
         (context, horizon): (usize, usize),
-        hinges: &Hinges,
+        terms: &Terms,
     ) -> Option<Validated> {
-        let mut gram = Gram::of(frame, train, (context, horizon), hinges)?;
+        let mut gram = Gram::of(frame, train, (context, horizon), terms)?;
         if val.is_empty() {
             return None;
         }
-        let fits: Vec<Linear> = RIDGES.iter().map(|&r| gram.solve(r)).collect();
+        // Candidates: each penalty, with the hinge terms and without them (their weights zero).
+        let bent = horizon * terms.hinges.per_step();
+        let kinds: &[bool] = if bent > 0 { &[true, false] } else { &[true] };
+        let candidates: Vec<(bool, f64)> = kinds
+            .iter()
+            .flat_map(|&h| RIDGES.iter().map(move |&r| (h, r)))
+            .collect();
+        let solve = |gram: &Gram, (with_hinges, ridge): (bool, f64)| {
+            if with_hinges {
+                gram.solve(ridge)
+            } else {
+                gram.solve_without_last(ridge, bent)
+            }
+        };
+        let fits: Vec<Linear> = candidates.iter().map(|&c| solve(&gram, c)).collect();
         // The mean absolute error of each fit over the observed targets of `val`.
         let mut sums = vec![0.0; fits.len()];
         let mut count = 0.0;
         let mut d = Design::new();
         for chunk in val.chunks(CHUNK) {
-            d.load(frame, chunk, (context, horizon), hinges);
+            d.load(frame, chunk, (context, horizon), terms);
             for (fit, sum) in fits.iter().zip(&mut sums) {
                 let pred = fit.predict_design(&d.x, d.rows);
                 for ((p, y), &m) in pred.iter().zip(&d.y).zip(&d.w.mask) {
@@ -308,19 +391,28 @@ impl Linear {
             }
             count += d.w.mask.iter().map(|&m| f64::from(m)).sum::<f64>();
         }
-        let (_, fit, ridge) = fits
+        let errors: Vec<f64> = sums.iter().map(|s| s / f64::max(count, 1.0)).collect();
+        let best = |hinged: bool| {
+            (0..fits.len())
+                .filter(|&i| candidates[i].0 == hinged)
+                .min_by(|&a, &b| errors[a].total_cmp(&errors[b]))
+        };
+        let plain = best(false);
+        let chosen = [best(true), plain]
             .into_iter()
-            .zip(sums)
-            .zip(RIDGES)
-            .map(|((fit, sum), r)| (sum / f64::max(count, 1.0), fit, r))
-            .min_by(|a, b| a.0.total_cmp(&b.0))?;
-        if let Some(extra) = Gram::of(frame, more, (context, horizon), hinges) {
+            .flatten()
+            .min_by(|&a, &b| errors[a].total_cmp(&errors[b]))?;
+        if let Some(extra) = Gram::of(frame, more, (context, horizon), terms) {
             gram.add(&extra);
         }
+        let (hinged, ridge) = candidates[chosen];
         Some(Validated {
-            refit: gram.solve(ridge),
-            fit,
+            refit: solve(&gram, (hinged, ridge)),
+            fit: fits.into_iter().nth(chosen)?,
             ridge,
+            hinged: hinged && bent > 0,
+            error: errors[chosen],
+            plain_error: plain.map(|i| errors[i]),
         })
     }
 
@@ -335,14 +427,15 @@ impl Linear {
     pub fn predict(&self, w: &WindowBuffers) -> Vec<f64> {
         let n = w.windows;
         let mut x = Vec::with_capacity(n * (self.features + 1));
-        let features = design(w, self.horizon, &self.hinges, &mut x);
+        let context = self.context;
+        let features = design(w, (context, self.horizon), &self.terms, &mut x);
         assert_eq!(features, self.features, "window width");
         self.predict_design(&x, n)
     }
 
-    /// The hinge terms among the features.
-    pub fn hinges(&self) -> &Hinges {
-        &self.hinges
+    /// What the fit reads beyond the baseline's inputs.
+    pub fn terms(&self) -> &Terms {
+        &self.terms
     }
 
     /// The forecasts of a design matrix `x` `[n, features + 1]`: `[n, outputs]`.
@@ -494,7 +587,7 @@ mod tests {
         let val: Vec<usize> = (50..59).collect();
         let train: Vec<usize> = (2..50).collect();
         let more: Vec<usize> = (50..60).collect();
-        let v = Linear::fit_validated(&frame, [&train, &val, &more], (2, 1), &Hinges::default())
+        let v = Linear::fit_validated(&frame, [&train, &val, &more], (2, 1), &Terms::default())
             .unwrap();
         assert_eq!(v.ridge, RIDGES[0]);
         // The refit sums the same windows as a fit on all of them at once.
@@ -577,9 +670,14 @@ mod tests {
             (250..299).collect(),
         );
         let plain = Linear::fit(&frame, &train, 2, 2).unwrap();
-        let bent = Linear::fit_validated(&frame, [&train, &val, &more], (2, 2), &hinges).unwrap();
+        let terms = Terms {
+            context_columns: Some(1),
+            hinges,
+        };
+        let bent = Linear::fit_validated(&frame, [&train, &val, &more], (2, 2), &terms).unwrap();
         let (_, features, outputs) = bent.fit.weights();
-        assert_eq!((features, outputs), (2 * 2 + 2 + 2 * 5, 2));
+        // The context's targets only, the horizon's covariate, its hinge terms.
+        assert_eq!((features, outputs), (2 + 2 + 2 * 5, 2));
         let mut w = WindowBuffers::default();
         for o in 300..398 {
             frame.window(o, 2, 2, &mut w);

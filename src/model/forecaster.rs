@@ -55,6 +55,10 @@ pub struct ForecasterConfig {
     /// (set by [`Forecaster::with_linear_base`] from the fit's [`baselines::Hinges`]).
     #[config(default = 0)]
     pub hinges: usize,
+    /// With a linear base: of each context step it reads only the first this many values (the
+    /// targets and past covariates), the known columns entering at the horizon's steps only.
+    /// `None`: all `D`.
+    pub linear_columns: Option<usize>,
 }
 
 impl ForecasterConfig {
@@ -74,9 +78,13 @@ impl ForecasterConfig {
         } else {
             0
         };
+        let columns = self
+            .linear_columns
+            .unwrap_or(self.recurrent.input_size)
+            .min(self.recurrent.input_size);
         let linear_base = self.linear_context.map(|c| {
             let mut linear = LinearConfig::new(
-                c * self.recurrent.input_size + self.horizon * (self.known + hinges * knots),
+                c * columns + self.horizon * (self.known + hinges * knots),
                 self.horizon * self.targets,
             )
             .init(device);
@@ -98,6 +106,7 @@ impl ForecasterConfig {
             targets: self.targets,
             horizon: self.horizon,
             season: self.season,
+            linear_columns: columns,
         }
     }
 }
@@ -121,6 +130,8 @@ pub struct Forecaster<B: Backend> {
     pub horizon: usize,
     /// The season of the base forecast (1: the last value).
     pub season: usize,
+    /// Values of each context step the linear base reads (the first ones).
+    pub linear_columns: usize,
 }
 
 impl<B: Backend> Forecaster<B> {
@@ -147,7 +158,7 @@ impl<B: Backend> Forecaster<B> {
             weight: Param::from_tensor(weight).set_require_grad(false),
             bias: Some(Param::from_tensor(bias).set_require_grad(false)),
         });
-        let hinges = fit.hinges();
+        let hinges = &fit.terms().hinges;
         let columns = self.knots.as_ref().map_or(0, |k| k.val().dims()[0]);
         assert_eq!(
             hinges.knots.len(),
@@ -193,7 +204,11 @@ impl<B: Backend> Forecaster<B> {
             Some(linear) => {
                 let [batch, steps, width] = context.dims();
                 let features = linear.weight.val().dims()[0];
-                let flat = context.clone().reshape([batch, steps * width]);
+                let columns = self.linear_columns.min(width);
+                let flat = context
+                    .clone()
+                    .narrow(2, 0, columns)
+                    .reshape([batch, steps * columns]);
                 let mut x = vec![flat, known.clone()];
                 x.extend(self.hinge_terms(known.clone()));
                 let x = Tensor::cat(x, 1);
@@ -305,7 +320,7 @@ mod tests {
 
     #[test]
     fn a_linear_base_forecasts_its_fit_and_stays_out_of_training() {
-        use crate::forecast::baselines::{Hinges, Linear as LinearFit};
+        use crate::forecast::baselines::{Hinges, Linear as LinearFit, Terms};
         use crate::forecast::series::{Series, SeriesSpec};
         use crate::forecast::window::{Frame, Scalers, WindowBuffers};
         use burn::backend::Autodiff;
@@ -326,10 +341,13 @@ mod tests {
         let frame = Frame::new(&series, &scalers, false);
         let (context, horizon) = (5, 3);
         // With hinge terms of the future covariate, so the model's terms are held to the fit's.
-        let hinges = Hinges::fit(&frame, 1, 40);
+        let terms = Terms {
+            context_columns: Some(1),
+            hinges: Hinges::fit(&frame, 1, 40),
+        };
         let (train, val): (Vec<usize>, Vec<usize>) = ((5..30).collect(), (30..38).collect());
         let fit =
-            LinearFit::fit_validated(&frame, [&train, &val, &val], (context, horizon), &hinges)
+            LinearFit::fit_validated(&frame, [&train, &val, &val], (context, horizon), &terms)
                 .unwrap()
                 .refit;
         let mut w = WindowBuffers::default();
@@ -342,7 +360,8 @@ mod tests {
         let device = Default::default();
         let config = ForecasterConfig::new(RecurrentConfig::new(CellKind::Gru, 2, 4), 1, 1, 3)
             .with_linear_context(Some(context))
-            .with_hinges(1);
+            .with_hinges(1)
+            .with_linear_columns(Some(1));
         let model = config.init::<A>(&device).with_linear_base(&fit);
         let x =
             Tensor::<A, 3>::from_data(TensorData::new(w.enc.clone(), [10, context, 2]), &device);

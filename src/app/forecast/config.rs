@@ -346,6 +346,9 @@ impl ForecastConfig {
     /// The model for `targets` target columns, `width` values per context step and `known`
     /// known columns per horizon step.
     pub fn model_config(&self, targets: usize, width: usize, known: usize) -> ForecasterConfig {
+        // The linear base reads the targets and past covariates of the context, the known
+        // columns at the horizon's steps.
+        let unknown = targets + self.data.past_covariates.len();
         let m = &self.model;
         ForecasterConfig::new(
             RecurrentConfig::new(m.cell, width, m.hidden_size)
@@ -358,5 +361,6 @@ impl ForecastConfig {
         .with_season(self.base_season())
         .with_linear_context((self.model.base == Base::Linear).then_some(self.forecast.context))
         .with_hinges(self.data.future_covariates.len())
+        .with_linear_columns(Some(unknown))
     }
 }

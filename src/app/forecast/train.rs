@@ -23,7 +23,7 @@ use crate::app::forecast::problem::Problem;
 use crate::app::forecast::{ForecastError, METRICS_HEADER};
 use crate::app::optimiser::{WithOptimiser, with_optimiser};
 use crate::app::train::{Progress, TrainOptions};
-use crate::forecast::baselines::{Hinges, Linear};
+use crate::forecast::baselines::{Hinges, Linear, Terms};
 use crate::forecast::window::{Split, WindowBuffers};
 use crate::model::{ForecastLoss, Forecaster};
 use crate::training::clip_gradients;
@@ -137,33 +137,39 @@ impl LinearFits {
         };
         // The windows before the test part are the training ones (a prefix) and these.
         let more = before_test.get(train.len()..).unwrap_or_default();
-        let hinges = Hinges::fit(
-            &problem.frame,
-            problem.series.future.len(),
-            problem.split.val_start,
-        );
+        let frame = &problem.frame;
+        let hinges = Hinges::fit(frame, problem.series.future.len(), problem.split.val_start);
+        let terms = Terms {
+            context_columns: Some(frame.targets.len() + frame.past.len()),
+            hinges,
+        };
         let v = Linear::fit_validated(
             &problem.frame,
             [&train, &val, more],
             (context, horizon),
-            &hinges,
+            &terms,
         )
         .ok_or_else(too_short)?;
-        let (training, saved, ridge) = (v.fit, v.refit, v.ridge);
         if progress != Progress::Quiet {
-            let bends = if hinges.knots.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    " with hinge terms of {} future covariate(s)",
-                    hinges.knots.len()
-                )
+            let bends = match v.plain_error {
+                Some(plain) if v.hinged => format!(
+                    " with hinge terms of {} future covariate(s) (validation MAE {:.4}, {plain:.4} without)",
+                    terms.hinges.knots.len(),
+                    v.error
+                ),
+                Some(_) => format!(
+                    " without hinge terms of the future covariates (they validated worse: {:.4} without)",
+                    v.error
+                ),
+                None => String::new(),
             };
             eprintln!(
-                "linear base: least squares{bends}, ridge {ridge:e} (chosen on the validation part); checkpoints refit on {} windows",
+                "linear base: least squares{bends}, ridge {:e} (chosen on the validation part); checkpoints refit on {} windows",
+                v.ridge,
                 before_test.len()
             );
         }
+        let (training, saved) = (v.fit, v.refit);
         Ok(LinearFits { training, saved })
     }
 }
