@@ -134,6 +134,17 @@ pub struct TrainBench {
     pub tokens_per_sec: (f64, f64, f64),
     /// The loss of the last step.
     pub last_loss: f64,
+    /// CPU time of the calling (main) thread per timed step, where the system reports it
+    /// (Linux): on a GPU backend, what enqueueing the step's work costs the host.
+    pub host_cpu_secs_per_step: Option<f64>,
+}
+
+/// CPU time the calling thread has used so far (Linux's `/proc/thread-self/schedstat`, in
+/// nanoseconds); `None` elsewhere.
+pub fn thread_cpu_secs() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: f64 = text.split_whitespace().next()?.parse().ok()?;
+    Some(ns * 1e-9)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -236,6 +247,7 @@ fn bench_train_here<B: AutodiffBackend>(
     }
     let mut times = Vec::new();
     let start = Instant::now();
+    let cpu_start = thread_cpu_secs();
     let mut last_loss;
     let mut i = 3;
     loop {
@@ -251,6 +263,10 @@ fn bench_train_here<B: AutodiffBackend>(
             break;
         }
     }
+    let host_cpu_secs_per_step = match (cpu_start, thread_cpu_secs()) {
+        (Some(a), Some(b)) => Some((b - a) / times.len() as f64),
+        _ => None,
+    };
     let tokens = (batch * seq) as f64;
     let slowest = times.iter().cloned().fold(0.0, f64::max);
     let fastest = times.iter().cloned().fold(f64::INFINITY, f64::min);
@@ -260,6 +276,7 @@ fn bench_train_here<B: AutodiffBackend>(
         median_step_secs: med,
         tokens_per_sec: (tokens / med, tokens / slowest, tokens / fastest),
         last_loss,
+        host_cpu_secs_per_step,
     }
 }
 
@@ -347,6 +364,9 @@ pub struct LaunchReport {
     pub forward_backward: Launches,
     /// Launches of the clipping and the optimiser step.
     pub update: Launches,
+    /// The main thread's CPU time per step of the timed run before the count
+    /// ([`TrainBench::host_cpu_secs_per_step`]).
+    pub host_cpu_secs_per_step: Option<f64>,
 }
 
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
@@ -354,6 +374,12 @@ impl LaunchReport {
     /// Launches of the whole step.
     pub fn total(&self) -> u64 {
         self.forward_backward.total() + self.update.total()
+    }
+
+    /// The main thread's CPU time per launch: what enqueueing one costs the host, with the
+    /// step's other host work (autodiff, the optimiser's bookkeeping) spread over them.
+    pub fn host_secs_per_launch(&self) -> Option<f64> {
+        Some(self.host_cpu_secs_per_step? / self.total().max(1) as f64)
     }
 
     /// Launches of the whole step per time step and layer.
@@ -393,6 +419,7 @@ pub fn count_launches<B: AutodiffBackend>(
         workload,
         forward_backward: middle.since(&before),
         update: after.since(&middle),
+        host_cpu_secs_per_step: None,
     }
 }
 
@@ -402,7 +429,7 @@ impl std::fmt::Display for BenchResult {
         match self {
             BenchResult::Train(w, r) => write!(
                 f,
-                "RESULT burn-{} train steps={} median_step_s={:.5} tok_per_s_median={:.0} min={:.0} max={:.0} last_loss={:.3} peak_mem_mib={peak:.0}",
+                "RESULT burn-{} train steps={} median_step_s={:.5} tok_per_s_median={:.0} min={:.0} max={:.0} last_loss={:.3} peak_mem_mib={peak:.0} main_thread_cpu_ms_per_step={:.2}",
                 w.name,
                 r.steps,
                 r.median_step_secs,
@@ -410,6 +437,7 @@ impl std::fmt::Display for BenchResult {
                 r.tokens_per_sec.1,
                 r.tokens_per_sec.2,
                 r.last_loss,
+                r.host_cpu_secs_per_step.map_or(f64::NAN, |s| s * 1e3),
             ),
             BenchResult::Sample(med, min, max) => write!(
                 f,
@@ -420,7 +448,7 @@ impl std::fmt::Display for BenchResult {
                 let w = &r.workload;
                 write!(
                     f,
-                    "LAUNCHES burn-{} step={} per_time_step_per_layer={:.2} (T={}, L={}) forward_backward={} update={} host_reads_in_forward_backward={}",
+                    "LAUNCHES burn-{} step={} per_time_step_per_layer={:.2} (T={}, L={}) forward_backward={} update={} host_reads_in_forward_backward={} main_thread_cpu_us_per_launch={:.1}",
                     w.name,
                     r.total(),
                     r.per_time_step_and_layer(),
@@ -428,7 +456,8 @@ impl std::fmt::Display for BenchResult {
                     w.layers,
                     r.forward_backward.total(),
                     r.update.total(),
-                    r.forward_backward.host_reads
+                    r.forward_backward.host_reads,
+                    r.host_secs_per_launch().map_or(f64::NAN, |s| s * 1e6)
                 )?;
                 let mut all = r.forward_backward.by_kernel.clone();
                 for (k, n) in &r.update.by_kernel {
@@ -462,10 +491,12 @@ pub fn run<B: AutodiffBackend>(
         match *target {
             Target::Train(w) => {
                 let r = bench_train::<B>(w, ids, vocab, timing, device);
+                let host = r.host_cpu_secs_per_step;
                 report(BenchResult::Train(w, r));
                 #[cfg(any(feature = "wgpu", feature = "cuda"))]
                 if count_launches {
-                    let r = self::count_launches::<B>(w, ids, vocab, timing.fused, device);
+                    let mut r = self::count_launches::<B>(w, ids, vocab, timing.fused, device);
+                    r.host_cpu_secs_per_step = host;
                     report(BenchResult::Launches(r));
                 }
             }
