@@ -325,14 +325,18 @@ mod tests {
         use crate::forecast::window::{Frame, Scalers, WindowBuffers};
         use burn::backend::Autodiff;
 
-        let csv: String = std::iter::once("y,f\n".to_string())
+        // A past covariate `p` and a future one `f` whose effect bends (|f|).
+        let csv: String = std::iter::once("y,p,f\n".to_string())
             .chain((0..60).map(|t| {
                 let t = t as f64;
-                format!("{},{}\n", (t * 0.7).sin() * 3.0 + t * 0.1, (t * 1.3).cos())
+                let (p, f) = ((t * 0.37).sin(), (t * 1.3).cos());
+                let y = (t * 0.7).sin() * 3.0 + t * 0.1 + 2.0 * f.abs() + p;
+                format!("{y},{p},{f}\n")
             }))
             .collect();
         let spec = SeriesSpec {
             target: vec!["y".into()],
+            past_covariates: vec!["p".into()],
             future_covariates: vec!["f".into()],
             ..SeriesSpec::default()
         };
@@ -341,15 +345,16 @@ mod tests {
         let frame = Frame::new(&series, &scalers, false);
         let (context, horizon) = (5, 3);
         // With hinge terms of the future covariate, so the model's terms are held to the fit's.
+        // The base reads the target and the past covariate of each context step, not `f` there.
         let terms = Terms {
-            context_columns: Some(1),
+            context_columns: Some(2),
             hinges: Hinges::fit(&frame, 1, 40),
         };
         let (train, val): (Vec<usize>, Vec<usize>) = ((5..30).collect(), (30..38).collect());
-        let fit =
-            LinearFit::fit_validated(&frame, [&train, &val, &val], (context, horizon), &terms)
-                .unwrap()
-                .refit;
+        let v = LinearFit::fit_validated(&frame, [&train, &val, &val], (context, horizon), &terms)
+            .unwrap();
+        assert!(v.hinged, "the bent effect keeps the hinge terms");
+        let fit = v.refit;
         let mut w = WindowBuffers::default();
         for o in 40..50 {
             frame.window(o, context, horizon, &mut w);
@@ -358,13 +363,13 @@ mod tests {
 
         type A = Autodiff<B>;
         let device = Default::default();
-        let config = ForecasterConfig::new(RecurrentConfig::new(CellKind::Gru, 2, 4), 1, 1, 3)
+        let config = ForecasterConfig::new(RecurrentConfig::new(CellKind::Gru, 3, 4), 1, 1, 3)
             .with_linear_context(Some(context))
             .with_hinges(1)
-            .with_linear_columns(Some(1));
+            .with_linear_columns(Some(2));
         let model = config.init::<A>(&device).with_linear_base(&fit);
         let x =
-            Tensor::<A, 3>::from_data(TensorData::new(w.enc.clone(), [10, context, 2]), &device);
+            Tensor::<A, 3>::from_data(TensorData::new(w.enc.clone(), [10, context, 3]), &device);
         let k = Tensor::<A, 2>::from_data(TensorData::new(w.dec.clone(), [10, horizon]), &device);
         let y = model.forward(x, k);
         let got: Vec<f32> = y.clone().into_data().to_vec().unwrap();
