@@ -548,6 +548,21 @@ mod tests {
     use crate::forecast::series::{Series, SeriesSpec};
     use crate::forecast::window::Scalers;
 
+    /// The scaled frame of a target `y` and a future covariate `f`, scalers fitted on `..end`.
+    fn frame_of(y: &[f64], f: &[f64], end: usize) -> (Frame, Scalers) {
+        let csv: String = std::iter::once("y,f\n".to_string())
+            .chain(y.iter().zip(f).map(|(y, f)| format!("{y},{f}\n")))
+            .collect();
+        let spec = SeriesSpec {
+            target: vec!["y".into()],
+            future_covariates: vec!["f".into()],
+            ..SeriesSpec::default()
+        };
+        let series = Series::from_reader(csv.as_bytes(), std::path::Path::new("t"), &spec).unwrap();
+        let scalers = Scalers::fit(&series, end).unwrap();
+        (Frame::new(&series, &scalers, false), scalers)
+    }
+
     #[test]
     fn naive_and_seasonal_naive_by_hand() {
         let v = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0];
@@ -565,17 +580,7 @@ mod tests {
         for t in 2..80 {
             y.push(0.5 * y[t - 1] - 0.3 * y[t - 2] + 2.0 * f[t] + 1.0);
         }
-        let csv: String = std::iter::once("y,f\n".to_string())
-            .chain((0..80).map(|t| format!("{},{}\n", y[t], f[t])))
-            .collect();
-        let spec = SeriesSpec {
-            target: vec!["y".into()],
-            future_covariates: vec!["f".into()],
-            ..SeriesSpec::default()
-        };
-        let series = Series::from_reader(csv.as_bytes(), std::path::Path::new("t"), &spec).unwrap();
-        let scalers = Scalers::fit(&series, 60).unwrap();
-        let frame = Frame::new(&series, &scalers, false);
+        let (frame, scalers) = frame_of(&y, &f, 60);
         let origins: Vec<usize> = (2..60).collect();
         let lin = Linear::fit(&frame, &origins, 2, 1).unwrap();
         let mut w = WindowBuffers::default();
@@ -650,17 +655,7 @@ mod tests {
         for t in 1..n {
             y.push(f[t].abs() + 0.3 * y[t - 1]);
         }
-        let csv: String = std::iter::once("y,f\n".to_string())
-            .chain((0..n).map(|t| format!("{},{}\n", y[t], f[t])))
-            .collect();
-        let spec = SeriesSpec {
-            target: vec!["y".into()],
-            future_covariates: vec!["f".into()],
-            ..SeriesSpec::default()
-        };
-        let series = Series::from_reader(csv.as_bytes(), std::path::Path::new("t"), &spec).unwrap();
-        let scalers = Scalers::fit(&series, 300).unwrap();
-        let frame = Frame::new(&series, &scalers, false);
+        let (frame, _) = frame_of(&y, &f, 300);
         let hinges = Hinges::fit(&frame, 1, 300);
         assert_eq!(hinges.knots[0].len(), KNOT_QUANTILES.len());
         assert!(hinges.knots[0].windows(2).all(|k| k[0] <= k[1]));

@@ -44,6 +44,21 @@ fn values(len: usize, seed: usize) -> Vec<f32> {
         .collect()
 }
 
+/// A per-step product's operands: `A` `[m, k]` with row stride `lda`, two outputs `[m, n]` with
+/// row stride `ldc`, its FLOPs and the repetitions that make about 2e8 of them.
+fn per_step_operands(
+    m: usize,
+    k: usize,
+    n: usize,
+    lda: usize,
+    ldc: usize,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>, usize, usize) {
+    let a = values((m - 1) * lda + k, 2);
+    let c = vec![0.0f32; (m - 1) * ldc + n];
+    let flops = 2 * m * k * n;
+    (a, c.clone(), c, flops, (2e8 / flops as f64).ceil() as usize)
+}
+
 /// The per-step product of the benchmark workloads (one thread's rows of the batch, the strides
 /// of the recurrence's buffers): the micro-kernel's loop over `k` unrolled 8, 4 and 2 times
 /// against one `k` at a time ([`PackedWeight::gemm`] runs 8 on AVX2 and 1 on AVX-512; all with
@@ -70,13 +85,7 @@ fn packed_per_step() {
             println!("{what:18} {m}x{k}x{n}: not packed on this CPU (the gemm crate runs it)");
             continue;
         };
-        let a = values((m - 1) * lda + k, 2);
-        let (mut c1, mut c2) = (
-            vec![0.0f32; (m - 1) * ldc + n],
-            vec![0.0f32; (m - 1) * ldc + n],
-        );
-        let flops = 2 * m * k * n;
-        let reps = (2e8 / flops as f64).ceil() as usize;
+        let (a, mut c1, mut c2, flops, reps) = per_step_operands(m, k, n, lda, ldc);
         type Gemm = fn(&PackedWeight, usize, &[f32], usize, &mut [f32], usize, bool);
         let unrolled: [(usize, Gemm); 3] = [
             (8, PackedWeight::gemm_with::<true, 8>),
@@ -120,13 +129,7 @@ fn packed_against_the_crate_on_small_weights() {
         let wv = values(k * n, 1);
         force_isa(Some(Isa::Avx512));
         let w = PackedWeight::new(k, n, &wv).expect("forced");
-        let a = values((m - 1) * lda + k, 2);
-        let (mut c1, mut c2) = (
-            vec![0.0f32; (m - 1) * ldc + n],
-            vec![0.0f32; (m - 1) * ldc + n],
-        );
-        let flops = 2 * m * k * n;
-        let reps = (2e8 / flops as f64).ceil() as usize;
+        let (a, mut c1, mut c2, flops, reps) = per_step_operands(m, k, n, lda, ldc);
         let [packed, crate_, ratio] = interleaved(
             flops,
             reps,
