@@ -35,8 +35,8 @@ pub struct Linear {
 /// What a linear fit reads of a window beyond the baseline's inputs, and what it leaves out.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Terms {
-    /// Of each context step, only the first this many values (the targets and the past
-    /// covariates; the known columns then enter at the horizon's steps only). `None`: all.
+    /// Of each context step, only the first this many values (the frame's columns in order:
+    /// targets, past covariates, future covariates, calendar features). `None`: all.
     pub context_columns: Option<usize>,
     /// Piecewise-linear terms of the horizon's future covariates.
     pub hinges: Hinges,

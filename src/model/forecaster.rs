@@ -56,7 +56,7 @@ pub struct ForecasterConfig {
     #[config(default = 0)]
     pub hinges: usize,
     /// With a linear base: of each context step it reads only the first this many values (the
-    /// targets and past covariates), the known columns entering at the horizon's steps only.
+    /// CLI's: the targets and the past and future covariates, not the calendar features).
     /// `None`: all `D`.
     pub linear_columns: Option<usize>,
 }

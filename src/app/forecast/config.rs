@@ -343,12 +343,17 @@ impl ForecastConfig {
         }
     }
 
+    /// The values of each context step the linear base reads, of `targets` target columns: the
+    /// targets, the past and the future covariates (a covariate's past carries information its
+    /// horizon values do not, as yesterday's heat does for today's demand), not the calendar
+    /// features (their past is known from their horizon values).
+    pub fn linear_context_columns(&self, targets: usize) -> usize {
+        targets + self.data.past_covariates.len() + self.data.future_covariates.len()
+    }
+
     /// The model for `targets` target columns, `width` values per context step and `known`
     /// known columns per horizon step.
     pub fn model_config(&self, targets: usize, width: usize, known: usize) -> ForecasterConfig {
-        // The linear base reads the targets and past covariates of the context, the known
-        // columns at the horizon's steps.
-        let unknown = targets + self.data.past_covariates.len();
         let m = &self.model;
         ForecasterConfig::new(
             RecurrentConfig::new(m.cell, width, m.hidden_size)
@@ -361,6 +366,6 @@ impl ForecastConfig {
         .with_season(self.base_season())
         .with_linear_context((self.model.base == Base::Linear).then_some(self.forecast.context))
         .with_hinges(self.data.future_covariates.len())
-        .with_linear_columns(Some(unknown))
+        .with_linear_columns(Some(self.linear_context_columns(targets)))
     }
 }

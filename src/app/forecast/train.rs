@@ -98,7 +98,7 @@ fn train_locked<B: AutodiffBackend>(
     let mut model = model_config.init::<B>(device);
     let mut fits = None;
     if model.linear_base.is_some() {
-        let f = LinearFits::of(&problem, options.progress)?;
+        let f = LinearFits::of(&config, &problem, options.progress)?;
         model = model.with_linear_base(&f.training);
         fits = Some(f);
     }
@@ -126,7 +126,11 @@ struct LinearFits {
 }
 
 impl LinearFits {
-    fn of(problem: &Problem, progress: Progress) -> Result<LinearFits, ForecastError> {
+    fn of(
+        config: &ForecastConfig,
+        problem: &Problem,
+        progress: Progress,
+    ) -> Result<LinearFits, ForecastError> {
         let (context, horizon) = (problem.context, problem.horizon);
         let (train, val) = (problem.train_origins(), problem.val_origins());
         let before_test = Split::origins(0, problem.split.test_start, context, horizon, 1);
@@ -140,7 +144,7 @@ impl LinearFits {
         let frame = &problem.frame;
         let hinges = Hinges::fit(frame, problem.series.future.len(), problem.split.val_start);
         let terms = Terms {
-            context_columns: Some(frame.targets.len() + frame.past.len()),
+            context_columns: Some(config.linear_context_columns(frame.targets.len())),
             hinges,
         };
         let v = Linear::fit_validated(
