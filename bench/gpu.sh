@@ -99,9 +99,11 @@ if [ -n "$test_bin" ]; then
 fi
 
 declare -A tps step
-run_burn() { # workload backend round
-    local w=$1 b=$2 r=$3 log="$out/burn-$1-$2-$3.log"
-    timeout 150 "$bin" bench --workload "$w" --backend "$b" --seconds "$secs" --data "$root/data/tinyshakespeare.txt" >"$log" 2>&1
+run_burn() { # workload backend round [launcher: persistent or steps, else the default]
+    local w=$1 b=$2 r=$3 l=${4:-} name=$2
+    [ -n "$l" ] && name="$b-$l"
+    local log="$out/burn-$w-$name-$r.log"
+    BURN_RNN_GPU_RECURRENCE=$l timeout 150 "$bin" bench --workload "$w" --backend "$b" --seconds "$secs" --data "$root/data/tinyshakespeare.txt" >"$log" 2>&1
     local rc=$? adapter
     adapter=$(grep -m1 '^backend:' "$log")
     if [ "$b" = wgpu ] && grep -q '(CPU,' <<<"$adapter" && [ $allow_cpu = 0 ]; then
@@ -111,10 +113,10 @@ run_burn() { # workload backend round
     local line
     line=$(grep "^RESULT burn-$w train" "$log")
     if [ -n "$line" ]; then
-        tps[$w,burn-$b]+="$(sed -n 's/.*tok_per_s_median=\([0-9]*\).*/\1/p' <<<"$line") "
-        step[$w,burn-$b]+="$(sed -n 's/.*median_step_s=\([0-9.]*\).*/\1/p' <<<"$line") "
+        tps[$w,burn-$name]+="$(sed -n 's/.*tok_per_s_median=\([0-9]*\).*/\1/p' <<<"$line") "
+        step[$w,burn-$name]+="$(sed -n 's/.*median_step_s=\([0-9.]*\).*/\1/p' <<<"$line") "
     else
-        echo "burn-rnn $w on $b, round $r: no result (exit $rc), see $(basename "$log")" | tee -a "$out/env.txt"
+        echo "burn-rnn $w on $name, round $r: no result (exit $rc), see $(basename "$log")" | tee -a "$out/env.txt"
     fi
 }
 run_torch() { # workload tf32 round
@@ -132,7 +134,10 @@ run_torch() { # workload tf32 round
 }
 
 wgpu_ok=1
-impls="burn-cuda torch-off burn-wgpu torch-on"
+# burn-cuda-alt: the recurrence's other launcher than the default for the workload (persistent
+# for a W_hh up to 1 MiB, per step above): the A/B that sets the default.
+alt() { [ "$1" = L ] && echo persistent || echo steps; }
+impls="burn-cuda torch-off burn-cuda-alt burn-wgpu torch-on"
 for r in $(seq 1 "$rounds"); do
     for w in $workloads; do
         for i in $impls; do
@@ -140,6 +145,7 @@ for r in $(seq 1 "$rounds"); do
             echo "== round $r: $w $i ($(left) s left)"
             case $i in
                 burn-cuda) run_burn "$w" cuda "$r" ;;
+                burn-cuda-alt) run_burn "$w" cuda "$r" "$(alt "$w")" ;;
                 burn-wgpu) [ $wgpu_ok = 1 ] && { run_burn "$w" wgpu "$r" || wgpu_ok=0; } ;;
                 torch-off) run_torch "$w" off "$r" ;;
                 torch-on) run_torch "$w" on "$r" ;;
@@ -156,7 +162,7 @@ median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {if (NR==0) prin
     for w in $workloads; do
         off=$(median <<<"${tps[$w,torch-off]:-}")
         on=$(median <<<"${tps[$w,torch-on]:-}")
-        for i in burn-cuda burn-wgpu torch-off torch-on; do
+        for i in burn-cuda "burn-cuda-$(alt "$w")" burn-wgpu torch-off torch-on; do
             t=$(median <<<"${tps[$w,$i]:-}")
             s=$(median <<<"${step[$w,$i]:-}")
             n=$(wc -w <<<"${tps[$w,$i]:-}")

@@ -269,94 +269,104 @@ fn train_and_sample<G: Backend>(name: &str) {
 }
 
 /// The recurrence's CubeCL kernels (the GPU fused path) against its reference loop in Burn tensor
-/// ops (`BURN_RNN_GPU_RECURRENCE=reference`) on the same inputs: every cell, both directions,
-/// with and without bias, an initial state; outputs, final states and the gradients of the
-/// input, the initial states and every weight and bias.
+/// ops (`BURN_RNN_GPU_RECURRENCE=reference`) on the same inputs, with both launchers
+/// (`BURN_RNN_GPU_RECURRENCE=persistent`, one launch per layer direction; `steps`): every
+/// cell, both directions, with and without bias, an initial state; outputs, final states and the
+/// gradients of the input, the initial states and every weight and bias. Hidden sizes 6 (fewer
+/// units than a cube has) and 300 (more: a cube's 256 units stride over them, the last 44 once
+/// more).
 fn kernels_match_reference<G: Backend>(name: &str) {
     type B<G> = Autodiff<G>;
     let device = G::Device::default();
-    let (input, hidden, batch, seq) = (5, 6, 3, 7);
+    let (input, batch, seq) = (5, 3, 7);
     let mut cases = 0;
-    for (kind, activation) in [
-        (CellKind::Rnn, Activation::Tanh),
-        (CellKind::Rnn, Activation::Relu),
-        (CellKind::Lstm, Activation::Tanh),
-        (CellKind::Gru, Activation::Tanh),
+    for (kind, activation, hidden, bias) in [
+        (CellKind::Rnn, Activation::Tanh, 6, true),
+        (CellKind::Rnn, Activation::Tanh, 6, false),
+        (CellKind::Rnn, Activation::Relu, 6, true),
+        (CellKind::Rnn, Activation::Relu, 6, false),
+        (CellKind::Lstm, Activation::Tanh, 6, true),
+        (CellKind::Lstm, Activation::Tanh, 6, false),
+        (CellKind::Gru, Activation::Tanh, 6, true),
+        (CellKind::Gru, Activation::Tanh, 6, false),
+        (CellKind::Rnn, Activation::Tanh, 300, true),
+        (CellKind::Lstm, Activation::Tanh, 300, true),
+        (CellKind::Gru, Activation::Tanh, 300, true),
     ] {
-        for bias in [true, false] {
-            let layer = RecurrentConfig::new(kind, input, hidden)
-                .with_num_layers(2)
-                .with_bidirectional(true)
-                .with_bias(bias)
-                .with_activation(activation)
-                .init::<B<G>>(&device);
-            let random = |shape: [usize; 3]| {
-                Tensor::<B<G>, 3>::random(shape, Distribution::Normal(0.0, 1.0), &device)
-            };
-            let x = random([batch, seq, input]).require_grad();
-            let h0 = random([4, batch, hidden]).require_grad();
-            let c0 = random([4, batch, hidden]).require_grad();
-            let (r_out, r_h, r_c) = (
-                random([batch, seq, 2 * hidden]),
-                random([4, batch, hidden]),
-                random([4, batch, hidden]),
-            );
-            let run = |reference: bool| {
-                // One test thread: nothing else reads the environment meanwhile.
-                unsafe {
-                    if reference {
-                        std::env::set_var("BURN_RNN_GPU_RECURRENCE", "reference");
-                    } else {
-                        std::env::remove_var("BURN_RNN_GPU_RECURRENCE");
-                    }
+        let layer = RecurrentConfig::new(kind, input, hidden)
+            .with_num_layers(2)
+            .with_bidirectional(true)
+            .with_bias(bias)
+            .with_activation(activation)
+            .init::<B<G>>(&device);
+        let random = |shape: [usize; 3]| {
+            Tensor::<B<G>, 3>::random(shape, Distribution::Normal(0.0, 1.0), &device)
+        };
+        let x = random([batch, seq, input]).require_grad();
+        let h0 = random([4, batch, hidden]).require_grad();
+        let c0 = random([4, batch, hidden]).require_grad();
+        let (r_out, r_h, r_c) = (
+            random([batch, seq, 2 * hidden]),
+            random([4, batch, hidden]),
+            random([4, batch, hidden]),
+        );
+        let run = |path: Option<&str>| {
+            // One test thread: nothing else reads the environment meanwhile.
+            unsafe {
+                match path {
+                    Some(p) => std::env::set_var("BURN_RNN_GPU_RECURRENCE", p),
+                    None => std::env::remove_var("BURN_RNN_GPU_RECURRENCE"),
                 }
-                let cell = (kind == CellKind::Lstm).then(|| c0.clone());
-                let state = RecurrentState::from_tensors(h0.clone(), cell);
-                let (out, state) = layer.forward(x.clone(), Some(state));
-                let mut loss =
-                    (out.clone() * r_out.clone()).sum() + (state.hidden() * r_h.clone()).sum();
-                if let Some(c) = state.cell() {
-                    loss = loss + (c * r_c.clone()).sum();
+            }
+            let cell = (kind == CellKind::Lstm).then(|| c0.clone());
+            let state = RecurrentState::from_tensors(h0.clone(), cell);
+            let (out, state) = layer.forward(x.clone(), Some(state));
+            let mut loss =
+                (out.clone() * r_out.clone()).sum() + (state.hidden() * r_h.clone()).sum();
+            if let Some(c) = state.cell() {
+                loss = loss + (c * r_c.clone()).sum();
+            }
+            let grads = loss.backward();
+            let mut all = vec![
+                ("out", values(out)),
+                ("h_n", values(state.hidden())),
+                ("dx", values(x.grad(&grads).expect("dx"))),
+                ("dh0", values(h0.grad(&grads).expect("dh0"))),
+            ];
+            if let Some(c) = state.cell() {
+                all.push(("c_n", values(c)));
+                all.push(("dc0", values(c0.grad(&grads).expect("dc0"))));
+            }
+            for cell in &layer.cells {
+                let w = cell.weights();
+                all.push((
+                    "dW_ih",
+                    values(w.weight_ih.val().grad(&grads).expect("dW_ih")),
+                ));
+                all.push((
+                    "dW_hh",
+                    values(w.weight_hh.val().grad(&grads).expect("dW_hh")),
+                ));
+                for b in [&w.bias_ih, &w.bias_hh].into_iter().flatten() {
+                    all.push(("db", values(b.val().grad(&grads).expect("db"))));
                 }
-                let grads = loss.backward();
-                let mut all = vec![
-                    ("out", values(out)),
-                    ("h_n", values(state.hidden())),
-                    ("dx", values(x.grad(&grads).expect("dx"))),
-                    ("dh0", values(h0.grad(&grads).expect("dh0"))),
-                ];
-                if let Some(c) = state.cell() {
-                    all.push(("c_n", values(c)));
-                    all.push(("dc0", values(c0.grad(&grads).expect("dc0"))));
-                }
-                for cell in &layer.cells {
-                    let w = cell.weights();
-                    all.push((
-                        "dW_ih",
-                        values(w.weight_ih.val().grad(&grads).expect("dW_ih")),
-                    ));
-                    all.push((
-                        "dW_hh",
-                        values(w.weight_hh.val().grad(&grads).expect("dW_hh")),
-                    ));
-                    for b in [&w.bias_ih, &w.bias_hh].into_iter().flatten() {
-                        all.push(("db", values(b.val().grad(&grads).expect("db"))));
-                    }
-                }
-                all
-            };
-            let (kernels, reference) = (run(false), run(true));
-            unsafe { std::env::remove_var("BURN_RNN_GPU_RECURRENCE") };
+            }
+            all
+        };
+        let reference = run(Some("reference"));
+        for path in ["persistent", "steps"] {
+            let kernels = run(Some(path));
             assert_eq!(kernels.len(), reference.len());
             for ((name, a), (_, b)) in kernels.iter().zip(&reference) {
                 let err = rel_error(a, b);
                 assert!(
                     err <= TOLERANCE,
-                    "{kind} ({activation:?}, bias {bias}) {name}: kernels vs reference, relative error {err:.3e}"
+                    "{kind} ({activation:?}, hidden {hidden}, bias {bias}) {name}: `{path}` kernels vs reference, relative error {err:.3e}"
                 );
             }
             cases += 1;
         }
+        unsafe { std::env::remove_var("BURN_RNN_GPU_RECURRENCE") };
     }
     eprintln!(
         "{name} recurrence kernels: {cases} cases within {TOLERANCE:e} of the reference loop"
@@ -420,15 +430,16 @@ fn lookup_matches_select<G: Backend>(name: &str) {
 }
 
 /// The kernel launches of one training step (forward, backward, clipping, Adam) of a 2-layer
-/// LSTM, at T = 16 and T = 32: what a time step adds per layer, what the rest costs, and no read
-/// to the host inside forward and backward.
+/// LSTM, at T = 16 and T = 32: the same at both lengths, at most [`PER_TRAINING_STEP`], and no
+/// read to the host inside forward and backward.
 ///
-/// Each time step of each layer is 4 launches: forward, the matmul `h W_hh` and the gate kernel;
-/// backward, the gate-gradient kernel and the matmul `dG W_hh^T`. A change that adds a launch
-/// per time step fails here.
+/// The recurrence of each layer is one persistent launch forward and one backward, whatever the
+/// sequence length; the rest are the projections, the loss, the weight gradients, clipping and
+/// Adam. A change that adds a launch per time step fails here.
 fn launches_per_training_step<G: Backend>(name: &str) {
-    const PER_TIME_STEP_AND_LAYER: u64 = 4;
-    const REST: u64 = 120;
+    /// Measured 109 and 111 on lavapipe (fusion groups the rest a little differently at the two
+    /// lengths).
+    const PER_TRAINING_STEP: u64 = 120;
     let device = G::Device::default();
     let vocab = 13;
     let ids: Vec<u16> = (0..5000u32)
@@ -457,20 +468,15 @@ fn launches_per_training_step<G: Backend>(name: &str) {
         report.total()
     };
     let (short, long) = (count(16), count(32));
-    let per_step = (long - short) as f64 / (16 * layers) as f64;
-    let rest = short - PER_TIME_STEP_AND_LAYER * 16 * layers as u64;
-    eprintln!(
-        "{name} launches per training step: {short} at T = 16, {long} at T = 32: {per_step} per time step and layer, {rest} besides"
-    );
+    eprintln!("{name} launches per training step: {short} at T = 16, {long} at T = 32");
     assert!(
-        per_step <= PER_TIME_STEP_AND_LAYER as f64,
-        "{per_step} launches per time step and layer, above {PER_TIME_STEP_AND_LAYER}"
+        short.abs_diff(long) <= 4,
+        "{short} launches at T = 16, {long} at T = 32: the count grows with the sequence"
     );
     for (seq, n) in [(16, short), (32, long)] {
-        let bound = PER_TIME_STEP_AND_LAYER * (seq * layers) as u64 + REST;
         assert!(
-            n <= bound,
-            "{n} launches at T = {seq}, above {PER_TIME_STEP_AND_LAYER}*T*L + {REST} = {bound}"
+            n <= PER_TRAINING_STEP,
+            "{n} launches at T = {seq}, above {PER_TRAINING_STEP}"
         );
     }
 }

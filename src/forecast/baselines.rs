@@ -38,6 +38,10 @@ pub struct Terms {
     /// Of each context step, only the first this many values (the frame's columns in order:
     /// targets, past covariates, future covariates, calendar features). `None`: all.
     pub context_columns: Option<usize>,
+    /// Of those, the last this many (the future covariates' past) are kept only when
+    /// [`Linear::fit_validated`] finds that they validate better (else their weights are zero):
+    /// with a long context and few windows they overfit.
+    pub optional_columns: usize,
     /// Piecewise-linear terms of the horizon's future covariates.
     pub hinges: Hinges,
 }
@@ -111,10 +115,15 @@ pub struct Validated {
     /// Whether the hinge terms were kept (else their weights are zero): they are when they
     /// validate better.
     pub hinged: bool,
+    /// Whether the context's optional columns ([`Terms::optional_columns`]) were kept.
+    pub optional: bool,
     /// The chosen fit's mean absolute error on the validation windows (scaled units).
     pub error: f64,
-    /// The best error without the hinge terms, when there were hinge terms to leave out.
-    pub plain_error: Option<f64>,
+    /// The best error of the other choice of the hinge terms (without them when they were kept,
+    /// with them when not), when there were hinge terms to leave out.
+    pub other_hinged_error: Option<f64>,
+    /// The best error of the other choice of the optional columns, when there were some.
+    pub other_optional_error: Option<f64>,
 }
 
 /// The normal equations of windows: `X^T X` `[p, p]` and `X^T Y` `[p, outputs]` with
@@ -123,6 +132,8 @@ struct Gram {
     xtx: Vec<f64>,
     xty: Vec<f64>,
     features: usize,
+    /// Values per context step (the first `context * columns` features).
+    columns: usize,
     outputs: usize,
     context: usize,
     horizon: usize,
@@ -219,10 +230,12 @@ impl Gram {
             let features = d.load(frame, chunk, (context, horizon), terms);
             let (n, p) = (d.rows, features + 1);
             let outputs = d.y.len() / n;
+            let width = d.w.enc.len() / (n * context).max(1);
             let g = gram.get_or_insert_with(|| Gram {
                 xtx: vec![0.0; p * p],
                 xty: vec![0.0; p * outputs],
                 features,
+                columns: terms.context_columns.unwrap_or(width).min(width),
                 outputs,
                 context,
                 horizon,
@@ -259,14 +272,14 @@ impl Gram {
         gram
     }
 
-    /// [`Gram::solve`] without the `dropped` features before the constant: their weights are
-    /// zero.
-    fn solve_without_last(&self, ridge: f64, dropped: usize) -> Linear {
+    /// [`Gram::solve`] on the features `kept` only (indices into `0..=features`, the constant
+    /// last): the others' weights are zero.
+    fn solve_kept(&self, ridge: f64, kept: &[usize]) -> Linear {
         let p = self.features + 1;
-        let kept: Vec<usize> = (0..self.features - dropped)
-            .chain([self.features])
-            .collect();
         let q = kept.len();
+        if q == p {
+            return self.solve(ridge);
+        }
         let m = self.outputs;
         let mut xtx = vec![0.0; q * q];
         let mut xty = vec![0.0; q * m];
@@ -280,6 +293,7 @@ impl Gram {
             xtx,
             xty,
             features: q - 1,
+            columns: 0,
             outputs: m,
             context: self.context,
             horizon: self.horizon,
@@ -298,6 +312,23 @@ impl Gram {
             horizon: self.horizon,
             terms: self.terms.clone(),
         }
+    }
+
+    /// The features a fit keeps: all but the hinge terms unless `hinged`, and all but the
+    /// context's optional columns unless `optional`; the constant always.
+    fn kept(&self, hinged: bool, optional: bool) -> Vec<usize> {
+        let terms = &self.terms;
+        let bent = self.horizon * terms.hinges.per_step();
+        let columns = self.columns;
+        let context_features = self.context * columns;
+        let optional_from = columns - terms.optional_columns.min(columns);
+        (0..=self.features)
+            .filter(|&a| {
+                let is_hinge = a >= self.features - bent && a < self.features;
+                let is_optional = a < context_features && a % columns.max(1) >= optional_from;
+                (hinged || !is_hinge) && (optional || !is_optional)
+            })
+            .collect()
     }
 
     /// Adds the windows of `other` (same shapes).
@@ -362,19 +393,23 @@ impl Linear {
         if val.is_empty() {
             return None;
         }
-        // Candidates: each penalty, with the hinge terms and without them (their weights zero).
+        // Candidates: each penalty, with the hinge terms and without them, with the context's
+        // optional columns and without them (the features left out get weights zero).
         let bent = horizon * terms.hinges.per_step();
-        let kinds: &[bool] = if bent > 0 { &[true, false] } else { &[true] };
-        let candidates: Vec<(bool, f64)> = kinds
+        let both: &[bool] = &[true, false];
+        let hinge_kinds = if bent > 0 { both } else { &both[..1] };
+        let optional_kinds = if terms.optional_columns > 0 && gram.columns > 0 {
+            both
+        } else {
+            &both[..1]
+        };
+        let candidates: Vec<(bool, bool, f64)> = hinge_kinds
             .iter()
-            .flat_map(|&h| RIDGES.iter().map(move |&r| (h, r)))
+            .flat_map(|&h| optional_kinds.iter().map(move |&o| (h, o)))
+            .flat_map(|(h, o)| RIDGES.iter().map(move |&r| (h, o, r)))
             .collect();
-        let solve = |gram: &Gram, (with_hinges, ridge): (bool, f64)| {
-            if with_hinges {
-                gram.solve(ridge)
-            } else {
-                gram.solve_without_last(ridge, bent)
-            }
+        let solve = |gram: &Gram, (hinged, optional, ridge): (bool, bool, f64)| {
+            gram.solve_kept(ridge, &gram.kept(hinged, optional))
         };
         let fits: Vec<Linear> = candidates.iter().map(|&c| solve(&gram, c)).collect();
         // The mean absolute error of each fit over the observed targets of `val`.
@@ -392,27 +427,27 @@ impl Linear {
             count += d.w.mask.iter().map(|&m| f64::from(m)).sum::<f64>();
         }
         let errors: Vec<f64> = sums.iter().map(|s| s / f64::max(count, 1.0)).collect();
-        let best = |hinged: bool| {
+        let best = |keep: &dyn Fn(&(bool, bool, f64)) -> bool| {
             (0..fits.len())
-                .filter(|&i| candidates[i].0 == hinged)
+                .filter(|&i| keep(&candidates[i]))
                 .min_by(|&a, &b| errors[a].total_cmp(&errors[b]))
         };
-        let plain = best(false);
-        let chosen = [best(true), plain]
-            .into_iter()
-            .flatten()
-            .min_by(|&a, &b| errors[a].total_cmp(&errors[b]))?;
+        let chosen = best(&|_| true)?;
+        let (hinged, optional, ridge) = candidates[chosen];
+        let other_hinged = best(&|c| c.0 != hinged);
+        let other_optional = best(&|c| c.1 != optional);
         if let Some(extra) = Gram::of(frame, more, (context, horizon), terms) {
             gram.add(&extra);
         }
-        let (hinged, ridge) = candidates[chosen];
         Some(Validated {
-            refit: solve(&gram, (hinged, ridge)),
+            refit: solve(&gram, candidates[chosen]),
             fit: fits.into_iter().nth(chosen)?,
             ridge,
             hinged: hinged && bent > 0,
+            optional: optional && optional_kinds.len() > 1,
             error: errors[chosen],
-            plain_error: plain.map(|i| errors[i]),
+            other_hinged_error: other_hinged.map(|i| errors[i]),
+            other_optional_error: other_optional.map(|i| errors[i]),
         })
     }
 
@@ -645,6 +680,37 @@ mod tests {
     }
 
     #[test]
+    fn the_covariates_past_is_kept_when_it_validates_better() {
+        // y_t = f_{t-3}: with a horizon of 2 only the context's values of `f` tell `y`.
+        let n = 400;
+        let g = |t: usize| ((t * 37 % 101) as f64 / 50.0) - 1.0;
+        let f: Vec<f64> = (0..n).map(g).collect();
+        // `g` repeats every 101 steps; scaled on 3 whole periods, `y` and `f` scale alike.
+        let y: Vec<f64> = (0..n).map(|t| g(t + 101 - 3)).collect();
+        let (frame, _) = frame_of(&y, &f, 303);
+        let (train, val): (Vec<usize>, Vec<usize>) = ((4..250).collect(), (250..299).collect());
+        let terms = Terms {
+            context_columns: Some(2),
+            optional_columns: 1,
+            hinges: Hinges::default(),
+        };
+        let v = Linear::fit_validated(&frame, [&train, &val, &[]], (4, 2), &terms).unwrap();
+        assert!(v.optional, "the covariate's past kept");
+        let without = v.other_optional_error.unwrap();
+        assert!(v.error < 0.01 * without, "{} vs {without}", v.error);
+        // Without it, its weights are zero: the fit that left it out predicts no better than
+        // the targets' own past (y's past is f's, further back: no use either).
+        let (weights, features, outputs) = v.fit.weights();
+        assert_eq!((features, outputs), (4 * 2 + 2, 2));
+        // Context step s, column c is feature 2 s + c: `f_{o-3}` is step 1 (of 4), column 1.
+        let w = &weights[3 * outputs..4 * outputs];
+        assert!(
+            (w[0] - 1.0).abs() < 1e-3,
+            "y_o reads f_(o-3) with weight 1: {w:?}"
+        );
+    }
+
+    #[test]
     fn hinge_terms_fit_a_bent_covariate_effect() {
         // y_t = |f_t| + 0.3 y_{t-1}: a V-shaped effect no straight line fits.
         let n = 400;
@@ -667,6 +733,7 @@ mod tests {
         let plain = Linear::fit(&frame, &train, 2, 2).unwrap();
         let terms = Terms {
             context_columns: Some(1),
+            optional_columns: 0,
             hinges,
         };
         let bent = Linear::fit_validated(&frame, [&train, &val, &more], (2, 2), &terms).unwrap();

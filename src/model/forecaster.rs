@@ -348,6 +348,7 @@ mod tests {
         // The base reads the target and the past covariate of each context step, not `f` there.
         let terms = Terms {
             context_columns: Some(2),
+            optional_columns: 0,
             hinges: Hinges::fit(&frame, 1, 40),
         };
         let (train, val): (Vec<usize>, Vec<usize>) = ((5..30).collect(), (30..38).collect());

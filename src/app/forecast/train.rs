@@ -145,6 +145,7 @@ impl LinearFits {
         let hinges = Hinges::fit(frame, problem.series.future.len(), problem.split.val_start);
         let terms = Terms {
             context_columns: Some(config.linear_context_columns(frame.targets.len())),
+            optional_columns: problem.series.future.len(),
             hinges,
         };
         let v = Linear::fit_validated(
@@ -155,21 +156,31 @@ impl LinearFits {
         )
         .ok_or_else(too_short)?;
         if progress != Progress::Quiet {
-            let bends = match v.plain_error {
-                Some(plain) if v.hinged => format!(
-                    " with hinge terms of {} future covariate(s) (validation MAE {:.4}, {plain:.4} without)",
-                    terms.hinges.knots.len(),
-                    v.error
-                ),
-                Some(_) => format!(
-                    " without hinge terms of the future covariates (they validated worse: {:.4} without)",
-                    v.error
-                ),
-                None => String::new(),
+            // Each choice with the validation error of the best fit that made the other one.
+            let choice = |name: &str, kept: bool, other: Option<f64>| {
+                other.map(|e| {
+                    let (with, without) = if kept { (v.error, e) } else { (e, v.error) };
+                    format!(
+                        "; {} {name} (validation MAE {with:.4} with, {without:.4} without)",
+                        if kept { "with" } else { "without" }
+                    )
+                })
             };
+            let hinges = choice(
+                "hinge terms of the future covariates",
+                v.hinged,
+                v.other_hinged_error,
+            );
+            let past = choice(
+                "the future covariates' past in the context",
+                v.optional,
+                v.other_optional_error,
+            );
             eprintln!(
-                "linear base: least squares{bends}, ridge {:e} (chosen on the validation part); checkpoints refit on {} windows",
+                "linear base: least squares, ridge {:e}{}{} (chosen on the validation part); checkpoints refit on {} windows",
                 v.ridge,
+                hinges.unwrap_or_default(),
+                past.unwrap_or_default(),
                 before_test.len()
             );
         }

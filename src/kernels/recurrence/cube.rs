@@ -8,7 +8,7 @@ use cubecl::prelude::*;
 
 /// `0.5 tanh(0.5 x) + 0.5`, the logistic sigmoid as the reference computes it.
 #[cube]
-fn sigmoid<F: Float>(x: F) -> F {
+pub(super) fn sigmoid<F: Float>(x: F) -> F {
     (x * F::new(0.5)).tanh() * F::new(0.5) + F::new(0.5)
 }
 

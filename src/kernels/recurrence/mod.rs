@@ -17,12 +17,17 @@
 //! - `host`: the drivers on host memory: batch chunks per thread, the time loop, the weight
 //!   gradient of all steps;
 //! - `cube` (features `wgpu`, `cuda`): the gate maths as CubeCL kernels for the GPU backends,
-//!   launched by `crate::ops::recurrence`.
+//!   one launch per time step beside a matmul, launched by `crate::ops::recurrence`;
+//! - `persistent` (same features): the whole time loop of a layer direction in one launch, the
+//!   recurrent product and the gate maths fused, for hidden sizes whose state fits a cube's
+//!   shared memory.
 
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
 pub(crate) mod cube;
 mod gates;
 mod host;
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+pub(crate) mod persistent;
 
 use crate::cell_kind::{Activation, CellKind};
 

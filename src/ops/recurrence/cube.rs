@@ -10,6 +10,13 @@
 //!   `dG_t W_hh^T` for the gradient reaching `h_{t-1}`; the weight gradient of all steps is one
 //!   large matmul `H_prev^T dG` after the loop, in Burn tensor ops.
 //!
+//! Where the backward's shared state (`2 G H` values) fits a cube's shared memory, each loop is
+//! instead one persistent launch (`crate::kernels::recurrence::persistent`): a cube per batch
+//! row runs every time step, the recurrent product and the gate maths fused.
+//! By default the persistent loops run for a `W_hh` up to 1 MiB (each cube streams all of it
+//! every step), the per-step launches above; `BURN_RNN_GPU_RECURRENCE=steps` or `persistent`
+//! asks for one of them (A/B), `reference` for the reference loop.
+//!
 //! No slice, cat or stack per step, and no host read. Each loop is one custom operation of Burn's
 //! fusion backend (as burn-vision registers its own): the fusion engine hands the loop its inputs
 //! as `CubeBackend` tensors and takes its outputs back, so the rest of the training step still
@@ -48,7 +55,7 @@ use cubecl::{
 
 use super::{InputGrads, Inputs, cast};
 use crate::cell_kind::{Activation, CellKind};
-use crate::kernels::recurrence::{Recurrence, cube as kernel};
+use crate::kernels::recurrence::{Recurrence, cube as kernel, persistent};
 
 // ---------------------------------------------------------------------------------------------
 // The loops, on the fusion backend's inner `CubeBackend` tensors.
@@ -112,6 +119,234 @@ fn arg<R: CubeRuntime>(t: &CubeTensor<R>) -> TensorArg<R> {
     t.clone().into_tensor_arg()
 }
 
+/// The most shared memory a persistent loop uses, in bytes: what every GPU gives a cube (Metal's
+/// 32 KiB; CUDA and Vulkan give more).
+const PERSISTENT_SHARED_BYTES: usize = 32 * 1024;
+
+/// The most units of a persistent cube.
+const PERSISTENT_UNITS: u32 = 256;
+
+/// Gate blocks of `H` in `W_hh`'s columns.
+fn gate_blocks(kind: CellKind) -> usize {
+    match kind {
+        CellKind::Rnn => 1,
+        CellKind::Lstm => 4,
+        CellKind::Gru => 3,
+    }
+}
+
+/// The largest `W_hh` (bytes) the persistent loops take by default. Each of their cubes reads
+/// all of `W_hh` every time step (from L2: it does not fit shared memory), where the per-step
+/// matmul reads each tile once for many batch rows; `docs/gpu.md` estimates the crossover near
+/// 1 MiB (M's 256 KiB and G's 768 KiB below it, L's 4 MiB above), to be set from a GPU
+/// measurement.
+const PERSISTENT_WEIGHT_BYTES: usize = 1 << 20;
+
+/// The units per cube of the persistent loops for `hidden`, or `None` when the loop takes the
+/// per-step launches. `BURN_RNN_GPU_RECURRENCE=steps` asks for those, `persistent` for the
+/// persistent loops wherever they fit; otherwise the persistent loops run when `W_hh` is at
+/// most [`PERSISTENT_WEIGHT_BYTES`]. They never run where the backward's double-buffered gate
+/// gradients (`2 G H` f32) do not fit [`PERSISTENT_SHARED_BYTES`].
+fn persistent_units<R: CubeRuntime>(
+    kind: CellKind,
+    hidden: usize,
+    like: &CubeTensor<R>,
+) -> Option<u32> {
+    let asked = std::env::var("BURN_RNN_GPU_RECURRENCE").ok();
+    let gates = gate_blocks(kind);
+    match asked.as_deref() {
+        Some("steps") => return None,
+        Some("persistent") => {}
+        _ if gates * hidden * hidden * size_of::<f32>() > PERSISTENT_WEIGHT_BYTES => return None,
+        _ => {}
+    }
+    let hardware = &like.client.properties().hardware;
+    let shared = PERSISTENT_SHARED_BYTES.min(hardware.max_shared_memory_size);
+    if 2 * gates * hidden * size_of::<f32>() > shared {
+        return None;
+    }
+    let warp = 32;
+    let units = (hidden.div_ceil(warp) * warp) as u32;
+    Some(
+        units
+            .min(PERSISTENT_UNITS)
+            .min(hardware.max_units_per_cube)
+            .min(hardware.max_cube_dim.0),
+    )
+}
+
+/// [`forward_loop`] as one persistent launch with `units` per cube, one cube per batch row.
+fn forward_persistent<R: CubeRuntime>(
+    rec: Recurrence,
+    keep: bool,
+    [p, w, b_hh, h0, c0]: [CubeTensor<R>; 5],
+    units: u32,
+) -> [CubeTensor<R>; 4] {
+    let [batch, seq, _] = dims::<R, 3>(&p);
+    let hidden = dims::<R, 2>(&w)[0];
+    let client = p.client.clone();
+    let dtype: StorageType = DType::F32.into();
+    let (count, cube_dim) = (
+        CubeCount::Static(batch as u32, 1, 1),
+        CubeDim::new_1d(units),
+    );
+    let out = empty(&p, &[batch, seq, hidden]);
+    let h_last = empty(&p, &[batch, hidden]);
+    let blocks = act_blocks(rec.kind);
+    let acts = if keep && blocks > 0 {
+        empty(&p, &[seq, batch, blocks * hidden])
+    } else {
+        empty(&p, &[1])
+    };
+    let reverse = rec.reverse;
+    let c_last = match rec.kind {
+        CellKind::Rnn => {
+            persistent::rnn_forward_seq::launch::<R>(
+                &client,
+                count,
+                cube_dim,
+                arg(&p),
+                arg(&w),
+                arg(&h0),
+                arg(&out),
+                arg(&h_last),
+                hidden,
+                reverse,
+                rec.activation == Activation::Relu,
+                dtype,
+            );
+            empty(&p, &[1])
+        }
+        CellKind::Lstm => {
+            let c_last = empty(&p, &[batch, hidden]);
+            persistent::lstm_forward_seq::launch::<R>(
+                &client,
+                count,
+                cube_dim,
+                arg(&p),
+                arg(&w),
+                arg(&h0),
+                arg(&c0),
+                arg(&out),
+                arg(&h_last),
+                arg(&c_last),
+                arg(&acts),
+                hidden,
+                reverse,
+                keep,
+                dtype,
+            );
+            c_last
+        }
+        CellKind::Gru => {
+            persistent::gru_forward_seq::launch::<R>(
+                &client,
+                count,
+                cube_dim,
+                arg(&p),
+                arg(&w),
+                arg(&b_hh),
+                arg(&h0),
+                arg(&out),
+                arg(&h_last),
+                arg(&acts),
+                hidden,
+                reverse,
+                keep,
+                dtype,
+            );
+            empty(&p, &[1])
+        }
+    };
+    [out, h_last, c_last, acts]
+}
+
+/// [`backward_loop`] as one persistent launch with `units` per cube, one cube per batch row.
+fn backward_persistent<R: CubeRuntime, BT: BoolElement>(
+    rec: Recurrence,
+    [w, out, h0, c0, acts, d_out, dh_last, dc_last]: [CubeTensor<R>; 8],
+    units: u32,
+) -> [CubeTensor<R>; 5] {
+    let [batch, seq, hidden] = dims::<R, 3>(&out);
+    let gh = dims::<R, 2>(&w)[1];
+    let client = out.client.clone();
+    let dtype: StorageType = DType::F32.into();
+    let (count, cube_dim) = (
+        CubeCount::Static(batch as u32, 1, 1),
+        CubeDim::new_1d(units),
+    );
+    // `W_hh^T` `[G*H, H]`: the units of a cube read neighbouring values of a row.
+    let w_t = into_contiguous(Inner::<R, BT>::float_transpose(w));
+    let dp = empty(&out, &[batch, seq, gh]);
+    let dh = empty(&out, &[batch, hidden]);
+    let reverse = rec.reverse;
+    match rec.kind {
+        CellKind::Rnn => {
+            persistent::rnn_backward_seq::launch::<R>(
+                &client,
+                count,
+                cube_dim,
+                arg(&w_t),
+                arg(&out),
+                arg(&d_out),
+                arg(&dh_last),
+                arg(&dp),
+                arg(&dh),
+                hidden,
+                reverse,
+                rec.activation == Activation::Relu,
+                dtype,
+            );
+            let carry = zeros(&out, &[batch, hidden]);
+            [dp, empty(&out, &[1]), dh, carry, empty(&out, &[1])]
+        }
+        CellKind::Lstm => {
+            let dc = empty(&out, &[batch, hidden]);
+            persistent::lstm_backward_seq::launch::<R>(
+                &client,
+                count,
+                cube_dim,
+                arg(&w_t),
+                arg(&acts),
+                arg(&c0),
+                arg(&d_out),
+                arg(&dh_last),
+                arg(&dc_last),
+                arg(&dp),
+                arg(&dh),
+                arg(&dc),
+                hidden,
+                reverse,
+                dtype,
+            );
+            [dp, empty(&out, &[1]), dh, empty(&out, &[1]), dc]
+        }
+        CellKind::Gru => {
+            let dhp = empty(&out, &[batch, seq, gh]);
+            let carry = empty(&out, &[batch, hidden]);
+            persistent::gru_backward_seq::launch::<R>(
+                &client,
+                count,
+                cube_dim,
+                arg(&w_t),
+                arg(&acts),
+                arg(&h0),
+                arg(&out),
+                arg(&d_out),
+                arg(&dh_last),
+                arg(&dp),
+                arg(&dhp),
+                arg(&dh),
+                arg(&carry),
+                hidden,
+                reverse,
+                dtype,
+            );
+            [dp, dhp, dh, carry, empty(&out, &[1])]
+        }
+    }
+}
+
 /// The forward loop: `[out, h_T, c_T, acts]` (`c_T`, `acts` are `[1]` placeholders when the cell
 /// has none, or nothing is kept).
 fn forward_loop<R: CubeRuntime>(
@@ -121,6 +356,9 @@ fn forward_loop<R: CubeRuntime>(
 ) -> [CubeTensor<R>; 4] {
     let [batch, seq, gh] = dims::<R, 3>(&p);
     let hidden = dims::<R, 2>(&w)[0];
+    if let Some(units) = persistent_units(rec.kind, hidden, &p) {
+        return forward_persistent(rec, keep, [p, w, b_hh, h0, c0], units);
+    }
     let units = batch * hidden;
     let (count, cube_dim) = grid(&p, units);
     let client = p.client.clone();
@@ -208,6 +446,10 @@ fn backward_loop<R: CubeRuntime, BT: BoolElement>(
     [w, out, h0, c0, acts, d_out, dh_last, dc_last]: [CubeTensor<R>; 8],
 ) -> [CubeTensor<R>; 5] {
     let [batch, seq, hidden] = dims::<R, 3>(&out);
+    if let Some(units) = persistent_units(rec.kind, hidden, &out) {
+        let inputs = [w, out, h0, c0, acts, d_out, dh_last, dc_last];
+        return backward_persistent::<R, BT>(rec, inputs, units);
+    }
     let gh = dims::<R, 2>(&w)[1];
     let units = batch * hidden;
     let (count, cube_dim) = grid(&out, units);
