@@ -542,9 +542,7 @@ impl Table {
     fn times(&self, c: usize) -> Result<(Vec<i64>, TimeFormat), SeriesError> {
         let expected = "expected an ISO date (2024-03-17) or date-time (2024-03-17T08:30:00), YYYYMMDD, YYYY-MM or unix seconds";
         let first = &self.rows[0][c];
-        let format = TimeFormat::ALL
-            .into_iter()
-            .find(|f| f.parse(first).is_some())
+        let format = TimeFormat::of_column(first)
             .ok_or_else(|| self.value_error(0, c, format!("{expected}, found {first:?}")))?;
         let times = (0..self.rows.len())
             .map(|r| {

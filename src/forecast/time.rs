@@ -17,6 +17,10 @@ pub enum TimeFormat {
     /// `2024-03-17T08:30:00`, `2024-03-17 08:30`, with optional fractional seconds and `Z` or
     /// an offset such as `+01:00`.
     DateTime,
+    /// [`TimeFormat::DateTime`] whose column's first value carries `Z` or an offset: it reads the
+    /// same values and writes UTC with `Z` (`2024-03-17T08:30:00Z`). Not in [`TimeFormat::ALL`];
+    /// [`TimeFormat::of_column`] picks it.
+    DateTimeUtc,
     /// `20240317`.
     Compact,
     /// Integer seconds since 1970-01-01 UTC.
@@ -32,6 +36,21 @@ impl TimeFormat {
         TimeFormat::Compact,
         TimeFormat::Unix,
     ];
+
+    /// The format of a column whose first value is `first`: the first of [`TimeFormat::ALL`]
+    /// that reads it, [`TimeFormat::DateTimeUtc`] for a date-time with a zone.
+    pub fn of_column(first: &str) -> Option<TimeFormat> {
+        let format = TimeFormat::ALL
+            .into_iter()
+            .find(|f| f.parse(first).is_some())?;
+        let text = first.trim();
+        let zoned = text.ends_with(['Z', 'z']) || DateTime::parse_from_rfc3339(text).is_ok();
+        Some(if format == TimeFormat::DateTime && zoned {
+            TimeFormat::DateTimeUtc
+        } else {
+            format
+        })
+    }
 
     /// Reads one value as seconds since 1970-01-01, or `None` when it is not in this format.
     pub fn parse(self, text: &str) -> Option<i64> {
@@ -52,7 +71,7 @@ impl TimeFormat {
                 let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
                 Some(seconds(date.and_hms_opt(0, 0, 0)?))
             }
-            TimeFormat::DateTime => {
+            TimeFormat::DateTime | TimeFormat::DateTimeUtc => {
                 if let Ok(t) = DateTime::parse_from_rfc3339(text) {
                     return Some(t.timestamp());
                 }
@@ -92,6 +111,7 @@ impl TimeFormat {
             TimeFormat::Date => t.format("%Y-%m-%d").to_string(),
             TimeFormat::Compact => t.format("%Y%m%d").to_string(),
             TimeFormat::DateTime => t.format("%Y-%m-%dT%H:%M:%S").to_string(),
+            TimeFormat::DateTimeUtc => t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
             TimeFormat::Unix => secs.to_string(),
         }
     }
@@ -311,6 +331,23 @@ mod tests {
         }
         assert_eq!(TimeFormat::Date.format(day), "2024-03-17");
         assert_eq!(TimeFormat::Compact.format(day), "20240317");
+        // A column written with a zone is written back in UTC with `Z`; one without, without.
+        let half_past = day + 8 * 3600 + 1800;
+        for (first, written) in [
+            ("2024-03-17T08:30:00Z", "2024-03-17T08:30:00Z"),
+            ("2024-03-17T09:30:00+01:00", "2024-03-17T08:30:00Z"),
+            ("2024-03-17T08:30:00", "2024-03-17T08:30:00"),
+            ("2024-03-17 08:30", "2024-03-17T08:30:00"),
+        ] {
+            let format = TimeFormat::of_column(first).unwrap();
+            assert_eq!(format.parse(first), Some(half_past), "{first}");
+            assert_eq!(format.format(half_past), written, "{first}");
+        }
+        assert_eq!(
+            TimeFormat::of_column("2024-03"),
+            Some(TimeFormat::YearMonth)
+        );
+        assert_eq!(TimeFormat::of_column("17/03/2024"), None);
     }
 
     #[test]
