@@ -18,12 +18,17 @@
 //!   gradient of all steps;
 //! - `cube` (features `wgpu`, `cuda`): the gate maths as CubeCL kernels for the GPU backends,
 //!   one launch per time step beside a matmul, launched by `crate::ops::recurrence`;
+//! - `fused_step` (same features): the LSTM's time step as one kernel (recurrent product and
+//!   gate maths, a tile of `W_hh` in shared memory), for hidden sizes above the persistent
+//!   loops' default;
 //! - `persistent` (same features): the whole time loop of a layer direction in one launch, the
 //!   recurrent product and the gate maths fused, for hidden sizes whose state fits a cube's
 //!   shared memory.
 
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
 pub(crate) mod cube;
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+pub(crate) mod fused_step;
 mod gates;
 mod host;
 #[cfg(any(feature = "wgpu", feature = "cuda"))]

@@ -55,7 +55,7 @@ use cubecl::{
 
 use super::{InputGrads, Inputs, cast};
 use crate::cell_kind::{Activation, CellKind};
-use crate::kernels::recurrence::{Recurrence, cube as kernel, persistent};
+use crate::kernels::recurrence::{Recurrence, cube as kernel, fused_step, persistent};
 
 // ---------------------------------------------------------------------------------------------
 // The loops, on the fusion backend's inner `CubeBackend` tensors.
@@ -155,7 +155,7 @@ fn persistent_units<R: CubeRuntime>(
     let asked = std::env::var("BURN_RNN_GPU_RECURRENCE").ok();
     let gates = gate_blocks(kind);
     match asked.as_deref() {
-        Some("steps") => return None,
+        Some("steps" | "fused") => return None,
         Some("persistent") => {}
         _ if gates * hidden * hidden * size_of::<f32>() > PERSISTENT_WEIGHT_BYTES => return None,
         _ => {}
@@ -173,6 +173,139 @@ fn persistent_units<R: CubeRuntime>(
             .min(hardware.max_units_per_cube)
             .min(hardware.max_cube_dim.0),
     )
+}
+
+/// Shared-memory floats of a fused step's tile of `W_hh` (32 KiB).
+const FUSED_TILE_FLOATS: usize = 8 * 1024;
+
+/// Units per cube of the fused step kernels.
+const FUSED_UNITS: usize = 256;
+
+/// The tile (hidden units per cube) of the LSTM's fused step kernels for `hidden`, or `None`
+/// when the loop takes a matmul and a gate kernel per step: for other cells, when
+/// `BURN_RNN_GPU_RECURRENCE=steps` asks for that, or when not even one unit's `4 H` weights
+/// fit [`FUSED_TILE_FLOATS`]. Asked for after the persistent loops declined.
+fn fused_tile(kind: CellKind, hidden: usize) -> Option<usize> {
+    let asked = std::env::var("BURN_RNN_GPU_RECURRENCE").ok();
+    if kind != CellKind::Lstm || asked.as_deref() == Some("steps") {
+        return None;
+    }
+    let tile = (FUSED_TILE_FLOATS / (4 * hidden)).min(32);
+    (tile > 0).then_some(tile)
+}
+
+/// The launch grid of the fused step kernels: a cube per tile of hidden units.
+fn fused_grid(hidden: usize, tile: usize) -> (CubeCount, CubeDim) {
+    let units = (FUSED_UNITS / tile) * tile;
+    (
+        CubeCount::Static(hidden.div_ceil(tile) as u32, 1, 1),
+        CubeDim::new_1d(units as u32),
+    )
+}
+
+/// The LSTM's [`forward_loop`] as one fused step kernel per time step.
+fn forward_fused<R: CubeRuntime>(
+    rec: Recurrence,
+    keep: bool,
+    [p, w, h0, c0]: [CubeTensor<R>; 4],
+    tile: usize,
+) -> [CubeTensor<R>; 4] {
+    let [batch, seq, _] = dims::<R, 3>(&p);
+    let hidden = dims::<R, 2>(&w)[0];
+    let client = p.client.clone();
+    let dtype: StorageType = DType::F32.into();
+    let (count, cube_dim) = fused_grid(hidden, tile);
+    let out = empty(&p, &[batch, seq, hidden]);
+    let acts = if keep {
+        empty(&p, &[seq, batch, 5 * hidden])
+    } else {
+        empty(&p, &[1])
+    };
+    let hs = [empty(&p, &[batch, hidden]), empty(&p, &[batch, hidden])];
+    let cs = [empty(&p, &[batch, hidden]), empty(&p, &[batch, hidden])];
+    let (mut h, mut c) = (h0, c0);
+    for k in 0..seq {
+        let t = rec.position(seq, k) as u32;
+        let (h_next, c_next) = (&hs[k % 2], &cs[k % 2]);
+        fused_step::lstm_forward_step::launch::<R>(
+            &client,
+            count.clone(),
+            cube_dim,
+            arg(&p),
+            arg(&w),
+            arg(&h),
+            arg(&c),
+            arg(c_next),
+            arg(h_next),
+            arg(&out),
+            arg(&acts),
+            t,
+            hidden,
+            tile,
+            keep,
+            dtype,
+        );
+        h = h_next.clone();
+        c = c_next.clone();
+    }
+    [out, h, c, acts]
+}
+
+/// The LSTM's [`backward_loop`] as one fused step kernel per time step, then one matmul for
+/// the gradient reaching `h0` through `W_hh`.
+fn backward_fused<R: CubeRuntime, BT: BoolElement>(
+    rec: Recurrence,
+    [w, out, _h0, c0, acts, d_out, dh_last, dc_last]: [CubeTensor<R>; 8],
+    tile: usize,
+) -> [CubeTensor<R>; 5] {
+    let [batch, seq, hidden] = dims::<R, 3>(&out);
+    let gh = dims::<R, 2>(&w)[1];
+    let client = out.client.clone();
+    let dtype: StorageType = DType::F32.into();
+    let (count, cube_dim) = fused_grid(hidden, tile);
+    let dp = empty(&out, &[batch, seq, gh]);
+    let dgs = [empty(&out, &[batch, gh]), empty(&out, &[batch, gh])];
+    let dcs = [empty(&out, &[batch, hidden]), empty(&out, &[batch, hidden])];
+    let mut dg = empty(&out, &[1]);
+    let mut dc = dc_last;
+    for (n, k) in (0..seq).rev().enumerate() {
+        let t = rec.position(seq, k) as u32;
+        let (tp, first) = match k {
+            0 => (0, 1),
+            _ => (rec.position(seq, k - 1) as u32, 0),
+        };
+        let (dg_next, dc_next) = (&dgs[n % 2], &dcs[n % 2]);
+        // Unread on the backward's first step (`dh_last` instead), but bound apart from `dg_next`.
+        let dg_in = if n == 0 { &dgs[1] } else { &dg };
+        fused_step::lstm_backward_step::launch::<R>(
+            &client,
+            count.clone(),
+            cube_dim,
+            arg(&w),
+            arg(dg_in),
+            arg(&dh_last),
+            arg(&d_out),
+            arg(&dc),
+            arg(&acts),
+            arg(&c0),
+            arg(dc_next),
+            arg(&dp),
+            arg(dg_next),
+            t,
+            tp,
+            first,
+            u32::from(n == 0),
+            hidden,
+            tile,
+            dtype,
+        );
+        dg = dg_next.clone();
+        dc = dc_next.clone();
+    }
+    let w_t = into_contiguous(Inner::<R, BT>::float_transpose(w));
+    let dh = empty(&out, &[batch, hidden]);
+    matmul_into(&dg, &w_t, &dh);
+    [dp, empty(&out, &[1]), dh, empty(&out, &[1]), dc]
 }
 
 /// [`forward_loop`] as one persistent launch with `units` per cube, one cube per batch row.
@@ -359,6 +492,9 @@ fn forward_loop<R: CubeRuntime>(
     if let Some(units) = persistent_units(rec.kind, hidden, &p) {
         return forward_persistent(rec, keep, [p, w, b_hh, h0, c0], units);
     }
+    if let Some(tile) = fused_tile(rec.kind, hidden) {
+        return forward_fused(rec, keep, [p, w, h0, c0], tile);
+    }
     let units = batch * hidden;
     let (count, cube_dim) = grid(&p, units);
     let client = p.client.clone();
@@ -449,6 +585,10 @@ fn backward_loop<R: CubeRuntime, BT: BoolElement>(
     if let Some(units) = persistent_units(rec.kind, hidden, &out) {
         let inputs = [w, out, h0, c0, acts, d_out, dh_last, dc_last];
         return backward_persistent::<R, BT>(rec, inputs, units);
+    }
+    if let Some(tile) = fused_tile(rec.kind, hidden) {
+        let inputs = [w, out, h0, c0, acts, d_out, dh_last, dc_last];
+        return backward_fused::<R, BT>(rec, inputs, tile);
     }
     let gh = dims::<R, 2>(&w)[1];
     let units = batch * hidden;
