@@ -134,9 +134,9 @@ run_torch() { # workload tf32 round
 }
 
 wgpu_ok=1
-# burn-cuda-alt: the recurrence's other launcher than the default for the workload (persistent
-# for a W_hh up to 1 MiB, per step above): the A/B that sets the default.
-alt() { [ "$1" = L ] && echo persistent || echo steps; }
+# burn-cuda-alt: the recurrence's matmul-and-gate-kernel launcher per step, beside the default
+# (persistent for a W_hh up to 1 MiB, M; the LSTM's fused step above, L): the A/B that sets it.
+alt() { echo steps; }
 impls="burn-cuda torch-off burn-cuda-alt burn-wgpu torch-on"
 for r in $(seq 1 "$rounds"); do
     for w in $workloads; do
