@@ -126,15 +126,6 @@ const PERSISTENT_SHARED_BYTES: usize = 32 * 1024;
 /// The most units of a persistent cube.
 const PERSISTENT_UNITS: u32 = 256;
 
-/// Gate blocks of `H` in `W_hh`'s columns.
-fn gate_blocks(kind: CellKind) -> usize {
-    match kind {
-        CellKind::Rnn => 1,
-        CellKind::Lstm => 4,
-        CellKind::Gru => 3,
-    }
-}
-
 /// The largest `W_hh` (bytes) the persistent loops take by default. Each of their cubes reads
 /// all of `W_hh` every time step (from L2: it does not fit shared memory), where the per-step
 /// matmul reads each tile once for many batch rows; `docs/gpu.md` estimates the crossover near
@@ -153,7 +144,7 @@ fn persistent_units<R: CubeRuntime>(
     like: &CubeTensor<R>,
 ) -> Option<u32> {
     let asked = std::env::var("BURN_RNN_GPU_RECURRENCE").ok();
-    let gates = gate_blocks(kind);
+    let gates = kind.gates();
     match asked.as_deref() {
         Some("steps" | "fused") => return None,
         Some("persistent") => {}
