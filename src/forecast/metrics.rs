@@ -1,9 +1,14 @@
 //! Forecast accuracy: MAE, RMSE, sMAPE and MASE over the observed actuals of a backtest.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
-/// The four scores of one method, averaged over every origin, step and target column.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+use crate::forecast::interval::IntervalScores;
+
+/// The scores of one method, averaged over every origin, step and target column: the four
+/// point scores, and for interval forecasts the quantile loss and the coverages.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Scores {
     /// Mean absolute error, in the targets' units.
     pub mae: f64,
@@ -15,6 +20,21 @@ pub struct Scores {
     /// Mean absolute scaled error: each target column's MAE divided by the training part's
     /// in-sample seasonal-naive MAE of that column, averaged over the columns.
     pub mase: f64,
+    /// Interval forecasts: [`IntervalScores::quantile_loss`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantile_loss: Option<f64>,
+    /// Interval forecasts: [`IntervalScores::coverage`], keyed by nominal coverage (`"0.8"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<BTreeMap<String, f64>>,
+}
+
+impl Scores {
+    /// These scores with the interval scores `i`.
+    pub fn with_intervals(mut self, i: IntervalScores) -> Self {
+        self.quantile_loss = Some(i.quantile_loss);
+        self.coverage = Some(i.coverage);
+        self
+    }
 }
 
 /// Accumulates the errors of one method, per target column.
@@ -66,6 +86,7 @@ impl ScoreSum {
             rmse: (sum(&self.sq) / total as f64).sqrt(),
             smape: sum(&self.smape) / total as f64,
             mase,
+            ..Scores::default()
         })
     }
 }

@@ -9,9 +9,11 @@
 //! - [`scale`]: standard scaling per column; [`window`]: the scaled frame, its windows and the
 //!   split into training, validation and test;
 //! - [`baselines`]: naive, seasonal naive, the linear autoregression;
-//! - [`metrics`]: MAE, RMSE, sMAPE and MASE.
+//! - [`metrics`]: MAE, RMSE, sMAPE and MASE; [`interval`]: quantile levels, the pinball loss,
+//!   residual quantiles and the scores of interval forecasts (quantile loss, coverage).
 
 pub mod baselines;
+pub mod interval;
 pub mod metrics;
 pub mod scale;
 pub mod series;

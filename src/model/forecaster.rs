@@ -8,6 +8,13 @@
 //! [`ForecasterConfig::linear_context`], a frozen linear map of the whole window whose weights a
 //! least-squares fit sets ([`Forecaster::with_linear_base`]). The head starts at zero, so an
 //! untrained model forecasts exactly its base and the network learns the change from it.
+//!
+//! A probabilistic forecaster ([`ForecastLoss::Quantile`], [`ForecastLoss::Gaussian`]) forecasts
+//! several values per step and target: the quantiles, built upwards and downwards from the one
+//! nearest the median by adding softplus gaps (so they never cross), or a mean and a softplus
+//! scale. A frozen spread per output ([`Forecaster::with_residuals`]: the base's residual
+//! quantiles, or their mean and deviation) is added to the head's output, so the untrained model
+//! forecasts the base with the base's own empirical intervals.
 
 use burn::config::Config;
 use burn::module::{Module, Param};
@@ -27,6 +34,40 @@ pub enum ForecastLoss {
     Mae,
     /// Mean squared error (the mean forecast).
     Mse,
+    /// The pinball loss averaged over the quantile levels (a quantile forecast).
+    Quantile,
+    /// The negative log-likelihood of a normal distribution (a mean and a scale).
+    Gaussian,
+}
+
+impl ForecastLoss {
+    /// Values forecast per step and target: 1 (a point), one per quantile level, or 2 (mean and
+    /// scale).
+    pub fn outputs(self, levels: usize) -> usize {
+        match self {
+            ForecastLoss::Mae | ForecastLoss::Mse => 1,
+            ForecastLoss::Quantile => levels,
+            ForecastLoss::Gaussian => 2,
+        }
+    }
+
+    /// Whether the forecast is a distribution (quantiles or a normal), not a point.
+    pub fn is_probabilistic(self) -> bool {
+        matches!(self, ForecastLoss::Quantile | ForecastLoss::Gaussian)
+    }
+}
+
+/// The smallest scale of a Gaussian forecast and gap between quantiles (scaled units).
+const MIN_SPREAD: f64 = 1e-3;
+
+/// `softplus(x) = ln(1 + e^x)`, without overflow.
+fn softplus<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    x.clone().clamp_min(0.0) + x.abs().neg().exp().log1p()
+}
+
+/// The inverse of softplus, for `y > 0`.
+fn softplus_inverse(y: f64) -> f64 {
+    y + (-(-y).exp_m1()).ln()
 }
 
 /// Configuration of a [`Forecaster`].
@@ -59,15 +100,22 @@ pub struct ForecasterConfig {
     /// CLI's: the targets and the past and future covariates, not the calendar features).
     /// `None`: all `D`.
     pub linear_columns: Option<usize>,
+    /// What the forecast is and how training measures it.
+    #[config(default = "ForecastLoss::Mae")]
+    pub loss: ForecastLoss,
+    /// Quantile levels of [`ForecastLoss::Quantile`], strictly increasing in `(0, 1)`.
+    #[config(default = "vec![0.1, 0.5, 0.9]")]
+    pub quantiles: Vec<f64>,
 }
 
 impl ForecasterConfig {
     /// Creates the model on `device`.
     pub fn init<B: Backend>(&self, device: &B::Device) -> Forecaster<B> {
         let encoder = self.recurrent.init(device);
+        let outputs = self.loss.outputs(self.quantiles.len());
         let mut head = LinearConfig::new(
             encoder.output_size() + self.horizon * self.known,
-            self.horizon * self.targets,
+            self.horizon * self.targets * outputs,
         )
         .init(device);
         head.weight = Param::from_tensor(head.weight.val().zeros_like());
@@ -107,6 +155,16 @@ impl ForecasterConfig {
             horizon: self.horizon,
             season: self.season,
             linear_columns: columns,
+            outputs,
+            median: crate::forecast::interval::median_index(&self.quantiles),
+            gaussian: self.loss == ForecastLoss::Gaussian,
+            spread: (outputs > 1).then(|| {
+                Param::from_tensor(Tensor::zeros(
+                    [self.horizon * self.targets, outputs],
+                    device,
+                ))
+                .set_require_grad(false)
+            }),
         }
     }
 }
@@ -132,6 +190,16 @@ pub struct Forecaster<B: Backend> {
     pub season: usize,
     /// Values of each context step the linear base reads (the first ones).
     pub linear_columns: usize,
+    /// Values forecast per step and target, `P`: 1 (a point), the quantile levels, or 2 (a
+    /// Gaussian's mean and scale).
+    pub outputs: usize,
+    /// Of quantile outputs, the one the base adds to (nearest the median).
+    pub median: usize,
+    /// Whether the two outputs are a Gaussian's mean and scale.
+    pub gaussian: bool,
+    /// The frozen spread `[horizon * targets, P]` added to the head's output of a probabilistic
+    /// forecaster (see [`Forecaster::with_residuals`]).
+    pub spread: Option<Param<Tensor<B, 2>>>,
 }
 
 impl<B: Backend> Forecaster<B> {
@@ -194,30 +262,181 @@ impl<B: Backend> Forecaster<B> {
     /// # Shapes
     /// - `context`: `[B, C, D]`, the targets first in each step
     /// - `known`: `[B, horizon * K]` (`[B, 0]` when nothing is known)
-    /// - returns `[B, horizon * targets]`, step-major (`[B, horizon, targets]` flattened)
+    /// - returns `[B, horizon * targets * P]`, step-major (`[B, horizon, targets, P]` flattened):
+    ///   the point forecast (`P = 1`), the ascending quantiles, or a Gaussian's mean and scale
     ///
     /// # Panics
     /// When the context is shorter than the season, or, with a linear base, not the length
     /// the base was configured for.
     pub fn forward(&self, context: Tensor<B, 3>, known: Tensor<B, 2>) -> Tensor<B, 2> {
-        let base = match &self.linear_base {
+        let base = self.base(context.clone(), known.clone());
+        let raw = self.network(context, known);
+        self.distribution(raw, base)
+    }
+
+    /// The base forecast alone (what the model adds to), in scaled units.
+    ///
+    /// # Shapes
+    /// - `context`: `[B, C, D]`; `known`: `[B, horizon * K]`; returns `[B, horizon * targets]`
+    pub fn base(&self, context: Tensor<B, 3>, known: Tensor<B, 2>) -> Tensor<B, 2> {
+        match &self.linear_base {
             Some(linear) => {
                 let [batch, steps, width] = context.dims();
                 let features = linear.weight.val().dims()[0];
                 let columns = self.linear_columns.min(width);
                 let flat = context
-                    .clone()
                     .narrow(2, 0, columns)
                     .reshape([batch, steps * columns]);
                 let mut x = vec![flat, known.clone()];
-                x.extend(self.hinge_terms(known.clone()));
+                x.extend(self.hinge_terms(known));
                 let x = Tensor::cat(x, 1);
                 assert_eq!(x.dims()[1], features, "the window of the linear base");
                 head(linear, x)
             }
-            None => self.seasonal_base(context.clone()),
+            None => self.seasonal_base(context),
+        }
+    }
+
+    /// The head's output `[B, N * P]` and the base `[B, N]` as the forecast `[B, N * P]`.
+    fn distribution(&self, raw: Tensor<B, 2>, base: Tensor<B, 2>) -> Tensor<B, 2> {
+        let p = self.outputs;
+        if p == 1 {
+            return raw + base;
+        }
+        let [batch, n] = base.dims();
+        let mut z = raw.reshape([batch, n, p]);
+        if let Some(spread) = &self.spread {
+            z = z + spread.val().reshape([1, n, p]);
+        }
+        let base = base.reshape([batch, n, 1]);
+        if self.gaussian {
+            let mean = z.clone().narrow(2, 0, 1) + base;
+            let scale = softplus(z.narrow(2, 1, 1)) + MIN_SPREAD;
+            return Tensor::cat(vec![mean, scale], 2).reshape([batch, n * 2]);
+        }
+        // Steps from the median: the median's own value, then softplus gaps below (negative)
+        // and above it, summed outwards by one matrix product: q_i = base + s_m + the steps
+        // between m and i.
+        let m = self.median;
+        let device = z.device();
+        let row = |v: Vec<f32>| Tensor::<B, 1>::from_data(TensorData::new(v, [p]), &device);
+        let at_median =
+            row((0..p).map(|i| f32::from(u8::from(i == m))).collect()).reshape([1, 1, p]);
+        let sign = row((0..p).map(|i| (i as f32 - m as f32).signum()).collect()).reshape([1, 1, p]);
+        let steps = z.clone() * at_median + softplus(z) * sign;
+        let sums: Vec<f32> = (0..p * p)
+            .map(|k| {
+                let (j, i) = (k / p, k % p);
+                let from = j == m || (j < m && i <= j) || (j > m && i >= j);
+                f32::from(u8::from(from))
+            })
+            .collect();
+        let sums = Tensor::<B, 2>::from_data(TensorData::new(sums, [p, p]), &device);
+        let q = steps
+            .reshape([batch * n, p])
+            .matmul(sums)
+            .reshape([batch, n, p])
+            + base;
+        q.reshape([batch, n * p])
+    }
+
+    /// Sets the frozen spread from residuals of the base (`actual - base`, scaled units), one
+    /// list per output column `c = step * targets + target`: a quantile forecaster's untrained
+    /// median becomes the base and its other quantiles lie from it as far as each column's
+    /// empirical residual quantiles lie from theirs; a Gaussian's untrained mean is the base and
+    /// its scale the residuals' root mean square. The base stays the point forecast: residuals
+    /// measured before a refit of the base (on the validation part) do not carry over its bias.
+    /// A column with no residual takes all columns' pooled. Point forecasters are returned as
+    /// they are.
+    ///
+    /// # Panics
+    /// When `residuals` does not hold `horizon * targets` columns.
+    pub fn with_residuals(mut self, residuals: &[Vec<f64>], levels: &[f64]) -> Self {
+        let Some(spread) = self.spread.take() else {
+            return self;
         };
-        self.network(context, known) + base
+        let [n, p] = spread.val().dims();
+        assert_eq!(residuals.len(), n, "residual columns");
+        let mut values = Vec::with_capacity(n * p);
+        if self.gaussian {
+            let pooled: Vec<f64> = residuals.iter().flatten().copied().collect();
+            for r in residuals {
+                let r = if r.is_empty() { &pooled } else { r };
+                let count = r.len().max(1) as f64;
+                let mean_square = r.iter().map(|v| v * v).sum::<f64>() / count;
+                values.push(0.0);
+                values.push(softplus_inverse(
+                    (mean_square.sqrt() - MIN_SPREAD).max(MIN_SPREAD),
+                ));
+            }
+        } else {
+            assert_eq!(levels.len(), p, "quantile levels");
+            let m = self.median;
+            for q in crate::forecast::interval::residual_quantiles(residuals, levels) {
+                for i in 0..p {
+                    let gap = match i.cmp(&m) {
+                        std::cmp::Ordering::Less => q[i + 1] - q[i],
+                        std::cmp::Ordering::Equal => {
+                            values.push(0.0);
+                            continue;
+                        }
+                        std::cmp::Ordering::Greater => q[i] - q[i - 1],
+                    };
+                    values.push(softplus_inverse(gap.max(MIN_SPREAD)));
+                }
+            }
+        }
+        let device = spread.val().device();
+        let values: Vec<f32> = values.iter().map(|&v| v as f32).collect();
+        let t = Tensor::<B, 2>::from_data(TensorData::new(values, [n, p]), &device);
+        self.spread = Some(Param::from_tensor(t).set_require_grad(false));
+        self
+    }
+
+    /// The quantiles of forecast `pred` (from [`Forecaster::forward`]) at `levels`: a quantile
+    /// forecaster's own (`levels` must be its levels), a Gaussian's `mean + scale * Φ⁻¹(level)`,
+    /// a point forecast's value at every level.
+    ///
+    /// # Shapes
+    /// - `pred`: `[B, N * P]`; returns `[B, N, levels]`
+    pub fn quantiles(&self, pred: Tensor<B, 2>, levels: &[f64]) -> Tensor<B, 3> {
+        let [batch, width] = pred.dims();
+        let p = self.outputs;
+        let n = width / p;
+        let pred = pred.reshape([batch, n, p]);
+        if self.gaussian {
+            let z: Vec<f32> = levels
+                .iter()
+                .map(|&l| crate::forecast::interval::normal_quantile(l) as f32)
+                .collect();
+            let z = Tensor::<B, 1>::from_data(TensorData::new(z, [levels.len()]), &pred.device())
+                .reshape([1, 1, levels.len()]);
+            let mean = pred.clone().narrow(2, 0, 1);
+            let scale = pred.narrow(2, 1, 1);
+            return mean + scale * z;
+        }
+        if p == 1 {
+            return pred.repeat_dim(2, levels.len());
+        }
+        assert_eq!(p, levels.len(), "the forecaster's quantile levels");
+        pred
+    }
+
+    /// The point forecast of `pred`: itself, the quantile nearest the median, or the mean.
+    ///
+    /// # Shapes
+    /// - `pred`: `[B, N * P]`; returns `[B, N]`
+    pub fn point(&self, pred: Tensor<B, 2>) -> Tensor<B, 2> {
+        let p = self.outputs;
+        if p == 1 {
+            return pred;
+        }
+        let [batch, width] = pred.dims();
+        let n = width / p;
+        let at = if self.gaussian { 0 } else { self.median };
+        pred.reshape([batch, n, p])
+            .narrow(2, at, 1)
+            .reshape([batch, n])
     }
 
     /// The seasonal-naive base `[B, horizon * targets]` read from `context` `[B, C, D]`.
@@ -257,25 +476,63 @@ impl<B: Backend> Forecaster<B> {
     }
 
     /// The masked loss: the mean over the observed targets (`mask` 1) of the absolute or squared
-    /// error; filled values (`mask` 0) never count.
+    /// error, the pinball loss averaged over `levels` (the quantile forecaster's), or the
+    /// Gaussian negative log-likelihood; filled values (`mask` 0) never count.
     ///
     /// # Shapes
-    /// - `prediction`, `target`, `mask`: `[B, horizon * targets]`; returns `[1]`
+    /// - `prediction`: `[B, N * P]` (from [`Forecaster::forward`]); `target`, `mask`: `[B, N]`
+    ///   with `N = horizon * targets`; returns `[1]`
     pub fn loss(
         &self,
         prediction: Tensor<B, 2>,
         target: Tensor<B, 2>,
         mask: Tensor<B, 2>,
         loss: ForecastLoss,
+        levels: &[f64],
     ) -> Tensor<B, 1> {
-        let diff = prediction - target;
-        let err = match loss {
-            ForecastLoss::Mae => diff.abs(),
-            ForecastLoss::Mse => diff.clone() * diff,
-        };
         let count = mask.clone().sum().clamp_min(1.0);
+        let err = match loss {
+            ForecastLoss::Mae => (prediction - target).abs(),
+            ForecastLoss::Mse => {
+                let diff = prediction - target;
+                diff.clone() * diff
+            }
+            ForecastLoss::Quantile => {
+                return pinball_loss(self.quantiles(prediction, levels), target, mask, levels);
+            }
+            ForecastLoss::Gaussian => {
+                let [batch, n] = target.dims();
+                let pred = prediction.reshape([batch, n, 2]);
+                let mean = pred.clone().narrow(2, 0, 1).reshape([batch, n]);
+                let scale = pred.narrow(2, 1, 1).reshape([batch, n]);
+                let z = (target - mean) / scale.clone();
+                scale.log() + z.clone() * z * 0.5 + 0.5 * (2.0 * std::f64::consts::PI).ln()
+            }
+        };
         (err * mask).sum() / count
     }
+}
+
+/// The pinball loss of quantile forecasts `q` at `levels`, averaged over the levels and the
+/// observed targets (`mask` 1).
+///
+/// # Shapes
+/// - `q`: `[B, N, levels]`; `target`, `mask`: `[B, N]`; returns `[1]`
+pub fn pinball_loss<B: Backend>(
+    q: Tensor<B, 3>,
+    target: Tensor<B, 2>,
+    mask: Tensor<B, 2>,
+    levels: &[f64],
+) -> Tensor<B, 1> {
+    let [batch, n, k] = q.dims();
+    let tau: Vec<f32> = levels.iter().map(|&l| l as f32).collect();
+    let tau = Tensor::<B, 1>::from_data(TensorData::new(tau, [k]), &q.device()).reshape([1, 1, k]);
+    // d = y - q: tau * d above the quantile, (tau - 1) * d below it, = |d| / 2 + (tau - 1/2) d.
+    let d = target.reshape([batch, n, 1]) - q;
+    let loss = d.clone().abs() * 0.5 + d * (tau - 0.5);
+    let per = loss.sum_dim(2).reshape([batch, n]) / k as f64;
+    let count = mask.clone().sum().clamp_min(1.0);
+    (per * mask).sum() / count
 }
 
 #[cfg(test)]
@@ -400,12 +657,98 @@ mod tests {
                 target.clone() * mask.clone(),
                 mask.clone(),
                 ForecastLoss::Mae,
+                &[],
             )
             .into_scalar();
         assert!((mae - 1.0).abs() < 1e-6, "{mae}");
         let mse: f32 = model
-            .loss(pred, target * mask.clone(), mask, ForecastLoss::Mse)
+            .loss(pred, target * mask.clone(), mask, ForecastLoss::Mse, &[])
             .into_scalar();
         assert!((mse - 5.0 / 3.0).abs() < 1e-6, "{mse}");
+    }
+
+    #[test]
+    fn pinball_and_gaussian_losses_by_hand() {
+        let device = Default::default();
+        let t = |v: Vec<f32>, shape: [usize; 2]| {
+            Tensor::<B, 2>::from_data(TensorData::new(v, shape), &device)
+        };
+        // Two outputs (N = 2), quantiles 0.1 / 0.5 / 0.9, the second actual masked out.
+        let model = ForecasterConfig::new(RecurrentConfig::new(CellKind::Gru, 1, 2), 1, 0, 2)
+            .with_loss(ForecastLoss::Quantile)
+            .init::<B>(&device);
+        let q = t(vec![1.0, 2.0, 4.0, 0.0, 0.0, 0.0], [1, 6]);
+        let y = t(vec![3.0, 0.0], [1, 2]);
+        let mask = t(vec![1.0, 0.0], [1, 2]);
+        let levels = [0.1, 0.5, 0.9];
+        let got: f32 = model
+            .loss(q, y.clone(), mask.clone(), ForecastLoss::Quantile, &levels)
+            .into_scalar();
+        // y = 3: 0.1 * 2 (above q = 1), 0.5 * 1 (above 2), 0.1 * 1 (below 4).
+        let want = (0.2 + 0.5 + 0.1) / 3.0;
+        assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+        let model = ForecasterConfig::new(RecurrentConfig::new(CellKind::Gru, 1, 2), 1, 0, 2)
+            .with_loss(ForecastLoss::Gaussian)
+            .init::<B>(&device);
+        // Mean 1, scale 2, actual 3: ln 2 + 1^2 / 2 + ln(2 pi) / 2.
+        let pred = t(vec![1.0, 2.0, 0.0, 1.0], [1, 4]);
+        let got: f32 = model
+            .loss(pred, y, mask, ForecastLoss::Gaussian, &levels)
+            .into_scalar();
+        let want = (2.0f64.ln() + 0.5 + 0.5 * (2.0 * std::f64::consts::PI).ln()) as f32;
+        assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+    }
+
+    #[test]
+    fn quantiles_never_cross_and_start_from_the_base_residuals() {
+        let device = Default::default();
+        let levels = [0.05, 0.1, 0.5, 0.9, 0.95];
+        let config = ForecasterConfig::new(RecurrentConfig::new(CellKind::Lstm, 3, 8), 2, 1, 4)
+            .with_loss(ForecastLoss::Quantile)
+            .with_quantiles(levels.to_vec());
+        let model = config.init::<B>(&device);
+        // Residuals per output column (4 steps x 2 targets): the untrained model forecasts the
+        // base plus their quantiles.
+        let residuals: Vec<Vec<f64>> = (0..8)
+            .map(|c| {
+                (0..101)
+                    .map(|i| (i as f64 - 50.0) * 0.01 * (c + 1) as f64)
+                    .collect()
+            })
+            .collect();
+        let model = model.with_residuals(&residuals, &levels);
+        let context = Tensor::<B, 3>::random([6, 5, 3], Distribution::Default, &device);
+        let known = Tensor::<B, 2>::random([6, 4], Distribution::Default, &device);
+        let base: Vec<f32> = model
+            .base(context.clone(), known.clone())
+            .into_data()
+            .to_vec()
+            .unwrap();
+        let q: Vec<f32> = model
+            .forward(context.clone(), known.clone())
+            .into_data()
+            .to_vec()
+            .unwrap();
+        for b in 0..6 {
+            for c in 0..8 {
+                for (i, &l) in levels.iter().enumerate() {
+                    let want = base[b * 8 + c] as f64 + (l - 0.5) * (c + 1) as f64;
+                    // The residuals' median is 0 here; the base stays the median anyway.
+                    let got = q[(b * 8 + c) * 5 + i] as f64;
+                    assert!((got - want).abs() < 1e-4, "{got} vs {want}");
+                }
+            }
+        }
+        // Random head weights of any size: the quantiles stay ordered.
+        let mut wild = model.clone();
+        wild.head.weight = Param::from_tensor(Tensor::random(
+            wild.head.weight.val().dims(),
+            Distribution::Normal(0.0, 30.0),
+            &device,
+        ));
+        let q: Vec<f32> = wild.forward(context, known).into_data().to_vec().unwrap();
+        for w in q.chunks(5) {
+            assert!(w.windows(2).all(|p| p[0] <= p[1]), "{w:?}");
+        }
     }
 }

@@ -3,10 +3,15 @@
 //! and `forecast.svg` written into the run folder.
 //!
 //! Every origin's forecast sees only the steps before it (and the known future of its horizon);
-//! all origins run as one batch.
+//! all origins run as one batch. A probabilistic model's quantiles are scored too (the scaled
+//! quantile loss and each central interval's coverage), beside the baselines' intervals: each
+//! baseline's forecast plus the empirical quantiles of its own errors, per horizon step and
+//! target, before the test part (naive and seasonal naive: every window before it; the linear
+//! autoregression: fitted on the training part, its errors over the validation part).
 
 use std::path::Path;
 
+use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -19,6 +24,7 @@ use crate::app::forecast::problem::Problem;
 use crate::app::forecast::train::batch_tensors;
 use crate::app::forecast::{ForecastError, read_config, read_scalers};
 use crate::forecast::baselines::{Linear, naive, seasonal_naive};
+use crate::forecast::interval::{IntervalSum, central_intervals, residual_quantiles};
 use crate::forecast::metrics::{ScoreSum, Scores, seasonal_naive_mae};
 use crate::forecast::scale::Scaler;
 use crate::forecast::window::{Frame, Split, WindowBuffers};
@@ -68,34 +74,77 @@ pub fn load_forecaster<B: Backend>(
     )?)
 }
 
-/// The model's forecasts from `origins`, in the targets' units: `[origin][step][target]`.
+/// Forecasts from several origins, in the targets' units.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Forecasts {
+    /// The point forecasts, `[origin][step][target]`.
+    pub point: Vec<Vec<Vec<f64>>>,
+    /// A probabilistic forecast's quantiles at the config's levels,
+    /// `[origin][step][target][level]`.
+    pub quantiles: Option<Vec<Vec<Vec<Vec<f64>>>>>,
+}
+
+/// The model's forecasts from `origins` (quantiles at `levels` when it is probabilistic).
 pub fn model_forecasts<B: Backend>(
     model: &Forecaster<B>,
     problem: &Problem,
     origins: &[usize],
+    levels: &[f64],
     device: &B::Device,
-) -> Vec<Vec<Vec<f64>>> {
+) -> Forecasts {
     let w = problem.windows(origins);
-    forecast_windows(model, w, &problem.scalers.targets, problem.horizon, device)
+    forecast_windows(model, w, &problem.scalers.targets, levels, device)
 }
 
-/// The model's forecasts of windows `w`, in the targets' units: `[window][step][target]`.
+/// The model's forecasts of windows `w` in the targets' units (quantiles at `levels` when it is
+/// probabilistic).
 pub fn forecast_windows<B: Backend>(
     model: &Forecaster<B>,
     w: WindowBuffers,
     targets: &[Scaler],
-    horizon: usize,
+    levels: &[f64],
     device: &B::Device,
-) -> Vec<Vec<Vec<f64>>> {
+) -> Forecasts {
     let n = w.windows;
+    let horizon = model.horizon;
     let (context, known, _, _) = batch_tensors::<B>(w, model.encoder.input_size(), device);
-    let pred: Vec<f32> = model
-        .forward(context, known)
-        .into_data()
-        .convert::<f32>()
-        .to_vec()
-        .expect("f32 forecasts");
-    unscaled(&pred, n, horizon, targets)
+    let pred = model.forward(context, known);
+    let flat = |t: Tensor<B, 2>| -> Vec<f32> {
+        t.into_data()
+            .convert::<f32>()
+            .to_vec()
+            .expect("f32 forecasts")
+    };
+    let quantiles = (model.outputs > 1).then(|| {
+        let q = flat(
+            model
+                .quantiles(pred.clone(), levels)
+                .reshape([n as i32, -1]),
+        );
+        let k = levels.len();
+        let per_level: Vec<Vec<Vec<Vec<f64>>>> = (0..k)
+            .map(|l| {
+                let column: Vec<f32> = q.iter().skip(l).step_by(k).copied().collect();
+                unscaled(&column, n, horizon, targets)
+            })
+            .collect();
+        // [level][origin][step][target] -> [origin][step][target][level]
+        (0..n)
+            .map(|i| {
+                (0..horizon)
+                    .map(|s| {
+                        (0..targets.len())
+                            .map(|t| per_level.iter().map(|f| f[i][s][t]).collect())
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect()
+    });
+    Forecasts {
+        point: unscaled(&flat(model.point(pred)), n, horizon, targets),
+        quantiles,
+    }
 }
 
 /// Scaled forecasts `[windows, horizon, targets]` (flat) in the targets' units, nested.
@@ -119,6 +168,51 @@ fn unscaled<T: Copy + Into<f64>>(
         .collect()
 }
 
+/// A baseline's interval forecasts: its point forecasts `point` (`[origin][step][target]`) plus
+/// the `levels` quantiles of its errors `errors` (`[step * targets + target]`, actual minus
+/// forecast).
+fn with_error_quantiles(
+    point: &[Vec<Vec<f64>>],
+    errors: &[Vec<f64>],
+    levels: &[f64],
+) -> Vec<Vec<Vec<Vec<f64>>>> {
+    let r = residual_quantiles(errors, levels);
+    point
+        .iter()
+        .map(|steps| {
+            steps
+                .iter()
+                .enumerate()
+                .map(|(k, values)| {
+                    let j = values.len();
+                    values
+                        .iter()
+                        .enumerate()
+                        .map(|(t, v)| r[k * j + t].iter().map(|q| v + q).collect())
+                        .collect()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The errors (actual minus forecast) of forecasts `f` (`[origin][step][target]`) from
+/// `origins`, per `step * targets + target`, over the observed actuals.
+fn errors(problem: &Problem, origins: &[usize], f: &[Vec<Vec<f64>>]) -> Vec<Vec<f64>> {
+    let targets = &problem.series.targets;
+    let mut out = vec![Vec::new(); problem.horizon * targets.len()];
+    for (i, &o) in origins.iter().enumerate() {
+        for (k, values) in f[i].iter().enumerate() {
+            for (t, col) in targets.iter().enumerate() {
+                if col.observed[o + k] {
+                    out[k * targets.len() + t].push(col.values[o + k] - values[t]);
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Runs the backtest of the run in `run` (checkpoint `checkpoint`, the config's table unless
 /// `csv` is given) and writes its files into the run folder.
 pub fn backtest<B: Backend>(
@@ -135,9 +229,12 @@ pub fn backtest<B: Backend>(
     let origins = problem.test_origins(config.forecast.origin_every);
     let series = &problem.series;
     let targets = series.targets.len();
+    let levels = &config.forecast.quantiles;
+    let model_forecasts = model_forecasts::<B>(&model, &problem, &origins, levels, device);
+    let probabilistic = model_forecasts.quantiles.is_some();
     // Every method's forecasts, [method][origin][step][target].
-    let mut forecasts = vec![model_forecasts::<B>(&model, &problem, &origins, device)];
-    let per_target = |f: &dyn Fn(&[f64], usize) -> Vec<f64>| -> Vec<Vec<Vec<f64>>> {
+    let mut forecasts = vec![model_forecasts.point];
+    let per_target = |origins: &[usize], f: &dyn Fn(&[f64], usize) -> Vec<f64>| {
         origins
             .iter()
             .map(|&o| {
@@ -146,21 +243,55 @@ pub fn backtest<B: Backend>(
                     .map(|k| cols.iter().map(|c| c[k]).collect())
                     .collect()
             })
-            .collect()
+            .collect::<Vec<Vec<Vec<f64>>>>()
     };
-    forecasts.push(per_target(&|v, o| naive(v, o, h)));
-    forecasts.push(per_target(&|v, o| seasonal_naive(v, o, h, season)));
+    let naive_f = |v: &[f64], o: usize| naive(v, o, h);
+    let seasonal_f = |v: &[f64], o: usize| seasonal_naive(v, o, h, season);
+    forecasts.push(per_target(&origins, &naive_f));
+    forecasts.push(per_target(&origins, &seasonal_f));
     let fit_origins = Split::origins(0, split.test_start, problem.context, h, 1);
+    let too_short = || ForecastError::TooShort {
+        path: series.path.clone(),
+        steps: split.len,
+        message: "no training window for the linear baseline".into(),
+    };
     let linear =
-        Linear::fit(&problem.frame, &fit_origins, problem.context, h).ok_or_else(|| {
-            ForecastError::TooShort {
-                path: series.path.clone(),
-                steps: split.len,
-                message: "no training window for the linear baseline".into(),
-            }
-        })?;
+        Linear::fit(&problem.frame, &fit_origins, problem.context, h).ok_or_else(too_short)?;
     let lin = linear.predict(&problem.windows(&origins));
     forecasts.push(unscaled(&lin, origins.len(), h, &problem.scalers.targets));
+    // Every method's quantiles, [method][origin][step][target][level], for a probabilistic model.
+    let intervals = match model_forecasts.quantiles {
+        Some(model_q) => {
+            let seasonal_from: Vec<usize> = fit_origins
+                .iter()
+                .copied()
+                .filter(|&o| o >= season)
+                .collect();
+            let naive_errors = errors(&problem, &fit_origins, &per_target(&fit_origins, &naive_f));
+            let seasonal_errors = errors(
+                &problem,
+                &seasonal_from,
+                &per_target(&seasonal_from, &seasonal_f),
+            );
+            let train = problem.train_origins();
+            let val = problem.val_origins();
+            let early =
+                Linear::fit(&problem.frame, &train, problem.context, h).ok_or_else(too_short)?;
+            let early = early.predict(&problem.windows(&val));
+            let linear_errors = errors(
+                &problem,
+                &val,
+                &unscaled(&early, val.len(), h, &problem.scalers.targets),
+            );
+            Some(vec![
+                model_q,
+                with_error_quantiles(&forecasts[1], &naive_errors, levels),
+                with_error_quantiles(&forecasts[2], &seasonal_errors, levels),
+                with_error_quantiles(&forecasts[3], &linear_errors, levels),
+            ])
+        }
+        None => None,
+    };
     let scale: Vec<f64> = series
         .targets
         .iter()
@@ -171,8 +302,17 @@ pub fn backtest<B: Backend>(
         })
         .collect();
     let mut sums = vec![ScoreSum::new(targets); METHODS.len()];
+    let mut interval_sums = vec![IntervalSum::new(targets, levels); METHODS.len()];
     let mut csv_text =
-        String::from("origin,step,time,target,actual,model,naive,seasonal_naive,linear\n");
+        String::from("origin,step,time,target,actual,model,naive,seasonal_naive,linear");
+    if probabilistic {
+        for m in METHODS {
+            for l in levels {
+                csv_text += &format!(",{m}_q{l}");
+            }
+        }
+    }
+    csv_text.push('\n');
     for (i, &o) in origins.iter().enumerate() {
         for k in 0..h {
             for (t, col) in series.targets.iter().enumerate() {
@@ -198,6 +338,15 @@ pub fn backtest<B: Backend>(
                         sums[m].add(t, actual, v);
                     }
                 }
+                for (m, q) in intervals.iter().flatten().enumerate() {
+                    let q = &q[i][k][t];
+                    for v in q {
+                        row += &format!(",{v}");
+                    }
+                    if observed {
+                        interval_sums[m].add(t, actual, q);
+                    }
+                }
                 csv_text += &row;
                 csv_text.push('\n');
             }
@@ -205,13 +354,22 @@ pub fn backtest<B: Backend>(
     }
     let scores: Vec<Scores> = sums
         .iter()
-        .map(|s| s.scores(&scale).unwrap_or_default())
+        .zip(&interval_sums)
+        .map(|(s, i)| {
+            let point = s.scores(&scale).unwrap_or_default();
+            match i.scores(&scale) {
+                Some(i) if probabilistic => point.with_intervals(i),
+                _ => point,
+            }
+        })
         .collect();
+    let mut scores = scores.into_iter();
+    let mut next = || scores.next().expect("a score per method");
     let result = Backtest {
-        model: scores[0],
-        naive: scores[1],
-        seasonal_naive: scores[2],
-        linear: scores[3],
+        model: next(),
+        naive: next(),
+        seasonal_naive: next(),
+        linear: next(),
         origins: origins.len(),
         horizon: h,
     };
@@ -219,11 +377,29 @@ pub fn backtest<B: Backend>(
     let json = serde_json::to_vec_pretty(&result).expect("scores serialise");
     write_atomic(&run.root().join("backtest.json"), &json)?;
     let svg = run.root().join("forecast.svg");
-    plot(&svg, &problem, &origins, &forecasts).map_err(|message| ForecastError::Write {
+    let band = intervals.as_ref().and_then(|q| {
+        let (lo, hi, nominal) = *central_intervals(levels).first()?;
+        Some(Band {
+            quantiles: &q[0],
+            lo,
+            hi,
+            nominal,
+        })
+    });
+    plot(&svg, &problem, &origins, &forecasts, band).map_err(|message| ForecastError::Write {
         path: svg.clone(),
         message,
     })?;
     Ok(result)
+}
+
+/// The model's widest central interval, for the plot.
+struct Band<'a> {
+    /// `[origin][step][target][level]`.
+    quantiles: &'a [Vec<Vec<Vec<f64>>>],
+    lo: usize,
+    hi: usize,
+    nominal: f64,
 }
 
 /// The time of step `s` as the table writes it (its step number without a time column).
@@ -234,31 +410,54 @@ pub fn time_label(problem: &Problem, s: usize) -> String {
     }
 }
 
-/// The backtest as a table: one row per method, MAE, RMSE, sMAPE and MASE.
+/// The backtest as a table: one row per method, MAE, RMSE, sMAPE and MASE, and for interval
+/// forecasts the quantile loss and each central interval's coverage.
 pub fn table(b: &Backtest) -> String {
+    let rows = [&b.model, &b.naive, &b.seasonal_naive, &b.linear];
+    let coverages: Vec<String> = b
+        .model
+        .coverage
+        .as_ref()
+        .map(|c| c.keys().rev().cloned().collect())
+        .unwrap_or_default();
     let mut out = format!(
-        "backtest: {} origins x {} steps\n{:<16} {:>12} {:>12} {:>9} {:>8}\n",
+        "backtest: {} origins x {} steps\n{:<16} {:>12} {:>12} {:>9} {:>8}",
         b.origins, b.horizon, "method", "MAE", "RMSE", "sMAPE %", "MASE"
     );
-    for (name, s) in METHODS
-        .iter()
-        .zip([b.model, b.naive, b.seasonal_naive, b.linear])
-    {
+    if b.model.quantile_loss.is_some() {
+        out += &format!(" {:>8}", "QL");
+        for c in &coverages {
+            let label = format!("cov {}%", (c.parse::<f64>().unwrap_or(0.0) * 100.0).round());
+            out += &format!(" {label:>9}");
+        }
+    }
+    out.push('\n');
+    for (name, s) in METHODS.iter().zip(rows) {
         out += &format!(
-            "{name:<16} {:>12.4} {:>12.4} {:>9.2} {:>8.3}\n",
+            "{name:<16} {:>12.4} {:>12.4} {:>9.2} {:>8.3}",
             s.mae, s.rmse, s.smape, s.mase
         );
+        if let Some(ql) = s.quantile_loss {
+            out += &format!(" {ql:>8.3}");
+            for c in &coverages {
+                let v = s.coverage.as_ref().and_then(|m| m.get(c)).copied();
+                out += &format!(" {:>8.1}%", v.unwrap_or(f64::NAN) * 100.0);
+            }
+        }
+        out.push('\n');
     }
     out
 }
 
 /// Draws the first target's history, its actuals, and the model's and seasonal naive's
-/// forecasts from the last origins (one horizon apart) into an SVG file.
+/// forecasts from the last origins (one horizon apart) into an SVG file, with the model's
+/// widest central interval as a band when it has one.
 fn plot(
     path: &Path,
     problem: &Problem,
     origins: &[usize],
     forecasts: &[Vec<Vec<Vec<f64>>>],
+    band: Option<Band>,
 ) -> Result<(), String> {
     let col = &problem.series.targets[0];
     let split = problem.split;
@@ -281,6 +480,12 @@ fn plot(
             for step in &forecasts[m][i] {
                 lo = lo.min(step[0]);
                 hi = hi.max(step[0]);
+            }
+        }
+        if let Some(b) = &band {
+            for step in &b.quantiles[i] {
+                lo = lo.min(step[0][b.lo]);
+                hi = hi.max(step[0][b.hi]);
             }
         }
     }
@@ -322,6 +527,23 @@ fn plot(
         .map_err(e)?
         .label("actual (test)")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.mix(0.5)));
+    if let Some(b) = &band {
+        let label = format!("model, {:.0}% interval", b.nominal * 100.0);
+        for (n, &i) in last.iter().enumerate() {
+            let o = origins[i];
+            let upper = (0..problem.horizon).map(|k| (o + k, b.quantiles[i][k][0][b.hi]));
+            let lower = (0..problem.horizon)
+                .rev()
+                .map(|k| (o + k, b.quantiles[i][k][0][b.lo]));
+            let polygon = Polygon::new(upper.chain(lower).collect::<Vec<_>>(), BLUE.mix(0.2));
+            let series = chart.draw_series(std::iter::once(polygon)).map_err(e)?;
+            if n == 0 {
+                series.label(label.clone()).legend(|(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 20, y + 5)], BLUE.mix(0.2).filled())
+                });
+            }
+        }
+    }
     for (m, color, label) in [(0, BLUE, "model"), (2, RED, "seasonal naive")] {
         for (n, &i) in last.iter().enumerate() {
             let o = origins[i];

@@ -110,9 +110,19 @@ pub struct ForecastSection {
     /// Steps between backtest origins.
     #[serde(default = "one")]
     pub origin_every: usize,
-    /// `mae` or `mse`.
+    /// `mae` or `mse` (a point forecast), `quantile` (the `quantiles`, by the pinball loss) or
+    /// `gaussian` (a mean and a scale, by the negative log-likelihood; validated, for the best
+    /// checkpoint, by the pinball loss of its `quantiles`).
     #[serde(default)]
     pub loss: ForecastLoss,
+    /// The quantile levels a probabilistic forecast gives, scores and writes, strictly
+    /// increasing in (0, 1); pairs adding up to 1 are central intervals (0.1 and 0.9: 80%).
+    #[serde(default = "default_quantiles")]
+    pub quantiles: Vec<f64>,
+}
+
+fn default_quantiles() -> Vec<f64> {
+    vec![0.1, 0.5, 0.9]
 }
 
 fn one() -> usize {
@@ -267,6 +277,9 @@ impl ForecastConfig {
                 "must be at least 1, found 0",
             ));
         }
+        if let Err(message) = crate::forecast::interval::check_levels(&f.quantiles) {
+            return Err(invalid("forecast.quantiles", message));
+        }
         if f.test < f.horizon {
             return Err(invalid(
                 "forecast.test",
@@ -367,5 +380,7 @@ impl ForecastConfig {
         .with_linear_context((self.model.base == Base::Linear).then_some(self.forecast.context))
         .with_hinges(self.data.future_covariates.len())
         .with_linear_columns(Some(self.linear_context_columns(targets)))
+        .with_loss(self.forecast.loss)
+        .with_quantiles(self.forecast.quantiles.clone())
     }
 }

@@ -1,4 +1,5 @@
-//! `burn-rnn forecast`: the horizon after the last row with a target, from a trained run.
+//! `burn-rnn forecast`: the horizon after the last row with a target, from a trained run; a
+//! probabilistic model's quantiles follow the point forecasts (`{target}_q{level}` columns).
 //!
 //! Rows after that row that hold only future covariates give the horizon's known future; a model
 //! that needs them and does not find them is an error naming what is missing. Calendar features
@@ -55,16 +56,23 @@ pub fn forecast<B: Backend>(
     let model = load_forecaster::<B>(run, checkpoint, &config, &frame, device)?;
     let mut w = WindowBuffers::default();
     frame.window(len, context, horizon, &mut w);
-    let pred = forecast_windows(&model, w, &scalers.targets, horizon, device).remove(0);
+    let levels = &config.forecast.quantiles;
+    let f = forecast_windows(&model, w, &scalers.targets, levels, device);
+    let pred = &f.point[0];
+    let quantiles = f.quantiles.as_ref().map(|q| &q[0]);
     let time_col = if series.times.is_some() {
         "time"
     } else {
         "step"
     };
-    let mut out = std::iter::once(time_col.to_string())
-        .chain(series.targets.iter().map(|c| c.name.clone()))
-        .collect::<Vec<_>>()
-        .join(",");
+    let mut header = vec![time_col.to_string()];
+    header.extend(series.targets.iter().map(|c| c.name.clone()));
+    if quantiles.is_some() {
+        for c in &series.targets {
+            header.extend(levels.iter().map(|l| format!("{}_q{l}", c.name)));
+        }
+    }
+    let mut out = header.join(",");
     out.push('\n');
     for (k, step) in pred.iter().enumerate() {
         let s = len + k;
@@ -75,6 +83,11 @@ pub fn forecast<B: Backend>(
         out += &label;
         for v in step {
             out += &format!(",{v}");
+        }
+        for per_target in quantiles.iter().flat_map(|q| &q[k]) {
+            for v in per_target {
+                out += &format!(",{v}");
+            }
         }
         out.push('\n');
     }

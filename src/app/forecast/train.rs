@@ -102,6 +102,9 @@ fn train_locked<B: AutodiffBackend>(
         model = model.with_linear_base(&f.training);
         fits = Some(f);
     }
+    if config.forecast.loss.is_probabilistic() {
+        model = with_base_spread(model, &problem, &config.forecast.quantiles, device);
+    }
     let work = Loop {
         config: &mut config,
         options,
@@ -189,6 +192,35 @@ impl LinearFits {
     }
 }
 
+/// `model` with its untrained spread set from the residuals of its base (the linear base as fitted
+/// on the training part) over the validation windows: out-of-sample errors, as the test part's
+/// will be.
+fn with_base_spread<B: Backend>(
+    model: Forecaster<B>,
+    problem: &Problem,
+    levels: &[f64],
+    device: &B::Device,
+) -> Forecaster<B> {
+    let w = problem.windows(&problem.val_sample());
+    let n = w.windows;
+    let (context, known, y, mask) = batch_tensors::<B>(w, model.encoder.input_size(), device);
+    let base: Vec<f32> = model
+        .base(context, known)
+        .into_data()
+        .to_vec()
+        .expect("f32");
+    let y: Vec<f32> = y.into_data().to_vec().expect("f32");
+    let mask: Vec<f32> = mask.into_data().to_vec().expect("f32");
+    let columns = base.len() / n.max(1);
+    let mut residuals = vec![Vec::with_capacity(n); columns];
+    for i in 0..n * columns {
+        if mask[i] > 0.0 {
+            residuals[i % columns].push(f64::from(y[i] - base[i]));
+        }
+    }
+    model.with_residuals(&residuals, levels)
+}
+
 /// `model` as checkpoints hold it: with the refit linear base when it has one.
 fn to_save<B: Backend>(model: &Forecaster<B>, fits: Option<&LinearFits>) -> Forecaster<B> {
     match fits {
@@ -244,6 +276,7 @@ fn run_loop<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
     }
     let val = problem.windows(&problem.val_sample());
     let loss_kind = config.forecast.loss;
+    let levels = config.forecast.quantiles.clone();
     let batch = config.train.batch_size;
     let started = Instant::now();
     if let (None, Some(budget)) = (config.train.steps, config.train.time_budget) {
@@ -285,7 +318,7 @@ fn run_loop<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
         B::seed(device, config.seed.wrapping_add(step as u64 + 1));
         let w = problem.windows(&batch_origins(&origins, batch, config.seed, step));
         // Forward, backward, clip, update.
-        let (loss, mut grads) = forward_backward(&model, w, loss_kind, device);
+        let (loss, mut grads) = forward_backward(&model, w, (loss_kind, &levels), device);
         if !loss.is_finite() {
             return Err(ForecastError::Diverged {
                 step: step + 1,
@@ -308,7 +341,7 @@ fn run_loop<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
         if eval || done.is_multiple_of(config.train.log_interval) {
             let (train_loss, rate) = window.take();
             if eval {
-                last_val = validation_loss(&model.valid(), &val, loss_kind, device);
+                last_val = validation_loss(&model.valid(), &val, (loss_kind, &levels), device);
             }
             let val = eval.then_some(last_val);
             let elapsed = elapsed_before + started.elapsed().as_secs_f64();
@@ -353,6 +386,8 @@ fn run_loop<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
     let unit = match loss_kind {
         ForecastLoss::Mae => "MAE (scaled)",
         ForecastLoss::Mse => "MSE (scaled)",
+        ForecastLoss::Quantile => "pinball loss (scaled)",
+        ForecastLoss::Gaussian => "training: Gaussian NLL; validation: pinball loss (scaled)",
     };
     // The picture is a convenience: the run is saved whether or not it can be drawn.
     let _ = crate::app::plot::loss_curve(
@@ -497,7 +532,8 @@ fn validate_untrained<B: AutodiffBackend>(
     total: usize,
     device: &B::Device,
 ) -> Result<f64, ForecastError> {
-    let loss = validation_loss(&model.valid(), val, config.forecast.loss, device);
+    let f = &config.forecast;
+    let loss = validation_loss(&model.valid(), val, (f.loss, &f.quantiles), device);
     history::append(&run.metrics_path(), &format!("0,,{loss:.6},,,0.00\n"))?;
     if loss.is_finite() {
         let state = train_state(config, 0, total, loss, loss, 0.0);
@@ -579,22 +615,25 @@ pub(super) fn batch_tensors<B: Backend>(
 fn forward_backward<B: AutodiffBackend>(
     model: &Forecaster<B>,
     w: WindowBuffers,
-    loss: ForecastLoss,
+    (loss, levels): (ForecastLoss, &[f64]),
     device: &B::Device,
 ) -> (f64, GradientsParams) {
     let (context, known, y, mask) = batch_tensors::<B>(w, model.encoder.input_size(), device);
     let pred = model.forward(context, known);
-    let loss = model.loss(pred, y, mask, loss);
+    let loss = model.loss(pred, y, mask, loss, levels);
     let value: f64 = loss.clone().into_scalar().elem();
     let grads = GradientsParams::from_grads(loss.backward(), model);
     (value, grads)
 }
 
-/// The loss over the validation windows (scaled units), without dropout or gradients.
+/// The loss over the validation windows (scaled units), without dropout or gradients: the
+/// training loss, except for a Gaussian forecaster, validated by the pinball loss of its
+/// quantiles at `levels` (a likelihood is no fraction-of-improvement scale for the best
+/// checkpoint's guard).
 fn validation_loss<B: Backend>(
     model: &Forecaster<B>,
     val: &WindowBuffers,
-    loss: ForecastLoss,
+    (loss, levels): (ForecastLoss, &[f64]),
     device: &B::Device,
 ) -> f64 {
     if val.windows == 0 {
@@ -603,7 +642,13 @@ fn validation_loss<B: Backend>(
     let (context, known, y, mask) =
         batch_tensors::<B>(val.clone(), model.encoder.input_size(), device);
     let pred = model.forward(context, known);
-    model.loss(pred, y, mask, loss).into_scalar().elem()
+    let value = match loss {
+        ForecastLoss::Gaussian => {
+            crate::model::pinball_loss(model.quantiles(pred, levels), y, mask, levels)
+        }
+        _ => model.loss(pred, y, mask, loss, levels),
+    };
+    value.into_scalar().elem()
 }
 
 /// The steps that fit in `secs` of wall time: steps on a copy of the model are timed for a
@@ -638,7 +683,8 @@ fn calibrate<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
             config.seed,
             step,
         ));
-        let (_, mut grads) = forward_backward(&probe, w, config.forecast.loss, device);
+        let f = &config.forecast;
+        let (_, mut grads) = forward_backward(&probe, w, (f.loss, &f.quantiles), device);
         let clip = &config.clip;
         clip_gradients::<B, _>(&probe, &mut grads, clip.max_norm, clip.max_value);
         let lr = config.optim.learning_rate(0, 1);
@@ -656,7 +702,8 @@ fn calibrate<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
     let mut eval_secs = f64::INFINITY;
     for _ in 0..2 {
         let t = Instant::now();
-        let _ = validation_loss(&probe.valid(), val, config.forecast.loss, device);
+        let f = &config.forecast;
+        let _ = validation_loss(&probe.valid(), val, (f.loss, &f.quantiles), device);
         eval_secs = t.elapsed().as_secs_f64();
     }
     // A checkpoint as every validation writes one, under a scratch name.
