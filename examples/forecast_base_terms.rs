@@ -16,7 +16,6 @@ use std::process::ExitCode;
 use burn_rnn::app::forecast::ForecastConfig;
 use burn_rnn::app::forecast::problem::Problem;
 use burn_rnn::forecast::baselines::{Hinges, Linear, Terms};
-use burn_rnn::forecast::window::Split;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -55,8 +54,8 @@ fn main() -> ExitCode {
     };
     let train = p.train_origins();
     let val = p.val_origins();
-    let before_test = Split::origins(0, p.split.test_start, context, horizon, 1);
-    let more = &before_test[train.len()..];
+    let before_test = p.before_test_origins();
+    let more = &p.refit_origins()[..];
     let frame = &p.frame;
     let Some(baseline) = Linear::fit(frame, &before_test, context, horizon) else {
         eprintln!("error: no window before the test part");
@@ -73,8 +72,8 @@ fn main() -> ExitCode {
         mae(&baseline)
     );
     let unknown = frame.targets.len() + frame.past.len();
-    let future = p.series.future.len();
-    let hinges = Hinges::fit(frame, future, p.split.val_start);
+    let future = p.future_covariates();
+    let hinges = Hinges::fit_ranges(frame, future, &p.training_ranges());
     for (name, columns, offered) in [
         ("targets only, no hinges", unknown, false),
         ("targets only, hinges offered", unknown, true),

@@ -62,10 +62,20 @@ pub struct Hinges {
 impl Hinges {
     /// Knots for the first `columns` known columns at the quantiles of their steps `..end`.
     pub fn fit(frame: &Frame, columns: usize, end: usize) -> Hinges {
+        Hinges::fit_ranges(frame, columns, std::slice::from_ref(&(0..end)))
+    }
+
+    /// Knots for the first `columns` known columns at the quantiles of their steps in `ranges`
+    /// (the training parts of several series laid end to end).
+    pub fn fit_ranges(frame: &Frame, columns: usize, ranges: &[std::ops::Range<usize>]) -> Hinges {
         let knots = frame.known[..columns]
             .iter()
             .map(|c| {
-                let mut v = c[..end.min(c.len())].to_vec();
+                let mut v: Vec<f64> = ranges
+                    .iter()
+                    .flat_map(|r| &c[r.start.min(c.len())..r.end.min(c.len())])
+                    .copied()
+                    .collect();
                 v.sort_by(f64::total_cmp);
                 KNOT_QUANTILES
                     .iter()

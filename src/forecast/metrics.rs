@@ -29,6 +29,39 @@ pub struct Scores {
 }
 
 impl Scores {
+    /// The mean of each score over `all` (several series' scores, each counting once); the
+    /// interval scores when every one has them. The default scores when `all` is empty.
+    pub fn mean<'a>(all: impl IntoIterator<Item = &'a Scores>) -> Scores {
+        let all: Vec<&Scores> = all.into_iter().collect();
+        if all.is_empty() {
+            return Scores::default();
+        }
+        let n = all.len() as f64;
+        let avg = |f: &dyn Fn(&Scores) -> f64| all.iter().map(|s| f(s)).sum::<f64>() / n;
+        let quantile_loss: Option<Vec<f64>> = all.iter().map(|s| s.quantile_loss).collect();
+        let coverage = all
+            .iter()
+            .map(|s| s.coverage.as_ref())
+            .collect::<Option<Vec<_>>>()
+            .map(|maps| {
+                let mut sum: BTreeMap<String, f64> = BTreeMap::new();
+                for m in &maps {
+                    for (k, v) in *m {
+                        *sum.entry(k.clone()).or_default() += v / n;
+                    }
+                }
+                sum
+            });
+        Scores {
+            mae: avg(&|s| s.mae),
+            rmse: avg(&|s| s.rmse),
+            smape: avg(&|s| s.smape),
+            mase: avg(&|s| s.mase),
+            quantile_loss: quantile_loss.map(|q| q.iter().sum::<f64>() / n),
+            coverage,
+        }
+    }
+
     /// These scores with the interval scores `i`.
     pub fn with_intervals(mut self, i: IntervalScores) -> Self {
         self.quantile_loss = Some(i.quantile_loss);

@@ -154,7 +154,97 @@ impl Series {
         path: &Path,
         spec: &SeriesSpec,
     ) -> Result<Series, SeriesError> {
+        Self::from_table(Table::read(reader, path)?, path, spec)
+    }
+
+    /// Reads a long-format table from `path`: one row per series and time, column `id` naming
+    /// the series. Returns one series per id, ordered by id; a series'
+    /// rows may come in any order (they are sorted by time, when there is a time column). Errors
+    /// name the row's line in the file.
+    pub fn read_long(
+        path: &Path,
+        spec: &SeriesSpec,
+        id: &str,
+    ) -> Result<Vec<(String, Series)>, SeriesError> {
+        let file = std::fs::File::open(path).map_err(|e| SeriesError::Io {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        Self::long_from_reader(file, path, spec, id)
+    }
+
+    /// [`Series::read_long`] of CSV text from `reader`; `path` names it in errors.
+    pub fn long_from_reader(
+        reader: impl std::io::Read,
+        path: &Path,
+        spec: &SeriesSpec,
+        id: &str,
+    ) -> Result<Vec<(String, Series)>, SeriesError> {
         let table = Table::read(reader, path)?;
+        let column = table.column(id)?;
+        let roles = [&spec.target, &spec.past_covariates, &spec.future_covariates];
+        if spec.time.as_deref() == Some(id) || roles.iter().any(|r| r.iter().any(|n| n == id)) {
+            return Err(SeriesError::Columns {
+                path: path.to_path_buf(),
+                message: format!(
+                    "column `{id}` names the series (data.series) and has another role too"
+                ),
+            });
+        }
+        let mut order: Vec<String> = Vec::new();
+        let mut members: std::collections::HashMap<String, Vec<usize>> = Default::default();
+        for (r, row) in table.rows.iter().enumerate() {
+            let name = row.get(column).unwrap_or_default();
+            if name.is_empty() {
+                return Err(SeriesError::Value {
+                    path: path.to_path_buf(),
+                    row: table.lines[r],
+                    column: id.to_string(),
+                    message: "expected the series' name, found an empty cell".into(),
+                });
+            }
+            members
+                .entry(name.to_string())
+                .or_insert_with(|| {
+                    order.push(name.to_string());
+                    Vec::new()
+                })
+                .push(r);
+        }
+        let time = spec.time.as_ref().map(|n| table.column(n)).transpose()?;
+        order.sort();
+        order
+            .into_iter()
+            .map(|name| {
+                let mut rows = members.remove(&name).unwrap_or_default();
+                if let Some(c) = time {
+                    // Sorted by time when every time reads in the first one's format; otherwise
+                    // the series' own checks name the row that does not.
+                    let text = |r: usize| table.rows[r].get(c).unwrap_or_default();
+                    if let Some(format) = TimeFormat::of_column(text(rows[0])) {
+                        let stamps: Option<Vec<i64>> =
+                            rows.iter().map(|&r| format.parse(text(r))).collect();
+                        if let Some(stamps) = stamps {
+                            let mut keyed: Vec<(i64, usize)> =
+                                stamps.into_iter().zip(rows).collect();
+                            keyed.sort_by_key(|&(t, _)| t);
+                            rows = keyed.into_iter().map(|(_, r)| r).collect();
+                        }
+                    }
+                }
+                let member = Table {
+                    path: table.path.clone(),
+                    names: table.names.clone(),
+                    rows: rows.iter().map(|&r| table.rows[r].clone()).collect(),
+                    lines: rows.iter().map(|&r| table.lines[r]).collect(),
+                };
+                Ok((name, Self::from_table(member, path, spec)?))
+            })
+            .collect()
+    }
+
+    /// The series `spec` describes in `table`.
+    fn from_table(table: Table, path: &Path, spec: &SeriesSpec) -> Result<Series, SeriesError> {
         let columns = |names: &[String]| -> Result<Vec<usize>, SeriesError> {
             names.iter().map(|n| table.column(n)).collect()
         };
@@ -580,6 +670,39 @@ mod tests {
 
     fn err(text: &str, spec: &SeriesSpec) -> String {
         read(text, spec).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_long_table_gives_one_series_per_name() {
+        // Rows of two stores interleaved and out of order, starting on different days.
+        let text = "day,store,sales\n\
+                    2024-01-03,b,30\n2024-01-02,a,2\n2024-01-01,a,1\n2024-01-02,b,20\n\
+                    2024-01-04,a,\n2024-01-05,a,5\n2024-01-04,b,40\n";
+        let mut sp = spec(Some("day"), &["sales"]);
+        sp.gaps = Gaps::Insert;
+        let long =
+            |t: &str| Series::long_from_reader(t.as_bytes(), Path::new("t.csv"), &sp, "store");
+        let all = long(text).unwrap();
+        let names: Vec<&str> = all.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        let (a, b) = (&all[0].1, &all[1].1);
+        assert_eq!(a.targets[0].values, [1.0, 2.0, 3.0, 4.0, 5.0]);
+        assert_eq!(a.targets[0].observed, [true, true, false, false, true]);
+        assert_eq!(a.inserted, 1);
+        assert_eq!(b.targets[0].values, [20.0, 30.0, 40.0]);
+        assert_eq!(b.times.as_ref().unwrap()[0], a.times.as_ref().unwrap()[1]);
+        // A time twice in one series names both lines of the file; other series may share it.
+        let twice = format!("{text}2024-01-02,a,9\n");
+        let e = long(&twice).unwrap_err().to_string();
+        assert!(e.contains("row 9") && e.contains("row 3's"), "{e}");
+        let e = long("day,store,sales\n2024-01-01,,1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("row 2, column `store`"), "{e}");
+        let e = Series::long_from_reader(text.as_bytes(), Path::new("t.csv"), &sp, "sales")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("another role"), "{e}");
     }
 
     #[test]

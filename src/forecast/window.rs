@@ -8,7 +8,7 @@
 
 use super::scale::Scaler;
 use super::series::Series;
-use super::time::{Frequency, calendar_cycles};
+use super::time::{Cycle, Frequency, calendar_cycles};
 
 /// The series in scaled units, every column `[steps]`.
 #[derive(Clone, Debug)]
@@ -75,6 +75,26 @@ impl Frame {
     /// `series` in the units of `scalers`, with calendar features when `calendar` is set and
     /// the series has a time column.
     pub fn new(series: &Series, scalers: &Scalers, calendar: bool) -> Frame {
+        Frame::with_cycles(series, scalers, &Frame::cycles(series, calendar))
+    }
+
+    /// The calendar cycles of `series` when `calendar` is set: those that vary at its frequency
+    /// (rows taken as steps, `gaps = "ignore"`: their smallest step) over its span.
+    pub fn cycles(series: &Series, calendar: bool) -> Vec<Cycle> {
+        let frequency = series
+            .frequency
+            .or_else(|| series.times.as_deref().and_then(Frequency::infer));
+        match (&series.times, frequency) {
+            (Some(times), Some(freq)) if calendar => {
+                calendar_cycles(freq, times[series.len.max(1) - 1] - times[0])
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// `series` in the units of `scalers`, with the sin/cos features of `cycles` (none without
+    /// a time column).
+    pub fn with_cycles(series: &Series, scalers: &Scalers, cycles: &[Cycle]) -> Frame {
         let scaled = |cols: &[super::series::Column], s: &[Scaler]| -> Vec<Vec<f64>> {
             cols.iter()
                 .zip(s)
@@ -82,14 +102,8 @@ impl Frame {
                 .collect()
         };
         let mut known = scaled(&series.future, &scalers.future);
-        // Rows taken as steps (`gaps = "ignore"`) have times but no frequency: the cycles are
-        // those of their smallest step.
-        let frequency = series
-            .frequency
-            .or_else(|| series.times.as_deref().and_then(Frequency::infer));
-        if calendar && let (Some(times), Some(freq)) = (&series.times, frequency) {
-            let span = times[series.len.max(1) - 1] - times[0];
-            for cycle in calendar_cycles(freq, span) {
+        if let Some(times) = &series.times {
+            for cycle in cycles {
                 let phase: Vec<f64> = times.iter().map(|&t| cycle.phase(t)).collect();
                 let angle = |p: f64| 2.0 * std::f64::consts::PI * p;
                 known.push(phase.iter().map(|&p| angle(p).sin()).collect());
@@ -104,6 +118,39 @@ impl Frame {
             len: series.len,
             steps: series.steps(),
         }
+    }
+
+    /// Several frames of the same columns end to end, as one whose history is all their steps:
+    /// windows that lie inside one of them read exactly what they would from it.
+    ///
+    /// # Panics
+    /// When the frames' columns differ.
+    pub fn concat(frames: Vec<Frame>) -> Frame {
+        let mut frames = frames.into_iter();
+        let mut all = frames.next().expect("at least one frame");
+        all.len = all.steps;
+        let join = |into: &mut Vec<Vec<f64>>, from: Vec<Vec<f64>>| {
+            assert_eq!(into.len(), from.len(), "frames of the same columns");
+            for (a, b) in into.iter_mut().zip(from) {
+                a.extend(b);
+            }
+        };
+        for f in frames {
+            join(&mut all.targets, f.targets);
+            join(&mut all.past, f.past);
+            join(&mut all.known, f.known);
+            assert_eq!(
+                all.observed.len(),
+                f.observed.len(),
+                "frames of the same columns"
+            );
+            for (a, b) in all.observed.iter_mut().zip(f.observed) {
+                a.extend(b);
+            }
+            all.steps += f.steps;
+            all.len = all.steps;
+        }
+        all
     }
 
     /// Values per context step: targets, past covariates, known columns.

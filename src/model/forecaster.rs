@@ -322,7 +322,14 @@ impl<B: Backend> Forecaster<B> {
         let row = |v: Vec<f32>| Tensor::<B, 1>::from_data(TensorData::new(v, [p]), &device);
         let at_median =
             row((0..p).map(|i| f32::from(u8::from(i == m))).collect()).reshape([1, 1, p]);
-        let sign = row((0..p).map(|i| (i as f32 - m as f32).signum()).collect()).reshape([1, 1, p]);
+        let sign = row((0..p)
+            .map(|i| match i.cmp(&m) {
+                std::cmp::Ordering::Less => -1.0,
+                std::cmp::Ordering::Equal => 0.0,
+                std::cmp::Ordering::Greater => 1.0,
+            })
+            .collect())
+        .reshape([1, 1, p]);
         let steps = z.clone() * at_median + softplus(z) * sign;
         let sums: Vec<f32> = (0..p * p)
             .map(|k| {

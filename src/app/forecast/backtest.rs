@@ -27,10 +27,12 @@ use crate::forecast::baselines::{Linear, naive, seasonal_naive};
 use crate::forecast::interval::{IntervalSum, central_intervals, residual_quantiles};
 use crate::forecast::metrics::{ScoreSum, Scores, seasonal_naive_mae};
 use crate::forecast::scale::Scaler;
-use crate::forecast::window::{Frame, Split, WindowBuffers};
+use crate::forecast::series::Series;
+use crate::forecast::window::{Frame, WindowBuffers};
 use crate::model::Forecaster;
 
-/// The scores of the backtest, as `backtest.json` holds them.
+/// The scores of the backtest, as `backtest.json` holds them. For a long-format table every
+/// score is the mean over the series of each series' score.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Backtest {
     /// The trained model.
@@ -41,10 +43,25 @@ pub struct Backtest {
     pub seasonal_naive: Scores,
     /// The linear autoregression.
     pub linear: Scores,
-    /// Forecast origins in the test part.
+    /// Forecast origins in the test parts (of all series).
     pub origins: usize,
     /// Steps per forecast.
     pub horizon: usize,
+    /// A long-format table's series: how many, and the worst by the model's MASE.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series: Option<SeriesScores>,
+}
+
+/// The per-series side of a long-format table's backtest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SeriesScores {
+    /// Series backtested.
+    pub count: usize,
+    /// Series left out (too short, or with nothing to scale), each line naming one.
+    pub skipped: Vec<String>,
+    /// The (at most) ten series with the highest model MASE, worst first: name, the model's
+    /// MASE and seasonal naive's.
+    pub worst: Vec<(String, f64, f64)>,
 }
 
 /// The methods, in the table's and the CSV's order.
@@ -75,7 +92,7 @@ pub fn load_forecaster<B: Backend>(
 }
 
 /// Forecasts from several origins, in the targets' units.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Forecasts {
     /// The point forecasts, `[origin][step][target]`.
     pub point: Vec<Vec<Vec<f64>>>,
@@ -84,7 +101,11 @@ pub struct Forecasts {
     pub quantiles: Option<Vec<Vec<Vec<Vec<f64>>>>>,
 }
 
-/// The model's forecasts from `origins` (quantiles at `levels` when it is probabilistic).
+/// Windows per forward pass of a backtest.
+const CHUNK: usize = 4096;
+
+/// The model's forecasts from `origins` (frame steps; quantiles at `levels` when it is
+/// probabilistic), in chunks of [`CHUNK`] windows.
 pub fn model_forecasts<B: Backend>(
     model: &Forecaster<B>,
     problem: &Problem,
@@ -92,16 +113,27 @@ pub fn model_forecasts<B: Backend>(
     levels: &[f64],
     device: &B::Device,
 ) -> Forecasts {
-    let w = problem.windows(origins);
-    forecast_windows(model, w, &problem.scalers.targets, levels, device)
+    let mut all = Forecasts::default();
+    for chunk in origins.chunks(CHUNK) {
+        let scalers: Vec<&[Scaler]> = chunk
+            .iter()
+            .map(|&o| &problem.segments[problem.segment_of(o).0].scalers.targets[..])
+            .collect();
+        let f = forecast_windows(model, problem.windows(chunk), &scalers, levels, device);
+        all.point.extend(f.point);
+        if let Some(q) = f.quantiles {
+            all.quantiles.get_or_insert_with(Vec::new).extend(q);
+        }
+    }
+    all
 }
 
-/// The model's forecasts of windows `w` in the targets' units (quantiles at `levels` when it is
-/// probabilistic).
+/// The model's forecasts of windows `w` in the targets' units, each window unscaled by its
+/// own series' `scalers` (quantiles at `levels` when it is probabilistic).
 pub fn forecast_windows<B: Backend>(
     model: &Forecaster<B>,
     w: WindowBuffers,
-    targets: &[Scaler],
+    scalers: &[&[Scaler]],
     levels: &[f64],
     device: &B::Device,
 ) -> Forecasts {
@@ -125,7 +157,7 @@ pub fn forecast_windows<B: Backend>(
         let per_level: Vec<Vec<Vec<Vec<f64>>>> = (0..k)
             .map(|l| {
                 let column: Vec<f32> = q.iter().skip(l).step_by(k).copied().collect();
-                unscaled(&column, n, horizon, targets)
+                unscaled(&column, horizon, scalers)
             })
             .collect();
         // [level][origin][step][target] -> [origin][step][target][level]
@@ -133,7 +165,7 @@ pub fn forecast_windows<B: Backend>(
             .map(|i| {
                 (0..horizon)
                     .map(|s| {
-                        (0..targets.len())
+                        (0..scalers[i].len())
                             .map(|t| per_level.iter().map(|f| f[i][s][t]).collect())
                             .collect()
                     })
@@ -142,21 +174,23 @@ pub fn forecast_windows<B: Backend>(
             .collect()
     });
     Forecasts {
-        point: unscaled(&flat(model.point(pred)), n, horizon, targets),
+        point: unscaled(&flat(model.point(pred)), horizon, scalers),
         quantiles,
     }
 }
 
-/// Scaled forecasts `[windows, horizon, targets]` (flat) in the targets' units, nested.
+/// Scaled forecasts `[windows, horizon, targets]` (flat) in the targets' units, window `i`
+/// unscaled by `scalers[i]`, nested.
 fn unscaled<T: Copy + Into<f64>>(
     pred: &[T],
-    windows: usize,
     horizon: usize,
-    targets: &[Scaler],
+    scalers: &[&[Scaler]],
 ) -> Vec<Vec<Vec<f64>>> {
-    let j = targets.len();
-    (0..windows)
-        .map(|i| {
+    scalers
+        .iter()
+        .enumerate()
+        .map(|(i, targets)| {
+            let j = targets.len();
             (0..horizon)
                 .map(|k| {
                     (0..j)
@@ -169,17 +203,22 @@ fn unscaled<T: Copy + Into<f64>>(
 }
 
 /// A baseline's interval forecasts: its point forecasts `point` (`[origin][step][target]`) plus
-/// the `levels` quantiles of its errors `errors` (`[step * targets + target]`, actual minus
-/// forecast).
+/// the `levels` quantiles of its errors `errors[segment][step * targets + target]` (actual
+/// minus forecast), each origin's from its segment `segments[i]`.
 fn with_error_quantiles(
     point: &[Vec<Vec<f64>>],
-    errors: &[Vec<f64>],
+    segments: &[usize],
+    errors: &[Vec<Vec<f64>>],
     levels: &[f64],
 ) -> Vec<Vec<Vec<Vec<f64>>>> {
-    let r = residual_quantiles(errors, levels);
+    let r: Vec<Vec<Vec<f64>>> = errors
+        .iter()
+        .map(|e| residual_quantiles(e, levels))
+        .collect();
     point
         .iter()
-        .map(|steps| {
+        .zip(segments)
+        .map(|(steps, &seg)| {
             steps
                 .iter()
                 .enumerate()
@@ -188,7 +227,7 @@ fn with_error_quantiles(
                     values
                         .iter()
                         .enumerate()
-                        .map(|(t, v)| r[k * j + t].iter().map(|q| v + q).collect())
+                        .map(|(t, v)| r[seg][k * j + t].iter().map(|q| v + q).collect())
                         .collect()
                 })
                 .collect()
@@ -197,20 +236,73 @@ fn with_error_quantiles(
 }
 
 /// The errors (actual minus forecast) of forecasts `f` (`[origin][step][target]`) from
-/// `origins`, per `step * targets + target`, over the observed actuals.
-fn errors(problem: &Problem, origins: &[usize], f: &[Vec<Vec<f64>>]) -> Vec<Vec<f64>> {
-    let targets = &problem.series.targets;
-    let mut out = vec![Vec::new(); problem.horizon * targets.len()];
+/// `origins` (frame steps), per segment and `step * targets + target`, over the observed
+/// actuals.
+fn errors(problem: &Problem, origins: &[usize], f: &[Vec<Vec<f64>>]) -> Vec<Vec<Vec<f64>>> {
+    let targets = problem.frame.targets.len();
+    let mut out = vec![vec![Vec::new(); problem.horizon * targets]; problem.segments.len()];
     for (i, &o) in origins.iter().enumerate() {
+        let (seg, local) = problem.segment_of(o);
+        let series = &problem.segments[seg].series;
         for (k, values) in f[i].iter().enumerate() {
-            for (t, col) in targets.iter().enumerate() {
-                if col.observed[o + k] {
-                    out[k * targets.len() + t].push(col.values[o + k] - values[t]);
+            for (t, col) in series.targets.iter().enumerate() {
+                if col.observed[local + k] {
+                    out[seg][k * targets + t].push(col.values[local + k] - values[t]);
                 }
             }
         }
     }
     out
+}
+
+/// The naive and seasonal-naive forecasts from `origins` (frame steps), `[origin][step][target]`.
+fn naive_forecasts(problem: &Problem, origins: &[usize], season: usize) -> [Vec<Vec<Vec<f64>>>; 2] {
+    let h = problem.horizon;
+    let per_target = |f: &dyn Fn(&[f64], usize) -> Vec<f64>| -> Vec<Vec<Vec<f64>>> {
+        origins
+            .iter()
+            .map(|&o| {
+                let (seg, local) = problem.segment_of(o);
+                let series = &problem.segments[seg].series;
+                let cols: Vec<Vec<f64>> =
+                    series.targets.iter().map(|c| f(&c.values, local)).collect();
+                (0..h)
+                    .map(|k| cols.iter().map(|c| c[k]).collect())
+                    .collect()
+            })
+            .collect()
+    };
+    [
+        per_target(&|v, o| naive(v, o, h)),
+        per_target(&|v, o| seasonal_naive(v, o, h, season)),
+    ]
+}
+
+/// The linear baseline fitted on the windows of `fit` and its forecasts from `origins`, in the
+/// targets' units.
+fn linear_forecasts(
+    problem: &Problem,
+    fit: &[usize],
+    origins: &[usize],
+) -> Result<Vec<Vec<Vec<f64>>>, ForecastError> {
+    let linear =
+        Linear::fit(&problem.frame, fit, problem.context, problem.horizon).ok_or_else(|| {
+            ForecastError::TooShort {
+                path: problem.path.clone(),
+                steps: problem.frame.len,
+                message: "no training window for the linear baseline".into(),
+            }
+        })?;
+    let mut out = Vec::with_capacity(origins.len());
+    for chunk in origins.chunks(CHUNK) {
+        let pred = linear.predict(&problem.windows(chunk));
+        let scalers: Vec<&[Scaler]> = chunk
+            .iter()
+            .map(|&o| &problem.segments[problem.segment_of(o).0].scalers.targets[..])
+            .collect();
+        out.extend(unscaled(&pred, problem.horizon, &scalers));
+    }
+    Ok(out)
 }
 
 /// Runs the backtest of the run in `run` (checkpoint `checkpoint`, the config's table unless
@@ -225,86 +317,64 @@ pub fn backtest<B: Backend>(
     let problem = Problem::new(&config, csv, Some(read_scalers(run)?))?;
     let model = load_forecaster::<B>(run, checkpoint, &config, &problem.frame, device)?;
     let (h, season) = (problem.horizon, config.forecast.season);
-    let split = problem.split;
     let origins = problem.test_origins(config.forecast.origin_every);
-    let series = &problem.series;
-    let targets = series.targets.len();
+    let segment_of: Vec<usize> = origins.iter().map(|&o| problem.segment_of(o).0).collect();
     let levels = &config.forecast.quantiles;
     let model_forecasts = model_forecasts::<B>(&model, &problem, &origins, levels, device);
     let probabilistic = model_forecasts.quantiles.is_some();
     // Every method's forecasts, [method][origin][step][target].
-    let mut forecasts = vec![model_forecasts.point];
-    let per_target = |origins: &[usize], f: &dyn Fn(&[f64], usize) -> Vec<f64>| {
-        origins
-            .iter()
-            .map(|&o| {
-                let cols: Vec<Vec<f64>> = series.targets.iter().map(|c| f(&c.values, o)).collect();
-                (0..h)
-                    .map(|k| cols.iter().map(|c| c[k]).collect())
-                    .collect()
-            })
-            .collect::<Vec<Vec<Vec<f64>>>>()
-    };
-    let naive_f = |v: &[f64], o: usize| naive(v, o, h);
-    let seasonal_f = |v: &[f64], o: usize| seasonal_naive(v, o, h, season);
-    forecasts.push(per_target(&origins, &naive_f));
-    forecasts.push(per_target(&origins, &seasonal_f));
-    let fit_origins = Split::origins(0, split.test_start, problem.context, h, 1);
-    let too_short = || ForecastError::TooShort {
-        path: series.path.clone(),
-        steps: split.len,
-        message: "no training window for the linear baseline".into(),
-    };
-    let linear =
-        Linear::fit(&problem.frame, &fit_origins, problem.context, h).ok_or_else(too_short)?;
-    let lin = linear.predict(&problem.windows(&origins));
-    forecasts.push(unscaled(&lin, origins.len(), h, &problem.scalers.targets));
+    let [naive_f, seasonal_f] = naive_forecasts(&problem, &origins, season);
+    let before_test = problem.before_test_origins();
+    let linear_f = linear_forecasts(&problem, &before_test, &origins)?;
+    let forecasts = [model_forecasts.point, naive_f, seasonal_f, linear_f];
     // Every method's quantiles, [method][origin][step][target][level], for a probabilistic model.
     let intervals = match model_forecasts.quantiles {
         Some(model_q) => {
-            let seasonal_from: Vec<usize> = fit_origins
+            let seasonal_from: Vec<usize> = before_test
                 .iter()
                 .copied()
-                .filter(|&o| o >= season)
+                .filter(|&o| problem.segment_of(o).1 >= season)
                 .collect();
-            let naive_errors = errors(&problem, &fit_origins, &per_target(&fit_origins, &naive_f));
-            let seasonal_errors = errors(
-                &problem,
-                &seasonal_from,
-                &per_target(&seasonal_from, &seasonal_f),
-            );
-            let train = problem.train_origins();
+            let [naive_b, _] = naive_forecasts(&problem, &before_test, season);
+            let [_, seasonal_b] = naive_forecasts(&problem, &seasonal_from, season);
             let val = problem.val_origins();
-            let early =
-                Linear::fit(&problem.frame, &train, problem.context, h).ok_or_else(too_short)?;
-            let early = early.predict(&problem.windows(&val));
-            let linear_errors = errors(
-                &problem,
-                &val,
-                &unscaled(&early, val.len(), h, &problem.scalers.targets),
-            );
+            let early = linear_forecasts(&problem, &problem.train_origins(), &val)?;
+            let interval = |m: usize, errors: Vec<Vec<Vec<f64>>>| {
+                with_error_quantiles(&forecasts[m], &segment_of, &errors, levels)
+            };
             Some(vec![
                 model_q,
-                with_error_quantiles(&forecasts[1], &naive_errors, levels),
-                with_error_quantiles(&forecasts[2], &seasonal_errors, levels),
-                with_error_quantiles(&forecasts[3], &linear_errors, levels),
+                interval(1, errors(&problem, &before_test, &naive_b)),
+                interval(2, errors(&problem, &seasonal_from, &seasonal_b)),
+                interval(3, errors(&problem, &val, &early)),
             ])
         }
         None => None,
     };
-    let scale: Vec<f64> = series
-        .targets
+    // Per series: MASE's scale per target, then each method's sums.
+    let targets = problem.frame.targets.len();
+    let scales: Vec<Vec<f64>> = problem
+        .segments
         .iter()
-        .map(|c| {
-            seasonal_naive_mae(&c.values, &c.observed, split.test_start, season)
-                .or_else(|| seasonal_naive_mae(&c.values, &c.observed, split.test_start, 1))
-                .unwrap_or(1.0)
+        .map(|seg| {
+            let test_start = seg.split.test_start;
+            seg.series
+                .targets
+                .iter()
+                .map(|c| {
+                    seasonal_naive_mae(&c.values, &c.observed, test_start, season)
+                        .or_else(|| seasonal_naive_mae(&c.values, &c.observed, test_start, 1))
+                        .unwrap_or(1.0)
+                })
+                .collect()
         })
         .collect();
-    let mut sums = vec![ScoreSum::new(targets); METHODS.len()];
-    let mut interval_sums = vec![IntervalSum::new(targets, levels); METHODS.len()];
-    let mut csv_text =
-        String::from("origin,step,time,target,actual,model,naive,seasonal_naive,linear");
+    let panel = config.data.series.is_some();
+    let mut sums = vec![vec![ScoreSum::new(targets); METHODS.len()]; problem.segments.len()];
+    let mut interval_sums =
+        vec![vec![IntervalSum::new(targets, levels); METHODS.len()]; problem.segments.len()];
+    let mut csv_text = String::from(if panel { "series," } else { "" });
+    csv_text += "origin,step,time,target,actual,model,naive,seasonal_naive,linear";
     if probabilistic {
         for m in METHODS {
             for l in levels {
@@ -314,16 +384,23 @@ pub fn backtest<B: Backend>(
     }
     csv_text.push('\n');
     for (i, &o) in origins.iter().enumerate() {
+        let (seg, local) = problem.segment_of(o);
+        let segment = &problem.segments[seg];
+        let series = &segment.series;
         for k in 0..h {
             for (t, col) in series.targets.iter().enumerate() {
-                let s = o + k;
+                let s = local + k;
                 let observed = col.observed[s];
                 let actual = col.values[s];
-                let mut row = format!(
+                let mut row = match &segment.id {
+                    Some(id) => format!("{},", csv_field(id)),
+                    None => String::new(),
+                };
+                row += &format!(
                     "{},{},{},{},{}",
-                    time_label(&problem, o),
+                    time_label(series, local),
                     k + 1,
-                    time_label(&problem, s),
+                    time_label(series, s),
                     col.name,
                     if observed {
                         format!("{actual}")
@@ -335,7 +412,7 @@ pub fn backtest<B: Backend>(
                     let v = f[i][k][t];
                     row += &format!(",{v}");
                     if observed {
-                        sums[m].add(t, actual, v);
+                        sums[seg][m].add(t, actual, v);
                     }
                 }
                 for (m, q) in intervals.iter().flatten().enumerate() {
@@ -344,7 +421,7 @@ pub fn backtest<B: Backend>(
                         row += &format!(",{v}");
                     }
                     if observed {
-                        interval_sums[m].add(t, actual, q);
+                        interval_sums[seg][m].add(t, actual, q);
                     }
                 }
                 csv_text += &row;
@@ -352,45 +429,125 @@ pub fn backtest<B: Backend>(
             }
         }
     }
-    let scores: Vec<Scores> = sums
+    // [segment][method]
+    let per_series: Vec<Vec<Scores>> = sums
         .iter()
         .zip(&interval_sums)
-        .map(|(s, i)| {
-            let point = s.scores(&scale).unwrap_or_default();
-            match i.scores(&scale) {
-                Some(i) if probabilistic => point.with_intervals(i),
-                _ => point,
-            }
+        .zip(&scales)
+        .map(|((s, i), scale)| {
+            s.iter()
+                .zip(i)
+                .map(|(s, i)| {
+                    let point = s.scores(scale).unwrap_or_default();
+                    match i.scores(scale) {
+                        Some(i) if probabilistic => point.with_intervals(i),
+                        _ => point,
+                    }
+                })
+                .collect()
         })
         .collect();
-    let mut scores = scores.into_iter();
-    let mut next = || scores.next().expect("a score per method");
+    let mean = |m: usize| Scores::mean(per_series.iter().map(|s| &s[m]));
+    let series = panel.then(|| {
+        let mut worst: Vec<(String, f64, f64)> = problem
+            .segments
+            .iter()
+            .zip(&per_series)
+            .map(|(seg, s)| (seg.id.clone().unwrap_or_default(), s[0].mase, s[2].mase))
+            .collect();
+        worst.sort_by(|a, b| b.1.total_cmp(&a.1));
+        worst.truncate(10);
+        SeriesScores {
+            count: problem.segments.len(),
+            skipped: problem.skipped.clone(),
+            worst,
+        }
+    });
     let result = Backtest {
-        model: next(),
-        naive: next(),
-        seasonal_naive: next(),
-        linear: next(),
+        model: mean(0),
+        naive: mean(1),
+        seasonal_naive: mean(2),
+        linear: mean(3),
         origins: origins.len(),
         horizon: h,
+        series,
     };
     write_atomic(&run.root().join("backtest.csv"), csv_text.as_bytes())?;
     let json = serde_json::to_vec_pretty(&result).expect("scores serialise");
     write_atomic(&run.root().join("backtest.json"), &json)?;
+    if panel {
+        let mut text = String::from("series,method,mae,rmse,smape,mase,quantile_loss");
+        let coverages: Vec<String> = result
+            .model
+            .coverage
+            .as_ref()
+            .map(|c| c.keys().cloned().collect())
+            .unwrap_or_default();
+        for c in &coverages {
+            text += &format!(",coverage_{c}");
+        }
+        text.push('\n');
+        for (seg, scores) in problem.segments.iter().zip(&per_series) {
+            for (name, s) in METHODS.iter().zip(scores) {
+                text += &format!(
+                    "{},{name},{},{},{},{},{}",
+                    csv_field(seg.id.as_deref().unwrap_or_default()),
+                    s.mae,
+                    s.rmse,
+                    s.smape,
+                    s.mase,
+                    s.quantile_loss.map_or(String::new(), |q| q.to_string())
+                );
+                for c in &coverages {
+                    let v = s.coverage.as_ref().and_then(|m| m.get(c));
+                    text += &format!(",{}", v.map_or(String::new(), |v| v.to_string()));
+                }
+                text.push('\n');
+            }
+        }
+        write_atomic(&run.root().join("backtest_series.csv"), text.as_bytes())?;
+    }
+    // The picture: the first series' last origins.
+    let first: Vec<usize> = (0..origins.len()).filter(|&i| segment_of[i] == 0).collect();
+    let pick = |f: &Vec<Vec<Vec<f64>>>| first.iter().map(|&i| f[i].clone()).collect::<Vec<_>>();
+    let shown: Vec<Vec<Vec<Vec<f64>>>> = forecasts.iter().map(pick).collect();
+    let shown_band: Option<Vec<Vec<Vec<Vec<f64>>>>> = intervals
+        .as_ref()
+        .map(|q| first.iter().map(|&i| q[0][i].clone()).collect());
+    let local: Vec<usize> = first
+        .iter()
+        .map(|&i| problem.segment_of(origins[i]).1)
+        .collect();
     let svg = run.root().join("forecast.svg");
-    let band = intervals.as_ref().and_then(|q| {
+    let band = shown_band.as_ref().and_then(|q| {
         let (lo, hi, nominal) = *central_intervals(levels).first()?;
         Some(Band {
-            quantiles: &q[0],
+            quantiles: q,
             lo,
             hi,
             nominal,
         })
     });
-    plot(&svg, &problem, &origins, &forecasts, band).map_err(|message| ForecastError::Write {
+    let segment = &problem.segments[0];
+    let view = View {
+        segment,
+        context: problem.context,
+        horizon: h,
+    };
+    plot(&svg, &view, &local, &shown, band).map_err(|message| ForecastError::Write {
         path: svg.clone(),
         message,
     })?;
     Ok(result)
+}
+
+/// A CSV field: quoted when it holds a comma, a quote or a line break.
+pub(super) fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
 }
 
 /// The model's widest central interval, for the plot.
@@ -402,9 +559,16 @@ struct Band<'a> {
     nominal: f64,
 }
 
+/// The series a plot shows, and the windows' sizes.
+struct View<'a> {
+    segment: &'a crate::app::forecast::problem::Segment,
+    context: usize,
+    horizon: usize,
+}
+
 /// The time of step `s` as the table writes it (its step number without a time column).
-pub fn time_label(problem: &Problem, s: usize) -> String {
-    match (&problem.series.times, problem.series.format) {
+pub fn time_label(series: &Series, s: usize) -> String {
+    match (&series.times, series.format) {
         (Some(times), Some(format)) if s < times.len() => format.format(times[s]),
         _ => s.to_string(),
     }
@@ -446,6 +610,21 @@ pub fn table(b: &Backtest) -> String {
         }
         out.push('\n');
     }
+    if let Some(series) = &b.series {
+        out += &format!(
+            "{} series (each score above: the mean over them){}\nworst by the model's MASE (model, seasonal naive):",
+            series.count,
+            if series.skipped.is_empty() {
+                String::new()
+            } else {
+                format!(", {} skipped", series.skipped.len())
+            }
+        );
+        for (name, model, seasonal) in &series.worst {
+            out += &format!(" {name} {model:.3} / {seasonal:.3};");
+        }
+        out.push('\n');
+    }
     out
 }
 
@@ -454,19 +633,20 @@ pub fn table(b: &Backtest) -> String {
 /// widest central interval as a band when it has one.
 fn plot(
     path: &Path,
-    problem: &Problem,
+    view: &View,
     origins: &[usize],
     forecasts: &[Vec<Vec<Vec<f64>>>],
     band: Option<Band>,
 ) -> Result<(), String> {
-    let col = &problem.series.targets[0];
-    let split = problem.split;
+    let series = &view.segment.series;
+    let col = &series.targets[0];
+    let split = view.segment.split;
     let from = split
         .test_start
-        .saturating_sub(3 * problem.horizon.max(problem.context / 2));
+        .saturating_sub(3 * view.horizon.max(view.context / 2));
     let last: Vec<usize> = (0..origins.len())
         .rev()
-        .step_by(problem.horizon)
+        .step_by(view.horizon)
         .take(4)
         .collect();
     let mut lo = f64::INFINITY;
@@ -496,7 +676,11 @@ fn plot(
     root.fill(&WHITE).map_err(e)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(
-            format!("{}: backtest, the last origins", col.name),
+            format!(
+                "{}{}: backtest, the last origins",
+                view.segment.label(),
+                col.name
+            ),
             ("sans-serif", 20),
         )
         .margin(16)
@@ -506,12 +690,12 @@ fn plot(
         .map_err(e)?;
     chart
         .configure_mesh()
-        .x_desc(if problem.series.times.is_some() {
+        .x_desc(if series.times.is_some() {
             "time"
         } else {
             "step"
         })
-        .x_label_formatter(&|s| time_label(problem, *s))
+        .x_label_formatter(&|s| time_label(series, *s))
         .y_desc(col.name.as_str())
         .draw()
         .map_err(e)?;
@@ -531,8 +715,8 @@ fn plot(
         let label = format!("model, {:.0}% interval", b.nominal * 100.0);
         for (n, &i) in last.iter().enumerate() {
             let o = origins[i];
-            let upper = (0..problem.horizon).map(|k| (o + k, b.quantiles[i][k][0][b.hi]));
-            let lower = (0..problem.horizon)
+            let upper = (0..view.horizon).map(|k| (o + k, b.quantiles[i][k][0][b.hi]));
+            let lower = (0..view.horizon)
                 .rev()
                 .map(|k| (o + k, b.quantiles[i][k][0][b.lo]));
             let polygon = Polygon::new(upper.chain(lower).collect::<Vec<_>>(), BLUE.mix(0.2));
@@ -547,7 +731,7 @@ fn plot(
     for (m, color, label) in [(0, BLUE, "model"), (2, RED, "seasonal naive")] {
         for (n, &i) in last.iter().enumerate() {
             let o = origins[i];
-            let points = (0..problem.horizon).map(|k| (o + k, forecasts[m][i][k][0]));
+            let points = (0..view.horizon).map(|k| (o + k, forecasts[m][i][k][0]));
             let series = chart
                 .draw_series(LineSeries::new(points, color.stroke_width(2)))
                 .map_err(e)?;

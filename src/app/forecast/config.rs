@@ -67,6 +67,12 @@ pub struct DataSection {
     /// The time column; absent: rows are consecutive steps.
     #[serde(default)]
     pub time: Option<String>,
+    /// A long-format table's column naming the series (one row per series and time): one
+    /// global model over all of them, each scaled on its own, windows drawn across them, the
+    /// backtest per series and aggregated, forecasts per series. Absent: the table is one
+    /// series.
+    #[serde(default)]
+    pub series: Option<String>,
     /// One or more columns to forecast.
     pub target: Vec<String>,
     /// Columns known up to the forecast origin only.

@@ -25,7 +25,8 @@ pub use train::{ForecastSummary, train_forecaster};
 use crate::app::checkpoint::{CheckpointError, RunDir};
 use crate::app::config::ConfigError;
 use crate::forecast::series::SeriesError;
-use crate::forecast::window::{ConstantColumn, Scalers};
+use crate::forecast::window::ConstantColumn;
+pub use problem::RunScalers;
 
 /// The header of a forecast run's `metrics.csv` (losses in scaled units).
 pub const METRICS_HEADER: &str =
@@ -125,7 +126,7 @@ pub fn read_config(run: &RunDir) -> Result<ForecastConfig, ForecastError> {
 }
 
 /// A forecast run's scalers.
-pub fn read_scalers(run: &RunDir) -> Result<Scalers, ForecastError> {
+pub fn read_scalers(run: &RunDir) -> Result<RunScalers, ForecastError> {
     let path = scalers_path(run);
     let bytes = std::fs::read(&path).map_err(|e| ForecastError::RunFile {
         path: path.clone(),

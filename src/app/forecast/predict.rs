@@ -11,12 +11,15 @@ use burn::tensor::backend::Backend;
 
 use crate::app::checkpoint::RunDir;
 use crate::app::forecast::backtest::{forecast_windows, load_forecaster};
-use crate::app::forecast::{ForecastError, read_config, read_scalers};
+use crate::app::forecast::{ForecastError, RunScalers, read_config, read_scalers};
+use crate::forecast::scale::Scaler;
 use crate::forecast::series::Series;
-use crate::forecast::window::{Frame, WindowBuffers};
+use crate::forecast::window::{Frame, Scalers, WindowBuffers};
 
-/// The forecast CSV (`time` or `step`, then one column per target) of the horizon after the last
-/// row with a target of `csv` (the run's table unless given), from checkpoint `checkpoint`.
+/// The forecast CSV (`time` or `step`, then one column per target; a long-format table's
+/// `series` column first, one block of rows per series) of the horizon after the last row with
+/// a target of `csv` (the run's table unless given), from checkpoint `checkpoint`. Series of a
+/// long-format table that training left out (no scaling saved for them) are left out.
 pub fn forecast<B: Backend>(
     run: &RunDir,
     checkpoint: &str,
@@ -26,70 +29,120 @@ pub fn forecast<B: Backend>(
     let config = read_config(run)?;
     let scalers = read_scalers(run)?;
     let path = csv.unwrap_or(&config.data.csv);
-    let mut series = Series::read(path, &config.series_spec())?;
+    let spec = config.series_spec();
+    let members: Vec<(Option<String>, Series, Scalers)> = match (&config.data.series, scalers) {
+        (None, RunScalers::One(s)) => vec![(None, Series::read(path, &spec)?, s)],
+        (Some(id), RunScalers::Many { series: saved }) => Series::read_long(path, &spec, id)?
+            .into_iter()
+            .filter_map(|(name, s)| {
+                let scalers = saved.get(&name)?.clone();
+                Some((Some(name), s, scalers))
+            })
+            .collect(),
+        _ => {
+            return Err(ForecastError::RunFile {
+                path: super::scalers_path(run),
+                message: "does not match data.series (one series against many)".into(),
+            });
+        }
+    };
     let (context, horizon) = (config.forecast.context, config.forecast.horizon);
-    let len = series.len;
-    if len < context {
+    // The calendar features as training laid them: those of the longest series.
+    let span = |s: &Series| s.times.as_ref().map_or(0, |t| t[s.len - 1] - t[0]);
+    let cycles = members
+        .iter()
+        .max_by_key(|(_, s, _)| span(s))
+        .map(|(_, s, _)| Frame::cycles(s, config.data.calendar))
+        .unwrap_or_default();
+    let mut w = WindowBuffers::default();
+    let mut kept = Vec::new();
+    let mut model = None;
+    for (id, mut series, scalers) in members {
+        let label = id
+            .as_ref()
+            .map_or(String::new(), |id| format!(", series `{id}`"));
+        let len = series.len;
+        if len < context {
+            return Err(ForecastError::TooShort {
+                path: path.to_path_buf(),
+                steps: len,
+                message: format!("a forecast reads forecast.context = {context} steps{label}"),
+            });
+        }
+        let after = series.steps() - len;
+        if after < horizon {
+            if !series.future.is_empty() {
+                let names: Vec<String> = series
+                    .future
+                    .iter()
+                    .map(|c| format!("`{}`", c.name))
+                    .collect();
+                return Err(ForecastError::NoFuture(format!(
+                    "{}{label}: the model needs the future covariates {} for the {horizon} steps after the last row with a target; the table has {after} such row(s): add rows with the time and those columns (the targets left empty)",
+                    path.display(),
+                    names.join(", ")
+                )));
+            }
+            extend(&mut series, horizon - after);
+        }
+        let frame = Frame::with_cycles(&series, &scalers, &cycles);
+        if model.is_none() {
+            model = Some(load_forecaster::<B>(
+                run, checkpoint, &config, &frame, device,
+            )?);
+        }
+        frame.window(len, context, horizon, &mut w);
+        kept.push((id, series, scalers));
+    }
+    let Some(model) = model else {
         return Err(ForecastError::TooShort {
             path: path.to_path_buf(),
-            steps: len,
-            message: format!("a forecast reads forecast.context = {context} steps"),
+            steps: 0,
+            message: "no series of the table was trained on".into(),
         });
-    }
-    let after = series.steps() - len;
-    if after < horizon {
-        if !series.future.is_empty() {
-            let names: Vec<String> = series
-                .future
-                .iter()
-                .map(|c| format!("`{}`", c.name))
-                .collect();
-            return Err(ForecastError::NoFuture(format!(
-                "{}: the model needs the future covariates {} for the {horizon} steps after the last row with a target; the table has {after} such row(s): add rows with the time and those columns (the targets left empty)",
-                path.display(),
-                names.join(", ")
-            )));
-        }
-        extend(&mut series, horizon - after);
-    }
-    let frame = Frame::new(&series, &scalers, config.data.calendar);
-    let model = load_forecaster::<B>(run, checkpoint, &config, &frame, device)?;
-    let mut w = WindowBuffers::default();
-    frame.window(len, context, horizon, &mut w);
+    };
     let levels = &config.forecast.quantiles;
-    let f = forecast_windows(&model, w, &scalers.targets, levels, device);
-    let pred = &f.point[0];
-    let quantiles = f.quantiles.as_ref().map(|q| &q[0]);
-    let time_col = if series.times.is_some() {
+    let target_scalers: Vec<&[Scaler]> = kept.iter().map(|(_, _, s)| &s.targets[..]).collect();
+    let f = forecast_windows(&model, w, &target_scalers, levels, device);
+    let (_, first, _) = &kept[0];
+    let time_col = if first.times.is_some() {
         "time"
     } else {
         "step"
     };
-    let mut header = vec![time_col.to_string()];
-    header.extend(series.targets.iter().map(|c| c.name.clone()));
-    if quantiles.is_some() {
-        for c in &series.targets {
+    let panel = config.data.series.is_some();
+    let mut header: Vec<String> = panel.then(|| "series".to_string()).into_iter().collect();
+    header.push(time_col.to_string());
+    header.extend(first.targets.iter().map(|c| c.name.clone()));
+    if f.quantiles.is_some() {
+        for c in &first.targets {
             header.extend(levels.iter().map(|l| format!("{}_q{l}", c.name)));
         }
     }
     let mut out = header.join(",");
     out.push('\n');
-    for (k, step) in pred.iter().enumerate() {
-        let s = len + k;
-        let label = match (&series.times, series.format) {
-            (Some(t), Some(f)) => f.format(t[s]),
-            _ => (s + 1).to_string(),
-        };
-        out += &label;
-        for v in step {
-            out += &format!(",{v}");
-        }
-        for per_target in quantiles.iter().flat_map(|q| &q[k]) {
-            for v in per_target {
+    for (i, (id, series, _)) in kept.iter().enumerate() {
+        let len = series.len;
+        let quantiles = f.quantiles.as_ref().map(|q| &q[i]);
+        for (k, step) in f.point[i].iter().enumerate() {
+            let s = len + k;
+            if let Some(id) = id {
+                out += &format!("{},", super::backtest::csv_field(id));
+            }
+            out += &match (&series.times, series.format) {
+                (Some(t), Some(f)) => f.format(t[s]),
+                _ => (s + 1).to_string(),
+            };
+            for v in step {
                 out += &format!(",{v}");
             }
+            for per_target in quantiles.iter().flat_map(|q| &q[k]) {
+                for v in per_target {
+                    out += &format!(",{v}");
+                }
+            }
+            out.push('\n');
         }
-        out.push('\n');
     }
     Ok(out)
 }

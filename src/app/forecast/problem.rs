@@ -1,27 +1,69 @@
 //! A forecast run's data, prepared once for training, the backtest and forecasting: the series
-//! read as the config says, its split into training, validation and test parts, the scalers
-//! fitted on the training part, the scaled frame and the windows' origins.
+//! read as the config says (one, or one per name of `data.series` in a long-format table), each
+//! split into training, validation and test parts and scaled by scalers fitted on its own
+//! training part, and all of them laid end to end in one scaled frame whose windows never cross
+//! from one series into the next.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
 
 use crate::app::forecast::ForecastError;
 use crate::app::forecast::config::ForecastConfig;
 use crate::forecast::series::Series;
 use crate::forecast::window::{Frame, Scalers, Split, WindowBuffers};
 
-/// The most validation windows a network's validation scores: more makes each validation cost
+/// The most validation windows a network's validations score: more makes each validation cost
 /// more training steps than it tells apart (a long context's window is large).
 pub const VALIDATION_WINDOWS: usize = 2048;
 
-/// The series of a run, split and scaled.
-pub struct Problem {
+/// The scalers of a run, as `scalers.json` holds them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RunScalers {
+    /// The one series of the table.
+    One(Scalers),
+    /// Each series of a long-format table, by name.
+    Many {
+        /// Series name to its scalers.
+        series: BTreeMap<String, Scalers>,
+    },
+}
+
+/// One series of a problem.
+pub struct Segment {
+    /// Its name in `data.series`' column; `None` for a table of one series.
+    pub id: Option<String>,
     /// The series as read.
     pub series: Series,
-    /// Training `..val_start`, validation `val_start..test_start`, test `test_start..len`.
+    /// Its parts in its own steps: training `..val_start`, validation, test `test_start..len`.
     pub split: Split,
-    /// Fitted on the training part.
+    /// Fitted on its training part.
     pub scalers: Scalers,
-    /// The series in scaled units.
+    /// Where its steps begin in the problem's frame.
+    pub offset: usize,
+}
+
+impl Segment {
+    /// `series X: ` for a member of a long-format table, nothing for a single series.
+    pub fn label(&self) -> String {
+        self.id
+            .as_ref()
+            .map_or(String::new(), |id| format!("series `{id}`: "))
+    }
+}
+
+/// The series of a run, split and scaled.
+pub struct Problem {
+    /// The table.
+    pub path: PathBuf,
+    /// The series kept, in the table's order.
+    pub segments: Vec<Segment>,
+    /// One line per series of a long-format table left out (too short for one window, or with
+    /// nothing to scale), naming it.
+    pub skipped: Vec<String>,
+    /// Every segment in scaled units, end to end.
     pub frame: Frame,
     /// Steps before an origin.
     pub context: usize,
@@ -30,62 +72,177 @@ pub struct Problem {
 }
 
 impl Problem {
-    /// Reads `csv` (the config's table unless given) and splits it; the scalers are `scalers`
-    /// when given (a trained run's), else fitted on the training part.
+    /// Reads `csv` (the config's table unless given) and splits every series in it; the scalers
+    /// are `scalers` when given (a trained run's), else fitted on each training part.
     pub fn new(
         config: &ForecastConfig,
         csv: Option<&Path>,
-        scalers: Option<Scalers>,
+        scalers: Option<RunScalers>,
     ) -> Result<Problem, ForecastError> {
         let path = csv.unwrap_or(&config.data.csv);
-        let series = Series::read(path, &config.series_spec())?;
+        let spec = config.series_spec();
+        let members: Vec<(Option<String>, Series)> = match &config.data.series {
+            None => vec![(None, Series::read(path, &spec)?)],
+            Some(id) => Series::read_long(path, &spec, id)?
+                .into_iter()
+                .map(|(name, s)| (Some(name), s))
+                .collect(),
+        };
+        // The calendar features of the longest series, for every series alike.
+        let span = |s: &Series| s.times.as_ref().map_or(0, |t| t[s.len - 1] - t[0]);
+        let cycles = members
+            .iter()
+            .max_by_key(|(_, s)| span(s))
+            .map(|(_, s)| Frame::cycles(s, config.data.calendar))
+            .unwrap_or_default();
         let f = &config.forecast;
         let (context, horizon) = (f.context, f.horizon);
-        let len = series.len;
-        let test_start = len.saturating_sub(f.test);
-        let train_len = test_start;
-        let validation = f.validation.unwrap_or(horizon.max(train_len / 4));
-        let val_start = test_start.saturating_sub(validation);
-        let need = context + horizon + validation + f.test;
-        if val_start < context + horizon || len < need {
+        let (mut segments, mut frames, mut skipped) = (Vec::new(), Vec::new(), Vec::new());
+        let mut offset = 0;
+        for (id, series) in members {
+            let len = series.len;
+            let test_start = len.saturating_sub(f.test);
+            let validation = f.validation.unwrap_or(horizon.max(test_start / 4));
+            let val_start = test_start.saturating_sub(validation);
+            let need = context + horizon + validation + f.test;
+            let fitted = match (&scalers, &id) {
+                (Some(RunScalers::One(s)), None) => Ok(s.clone()),
+                (Some(RunScalers::Many { series: saved }), Some(name)) => {
+                    saved.get(name).cloned().ok_or_else(|| {
+                        "its training left it out (no scaling saved for it)".to_string()
+                    })
+                }
+                (Some(_), _) => {
+                    return Err(ForecastError::RunFile {
+                        path: path.to_path_buf(),
+                        message: "the run's scalers.json does not match data.series (one series against many)".into(),
+                    });
+                }
+                (None, _) => Scalers::fit(&series, val_start).map_err(|e| e.to_string()),
+            };
+            let short = val_start < context + horizon || len < need;
+            let reason = if short {
+                Some(format!(
+                    "{len} steps of history; forecast.context ({context}) + forecast.horizon ({horizon}) for one training window, validation ({validation}) and forecast.test ({}) need at least {need} steps",
+                    f.test
+                ))
+            } else {
+                fitted.as_ref().err().cloned()
+            };
+            match (reason, id) {
+                (None, id) => {
+                    let scalers = fitted.expect("checked");
+                    let frame = Frame::with_cycles(&series, &scalers, &cycles);
+                    let steps = frame.steps;
+                    frames.push(frame);
+                    segments.push(Segment {
+                        id,
+                        series,
+                        split: Split {
+                            val_start,
+                            test_start,
+                            len,
+                        },
+                        scalers,
+                        offset,
+                    });
+                    offset += steps;
+                }
+                (Some(reason), Some(name)) => {
+                    skipped.push(format!("series `{name}` skipped: {reason}"));
+                }
+                (Some(message), None) if short => {
+                    return Err(ForecastError::TooShort {
+                        path: path.to_path_buf(),
+                        steps: len,
+                        message,
+                    });
+                }
+                (Some(_), None) => {
+                    // A single series with nothing to scale: the scaler's own error.
+                    Scalers::fit(&series, val_start)?;
+                    unreachable!("the fit failed above");
+                }
+            }
+        }
+        if segments.is_empty() {
             return Err(ForecastError::TooShort {
                 path: path.to_path_buf(),
-                steps: len,
+                steps: 0,
                 message: format!(
-                    "forecast.context ({context}) + forecast.horizon ({horizon}) for one training window, validation ({validation}) and forecast.test ({}) need at least {need} steps",
-                    f.test
+                    "no series of the table is long enough or has a scale: {}",
+                    skipped.join("; ")
                 ),
             });
         }
-        let scalers = match scalers {
-            Some(s) => s,
-            None => Scalers::fit(&series, val_start)?,
-        };
-        let frame = Frame::new(&series, &scalers, config.data.calendar);
         Ok(Problem {
-            series,
-            split: Split {
-                val_start,
-                test_start,
-                len,
-            },
-            scalers,
-            frame,
+            path: path.to_path_buf(),
+            segments,
+            skipped,
+            frame: Frame::concat(frames),
             context,
             horizon,
         })
     }
 
-    /// Origins of the training windows: their targets lie in the training part.
-    pub fn train_origins(&self) -> Vec<usize> {
-        Split::origins(0, self.split.val_start, self.context, self.horizon, 1)
+    /// The scalers to save with the run.
+    pub fn run_scalers(&self) -> RunScalers {
+        match &self.segments[..] {
+            [one] if one.id.is_none() => RunScalers::One(one.scalers.clone()),
+            all => RunScalers::Many {
+                series: all
+                    .iter()
+                    .map(|s| (s.id.clone().unwrap_or_default(), s.scalers.clone()))
+                    .collect(),
+            },
+        }
     }
 
-    /// Origins of the validation windows: their targets lie in the validation part.
+    /// Future covariates per step.
+    pub fn future_covariates(&self) -> usize {
+        self.segments[0].series.future.len()
+    }
+
+    /// Every segment's origins from `part(split) = (start, end)`, `every` steps apart, as
+    /// steps of the frame.
+    fn origins(&self, every: usize, part: impl Fn(&Split) -> (usize, usize)) -> Vec<usize> {
+        self.segments
+            .iter()
+            .flat_map(|seg| {
+                let (start, end) = part(&seg.split);
+                Split::origins(start, end, self.context, self.horizon, every)
+                    .into_iter()
+                    .map(move |o| o + seg.offset)
+            })
+            .collect()
+    }
+
+    /// Origins of the training windows: their targets lie in the training parts.
+    pub fn train_origins(&self) -> Vec<usize> {
+        self.origins(1, |s| (0, s.val_start))
+    }
+
+    /// Origins of the validation windows: their targets lie in the validation parts.
     pub fn val_origins(&self) -> Vec<usize> {
-        let s = self.split;
-        let start = s.val_start.min(s.test_start.saturating_sub(self.horizon));
-        Split::origins(start, s.test_start, self.context, self.horizon, 1)
+        let h = self.horizon;
+        self.origins(1, |s| {
+            (
+                s.val_start.min(s.test_start.saturating_sub(h)),
+                s.test_start,
+            )
+        })
+    }
+
+    /// Origins of every window before the test parts (training and validation).
+    pub fn before_test_origins(&self) -> Vec<usize> {
+        self.origins(1, |s| (0, s.test_start))
+    }
+
+    /// Origins before the test parts that are not training ones: with the training origins, the
+    /// windows a refit before the test part adds.
+    pub fn refit_origins(&self) -> Vec<usize> {
+        let h = self.horizon;
+        self.origins(1, |s| (s.val_start.saturating_sub(h) + 1, s.test_start))
     }
 
     /// At most [`VALIDATION_WINDOWS`] of the validation origins, spread evenly from the first
@@ -101,13 +258,26 @@ impl Problem {
             .collect()
     }
 
-    /// Origins of the backtest: every `every` steps, their targets in the test part.
+    /// Origins of the backtest: every `every` steps, their targets in the test parts.
     pub fn test_origins(&self, every: usize) -> Vec<usize> {
-        let s = self.split;
-        Split::origins(s.test_start, s.len, self.context, self.horizon, every)
+        self.origins(every, |s| (s.test_start, s.len))
     }
 
-    /// The windows of `origins`.
+    /// The frame's steps of every training part.
+    pub fn training_ranges(&self) -> Vec<std::ops::Range<usize>> {
+        self.segments
+            .iter()
+            .map(|s| s.offset..s.offset + s.split.val_start)
+            .collect()
+    }
+
+    /// The segment holding frame step `o`, and `o` in its own steps.
+    pub fn segment_of(&self, o: usize) -> (usize, usize) {
+        let i = self.segments.partition_point(|s| s.offset <= o) - 1;
+        (i, o - self.segments[i].offset)
+    }
+
+    /// The windows of `origins` (frame steps).
     pub fn windows(&self, origins: &[usize]) -> WindowBuffers {
         let mut w = WindowBuffers::default();
         for &o in origins {

@@ -24,7 +24,7 @@ use crate::app::forecast::{ForecastError, METRICS_HEADER};
 use crate::app::optimiser::{WithOptimiser, with_optimiser};
 use crate::app::train::{Progress, TrainOptions};
 use crate::forecast::baselines::{Hinges, Linear, Terms};
-use crate::forecast::window::{Split, WindowBuffers};
+use crate::forecast::window::WindowBuffers;
 use crate::model::{ForecastLoss, Forecaster};
 use crate::training::clip_gradients;
 
@@ -88,6 +88,18 @@ fn train_locked<B: AutodiffBackend>(
         None
     };
     let problem = Problem::new(&config, None, saved_scalers)?;
+    if options.progress != Progress::Quiet {
+        for line in &problem.skipped {
+            eprintln!("{line}");
+        }
+        if problem.segments.len() > 1 {
+            eprintln!(
+                "{} series, {} training windows",
+                problem.segments.len(),
+                problem.train_origins().len()
+            );
+        }
+    }
     let frame = &problem.frame;
     let model_config = config.model_config(
         frame.targets.len(),
@@ -136,24 +148,24 @@ impl LinearFits {
     ) -> Result<LinearFits, ForecastError> {
         let (context, horizon) = (problem.context, problem.horizon);
         let (train, val) = (problem.train_origins(), problem.val_origins());
-        let before_test = Split::origins(0, problem.split.test_start, context, horizon, 1);
         let too_short = || ForecastError::TooShort {
-            path: problem.series.path.clone(),
-            steps: problem.split.len,
+            path: problem.path.clone(),
+            steps: problem.frame.len,
             message: "no training window for the linear base".into(),
         };
-        // The windows before the test part are the training ones (a prefix) and these.
-        let more = before_test.get(train.len()..).unwrap_or_default();
+        // The windows before the test parts are the training ones and these.
+        let more = problem.refit_origins();
         let frame = &problem.frame;
-        let hinges = Hinges::fit(frame, problem.series.future.len(), problem.split.val_start);
+        let future = problem.future_covariates();
+        let hinges = Hinges::fit_ranges(frame, future, &problem.training_ranges());
         let terms = Terms {
             context_columns: Some(config.linear_context_columns(frame.targets.len())),
-            optional_columns: problem.series.future.len(),
+            optional_columns: future,
             hinges,
         };
         let v = Linear::fit_validated(
             &problem.frame,
-            [&train, &val, more],
+            [&train, &val, &more],
             (context, horizon),
             &terms,
         )
@@ -184,7 +196,7 @@ impl LinearFits {
                 v.ridge,
                 hinges.unwrap_or_default(),
                 past.unwrap_or_default(),
-                before_test.len()
+                train.len() + more.len()
             );
         }
         let (training, saved) = (v.fit, v.refit);
@@ -495,7 +507,7 @@ fn open<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
             &run.metrics_path(),
             format!("{METRICS_HEADER}\n").as_bytes(),
         )?;
-        let scalers = serde_json::to_vec_pretty(&problem.scalers).expect("scalers serialise");
+        let scalers = serde_json::to_vec_pretty(&problem.run_scalers()).expect("scalers serialise");
         write_atomic(&super::scalers_path(run), &scalers)?;
         return Ok(Opened {
             model,
