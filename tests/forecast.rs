@@ -496,3 +496,45 @@ fn many_series_in_one_long_table() {
     let south: f64 = lines[7].split(',').nth(2).unwrap().parse().unwrap();
     assert!((500.0..1500.0).contains(&south), "{text}");
 }
+
+#[test]
+fn direct_and_autoregressive_decoders_agree_on_a_linear_series() {
+    // A ramp: every step adds the same amount, which both decoders learn from the last value
+    // (the naive base) in a few hundred steps.
+    let _turn = turn();
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("ramp.csv");
+    let mut text = String::from("month,y\n");
+    for t in 0..240usize {
+        text += &format!(
+            "{}-{:02},{}\n",
+            1950 + t / 12,
+            t % 12 + 1,
+            100.0 + 2.0 * t as f64
+        );
+    }
+    std::fs::write(&csv, text).unwrap();
+    let mut scores = Vec::new();
+    for decoder in ["direct", "autoregressive"] {
+        let config = config(&[
+            &format!("data.csv={:?}", csv.display().to_string()),
+            "data.target=[\"y\"]",
+            "data.calendar=false",
+            "model.base=\"naive\"",
+            "forecast.loss=\"mse\"",
+            &format!("model.decoder=\"{decoder}\""),
+            "train.steps=400",
+            "train.min_improvement=0",
+        ]);
+        let b = train_and_backtest(&config, &tmp.path().join(decoder));
+        eprintln!(
+            "{decoder}\n{}",
+            burn_rnn::app::forecast::backtest::table(&b)
+        );
+        // The naive forecast is off by 2, 4, ... 12: a mean of 7.
+        assert!(b.model.mae < 0.1 * b.naive.mae, "{decoder}: {:?}", b.model);
+        scores.push(b.model.mae);
+    }
+    // They agree to within 5% of the naive forecast's error (7).
+    assert!((scores[0] - scores[1]).abs() < 0.35, "{scores:?}");
+}

@@ -57,6 +57,20 @@ impl ForecastLoss {
     }
 }
 
+/// How the horizon is decoded from the encoded context.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decoder {
+    /// One linear head gives every step of the horizon at once, from the encoder's last output
+    /// and the horizon's known columns.
+    #[default]
+    Direct,
+    /// A recurrent decoder, starting from the encoder's final state, steps through the horizon:
+    /// each step reads the previous step's value (the actual in training, teacher forcing; its
+    /// own point forecast otherwise) and the step's known columns.
+    Autoregressive,
+}
+
 /// The smallest scale of a Gaussian forecast and gap between quantiles (scaled units).
 const MIN_SPREAD: f64 = 1e-3;
 
@@ -106,6 +120,9 @@ pub struct ForecasterConfig {
     /// Quantile levels of [`ForecastLoss::Quantile`], strictly increasing in `(0, 1)`.
     #[config(default = "vec![0.1, 0.5, 0.9]")]
     pub quantiles: Vec<f64>,
+    /// The direct head or the autoregressive decoder (which needs a unidirectional encoder).
+    #[config(default = "Decoder::Direct")]
+    pub decoder: Decoder,
 }
 
 impl ForecasterConfig {
@@ -113,11 +130,27 @@ impl ForecasterConfig {
     pub fn init<B: Backend>(&self, device: &B::Device) -> Forecaster<B> {
         let encoder = self.recurrent.init(device);
         let outputs = self.loss.outputs(self.quantiles.len());
-        let mut head = LinearConfig::new(
-            encoder.output_size() + self.horizon * self.known,
-            self.horizon * self.targets * outputs,
-        )
-        .init(device);
+        let autoregressive = self.decoder == Decoder::Autoregressive;
+        assert!(
+            !(autoregressive && self.recurrent.bidirectional),
+            "an autoregressive decoder continues a unidirectional encoder"
+        );
+        // The decoder: the encoder's cells and sizes, reading a step's previous value and its
+        // known columns.
+        let decoder = autoregressive.then(|| {
+            let mut c = self.recurrent.clone();
+            c.input_size = self.targets + self.known;
+            c.init(device)
+        });
+        let (head_in, head_out) = if autoregressive {
+            (encoder.output_size(), self.targets * outputs)
+        } else {
+            (
+                encoder.output_size() + self.horizon * self.known,
+                self.horizon * self.targets * outputs,
+            )
+        };
+        let mut head = LinearConfig::new(head_in, head_out).init(device);
         head.weight = Param::from_tensor(head.weight.val().zeros_like());
         head.bias = head.bias.map(|b| Param::from_tensor(b.val().zeros_like()));
         let knots = baselines::KNOT_QUANTILES.len();
@@ -148,6 +181,7 @@ impl ForecasterConfig {
         });
         Forecaster {
             encoder,
+            decoder,
             head,
             linear_base,
             knots,
@@ -165,6 +199,8 @@ impl ForecasterConfig {
                 ))
                 .set_require_grad(false)
             }),
+            scale_floor: (outputs > 1)
+                .then(|| Param::from_tensor(Tensor::ones([1], device)).set_require_grad(false)),
         }
     }
 }
@@ -174,7 +210,11 @@ impl ForecasterConfig {
 pub struct Forecaster<B: Backend> {
     /// The recurrent layers over the context.
     pub encoder: Recurrent<B>,
-    /// `[H + horizon * K] → [horizon * targets]`.
+    /// The autoregressive decoder's recurrent layers (input: a step's previous values and its
+    /// known columns, `targets + K`), when configured.
+    pub decoder: Option<Recurrent<B>>,
+    /// Direct: `[H + horizon * K] → [horizon * targets * P]`; autoregressive: the decoder's
+    /// output `[H] → [targets * P]` per step.
     pub head: Linear<B>,
     /// The frozen linear base `[C * D + horizon * (K + F * knots)] → [horizon * targets]`, when
     /// configured.
@@ -200,6 +240,9 @@ pub struct Forecaster<B: Backend> {
     /// The frozen spread `[horizon * targets, P]` added to the head's output of a probabilistic
     /// forecaster (see [`Forecaster::with_residuals`]).
     pub spread: Option<Param<Tensor<B, 2>>>,
+    /// The smallest local scale `[1]` (frozen) a probabilistic forecaster's spread is
+    /// multiplied by (see [`Forecaster::local_scale`]).
+    pub scale_floor: Option<Param<Tensor<B, 1>>>,
 }
 
 impl<B: Backend> Forecaster<B> {
@@ -269,9 +312,124 @@ impl<B: Backend> Forecaster<B> {
     /// When the context is shorter than the season, or, with a linear base, not the length
     /// the base was configured for.
     pub fn forward(&self, context: Tensor<B, 3>, known: Tensor<B, 2>) -> Tensor<B, 2> {
+        self.forecast(context, known, None)
+    }
+
+    /// [`Forecaster::forward`] as training runs it: an autoregressive decoder reads the actual
+    /// previous values `target` `[B, horizon * targets]` (teacher forcing) instead of its own
+    /// forecasts; the direct head ignores them.
+    pub fn forward_train(
+        &self,
+        context: Tensor<B, 3>,
+        known: Tensor<B, 2>,
+        target: Tensor<B, 2>,
+    ) -> Tensor<B, 2> {
+        self.forecast(context, known, Some(target))
+    }
+
+    fn forecast(
+        &self,
+        context: Tensor<B, 3>,
+        known: Tensor<B, 2>,
+        teacher: Option<Tensor<B, 2>>,
+    ) -> Tensor<B, 2> {
         let base = self.base(context.clone(), known.clone());
-        let raw = self.network(context, known);
-        self.distribution(raw, base)
+        let scale = (self.outputs > 1).then(|| self.spread_scale(context.clone()));
+        let raw = match &self.decoder {
+            None => self.network(context, known),
+            Some(decoder) => self.decode(decoder, context, known, &base, scale.clone(), teacher),
+        };
+        self.distribution(raw, base, scale)
+    }
+
+    /// The autoregressive decoder's head outputs `[B, horizon * targets * P]`: with `teacher`
+    /// `[B, horizon * targets]` all steps in one pass over the actual previous values, else step
+    /// by step, each reading the previous step's point forecast (`base + output` at the
+    /// median or mean, in the local scale).
+    fn decode(
+        &self,
+        decoder: &Recurrent<B>,
+        context: Tensor<B, 3>,
+        known: Tensor<B, 2>,
+        base: &Tensor<B, 2>,
+        scale: Option<Tensor<B, 2>>,
+        teacher: Option<Tensor<B, 2>>,
+    ) -> Tensor<B, 2> {
+        let [batch, steps, _] = context.dims();
+        let (t, h, p) = (self.targets, self.horizon, self.outputs);
+        let k = known.dims()[1] / h;
+        let last = context
+            .clone()
+            .narrow(1, steps - 1, 1)
+            .narrow(2, 0, t)
+            .reshape([batch, t]);
+        let (_, state) = self.encoder.forward(context, None);
+        // The decoder's input per step: the previous values, then the known columns.
+        let with_known = |previous: Tensor<B, 3>, from: usize, len: usize| {
+            if k == 0 {
+                previous
+            } else {
+                let known = known.clone().reshape([batch, h, k]).narrow(1, from, len);
+                Tensor::cat(vec![previous, known], 2)
+            }
+        };
+        if let Some(y) = teacher {
+            let previous = Tensor::cat(
+                vec![
+                    last.reshape([batch, 1, t]),
+                    y.reshape([batch, h, t]).narrow(1, 0, h - 1),
+                ],
+                1,
+            );
+            let (out, _) = decoder.forward(with_known(previous, 0, h), Some(state));
+            let hidden = out.dims()[2];
+            let raw = head(&self.head, out.reshape([batch * h, hidden]));
+            return raw.reshape([batch, h * t * p]);
+        }
+        // The point among the outputs: the median quantile, the mean, or the point itself.
+        let at = if self.gaussian {
+            0
+        } else {
+            self.median.min(p - 1)
+        };
+        let mut state = Some(state);
+        let mut previous = last;
+        let mut raws = Vec::with_capacity(h);
+        for step in 0..h {
+            let x = with_known(previous.reshape([batch, 1, t]), step, 1).reshape([batch, t + k]);
+            let (out, next) = decoder.step(x, state);
+            state = Some(next);
+            let raw = head(&self.head, out);
+            let mut change = raw
+                .clone()
+                .reshape([batch, t, p])
+                .narrow(2, at, 1)
+                .reshape([batch, t]);
+            if let Some(s) = &scale {
+                change = change * s.clone();
+            }
+            previous = base.clone().narrow(1, step * t, t) + change;
+            raws.push(raw);
+        }
+        Tensor::cat(raws, 1)
+    }
+
+    /// The local scale of each window and target: the mean absolute change between
+    /// consecutive context steps of the target (scaled units). A probabilistic forecaster's
+    /// spread is measured in it (at least its frozen floor): calm stretches get narrower
+    /// intervals than volatile ones, a series' higher levels wider ones when its changes grow
+    /// with them.
+    ///
+    /// # Shapes
+    /// - `context`: `[B, C, D]`; returns `[B, targets]`
+    pub fn local_scale(&self, context: Tensor<B, 3>) -> Tensor<B, 2> {
+        let [batch, steps, _] = context.dims();
+        let y = context.narrow(2, 0, self.targets);
+        if steps < 2 {
+            return Tensor::ones([batch, self.targets], &y.device());
+        }
+        let diff = y.clone().narrow(1, 1, steps - 1) - y.narrow(1, 0, steps - 1);
+        diff.abs().mean_dim(1).reshape([batch, self.targets])
     }
 
     /// The base forecast alone (what the model adds to), in scaled units.
@@ -297,22 +455,46 @@ impl<B: Backend> Forecaster<B> {
         }
     }
 
-    /// The head's output `[B, N * P]` and the base `[B, N]` as the forecast `[B, N * P]`.
-    fn distribution(&self, raw: Tensor<B, 2>, base: Tensor<B, 2>) -> Tensor<B, 2> {
-        let p = self.outputs;
-        if p == 1 {
-            return raw + base;
+    /// The scale a probabilistic forecaster's spread is measured in: the local scale, at least
+    /// the frozen floor. `[B, C, D]` → `[B, targets]`.
+    fn spread_scale(&self, context: Tensor<B, 3>) -> Tensor<B, 2> {
+        let local = self.local_scale(context);
+        match &self.scale_floor {
+            Some(floor) => {
+                let floor = floor.val().reshape([1, 1]);
+                (local - floor.clone()).clamp_min(0.0) + floor
+            }
+            None => local,
         }
+    }
+
+    /// The head's output `[B, N * P]`, the base `[B, N]` and the spread's scale `[B, targets]`
+    /// (probabilistic forecasters) as the forecast `[B, N * P]`.
+    fn distribution(
+        &self,
+        raw: Tensor<B, 2>,
+        base: Tensor<B, 2>,
+        local: Option<Tensor<B, 2>>,
+    ) -> Tensor<B, 2> {
+        let p = self.outputs;
+        let (Some(local), true) = (local, p > 1) else {
+            return raw + base;
+        };
         let [batch, n] = base.dims();
         let mut z = raw.reshape([batch, n, p]);
         if let Some(spread) = &self.spread {
             z = z + spread.val().reshape([1, n, p]);
         }
+        // For every horizon step: [B, N, 1].
+        let scale = local
+            .reshape([batch, 1, self.targets])
+            .repeat_dim(1, self.horizon)
+            .reshape([batch, n, 1]);
         let base = base.reshape([batch, n, 1]);
         if self.gaussian {
-            let mean = z.clone().narrow(2, 0, 1) + base;
-            let scale = softplus(z.narrow(2, 1, 1)) + MIN_SPREAD;
-            return Tensor::cat(vec![mean, scale], 2).reshape([batch, n * 2]);
+            let mean = z.clone().narrow(2, 0, 1) * scale.clone() + base;
+            let sd = softplus(z.narrow(2, 1, 1)) * scale + MIN_SPREAD;
+            return Tensor::cat(vec![mean, sd], 2).reshape([batch, n * 2]);
         }
         // Steps from the median: the median's own value, then softplus gaps below (negative)
         // and above it, summed outwards by one matrix product: q_i = base + s_m + the steps
@@ -330,7 +512,7 @@ impl<B: Backend> Forecaster<B> {
             })
             .collect())
         .reshape([1, 1, p]);
-        let steps = z.clone() * at_median + softplus(z) * sign;
+        let steps = (z.clone() * at_median + softplus(z) * sign) * scale;
         let sums: Vec<f32> = (0..p * p)
             .map(|k| {
                 let (j, i) = (k / p, k % p);
@@ -347,23 +529,46 @@ impl<B: Backend> Forecaster<B> {
         q.reshape([batch, n * p])
     }
 
-    /// Sets the frozen spread from residuals of the base (`actual - base`, scaled units), one
-    /// list per output column `c = step * targets + target`: a quantile forecaster's untrained
+    /// Sets the frozen spread from residuals of the base (`actual - base`, scaled units) and the
+    /// [`Forecaster::local_scale`] of each residual's window and target, one list of each per
+    /// output column `c = step * targets + target`: the residuals are measured in local scales
+    /// (at least a floor, half the scales' median), then a quantile forecaster's untrained
     /// median becomes the base and its other quantiles lie from it as far as each column's
-    /// empirical residual quantiles lie from theirs; a Gaussian's untrained mean is the base and
-    /// its scale the residuals' root mean square. The base stays the point forecast: residuals
-    /// measured before a refit of the base (on the validation part) do not carry over its bias.
-    /// A column with no residual takes all columns' pooled. Point forecasters are returned as
-    /// they are.
+    /// empirical quantiles of those lie from theirs; a Gaussian's untrained mean is the base and
+    /// its scale their root mean square. The base stays the point forecast: residuals measured
+    /// before a refit of the base (on the validation part) do not carry over its bias. A column
+    /// with no residual takes all columns' pooled. Point forecasters are returned as they are.
     ///
     /// # Panics
-    /// When `residuals` does not hold `horizon * targets` columns.
-    pub fn with_residuals(mut self, residuals: &[Vec<f64>], levels: &[f64]) -> Self {
+    /// When `residuals` or `scales` do not hold `horizon * targets` columns of the same lengths.
+    pub fn with_residuals(
+        mut self,
+        residuals: &[Vec<f64>],
+        scales: &[Vec<f64>],
+        levels: &[f64],
+    ) -> Self {
         let Some(spread) = self.spread.take() else {
             return self;
         };
         let [n, p] = spread.val().dims();
         assert_eq!(residuals.len(), n, "residual columns");
+        assert_eq!(scales.len(), n, "local scale columns");
+        let mut all: Vec<f64> = scales.iter().flatten().copied().collect();
+        all.sort_by(f64::total_cmp);
+        let floor = if all.is_empty() {
+            1.0
+        } else {
+            (0.5 * crate::forecast::interval::empirical_quantile(&all, 0.5)).max(MIN_SPREAD)
+        };
+        let residuals: Vec<Vec<f64>> = residuals
+            .iter()
+            .zip(scales)
+            .map(|(r, s)| {
+                assert_eq!(r.len(), s.len(), "a local scale per residual");
+                r.iter().zip(s).map(|(r, s)| r / s.max(floor)).collect()
+            })
+            .collect();
+        let residuals = &residuals[..];
         let mut values = Vec::with_capacity(n * p);
         if self.gaussian {
             let pooled: Vec<f64> = residuals.iter().flatten().copied().collect();
@@ -397,6 +602,8 @@ impl<B: Backend> Forecaster<B> {
         let values: Vec<f32> = values.iter().map(|&v| v as f32).collect();
         let t = Tensor::<B, 2>::from_data(TensorData::new(values, [n, p]), &device);
         self.spread = Some(Param::from_tensor(t).set_require_grad(false));
+        let floor = Tensor::<B, 1>::from_data(TensorData::new(vec![floor as f32], [1]), &device);
+        self.scale_floor = Some(Param::from_tensor(floor).set_require_grad(false));
         self
     }
 
@@ -723,7 +930,10 @@ mod tests {
                     .collect()
             })
             .collect();
-        let model = model.with_residuals(&residuals, &levels);
+        // Residuals measured where the local scale was 2: the floor is 1, and the spread, in
+        // local scales, half the residuals'.
+        let scales: Vec<Vec<f64>> = residuals.iter().map(|r| vec![2.0; r.len()]).collect();
+        let model = model.with_residuals(&residuals, &scales, &levels);
         let context = Tensor::<B, 3>::random([6, 5, 3], Distribution::Default, &device);
         let known = Tensor::<B, 2>::random([6, 4], Distribution::Default, &device);
         let base: Vec<f32> = model
@@ -736,14 +946,35 @@ mod tests {
             .into_data()
             .to_vec()
             .unwrap();
+        // Contexts of values in [0, 1) change by less than the floor at each step: their
+        // intervals are the floor's.
         for b in 0..6 {
             for c in 0..8 {
                 for (i, &l) in levels.iter().enumerate() {
-                    let want = base[b * 8 + c] as f64 + (l - 0.5) * (c + 1) as f64;
-                    // The residuals' median is 0 here; the base stays the median anyway.
+                    let want = base[b * 8 + c] as f64 + (l - 0.5) * (c + 1) as f64 / 2.0;
                     let got = q[(b * 8 + c) * 5 + i] as f64;
                     assert!((got - want).abs() < 1e-4, "{got} vs {want}");
                 }
+            }
+        }
+        // A context whose targets change by 4 a step: intervals four times as wide.
+        let ramp: Vec<f32> = (0..6 * 5 * 3).map(|k| 4.0 * ((k / 3) % 5) as f32).collect();
+        let steep = Tensor::<B, 3>::from_data(TensorData::new(ramp, [6, 5, 3]), &device);
+        let base: Vec<f32> = model
+            .base(steep.clone(), known.clone())
+            .into_data()
+            .to_vec()
+            .unwrap();
+        let q: Vec<f32> = model
+            .forward(steep, known.clone())
+            .into_data()
+            .to_vec()
+            .unwrap();
+        for c in 0..8 {
+            for (i, &l) in levels.iter().enumerate() {
+                let want = base[c] as f64 + (l - 0.5) * (c + 1) as f64 * 2.0;
+                let got = q[c * 5 + i] as f64;
+                assert!((got - want).abs() < 1e-3, "{got} vs {want}");
             }
         }
         // Random head weights of any size: the quantiles stay ordered.
@@ -756,6 +987,67 @@ mod tests {
         let q: Vec<f32> = wild.forward(context, known).into_data().to_vec().unwrap();
         for w in q.chunks(5) {
             assert!(w.windows(2).all(|p| p[0] <= p[1]), "{w:?}");
+        }
+    }
+
+    #[test]
+    fn the_autoregressive_decoder_starts_at_its_base_and_feeds_back_its_forecast() {
+        let device = Default::default();
+        for loss in [
+            ForecastLoss::Mae,
+            ForecastLoss::Quantile,
+            ForecastLoss::Gaussian,
+        ] {
+            let config = ForecasterConfig::new(RecurrentConfig::new(CellKind::Gru, 3, 8), 2, 1, 4)
+                .with_loss(loss)
+                .with_decoder(Decoder::Autoregressive);
+            let model = config.init::<B>(&device);
+            let context = Tensor::<B, 3>::random([5, 6, 3], Distribution::Default, &device);
+            let known = Tensor::<B, 2>::random([5, 4], Distribution::Default, &device);
+            let y = Tensor::<B, 2>::random([5, 8], Distribution::Default, &device);
+            // Untrained (a zero head): the base, with or without teacher forcing.
+            let free: Vec<f32> = model
+                .forward(context.clone(), known.clone())
+                .into_data()
+                .to_vec()
+                .unwrap();
+            let forced: Vec<f32> = model
+                .forward_train(context.clone(), known.clone(), y.clone())
+                .into_data()
+                .to_vec()
+                .unwrap();
+            assert_eq!(free, forced);
+            let point: Vec<f32> = model
+                .point(model.forward(context.clone(), known.clone()))
+                .into_data()
+                .to_vec()
+                .unwrap();
+            let base: Vec<f32> = model
+                .base(context.clone(), known.clone())
+                .into_data()
+                .to_vec()
+                .unwrap();
+            for (p, b) in point.iter().zip(&base) {
+                assert!((p - b).abs() < 1e-5, "{loss:?}: {p} vs {b}");
+            }
+            // Trained weights: teacher forcing with the model's own point forecasts as the
+            // previous values gives the free-running forecast.
+            let mut trained = model.clone();
+            trained.head.weight = Param::from_tensor(Tensor::random(
+                trained.head.weight.val().dims(),
+                Distribution::Normal(0.0, 0.5),
+                &device,
+            ));
+            let free = trained.forward(context.clone(), known.clone());
+            let own = trained.point(free.clone());
+            let forced = trained.forward_train(context.clone(), known.clone(), own);
+            let (a, b): (Vec<f32>, Vec<f32>) = (
+                free.into_data().to_vec().unwrap(),
+                forced.into_data().to_vec().unwrap(),
+            );
+            for (a, b) in a.iter().zip(&b) {
+                assert!((a - b).abs() < 1e-4, "{loss:?}: {a} vs {b}");
+            }
         }
     }
 }

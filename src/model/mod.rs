@@ -8,7 +8,7 @@ mod summary;
 mod task;
 
 pub use char_lm::{CharLm, CharLmConfig, ids_tensor};
-pub use forecaster::{ForecastLoss, Forecaster, ForecasterConfig, pinball_loss};
+pub use forecaster::{Decoder, ForecastLoss, Forecaster, ForecasterConfig, pinball_loss};
 pub use summary::{Summary, SummaryRow, param_count};
 pub use task::{
     Classes, SequenceClassifier, SequenceClassifierConfig, SequenceRegressor,

@@ -14,7 +14,7 @@ use crate::app::config::{
 use crate::cell::CellKind;
 use crate::forecast::series::{Gaps, Missing, SeriesSpec};
 use crate::layer::RecurrentConfig;
-use crate::model::{ForecastLoss, ForecasterConfig};
+use crate::model::{Decoder, ForecastLoss, ForecasterConfig};
 
 /// A forecast run: data, windows, model, optimiser, clipping, training, backend.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -152,6 +152,10 @@ pub struct ModelSection {
     /// when the context holds a season) or `linear` (the linear baseline's least-squares fit on
     /// the training part's windows, kept fixed while the network trains).
     pub base: Base,
+    /// `direct` (one head gives the whole horizon) or `autoregressive` (a recurrent decoder
+    /// steps through the horizon, fed its previous value: the actual in training, its own
+    /// forecast otherwise).
+    pub decoder: Decoder,
 }
 
 /// What the forecaster starts from.
@@ -175,6 +179,7 @@ impl Default for ModelSection {
             num_layers: 1,
             dropout: 0.0,
             base: Base::Naive,
+            decoder: Decoder::Direct,
         }
     }
 }
@@ -388,5 +393,6 @@ impl ForecastConfig {
         .with_linear_columns(Some(self.linear_context_columns(targets)))
         .with_loss(self.forecast.loss)
         .with_quantiles(self.forecast.quantiles.clone())
+        .with_decoder(self.model.decoder)
     }
 }

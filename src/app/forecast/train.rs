@@ -205,8 +205,8 @@ impl LinearFits {
 }
 
 /// `model` with its untrained spread set from the residuals of its base (the linear base as fitted
-/// on the training part) over the validation windows: out-of-sample errors, as the test part's
-/// will be.
+/// on the training part) over the validation windows, in the windows' local scales:
+/// out-of-sample errors, as the test part's will be.
 fn with_base_spread<B: Backend>(
     model: Forecaster<B>,
     problem: &Problem,
@@ -216,21 +216,22 @@ fn with_base_spread<B: Backend>(
     let w = problem.windows(&problem.val_sample());
     let n = w.windows;
     let (context, known, y, mask) = batch_tensors::<B>(w, model.encoder.input_size(), device);
-    let base: Vec<f32> = model
-        .base(context, known)
-        .into_data()
-        .to_vec()
-        .expect("f32");
-    let y: Vec<f32> = y.into_data().to_vec().expect("f32");
-    let mask: Vec<f32> = mask.into_data().to_vec().expect("f32");
+    let flat = |t: Tensor<B, 2>| -> Vec<f32> { t.into_data().to_vec().expect("f32") };
+    let local = flat(model.local_scale(context.clone()));
+    let base = flat(model.base(context, known));
+    let (y, mask) = (flat(y), flat(mask));
     let columns = base.len() / n.max(1);
+    let targets = model.targets;
     let mut residuals = vec![Vec::with_capacity(n); columns];
+    let mut scales = vec![Vec::with_capacity(n); columns];
     for i in 0..n * columns {
         if mask[i] > 0.0 {
-            residuals[i % columns].push(f64::from(y[i] - base[i]));
+            let (window, column) = (i / columns, i % columns);
+            residuals[column].push(f64::from(y[i] - base[i]));
+            scales[column].push(f64::from(local[window * targets + column % targets]));
         }
     }
-    model.with_residuals(&residuals, levels)
+    model.with_residuals(&residuals, &scales, levels)
 }
 
 /// `model` as checkpoints hold it: with the refit linear base when it has one.
@@ -631,7 +632,7 @@ fn forward_backward<B: AutodiffBackend>(
     device: &B::Device,
 ) -> (f64, GradientsParams) {
     let (context, known, y, mask) = batch_tensors::<B>(w, model.encoder.input_size(), device);
-    let pred = model.forward(context, known);
+    let pred = model.forward_train(context, known, y.clone());
     let loss = model.loss(pred, y, mask, loss, levels);
     let value: f64 = loss.clone().into_scalar().elem();
     let grads = GradientsParams::from_grads(loss.backward(), model);
