@@ -4,13 +4,16 @@ comparison of `bench/forecast.sh` (training windows per second on the CPU).
 usage: python3 bench/forecast_pytorch.py CONFIG [--steps N] [--threads N]
 
 CONFIG is a burn-rnn forecast config (`task = "forecast"`): the table, its target, covariate and
-calendar columns, context, horizon, model, batch and learning rate are read from it. The model is
-burn-rnn's `Forecaster`: a recurrent encoder (`nn.GRU`/`nn.LSTM`/`nn.RNN`, batch first) over
-`[B, C, D]`, its last step concatenated with the horizon's known columns, a linear head to
-`[B, horizon * targets]` (zero at the start), plus the seasonal-naive forecast read from the
-context; masked MAE or MSE; Adam;
-global-norm clipping. Prints `RESULT torch-forecast windows_per_s_median=..` over blocks of 50
-steps after 20 warm-up steps.
+calendar columns (and `data.series` of a long-format table: each series scaled on its own, the
+batch's windows drawn across all of them), context, horizon, loss, model, batch and learning
+rate are read from it. The model is burn-rnn's `Forecaster`: a recurrent encoder
+(`nn.GRU`/`nn.LSTM`/`nn.RNN`, batch first) over `[B, C, D]`, its last step concatenated with the
+horizon's known columns, a linear head to `[B, horizon * targets * P]` (zero at the start), plus
+the seasonal-naive forecast read from the context; MAE or MSE (`P = 1`), or, for
+`loss = "quantile"`, the quantiles built outwards from the median by softplus gaps in the
+context's local scale and the pinball loss (`P` = the levels); Adam; global-norm clipping.
+Prints `RESULT torch-forecast windows_per_s_median=..` over blocks of 50 steps after 20 warm-up
+steps.
 """
 import argparse, csv, math, os, statistics, sys, time, tomllib
 from datetime import datetime
@@ -21,6 +24,7 @@ from torch import nn
 
 
 def load(config_path):
+    """The config and a list of series, each `[steps, D]` (float32, scaled on its own)."""
     with open(config_path, "rb") as f:
         cfg = tomllib.load(f)
     base = os.path.dirname(os.path.abspath(config_path))
@@ -28,6 +32,17 @@ def load(config_path):
     path = os.path.join(base, data["csv"])
     with open(path) as f:
         rows = list(csv.DictReader(f))
+    groups = {}
+    for r in rows:
+        groups.setdefault(r[data["series"]] if data.get("series") else "", []).append(r)
+    out = []
+    for members in groups.values():
+        series, j, p, k = one_series(data, members)
+        out.append(series)
+    return cfg, out, j, p, k
+
+
+def one_series(data, rows):
     def col(name):
         out = []
         for r in rows:
@@ -53,7 +68,7 @@ def load(config_path):
             known += [np.sin(ph), np.cos(ph)]
     scale = lambda a: (a - a.mean()) / a.std()
     series = np.stack([scale(a) for a in cols + past + known], axis=1).astype(np.float32)
-    return cfg, series, len(cols), len(past), len(known)
+    return series, len(cols), len(past), len(known)
 
 
 def parse_time(s):
@@ -67,17 +82,27 @@ def parse_time(s):
 
 
 class Forecaster(nn.Module):
-    def __init__(self, cell, d, hidden, layers, dropout, targets, known, horizon, context, season):
+    def __init__(self, cell, d, hidden, layers, dropout, targets, known, horizon, context, season,
+                 levels):
         super().__init__()
         season = season if season <= context else 1
         # Step k starts from the context step one season (or several) earlier.
         self.base_rows = [context + k - season * (k // season + 1) for k in range(horizon)]
         rnn = {"gru": nn.GRU, "lstm": nn.LSTM, "rnn": nn.RNN}[cell]
         self.rnn = rnn(d, hidden, num_layers=layers, batch_first=True, dropout=dropout)
-        self.head = nn.Linear(hidden + horizon * known, horizon * targets)
+        self.p = len(levels) if levels else 1
+        self.head = nn.Linear(hidden + horizon * known, horizon * targets * self.p)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
         self.targets, self.horizon = targets, horizon
+        if levels:
+            m = min(range(len(levels)), key=lambda i: abs(levels[i] - 0.5))
+            p = self.p
+            sums = torch.tensor([[1.0 if (j == m or (j < m and i <= j) or (j > m and i >= j)) else 0.0
+                                  for i in range(p)] for j in range(p)])
+            self.register_buffer("sums", sums)
+            self.register_buffer("at_median", torch.tensor([1.0 if i == m else 0.0 for i in range(p)]))
+            self.register_buffer("sign", torch.tensor([float(np.sign(i - m)) for i in range(p)]))
 
     def forward(self, x, k):
         out, _ = self.rnn(x)
@@ -85,7 +110,17 @@ class Forecaster(nn.Module):
         if k.shape[1]:
             h = torch.cat([h, k], 1)
         base = x[:, self.base_rows, : self.targets].reshape(x.shape[0], -1)
-        return self.head(h) + base
+        raw = self.head(h)
+        if self.p == 1:
+            return raw + base
+        b, n = base.shape
+        # The spread in the context's local scale: its mean absolute step change.
+        y = x[:, :, : self.targets]
+        local = (y[:, 1:] - y[:, :-1]).abs().mean(1).clamp_min(1e-3)
+        scale = local.repeat(1, self.horizon).reshape(b, n, 1)
+        z = raw.reshape(b, n, self.p)
+        steps = (z * self.at_median + nn.functional.softplus(z) * self.sign) * scale
+        return (steps @ self.sums) + base.reshape(b, n, 1)
 
 
 def main():
@@ -96,32 +131,42 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    cfg, series, j, p, k = load(a.config)
+    cfg, all_series, j, p, k = load(a.config)
     f, m, t = cfg["forecast"], cfg.get("model", {}), cfg["train"]
     C, H, B = f["context"], f["horizon"], t.get("batch_size", 64)
+    levels = f.get("quantiles", [0.1, 0.5, 0.9]) if f.get("loss", "mae") == "quantile" else None
     d = j + p + k
     model = Forecaster(m.get("cell", "gru"), d, m.get("hidden_size", 64), m.get("num_layers", 1),
-                       m.get("dropout", 0.0), j, k, H, C, f.get("season", 1))
+                       m.get("dropout", 0.0), j, k, H, C, f.get("season", 1), levels)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.get("optim", {}).get("learning_rate", 3e-3))
     clip = cfg.get("clip", {}).get("max_norm", 1.0)
-    n = len(series)
-    train_end = n - f["test"] - max(H, (n - f["test"]) // 10)
-    origins = np.arange(C, train_end - H + 1)
+    # Every series' training windows, as (series, origin).
+    windows = []
+    for s, series in enumerate(all_series):
+        n = len(series)
+        train_end = n - f["test"] - max(H, (n - f["test"]) // 4)
+        windows += [(s, o) for o in range(C, train_end - H + 1)]
+    windows = np.array(windows)
     rng = np.random.default_rng(0)
     mse = f.get("loss", "mae") == "mse"
+    tau = torch.tensor(levels).reshape(1, 1, -1) if levels else None
 
     def batch():
-        o = rng.choice(origins, size=B)
-        x = np.stack([series[i - C:i] for i in o])
-        kn = np.stack([series[i:i + H, j + p:].reshape(-1) for i in o])
-        y = np.stack([series[i:i + H, :j].reshape(-1) for i in o])
+        pick = windows[rng.integers(0, len(windows), size=B)]
+        x = np.stack([all_series[s][i - C:i] for s, i in pick])
+        kn = np.stack([all_series[s][i:i + H, j + p:].reshape(-1) for s, i in pick])
+        y = np.stack([all_series[s][i:i + H, :j].reshape(-1) for s, i in pick])
         return torch.from_numpy(x), torch.from_numpy(kn), torch.from_numpy(y)
 
     def step():
         x, kn, y = batch()
         pred = model(x, kn)
-        err = pred - y
-        loss = (err * err).mean() if mse else err.abs().mean()
+        if tau is not None:
+            err = y.unsqueeze(2) - pred
+            loss = (err * tau - err.clamp_max(0.0)).mean()
+        else:
+            err = pred - y
+            loss = (err * err).mean() if mse else err.abs().mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if clip > 0:
@@ -138,7 +183,8 @@ def main():
             now = time.perf_counter()
             rates.append(block * B / (now - t0))
             t0 = now
-    print(f"torch {torch.__version__} threads={torch.get_num_threads()} context={C} horizon={H} batch={B} d={d}", file=sys.stderr)
+    print(f"torch {torch.__version__} threads={torch.get_num_threads()} context={C} horizon={H} batch={B} d={d} "
+          f"series={len(all_series)} windows={len(windows)} outputs={model.p}", file=sys.stderr)
     print(f"RESULT torch-forecast windows_per_s_median={statistics.median(rates):.0f} "
           f"min={min(rates):.0f} max={max(rates):.0f}")
 

@@ -730,9 +730,9 @@ fn forecast_train_command(args: TrainArgs) -> Result<(), CliError> {
         match config.forecast.loss {
             burn_rnn::model::ForecastLoss::Mae => "MAE",
             burn_rnn::model::ForecastLoss::Mse => "MSE",
-            // A Gaussian forecaster validates by its quantiles' pinball loss too.
+            // A probabilistic forecaster validates by its point forecast's MAE.
             burn_rnn::model::ForecastLoss::Quantile | burn_rnn::model::ForecastLoss::Gaussian =>
-                "pinball loss",
+                "MAE of the point forecast",
         },
         out.display(),
         out.display()

@@ -13,8 +13,9 @@
 //! several values per step and target: the quantiles, built upwards and downwards from the one
 //! nearest the median by adding softplus gaps (so they never cross), or a mean and a softplus
 //! scale. A frozen spread per output ([`Forecaster::with_residuals`]: the base's residual
-//! quantiles, or their mean and deviation) is added to the head's output, so the untrained model
-//! forecasts the base with the base's own empirical intervals.
+//! quantiles, or their root mean square, in each window's local scale) sets the gaps, so the
+//! untrained model forecasts the base with the base's own empirical intervals; the head moves
+//! the point (median or mean) and the intervals with it.
 
 use burn::config::Config;
 use burn::module::{Module, Param};
@@ -481,7 +482,14 @@ impl<B: Backend> Forecaster<B> {
             return raw + base;
         };
         let [batch, n] = base.dims();
-        let mut z = raw.reshape([batch, n, p]);
+        // The network moves the point (the median, the mean) only; the spread around it stays
+        // the base's, measured out of sample: trained on the training windows, where the base's
+        // errors are in-sample, the intervals would narrow and cover less than they say.
+        let point = if self.gaussian { 0 } else { self.median };
+        let only_point: Vec<f32> = (0..p).map(|i| f32::from(u8::from(i == point))).collect();
+        let only_point = Tensor::<B, 1>::from_data(TensorData::new(only_point, [p]), &raw.device())
+            .reshape([1, 1, p]);
+        let mut z = raw.reshape([batch, n, p]) * only_point;
         if let Some(spread) = &self.spread {
             z = z + spread.val().reshape([1, n, p]);
         }

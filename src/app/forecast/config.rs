@@ -117,8 +117,10 @@ pub struct ForecastSection {
     #[serde(default = "one")]
     pub origin_every: usize,
     /// `mae` or `mse` (a point forecast), `quantile` (the `quantiles`, by the pinball loss) or
-    /// `gaussian` (a mean and a scale, by the negative log-likelihood; validated, for the best
-    /// checkpoint, by the pinball loss of its `quantiles`).
+    /// `gaussian` (a mean and a scale, by the negative log-likelihood). A probabilistic model's
+    /// spread is its base's (see [`crate::model::Forecaster::with_residuals`]); training moves
+    /// its point forecast, and the best checkpoint is the one whose point forecast has the
+    /// lowest validation MAE.
     #[serde(default)]
     pub loss: ForecastLoss,
     /// The quantile levels a probabilistic forecast gives, scores and writes, strictly

@@ -399,8 +399,8 @@ fn run_loop<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
     let unit = match loss_kind {
         ForecastLoss::Mae => "MAE (scaled)",
         ForecastLoss::Mse => "MSE (scaled)",
-        ForecastLoss::Quantile => "pinball loss (scaled)",
-        ForecastLoss::Gaussian => "training: Gaussian NLL; validation: pinball loss (scaled)",
+        ForecastLoss::Quantile => "training: pinball loss; validation: the median's MAE (scaled)",
+        ForecastLoss::Gaussian => "training: Gaussian NLL; validation: the mean's MAE (scaled)",
     };
     // The picture is a convenience: the run is saved whether or not it can be drawn.
     let _ = crate::app::plot::loss_curve(
@@ -640,9 +640,9 @@ fn forward_backward<B: AutodiffBackend>(
 }
 
 /// The loss over the validation windows (scaled units), without dropout or gradients: the
-/// training loss, except for a Gaussian forecaster, validated by the pinball loss of its
-/// quantiles at `levels` (a likelihood is no fraction-of-improvement scale for the best
-/// checkpoint's guard).
+/// training loss of a point forecaster; for a probabilistic one the MAE of its point forecast
+/// (median or mean), so that the best checkpoint and its guard judge what the network changes,
+/// the point (the spread around it is the base's).
 fn validation_loss<B: Backend>(
     model: &Forecaster<B>,
     val: &WindowBuffers,
@@ -655,11 +655,10 @@ fn validation_loss<B: Backend>(
     let (context, known, y, mask) =
         batch_tensors::<B>(val.clone(), model.encoder.input_size(), device);
     let pred = model.forward(context, known);
-    let value = match loss {
-        ForecastLoss::Gaussian => {
-            crate::model::pinball_loss(model.quantiles(pred, levels), y, mask, levels)
-        }
-        _ => model.loss(pred, y, mask, loss, levels),
+    let value = if loss.is_probabilistic() {
+        model.loss(model.point(pred), y, mask, ForecastLoss::Mae, levels)
+    } else {
+        model.loss(pred, y, mask, loss, levels)
     };
     value.into_scalar().elem()
 }
