@@ -214,24 +214,38 @@ fn with_base_spread<B: Backend>(
     device: &B::Device,
 ) -> Forecaster<B> {
     let w = problem.windows(&problem.val_sample());
+    let (residuals, scales) = validation_errors(&model, &w, device);
+    model.with_residuals(&residuals, &scales, levels)
+}
+
+/// The errors (actual minus point forecast, scaled units) of `model` over windows `w` and the
+/// local scale of each error's window and target, per output column (`step * targets +
+/// target`), over the observed targets: what [`Forecaster::with_residuals`] reads. The
+/// untrained model's point forecast is its base.
+fn validation_errors<B: Backend>(
+    model: &Forecaster<B>,
+    w: &WindowBuffers,
+    device: &B::Device,
+) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
     let n = w.windows;
-    let (context, known, y, mask) = batch_tensors::<B>(w, model.encoder.input_size(), device);
+    let (context, known, y, mask) =
+        batch_tensors::<B>(w.clone(), model.encoder.input_size(), device);
     let flat = |t: Tensor<B, 2>| -> Vec<f32> { t.into_data().to_vec().expect("f32") };
     let local = flat(model.local_scale(context.clone()));
-    let base = flat(model.base(context, known));
+    let point = flat(model.point(model.forward(context, known)));
     let (y, mask) = (flat(y), flat(mask));
-    let columns = base.len() / n.max(1);
+    let columns = point.len() / n.max(1);
     let targets = model.targets;
     let mut residuals = vec![Vec::with_capacity(n); columns];
     let mut scales = vec![Vec::with_capacity(n); columns];
     for i in 0..n * columns {
         if mask[i] > 0.0 {
             let (window, column) = (i / columns, i % columns);
-            residuals[column].push(f64::from(y[i] - base[i]));
+            residuals[column].push(f64::from(y[i] - point[i]));
             scales[column].push(f64::from(local[window * targets + column % targets]));
         }
     }
-    model.with_residuals(&residuals, &scales, levels)
+    (residuals, scales)
 }
 
 /// `model` as checkpoints hold it: with the refit linear base when it has one.
@@ -356,12 +370,11 @@ fn run_loop<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
             if eval {
                 last_val = validation_loss(&model.valid(), &val, (loss_kind, &levels), device);
             }
-            let val = eval.then_some(last_val);
             let elapsed = elapsed_before + started.elapsed().as_secs_f64();
             let row = Row {
                 done,
                 train_loss,
-                val,
+                val: eval.then_some(last_val),
                 lr,
                 rate,
                 elapsed,
@@ -376,13 +389,14 @@ fn run_loop<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
                     best = last_val;
                 }
                 let state = train_state(config, done, total, best, last_val, elapsed);
-                save(
-                    run,
-                    &state,
-                    &to_save(&model, fits.as_ref()),
-                    &optim,
-                    improved,
-                )?;
+                let saved = to_save(&model, fits.as_ref());
+                // A probabilistic model becomes the best with the spread of its own validation
+                // errors (the last checkpoint keeps the training's, for an exact resume).
+                let best_model = (improved && loss_kind.is_probabilistic()).then(|| {
+                    let (residuals, scales) = validation_errors(&model.valid(), &val, device);
+                    saved.clone().with_residuals(&residuals, &scales, &levels)
+                });
+                save(run, &state, (&saved, best_model.as_ref()), &optim, improved)?;
             }
         }
         if interrupted && done < total {
@@ -578,11 +592,12 @@ fn train_state(
     }
 }
 
-/// Saves checkpoint `last` (model and optimiser) and, when the validation loss improved, `best`.
+/// Saves checkpoint `last` (model and optimiser) and, when the validation loss improved, `best`
+/// (`model`, or the second model when given).
 fn save<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
     run: &RunDir,
     state: &TrainState,
-    model: &Forecaster<B>,
+    (model, best): (&Forecaster<B>, Option<&Forecaster<B>>),
     optim: &O,
     improved: bool,
 ) -> Result<(), ForecastError> {
@@ -591,7 +606,12 @@ fn save<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
     let files: [(&str, &[u8]); 2] = [("model.bin", &model_bin), ("optim.bin", &optim_bin)];
     run.save_checkpoint("last", state, &files)?;
     if improved {
-        run.save_checkpoint("best", state, &files[..1])?;
+        match best {
+            Some(best) => {
+                run.save_checkpoint("best", state, &[("model.bin", &module_bytes(best))])?
+            }
+            None => run.save_checkpoint("best", state, &files[..1])?,
+        }
     }
     Ok(())
 }
