@@ -121,14 +121,17 @@ fn beats_seasonal_naive_and_reproduces() {
         assert!(json[method]["coverage"]["0.8"].is_f64(), "{method}");
     }
     assert!(a.join("forecast.svg").exists() && a.join("backtest.csv").exists());
-    // Same seed, same numbers, run by run (each in its own process: within one process, a
-    // second quantile training has differed from the first in the seventh digit).
+    // Same seed, same numbers: in this process and run by run, each in its own process as a
+    // user runs it.
     let (c1, c2) = (tmp.path().join("c1"), tmp.path().join("c2"));
     for run in [&c1, &c2] {
         cli_train(run, &[]);
         cli(&["eval", "--run", run.to_str().unwrap()]);
     }
     assert_eq!(losses(&c1), losses(&c2));
+    assert_eq!(losses(&a), losses(&c1));
+    let second = train_and_backtest(&config, &tmp.path().join("b"));
+    assert_eq!(first, second);
     let json = |run: &Path| std::fs::read_to_string(run.join("backtest.json")).unwrap();
     assert_eq!(json(&c1), json(&c2));
     // The best checkpoint is the untrained model (its linear base) unless a trained one
