@@ -484,6 +484,10 @@ fn many_series_in_one_long_table() {
         table.lines().filter(|l| l.starts_with("south,")).count(),
         19 * 6
     );
+    // Each series its own linear base, saved by name.
+    let bases: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("local_bases.json")).unwrap()).unwrap();
+    assert_eq!(bases.as_object().unwrap().len(), 2);
     let per = std::fs::read_to_string(run.join("backtest_series.csv")).unwrap();
     assert_eq!(per.lines().count(), 1 + 2 * 4);
     // Forecasts per series, after each one's own last row.

@@ -21,7 +21,7 @@ pub fn seasonal_naive(values: &[f64], o: usize, horizon: usize, season: usize) -
 /// A direct multi-step linear forecaster: each horizon step and target gets its own weights
 /// over one window's inputs (the context's targets and covariates, the horizon's known
 /// columns) and a constant, fitted by ridge-regularised least squares in scaled units.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Linear {
     /// `[features + 1, horizon * targets]`, row-major.
     weights: Vec<f64>,
@@ -33,7 +33,7 @@ pub struct Linear {
 }
 
 /// What a linear fit reads of a window beyond the baseline's inputs, and what it leaves out.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Terms {
     /// Of each context step, only the first this many values (the frame's columns in order:
     /// targets, past covariates, future covariates, calendar features). `None`: all.
@@ -53,7 +53,7 @@ pub const KNOT_QUANTILES: [f64; 5] = [0.1, 0.3, 0.5, 0.7, 0.9];
 /// every horizon step, column and knot, `max(0, x - knot)`. With them a least-squares fit bends
 /// where a covariate's effect does (demand against temperature: heating below a comfortable
 /// range, cooling above it).
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Hinges {
     /// Per column, its knots in scaled units (the training part's [`KNOT_QUANTILES`]).
     pub knots: Vec<Vec<f64>>,

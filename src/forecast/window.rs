@@ -205,6 +205,9 @@ pub struct WindowBuffers {
     pub y: Vec<f32>,
     /// `[windows, horizon, targets]`: 1 where the target was observed.
     pub mask: Vec<f32>,
+    /// `[windows, horizon, targets]`: the base forecast of each window when it comes from
+    /// outside the model (each series' own linear fit); empty otherwise.
+    pub base: Vec<f32>,
     /// Windows appended.
     pub windows: usize,
 }

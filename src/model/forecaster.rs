@@ -313,19 +313,33 @@ impl<B: Backend> Forecaster<B> {
     /// When the context is shorter than the season, or, with a linear base, not the length
     /// the base was configured for.
     pub fn forward(&self, context: Tensor<B, 3>, known: Tensor<B, 2>) -> Tensor<B, 2> {
-        self.forecast(context, known, None)
+        self.forecast(context, known, None, None)
     }
 
-    /// [`Forecaster::forward`] as training runs it: an autoregressive decoder reads the actual
-    /// previous values `target` `[B, horizon * targets]` (teacher forcing) instead of its own
-    /// forecasts; the direct head ignores them.
+    /// [`Forecaster::forward`] from a base forecast given from outside, `base`
+    /// `[B, horizon * targets]` (scaled units: each series' own linear fit, for a model trained
+    /// over many series), instead of the model's own base.
+    pub fn forward_with_base(
+        &self,
+        context: Tensor<B, 3>,
+        known: Tensor<B, 2>,
+        base: Tensor<B, 2>,
+    ) -> Tensor<B, 2> {
+        self.forecast(context, known, None, Some(base))
+    }
+
+    /// [`Forecaster::forward`] (or, with `base`, [`Forecaster::forward_with_base`]) as training
+    /// runs it: an autoregressive decoder reads the actual previous values `target`
+    /// `[B, horizon * targets]` (teacher forcing) instead of its own forecasts; the direct head
+    /// ignores them.
     pub fn forward_train(
         &self,
         context: Tensor<B, 3>,
         known: Tensor<B, 2>,
         target: Tensor<B, 2>,
+        base: Option<Tensor<B, 2>>,
     ) -> Tensor<B, 2> {
-        self.forecast(context, known, Some(target))
+        self.forecast(context, known, Some(target), base)
     }
 
     fn forecast(
@@ -333,8 +347,12 @@ impl<B: Backend> Forecaster<B> {
         context: Tensor<B, 3>,
         known: Tensor<B, 2>,
         teacher: Option<Tensor<B, 2>>,
+        base: Option<Tensor<B, 2>>,
     ) -> Tensor<B, 2> {
-        let base = self.base(context.clone(), known.clone());
+        let base = match base {
+            Some(base) => base,
+            None => self.base(context.clone(), known.clone()),
+        };
         let scale = (self.outputs > 1).then(|| self.spread_scale(context.clone()));
         let raw = match &self.decoder {
             None => self.network(context, known),
@@ -1020,7 +1038,7 @@ mod tests {
                 .to_vec()
                 .unwrap();
             let forced: Vec<f32> = model
-                .forward_train(context.clone(), known.clone(), y.clone())
+                .forward_train(context.clone(), known.clone(), y.clone(), None)
                 .into_data()
                 .to_vec()
                 .unwrap();
@@ -1048,7 +1066,7 @@ mod tests {
             ));
             let free = trained.forward(context.clone(), known.clone());
             let own = trained.point(free.clone());
-            let forced = trained.forward_train(context.clone(), known.clone(), own);
+            let forced = trained.forward_train(context.clone(), known.clone(), own, None);
             let (a, b): (Vec<f32>, Vec<f32>) = (
                 free.into_data().to_vec().unwrap(),
                 forced.into_data().to_vec().unwrap(),

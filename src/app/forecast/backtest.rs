@@ -22,7 +22,7 @@ use crate::app::checkpoint::write_atomic;
 use crate::app::forecast::config::ForecastConfig;
 use crate::app::forecast::problem::Problem;
 use crate::app::forecast::train::batch_tensors;
-use crate::app::forecast::{ForecastError, read_config, read_scalers};
+use crate::app::forecast::{ForecastError, read_config, read_local_bases, read_scalers};
 use crate::forecast::baselines::{Linear, naive, seasonal_naive};
 use crate::forecast::interval::{IntervalSum, central_intervals, residual_quantiles};
 use crate::forecast::metrics::{ScoreSum, Scores, seasonal_naive_mae};
@@ -139,8 +139,7 @@ pub fn forecast_windows<B: Backend>(
 ) -> Forecasts {
     let n = w.windows;
     let horizon = model.horizon;
-    let (context, known, _, _) = batch_tensors::<B>(w, model.encoder.input_size(), device);
-    let pred = model.forward(context, known);
+    let pred = batch_tensors::<B>(w, model.encoder.input_size(), device).forecast(model);
     let flat = |t: Tensor<B, 2>| -> Vec<f32> {
         t.into_data()
             .convert::<f32>()
@@ -314,7 +313,24 @@ pub fn backtest<B: Backend>(
     device: &B::Device,
 ) -> Result<Backtest, ForecastError> {
     let config = read_config(run)?;
-    let problem = Problem::new(&config, csv, Some(read_scalers(run)?))?;
+    let mut problem = Problem::new(&config, csv, Some(read_scalers(run)?))?;
+    if let Some(bases) = read_local_bases(run)? {
+        let mut ordered = Vec::with_capacity(problem.segments.len());
+        for seg in &problem.segments {
+            let name = seg.id.clone().unwrap_or_default();
+            ordered.push(
+                bases
+                    .get(&name)
+                    .cloned()
+                    .ok_or_else(|| ForecastError::RunFile {
+                        path: crate::app::forecast::local_bases_path(run),
+                        message: format!("no linear base for series `{name}`"),
+                    })?,
+            );
+        }
+        problem.local_bases = Some(ordered);
+    }
+    let problem = problem;
     let model = load_forecaster::<B>(run, checkpoint, &config, &problem.frame, device)?;
     let (h, season) = (problem.horizon, config.forecast.season);
     let origins = problem.test_origins(config.forecast.origin_every);

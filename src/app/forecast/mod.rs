@@ -112,6 +112,30 @@ pub fn scalers_path(run: &RunDir) -> PathBuf {
     run.root().join("scalers.json")
 }
 
+/// `local_bases.json` of a run folder: each series' linear base (a long-format table).
+pub fn local_bases_path(run: &RunDir) -> PathBuf {
+    run.root().join("local_bases.json")
+}
+
+/// A run's per-series linear bases by series name, when it has them.
+pub fn read_local_bases(
+    run: &RunDir,
+) -> Result<
+    Option<std::collections::BTreeMap<String, crate::forecast::baselines::Linear>>,
+    ForecastError,
+> {
+    let path = local_bases_path(run);
+    let Ok(bytes) = std::fs::read(&path) else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| ForecastError::RunFile {
+            path,
+            message: format!("damaged: {e}"),
+        })
+}
+
 /// A forecast run's effective config.
 pub fn read_config(run: &RunDir) -> Result<ForecastConfig, ForecastError> {
     let path = run.config_path();

@@ -11,7 +11,9 @@ use burn::tensor::backend::Backend;
 
 use crate::app::checkpoint::RunDir;
 use crate::app::forecast::backtest::{forecast_windows, load_forecaster};
-use crate::app::forecast::{ForecastError, RunScalers, read_config, read_scalers};
+use crate::app::forecast::{
+    ForecastError, RunScalers, read_config, read_local_bases, read_scalers,
+};
 use crate::forecast::scale::Scaler;
 use crate::forecast::series::Series;
 use crate::forecast::window::{Frame, Scalers, WindowBuffers};
@@ -54,6 +56,7 @@ pub fn forecast<B: Backend>(
         .max_by_key(|(_, s, _)| span(s))
         .map(|(_, s, _)| Frame::cycles(s, config.data.calendar))
         .unwrap_or_default();
+    let local_bases = read_local_bases(run)?;
     let mut w = WindowBuffers::default();
     let mut kept = Vec::new();
     let mut model = None;
@@ -92,6 +95,16 @@ pub fn forecast<B: Backend>(
             )?);
         }
         frame.window(len, context, horizon, &mut w);
+        if let Some(bases) = &local_bases {
+            let name = id.clone().unwrap_or_default();
+            let fit = bases.get(&name).ok_or_else(|| ForecastError::RunFile {
+                path: super::local_bases_path(run),
+                message: format!("no linear base for series `{name}`"),
+            })?;
+            let mut one = WindowBuffers::default();
+            frame.window(len, context, horizon, &mut one);
+            w.base.extend(fit.predict(&one).iter().map(|&v| v as f32));
+        }
         kept.push((id, series, scalers));
     }
     let Some(model) = model else {

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::forecast::ForecastError;
 use crate::app::forecast::config::ForecastConfig;
+use crate::forecast::baselines::Linear;
 use crate::forecast::series::Series;
 use crate::forecast::window::{Frame, Scalers, Split, WindowBuffers};
 
@@ -69,6 +70,9 @@ pub struct Problem {
     pub context: usize,
     /// Steps forecast.
     pub horizon: usize,
+    /// Each segment's own linear base, when the model forecasts from them (a long-format table
+    /// with `model.base = "linear"`): the windows then carry their base forecasts.
+    pub local_bases: Option<Vec<Linear>>,
 }
 
 impl Problem {
@@ -182,6 +186,7 @@ impl Problem {
             frame: Frame::concat(frames),
             context,
             horizon,
+            local_bases: None,
         })
     }
 
@@ -206,14 +211,23 @@ impl Problem {
     /// Every segment's origins from `part(split) = (start, end)`, `every` steps apart, as
     /// steps of the frame.
     fn origins(&self, every: usize, part: impl Fn(&Split) -> (usize, usize)) -> Vec<usize> {
-        self.segments
-            .iter()
-            .flat_map(|seg| {
-                let (start, end) = part(&seg.split);
-                Split::origins(start, end, self.context, self.horizon, every)
-                    .into_iter()
-                    .map(move |o| o + seg.offset)
-            })
+        (0..self.segments.len())
+            .flat_map(|i| self.segment_origins(i, every, &part))
+            .collect()
+    }
+
+    /// Segment `i`'s origins from `part(split) = (start, end)`, as steps of the frame.
+    pub fn segment_origins(
+        &self,
+        i: usize,
+        every: usize,
+        part: impl Fn(&Split) -> (usize, usize),
+    ) -> Vec<usize> {
+        let seg = &self.segments[i];
+        let (start, end) = part(&seg.split);
+        Split::origins(start, end, self.context, self.horizon, every)
+            .into_iter()
+            .map(|o| o + seg.offset)
             .collect()
     }
 
@@ -277,11 +291,18 @@ impl Problem {
         (i, o - self.segments[i].offset)
     }
 
-    /// The windows of `origins` (frame steps).
+    /// The windows of `origins` (frame steps), with their base forecasts when the segments
+    /// have their own linear bases.
     pub fn windows(&self, origins: &[usize]) -> WindowBuffers {
         let mut w = WindowBuffers::default();
         for &o in origins {
             self.frame.window(o, self.context, self.horizon, &mut w);
+            if let Some(bases) = &self.local_bases {
+                let mut one = WindowBuffers::default();
+                self.frame.window(o, self.context, self.horizon, &mut one);
+                let fit = &bases[self.segment_of(o).0];
+                w.base.extend(fit.predict(&one).iter().map(|&v| v as f32));
+            }
         }
         w
     }

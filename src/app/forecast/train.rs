@@ -6,6 +6,7 @@
 //! backend is re-seeded every step), so a resumed run gives the same numbers as one that was
 //! never interrupted.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -87,7 +88,7 @@ fn train_locked<B: AutodiffBackend>(
     } else {
         None
     };
-    let problem = Problem::new(&config, None, saved_scalers)?;
+    let mut problem = Problem::new(&config, None, saved_scalers)?;
     if options.progress != Progress::Quiet {
         for line in &problem.skipped {
             eprintln!("{line}");
@@ -109,11 +110,18 @@ fn train_locked<B: AutodiffBackend>(
     B::seed(device, config.seed);
     let mut model = model_config.init::<B>(device);
     let mut fits = None;
-    if model.linear_base.is_some() {
+    let mut local_saved = None;
+    if model.linear_base.is_some() && config.data.series.is_some() {
+        // Many series: each its own linear base, the windows carrying its forecasts.
+        let (training, saved) = local_bases(&config, &problem, options.progress)?;
+        problem.local_bases = Some(training);
+        local_saved = Some(saved);
+    } else if model.linear_base.is_some() {
         let f = LinearFits::of(&config, &problem, options.progress)?;
         model = model.with_linear_base(&f.training);
         fits = Some(f);
     }
+    let problem = problem;
     if config.forecast.loss.is_probabilistic() {
         model = with_base_spread(model, &problem, &config.forecast.quantiles, device);
     }
@@ -123,6 +131,7 @@ fn train_locked<B: AutodiffBackend>(
         problem: &problem,
         model,
         fits,
+        local_saved,
         began,
         device,
     };
@@ -204,6 +213,52 @@ impl LinearFits {
     }
 }
 
+/// Each series' own linear base, fitted and chosen as [`LinearFits`] fits the one base of a
+/// single series, on that series' windows alone: the fits on the training parts (in segment
+/// order) and the refits before the test parts (by series name).
+fn local_bases(
+    config: &ForecastConfig,
+    problem: &Problem,
+    progress: Progress,
+) -> Result<(Vec<Linear>, BTreeMap<String, Linear>), ForecastError> {
+    let (context, h) = (problem.context, problem.horizon);
+    let frame = &problem.frame;
+    let future = problem.future_covariates();
+    let (mut training, mut saved) = (Vec::new(), BTreeMap::new());
+    for (i, seg) in problem.segments.iter().enumerate() {
+        let train = problem.segment_origins(i, 1, |s| (0, s.val_start));
+        let val = problem.segment_origins(i, 1, |s| {
+            (
+                s.val_start.min(s.test_start.saturating_sub(h)),
+                s.test_start,
+            )
+        });
+        let more =
+            problem.segment_origins(i, 1, |s| (s.val_start.saturating_sub(h) + 1, s.test_start));
+        let range = seg.offset..seg.offset + seg.split.val_start;
+        let terms = Terms {
+            context_columns: Some(config.linear_context_columns(frame.targets.len())),
+            optional_columns: future,
+            hinges: Hinges::fit_ranges(frame, future, std::slice::from_ref(&range)),
+        };
+        let v = Linear::fit_validated(frame, [&train, &val, &more], (context, h), &terms)
+            .ok_or_else(|| ForecastError::TooShort {
+                path: problem.path.clone(),
+                steps: seg.split.len,
+                message: format!("{}no training window for its linear base", seg.label()),
+            })?;
+        training.push(v.fit);
+        saved.insert(seg.id.clone().unwrap_or_default(), v.refit);
+    }
+    if progress != Progress::Quiet {
+        eprintln!(
+            "linear base: one least-squares fit per series ({} series; ridge, hinge terms and the future covariates' past chosen on each one's validation part)",
+            training.len()
+        );
+    }
+    Ok((training, saved))
+}
+
 /// `model` with its untrained spread set from the residuals of its base (the linear base as fitted
 /// on the training part) over the validation windows, in the windows' local scales:
 /// out-of-sample errors, as the test part's will be.
@@ -228,12 +283,11 @@ fn validation_errors<B: Backend>(
     device: &B::Device,
 ) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
     let n = w.windows;
-    let (context, known, y, mask) =
-        batch_tensors::<B>(w.clone(), model.encoder.input_size(), device);
+    let b = batch_tensors::<B>(w.clone(), model.encoder.input_size(), device);
     let flat = |t: Tensor<B, 2>| -> Vec<f32> { t.into_data().to_vec().expect("f32") };
-    let local = flat(model.local_scale(context.clone()));
-    let point = flat(model.point(model.forward(context, known)));
-    let (y, mask) = (flat(y), flat(mask));
+    let local = flat(model.local_scale(b.context.clone()));
+    let point = flat(model.point(b.forecast(model)));
+    let (y, mask) = (flat(b.y), flat(b.mask));
     let columns = point.len() / n.max(1);
     let targets = model.targets;
     let mut residuals = vec![Vec::with_capacity(n); columns];
@@ -263,6 +317,8 @@ struct Loop<'a, B: AutodiffBackend> {
     problem: &'a Problem,
     model: Forecaster<B>,
     fits: Option<LinearFits>,
+    /// Each series' linear base refit before its test part, by name (many series).
+    local_saved: Option<BTreeMap<String, Linear>>,
     /// When the run began: its time budget counts from here (reading, fitting, training).
     began: Instant,
     device: &'a B::Device,
@@ -285,6 +341,7 @@ fn run_loop<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
         problem,
         model,
         fits,
+        local_saved,
         began,
         device,
     } = work;
@@ -296,6 +353,10 @@ fn run_loop<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
         mut best,
         elapsed_before,
     } = open(run, options.resume, problem, model, optim, device)?;
+    if let Some(saved) = &local_saved {
+        let json = serde_json::to_vec(saved).expect("linear fits serialise");
+        write_atomic(&super::local_bases_path(run), &json)?;
+    }
     let origins = problem.train_origins();
     if let Some(f) = &fits {
         // A resumed checkpoint holds the refit base; the network goes on with the training one.
@@ -626,14 +687,38 @@ fn batch_origins(origins: &[usize], batch: usize, seed: u64, step: usize) -> Vec
         .collect()
 }
 
-/// The tensors of windows `w` on `device`, for a model whose context steps hold `width`
-/// values: context `[N, C, width]`, known `[N, horizon * K]`, targets and mask
-/// `[N, horizon * targets]` (empty for windows past the history).
+/// The tensors of a batch of windows.
+pub(super) struct Batch<B: Backend> {
+    /// `[N, C, width]`.
+    pub context: Tensor<B, 3>,
+    /// `[N, horizon * K]`.
+    pub known: Tensor<B, 2>,
+    /// `[N, horizon * targets]` (empty for windows past the history).
+    pub y: Tensor<B, 2>,
+    /// `[N, horizon * targets]`.
+    pub mask: Tensor<B, 2>,
+    /// `[N, horizon * targets]`: the base forecasts given from outside the model (each series'
+    /// own linear fit), when the windows carry them.
+    pub base: Option<Tensor<B, 2>>,
+}
+
+impl<B: Backend> Batch<B> {
+    /// The model's forecasts of these windows, from their own base when they carry one.
+    pub fn forecast(&self, model: &Forecaster<B>) -> Tensor<B, 2> {
+        let (context, known) = (self.context.clone(), self.known.clone());
+        match &self.base {
+            Some(base) => model.forward_with_base(context, known, base.clone()),
+            None => model.forward(context, known),
+        }
+    }
+}
+
+/// The tensors of windows `w` on `device`, for a model whose context steps hold `width` values.
 pub(super) fn batch_tensors<B: Backend>(
     w: WindowBuffers,
     width: usize,
     device: &B::Device,
-) -> (Tensor<B, 3>, Tensor<B, 2>, Tensor<B, 2>, Tensor<B, 2>) {
+) -> Batch<B> {
     let n = w.windows;
     let flat = |v: Vec<f32>| {
         let cols = v.len() / n;
@@ -641,7 +726,13 @@ pub(super) fn batch_tensors<B: Backend>(
     };
     let steps = w.enc.len() / n / width;
     let context = Tensor::<B, 3>::from_data(TensorData::new(w.enc, [n, steps, width]), device);
-    (context, flat(w.dec), flat(w.y), flat(w.mask))
+    Batch {
+        context,
+        known: flat(w.dec),
+        y: flat(w.y),
+        mask: flat(w.mask),
+        base: (!w.base.is_empty()).then(|| flat(w.base)),
+    }
 }
 
 /// One batch's loss and gradients.
@@ -651,9 +742,9 @@ fn forward_backward<B: AutodiffBackend>(
     (loss, levels): (ForecastLoss, &[f64]),
     device: &B::Device,
 ) -> (f64, GradientsParams) {
-    let (context, known, y, mask) = batch_tensors::<B>(w, model.encoder.input_size(), device);
-    let pred = model.forward_train(context, known, y.clone());
-    let loss = model.loss(pred, y, mask, loss, levels);
+    let b = batch_tensors::<B>(w, model.encoder.input_size(), device);
+    let pred = model.forward_train(b.context, b.known, b.y.clone(), b.base);
+    let loss = model.loss(pred, b.y, b.mask, loss, levels);
     let value: f64 = loss.clone().into_scalar().elem();
     let grads = GradientsParams::from_grads(loss.backward(), model);
     (value, grads)
@@ -672,13 +763,12 @@ fn validation_loss<B: Backend>(
     if val.windows == 0 {
         return f64::NAN;
     }
-    let (context, known, y, mask) =
-        batch_tensors::<B>(val.clone(), model.encoder.input_size(), device);
-    let pred = model.forward(context, known);
+    let b = batch_tensors::<B>(val.clone(), model.encoder.input_size(), device);
+    let pred = b.forecast(model);
     let value = if loss.is_probabilistic() {
-        model.loss(model.point(pred), y, mask, ForecastLoss::Mae, levels)
+        model.loss(model.point(pred), b.y, b.mask, ForecastLoss::Mae, levels)
     } else {
-        model.loss(pred, y, mask, loss, levels)
+        model.loss(pred, b.y, b.mask, loss, levels)
     };
     value.into_scalar().elem()
 }
