@@ -213,9 +213,11 @@ impl LinearFits {
     }
 }
 
-/// Each series' own linear base, fitted and chosen as [`LinearFits`] fits the one base of a
-/// single series, on that series' windows alone: the fits on the training parts (in segment
-/// order) and the refits before the test parts (by series name).
+/// Each series' linear base: its own fit (fitted and chosen as [`LinearFits`] fits the one base
+/// of a single series, on that series' windows alone) or the one fit over all series, whichever
+/// forecasts that series' validation windows better (a short series' own fit of a long context
+/// overfits). Returns the fits on the training parts (in segment order) and the refits before
+/// the test parts (by series name).
 fn local_bases(
     config: &ForecastConfig,
     problem: &Problem,
@@ -224,7 +226,23 @@ fn local_bases(
     let (context, h) = (problem.context, problem.horizon);
     let frame = &problem.frame;
     let future = problem.future_covariates();
+    let global = LinearFits::of(config, problem, Progress::Quiet)?;
+    // Mean absolute error of `fit` over windows `w` (scaled units, observed targets).
+    let mae = |fit: &Linear, w: &WindowBuffers| {
+        let pred = fit.predict(w);
+        let (mut sum, mut count) = (0.0, 0.0);
+        for ((p, y), m) in pred.iter().zip(&w.y).zip(&w.mask) {
+            sum += f64::from(*m) * (p - f64::from(*y)).abs();
+            count += f64::from(*m);
+        }
+        if count > 0.0 {
+            sum / count
+        } else {
+            f64::INFINITY
+        }
+    };
     let (mut training, mut saved) = (Vec::new(), BTreeMap::new());
+    let mut own = 0;
     for (i, seg) in problem.segments.iter().enumerate() {
         let train = problem.segment_origins(i, 1, |s| (0, s.val_start));
         let val = problem.segment_origins(i, 1, |s| {
@@ -241,18 +259,23 @@ fn local_bases(
             optional_columns: future,
             hinges: Hinges::fit_ranges(frame, future, std::slice::from_ref(&range)),
         };
-        let v = Linear::fit_validated(frame, [&train, &val, &more], (context, h), &terms)
-            .ok_or_else(|| ForecastError::TooShort {
-                path: problem.path.clone(),
-                steps: seg.split.len,
-                message: format!("{}no training window for its linear base", seg.label()),
-            })?;
-        training.push(v.fit);
-        saved.insert(seg.id.clone().unwrap_or_default(), v.refit);
+        let local = Linear::fit_validated(frame, [&train, &val, &more], (context, h), &terms);
+        let global_error = mae(&global.training, &problem.windows(&val));
+        match local {
+            Some(v) if v.error < global_error => {
+                own += 1;
+                training.push(v.fit);
+                saved.insert(seg.id.clone().unwrap_or_default(), v.refit);
+            }
+            _ => {
+                training.push(global.training.clone());
+                saved.insert(seg.id.clone().unwrap_or_default(), global.saved.clone());
+            }
+        }
     }
     if progress != Progress::Quiet {
         eprintln!(
-            "linear base: one least-squares fit per series ({} series; ridge, hinge terms and the future covariates' past chosen on each one's validation part)",
+            "linear base: per series, its own least-squares fit or the one over all series, whichever validates better: its own for {own} of {} series",
             training.len()
         );
     }
