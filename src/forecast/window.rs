@@ -212,6 +212,27 @@ pub struct WindowBuffers {
     pub windows: usize,
 }
 
+impl WindowBuffers {
+    /// Empties the buffers, keeping their memory.
+    pub fn clear(&mut self) {
+        self.enc.clear();
+        self.dec.clear();
+        self.y.clear();
+        self.mask.clear();
+        self.base.clear();
+        self.windows = 0;
+    }
+
+    /// Appends the windows of `other` (not its base forecasts).
+    pub fn append(&mut self, other: &WindowBuffers) {
+        self.enc.extend_from_slice(&other.enc);
+        self.dec.extend_from_slice(&other.dec);
+        self.y.extend_from_slice(&other.y);
+        self.mask.extend_from_slice(&other.mask);
+        self.windows += other.windows;
+    }
+}
+
 /// The steps of the series' three parts: training `..val_start`, validation
 /// `val_start..test_start` and test `test_start..len`, as origins see them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -22,7 +22,9 @@ use crate::app::checkpoint::write_atomic;
 use crate::app::forecast::config::ForecastConfig;
 use crate::app::forecast::problem::Problem;
 use crate::app::forecast::train::batch_tensors;
-use crate::app::forecast::{ForecastError, read_config, read_local_bases, read_scalers};
+use crate::app::forecast::{
+    ForecastError, local_base, read_config, read_local_bases, read_scalers,
+};
 use crate::forecast::baselines::{Linear, naive, seasonal_naive};
 use crate::forecast::interval::{IntervalSum, central_intervals, residual_quantiles};
 use crate::forecast::metrics::{ScoreSum, Scores, seasonal_naive_mae};
@@ -115,10 +117,7 @@ pub fn model_forecasts<B: Backend>(
 ) -> Forecasts {
     let mut all = Forecasts::default();
     for chunk in origins.chunks(CHUNK) {
-        let scalers: Vec<&[Scaler]> = chunk
-            .iter()
-            .map(|&o| &problem.segments[problem.segment_of(o).0].scalers.targets[..])
-            .collect();
+        let scalers = problem.target_scalers(chunk);
         let f = forecast_windows(model, problem.windows(chunk), &scalers, levels, device);
         all.point.extend(f.point);
         if let Some(q) = f.quantiles {
@@ -295,11 +294,11 @@ fn linear_forecasts(
     let mut out = Vec::with_capacity(origins.len());
     for chunk in origins.chunks(CHUNK) {
         let pred = linear.predict(&problem.windows(chunk));
-        let scalers: Vec<&[Scaler]> = chunk
-            .iter()
-            .map(|&o| &problem.segments[problem.segment_of(o).0].scalers.targets[..])
-            .collect();
-        out.extend(unscaled(&pred, problem.horizon, &scalers));
+        out.extend(unscaled(
+            &pred,
+            problem.horizon,
+            &problem.target_scalers(chunk),
+        ));
     }
     Ok(out)
 }
@@ -315,19 +314,11 @@ pub fn backtest<B: Backend>(
     let config = read_config(run)?;
     let mut problem = Problem::new(&config, csv, Some(read_scalers(run)?))?;
     if let Some(bases) = read_local_bases(run)? {
-        let mut ordered = Vec::with_capacity(problem.segments.len());
-        for seg in &problem.segments {
-            let name = seg.id.clone().unwrap_or_default();
-            ordered.push(
-                bases
-                    .get(&name)
-                    .cloned()
-                    .ok_or_else(|| ForecastError::RunFile {
-                        path: crate::app::forecast::local_bases_path(run),
-                        message: format!("no linear base for series `{name}`"),
-                    })?,
-            );
-        }
+        let ordered = problem
+            .segments
+            .iter()
+            .map(|seg| local_base(run, &bases, seg.id.as_deref().unwrap_or_default()).cloned())
+            .collect::<Result<Vec<_>, _>>()?;
         problem.local_bases = Some(ordered);
     }
     let problem = problem;

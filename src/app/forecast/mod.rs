@@ -136,6 +136,18 @@ pub fn read_local_bases(
         })
 }
 
+/// Series `name`'s linear base among a run's `bases`, or an error naming it.
+pub fn local_base<'a>(
+    run: &RunDir,
+    bases: &'a std::collections::BTreeMap<String, crate::forecast::baselines::Linear>,
+    name: &str,
+) -> Result<&'a crate::forecast::baselines::Linear, ForecastError> {
+    bases.get(name).ok_or_else(|| ForecastError::RunFile {
+        path: local_bases_path(run),
+        message: format!("no linear base for series `{name}`"),
+    })
+}
+
 /// A forecast run's effective config.
 pub fn read_config(run: &RunDir) -> Result<ForecastConfig, ForecastError> {
     let path = run.config_path();

@@ -11,8 +11,9 @@ use burn::tensor::backend::Backend;
 
 use crate::app::checkpoint::RunDir;
 use crate::app::forecast::backtest::{forecast_windows, load_forecaster};
+use crate::app::forecast::problem::{read_members, shared_cycles};
 use crate::app::forecast::{
-    ForecastError, RunScalers, read_config, read_local_bases, read_scalers,
+    ForecastError, RunScalers, local_base, read_config, read_local_bases, read_scalers,
 };
 use crate::forecast::scale::Scaler;
 use crate::forecast::series::Series;
@@ -31,31 +32,31 @@ pub fn forecast<B: Backend>(
     let config = read_config(run)?;
     let scalers = read_scalers(run)?;
     let path = csv.unwrap_or(&config.data.csv);
-    let spec = config.series_spec();
-    let members: Vec<(Option<String>, Series, Scalers)> = match (&config.data.series, scalers) {
-        (None, RunScalers::One(s)) => vec![(None, Series::read(path, &spec)?, s)],
-        (Some(id), RunScalers::Many { series: saved }) => Series::read_long(path, &spec, id)?
-            .into_iter()
-            .filter_map(|(name, s)| {
-                let scalers = saved.get(&name)?.clone();
-                Some((Some(name), s, scalers))
-            })
-            .collect(),
-        _ => {
-            return Err(ForecastError::RunFile {
-                path: super::scalers_path(run),
-                message: "does not match data.series (one series against many)".into(),
-            });
-        }
-    };
+    let members: Vec<(Option<String>, Series, Scalers)> =
+        match (read_members(&config, path)?, scalers) {
+            (members, RunScalers::One(s)) if config.data.series.is_none() => members
+                .into_iter()
+                .map(|(id, series)| (id, series, s.clone()))
+                .collect(),
+            (members, RunScalers::Many { series: saved }) if config.data.series.is_some() => {
+                members
+                    .into_iter()
+                    .filter_map(|(id, series)| {
+                        let scalers = saved.get(id.as_deref()?)?.clone();
+                        Some((id, series, scalers))
+                    })
+                    .collect()
+            }
+            _ => {
+                return Err(ForecastError::RunFile {
+                    path: super::scalers_path(run),
+                    message: "does not match data.series (one series against many)".into(),
+                });
+            }
+        };
     let (context, horizon) = (config.forecast.context, config.forecast.horizon);
-    // The calendar features as training laid them: those of the longest series.
-    let span = |s: &Series| s.times.as_ref().map_or(0, |t| t[s.len - 1] - t[0]);
-    let cycles = members
-        .iter()
-        .max_by_key(|(_, s, _)| span(s))
-        .map(|(_, s, _)| Frame::cycles(s, config.data.calendar))
-        .unwrap_or_default();
+    // The calendar features as training laid them.
+    let cycles = shared_cycles(members.iter().map(|(_, s, _)| s), config.data.calendar);
     let local_bases = read_local_bases(run)?;
     let mut w = WindowBuffers::default();
     let mut kept = Vec::new();
@@ -94,17 +95,13 @@ pub fn forecast<B: Backend>(
                 run, checkpoint, &config, &frame, device,
             )?);
         }
-        frame.window(len, context, horizon, &mut w);
+        let mut one = WindowBuffers::default();
+        frame.window(len, context, horizon, &mut one);
         if let Some(bases) = &local_bases {
-            let name = id.clone().unwrap_or_default();
-            let fit = bases.get(&name).ok_or_else(|| ForecastError::RunFile {
-                path: super::local_bases_path(run),
-                message: format!("no linear base for series `{name}`"),
-            })?;
-            let mut one = WindowBuffers::default();
-            frame.window(len, context, horizon, &mut one);
+            let fit = local_base(run, bases, id.as_deref().unwrap_or_default())?;
             w.base.extend(fit.predict(&one).iter().map(|&v| v as f32));
         }
+        w.append(&one);
         kept.push((id, series, scalers));
     }
     let Some(model) = model else {

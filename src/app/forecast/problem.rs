@@ -19,6 +19,34 @@ use crate::forecast::window::{Frame, Scalers, Split, WindowBuffers};
 /// more training steps than it tells apart (a long context's window is large).
 pub const VALIDATION_WINDOWS: usize = 2048;
 
+/// The series of the table at `path` as the config reads it: the one series (no name), or each
+/// series of a long-format table by name.
+pub fn read_members(
+    config: &ForecastConfig,
+    path: &Path,
+) -> Result<Vec<(Option<String>, Series)>, ForecastError> {
+    let spec = config.series_spec();
+    Ok(match &config.data.series {
+        None => vec![(None, Series::read(path, &spec)?)],
+        Some(id) => Series::read_long(path, &spec, id)?
+            .into_iter()
+            .map(|(name, s)| (Some(name), s))
+            .collect(),
+    })
+}
+
+/// The calendar cycles every series of a table gets alike: those of the longest one.
+pub fn shared_cycles<'a>(
+    series: impl Iterator<Item = &'a Series>,
+    calendar: bool,
+) -> Vec<crate::forecast::time::Cycle> {
+    let span = |s: &Series| s.times.as_ref().map_or(0, |t| t[s.len - 1] - t[0]);
+    series
+        .max_by_key(|s| span(s))
+        .map(|s| Frame::cycles(s, calendar))
+        .unwrap_or_default()
+}
+
 /// The scalers of a run, as `scalers.json` holds them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -84,21 +112,8 @@ impl Problem {
         scalers: Option<RunScalers>,
     ) -> Result<Problem, ForecastError> {
         let path = csv.unwrap_or(&config.data.csv);
-        let spec = config.series_spec();
-        let members: Vec<(Option<String>, Series)> = match &config.data.series {
-            None => vec![(None, Series::read(path, &spec)?)],
-            Some(id) => Series::read_long(path, &spec, id)?
-                .into_iter()
-                .map(|(name, s)| (Some(name), s))
-                .collect(),
-        };
-        // The calendar features of the longest series, for every series alike.
-        let span = |s: &Series| s.times.as_ref().map_or(0, |t| t[s.len - 1] - t[0]);
-        let cycles = members
-            .iter()
-            .max_by_key(|(_, s)| span(s))
-            .map(|(_, s)| Frame::cycles(s, config.data.calendar))
-            .unwrap_or_default();
+        let members = read_members(config, path)?;
+        let cycles = shared_cycles(members.iter().map(|(_, s)| s), config.data.calendar);
         let f = &config.forecast;
         let (context, horizon) = (f.context, f.horizon);
         let (mut segments, mut frames, mut skipped) = (Vec::new(), Vec::new(), Vec::new());
@@ -285,6 +300,14 @@ impl Problem {
             .collect()
     }
 
+    /// The target scalers of the segment of each origin in `origins` (frame steps).
+    pub fn target_scalers(&self, origins: &[usize]) -> Vec<&[crate::forecast::scale::Scaler]> {
+        origins
+            .iter()
+            .map(|&o| &self.segments[self.segment_of(o).0].scalers.targets[..])
+            .collect()
+    }
+
     /// The segment holding frame step `o`, and `o` in its own steps.
     pub fn segment_of(&self, o: usize) -> (usize, usize) {
         let i = self.segments.partition_point(|s| s.offset <= o) - 1;
@@ -295,14 +318,20 @@ impl Problem {
     /// have their own linear bases.
     pub fn windows(&self, origins: &[usize]) -> WindowBuffers {
         let mut w = WindowBuffers::default();
-        for &o in origins {
-            self.frame.window(o, self.context, self.horizon, &mut w);
-            if let Some(bases) = &self.local_bases {
-                let mut one = WindowBuffers::default();
-                self.frame.window(o, self.context, self.horizon, &mut one);
-                let fit = &bases[self.segment_of(o).0];
-                w.base.extend(fit.predict(&one).iter().map(|&v| v as f32));
+        let Some(bases) = &self.local_bases else {
+            for &o in origins {
+                self.frame.window(o, self.context, self.horizon, &mut w);
             }
+            return w;
+        };
+        // Each window alone, for its series' base, then appended.
+        let mut one = WindowBuffers::default();
+        for &o in origins {
+            one.clear();
+            self.frame.window(o, self.context, self.horizon, &mut one);
+            let fit = &bases[self.segment_of(o).0];
+            w.base.extend(fit.predict(&one).iter().map(|&v| v as f32));
+            w.append(&one);
         }
         w
     }
