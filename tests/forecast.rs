@@ -413,6 +413,64 @@ fn intervals_cover_known_noise() {
 }
 
 #[test]
+fn intervals_take_the_same_weeks_a_year_earlier() {
+    // Daily, four years: N(0, 1) noise, N(0, 3) from the 1st of December. The test part is the
+    // last December and the validation part (120 days) ends in November, so its errors alone
+    // would give an interval for N(0, 1), covering about a third of December's actuals; the
+    // base's errors over the December before (refitted without it) widen it.
+    use rand::{Rng, SeedableRng};
+    let _turn = turn();
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("december.csv");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let mut text = String::from("date,y\n");
+    let start = chrono::NaiveDate::from_ymd_opt(2015, 1, 1).unwrap();
+    for t in 0..1461i64 {
+        let day = start + chrono::Duration::days(t);
+        let (u, v): (f64, f64) = (rng.random(), rng.random());
+        let noise = (-2.0 * (1.0 - u).ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos();
+        let sd = if chrono::Datelike::month(&day) == 12 {
+            3.0
+        } else {
+            1.0
+        };
+        let week = 2.0 * (2.0 * std::f64::consts::PI * t as f64 / 7.0).sin();
+        text += &format!("{day},{}\n", 10.0 + week + sd * noise);
+    }
+    std::fs::write(&csv, text).unwrap();
+    let path = format!("data.csv={:?}", csv.display().to_string());
+    let mut sets = vec![
+        path.as_str(),
+        "data.time=\"date\"",
+        "data.target=[\"y\"]",
+        "data.calendar=false",
+        "forecast.context=28",
+        "forecast.horizon=7",
+        "forecast.season=7",
+        "forecast.test=31",
+        "forecast.validation=120",
+        "train.steps=20",
+    ];
+    let december = config(&sets);
+    let problem = Problem::new(&december, None, None).unwrap();
+    let year = problem.year_before_test();
+    let test = problem.test_origins(1);
+    assert_eq!(year.len(), test.len());
+    assert!(year.iter().zip(&test).all(|(y, t)| t - y == 364));
+    let b = train_and_backtest(&december, &tmp.path().join("run"));
+    eprintln!("{}", burn_rnn::app::forecast::backtest::table(&b));
+    let coverage = b.model.coverage.as_ref().unwrap()["0.8"];
+    assert!((0.5..=0.9).contains(&coverage), "80% interval: {coverage}");
+    // The linear baseline's interval, from its validation errors alone, misses December.
+    let alone = b.linear.coverage.as_ref().unwrap()["0.8"];
+    assert!(alone < 0.45, "the baseline's 80% interval: {alone}");
+    // Rows taken as steps: no calendar to go back a year by.
+    sets.push("data.gaps=\"ignore\"");
+    let ignore = Problem::new(&config(&sets), None, None).unwrap();
+    assert!(ignore.year_before_test().is_empty());
+}
+
+#[test]
 fn many_series_in_one_long_table() {
     // Three stores in one long-format table, rows shuffled: two share a seasonal pattern at
     // scales a hundred times apart and start in different years; the third is too short for a

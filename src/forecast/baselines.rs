@@ -461,6 +461,19 @@ impl Linear {
         })
     }
 
+    /// [`Linear::fit_validated`]'s choice (`hinged`, `optional`, `ridge`) fitted again on the
+    /// windows of `origins` alone. `None` when there are none.
+    pub fn fit_choice(
+        frame: &Frame,
+        origins: &[usize],
+        (context, horizon): (usize, usize),
+        terms: &Terms,
+        (hinged, optional, ridge): (bool, bool, f64),
+    ) -> Option<Linear> {
+        let gram = Gram::of(frame, origins, (context, horizon), terms)?;
+        Some(gram.solve_kept(ridge, &gram.kept(hinged, optional)))
+    }
+
     /// The weights `[features + 1, outputs]` (row-major, the constant's row last), the number
     /// of features (`context * context_width + horizon * known_width`) and of outputs
     /// (`horizon * targets`).

@@ -19,6 +19,18 @@ use crate::forecast::window::{Frame, Scalers, Split, WindowBuffers};
 /// more training steps than it tells apart (a long context's window is large).
 pub const VALIDATION_WINDOWS: usize = 2048;
 
+/// At most `n` of `origins`, spread evenly from the first to the last.
+pub fn evenly(origins: Vec<usize>, n: usize) -> Vec<usize> {
+    let len = origins.len();
+    if len <= n {
+        return origins;
+    }
+    if n <= 1 {
+        return origins.into_iter().take(n).collect();
+    }
+    (0..n).map(|i| origins[i * (len - 1) / (n - 1)]).collect()
+}
+
 /// The series of the table at `path` as the config reads it: the one series (no name), or each
 /// series of a long-format table by name.
 pub fn read_members(
@@ -277,13 +289,34 @@ impl Problem {
     /// At most [`VALIDATION_WINDOWS`] of the validation origins, spread evenly from the first
     /// to the last: what the network's validations (every `eval_interval` steps) score.
     pub fn val_sample(&self) -> Vec<usize> {
-        let all = self.val_origins();
-        let n = all.len();
-        if n <= VALIDATION_WINDOWS {
-            return all;
-        }
-        (0..VALIDATION_WINDOWS)
-            .map(|i| all[i * (n - 1) / (VALIDATION_WINDOWS - 1)])
+        evenly(self.val_origins(), VALIDATION_WINDOWS)
+    }
+
+    /// The origins a year before each test origin (steps: 364 days for series of a week's step
+    /// or less, which keeps the weekday; 12 months for monthly ones) whose windows lie in the
+    /// training part: the same calendar weeks in an earlier year. Empty for a long-format
+    /// table, rows taken as steps (`gaps = "ignore"`), or a series without a year of history
+    /// before its validation part.
+    pub fn year_before_test(&self) -> Vec<usize> {
+        let [seg] = &self.segments[..] else {
+            return Vec::new();
+        };
+        let year = match seg.series.frequency {
+            Some(crate::forecast::time::Frequency::Seconds(s)) if s > 0 && s <= 7 * 86_400 => {
+                (364 * 86_400 / s) as usize
+            }
+            Some(crate::forecast::time::Frequency::Months(m)) if m > 0 && 12 % m == 0 => {
+                (12 / m) as usize
+            }
+            _ => return Vec::new(),
+        };
+        let h = self.horizon;
+        self.test_origins(1)
+            .into_iter()
+            .filter_map(|o| o.checked_sub(year))
+            .filter(|&o| {
+                o >= seg.offset + self.context && o + h <= seg.offset + seg.split.val_start
+            })
             .collect()
     }
 

@@ -20,7 +20,7 @@ use crate::app::checkpoint::history;
 use crate::app::checkpoint::record::{load_module, load_record, module_bytes, record_bytes};
 use crate::app::checkpoint::{RunDir, TrainState, write_atomic};
 use crate::app::forecast::config::ForecastConfig;
-use crate::app::forecast::problem::Problem;
+use crate::app::forecast::problem::{Problem, evenly};
 use crate::app::forecast::{ForecastError, METRICS_HEADER};
 use crate::app::optimiser::{WithOptimiser, with_optimiser};
 use crate::app::train::{Progress, TrainOptions};
@@ -122,8 +122,24 @@ fn train_locked<B: AutodiffBackend>(
         fits = Some(f);
     }
     let problem = problem;
+    let mut year_before = None;
     if config.forecast.loss.is_probabilistic() {
-        model = with_base_spread(model, &problem, &config.forecast.quantiles, device);
+        year_before = fits
+            .as_ref()
+            .and_then(|f| year_before_errors(&model, &problem, f, device));
+        if let (Some(y), false) = (&year_before, options.progress == Progress::Quiet) {
+            eprintln!(
+                "intervals: the errors over {n} validation windows pooled with the linear base's over {n} windows of the same weeks a year before the test part (refitted without them)",
+                n = y.windows
+            );
+        }
+        model = with_base_spread(
+            model,
+            &problem,
+            &config.forecast.quantiles,
+            year_before.as_ref(),
+            device,
+        );
     }
     let work = Loop {
         config: &mut config,
@@ -132,6 +148,7 @@ fn train_locked<B: AutodiffBackend>(
         model,
         fits,
         local_saved,
+        year_before,
         began,
         device,
     };
@@ -147,6 +164,10 @@ struct LinearFits {
     /// On every window before the test part: the base of the checkpoints, which forecast with
     /// the most recent data (a refit on all data after the choice, as after early stopping).
     saved: Linear,
+    /// The features the fits read.
+    terms: Terms,
+    /// The validation's choice: hinge terms kept, optional columns kept, ridge.
+    choice: (bool, bool, f64),
 }
 
 impl LinearFits {
@@ -208,8 +229,14 @@ impl LinearFits {
                 train.len() + more.len()
             );
         }
+        let choice = (v.hinged, v.optional, v.ridge);
         let (training, saved) = (v.fit, v.refit);
-        Ok(LinearFits { training, saved })
+        Ok(LinearFits {
+            training,
+            saved,
+            terms,
+            choice,
+        })
     }
 }
 
@@ -282,18 +309,88 @@ fn local_bases(
     Ok((training, saved))
 }
 
+/// Errors and their local scales per output column, as [`validation_errors`] returns them.
+type Errors = (Vec<Vec<f64>>, Vec<Vec<f64>>);
+
 /// `model` with its untrained spread set from the residuals of its base (the linear base as fitted
 /// on the training part) over the validation windows, in the windows' local scales:
-/// out-of-sample errors, as the test part's will be.
+/// out-of-sample errors, as the test part's will be; pooled with `year_before`'s when given.
 fn with_base_spread<B: Backend>(
     model: Forecaster<B>,
     problem: &Problem,
     levels: &[f64],
+    year_before: Option<&YearBefore>,
     device: &B::Device,
 ) -> Forecaster<B> {
-    let w = problem.windows(&problem.val_sample());
-    let (residuals, scales) = validation_errors(&model, &w, device);
+    let w = problem.windows(&spread_origins(problem, year_before));
+    let own = validation_errors(&model, &w, device);
+    let (residuals, scales) = pooled(own, year_before.map(|y| &y.errors));
     model.with_residuals(&residuals, &scales, levels)
+}
+
+/// `errors` with `more`'s appended column by column.
+fn pooled(mut errors: Errors, more: Option<&Errors>) -> Errors {
+    if let Some((r, s)) = more {
+        for (into, from) in errors.0.iter_mut().zip(r) {
+            into.extend(from);
+        }
+        for (into, from) in errors.1.iter_mut().zip(s) {
+            into.extend(from);
+        }
+    }
+    errors
+}
+
+/// The linear base's out-of-sample errors over the same calendar weeks a year before the test
+/// part ([`Problem::year_before_test`]): the validation's choice refitted on the training
+/// windows whose targets do not meet those weeks' forecasts them. At most as many windows as
+/// the validation's, evenly spread; `None` without such weeks. A validation part that misses
+/// the test's season (a summer, a holiday shutdown) then does not set the interval alone.
+fn year_before_errors<B: Backend>(
+    model: &Forecaster<B>,
+    problem: &Problem,
+    fits: &LinearFits,
+    device: &B::Device,
+) -> Option<YearBefore> {
+    let all = problem.year_before_test();
+    let (first, last) = (*all.first()?, *all.last()?);
+    let end = last + problem.horizon;
+    let train: Vec<usize> = problem
+        .train_origins()
+        .into_iter()
+        .filter(|&o| o + problem.horizon <= first || o >= end)
+        .collect();
+    let fit = Linear::fit_choice(
+        &problem.frame,
+        &train,
+        (problem.context, problem.horizon),
+        &fits.terms,
+        fits.choice,
+    )?;
+    let block = evenly(all, problem.val_sample().len());
+    let base = model.clone().with_linear_base(&fit);
+    let errors = validation_errors(&base, &problem.windows(&block), device);
+    Some(YearBefore {
+        errors,
+        windows: block.len(),
+    })
+}
+
+/// The base's errors over the same weeks a year before the test part, from this many windows.
+struct YearBefore {
+    errors: Errors,
+    windows: usize,
+}
+
+/// The validation windows a spread is measured on: the validation sample, thinned to as many
+/// windows as the same weeks a year earlier give when they are pooled in, so that the recent
+/// past and the season weigh alike.
+fn spread_origins(problem: &Problem, year_before: Option<&YearBefore>) -> Vec<usize> {
+    let all = problem.val_sample();
+    match year_before {
+        Some(y) => evenly(all, y.windows),
+        None => all,
+    }
 }
 
 /// The errors (actual minus point forecast, scaled units) of `model` over windows `w` and the
@@ -342,6 +439,9 @@ struct Loop<'a, B: AutodiffBackend> {
     fits: Option<LinearFits>,
     /// Each series' linear base refit before its test part, by name (many series).
     local_saved: Option<BTreeMap<String, Linear>>,
+    /// The base's errors over the same weeks a year before the test part, pooled into every
+    /// spread (see [`year_before_errors`]).
+    year_before: Option<YearBefore>,
     /// When the run began: its time budget counts from here (reading, fitting, training).
     began: Instant,
     device: &'a B::Device,
@@ -365,6 +465,7 @@ fn run_loop<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
         model,
         fits,
         local_saved,
+        year_before,
         began,
         device,
     } = work;
@@ -386,6 +487,10 @@ fn run_loop<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
         model = model.with_linear_base(&f.training);
     }
     let val = problem.windows(&problem.val_sample());
+    // The windows a best checkpoint's spread is measured on, when not all of `val`.
+    let spread_val = year_before
+        .as_ref()
+        .map(|y| problem.windows(&spread_origins(problem, Some(y))));
     let loss_kind = config.forecast.loss;
     let levels = config.forecast.quantiles.clone();
     let batch = config.train.batch_size;
@@ -477,7 +582,11 @@ fn run_loop<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
                 // A probabilistic model becomes the best with the spread of its own validation
                 // errors (the last checkpoint keeps the training's, for an exact resume).
                 let best_model = (improved && loss_kind.is_probabilistic()).then(|| {
-                    let (residuals, scales) = validation_errors(&model.valid(), &val, device);
+                    let own = match &spread_val {
+                        Some(w) => validation_errors(&model.valid(), w, device),
+                        None => validation_errors(&model.valid(), &val, device),
+                    };
+                    let (residuals, scales) = pooled(own, year_before.as_ref().map(|y| &y.errors));
                     saved.clone().with_residuals(&residuals, &scales, &levels)
                 });
                 save(run, &state, (&saved, best_model.as_ref()), &optim, improved)?;
