@@ -350,19 +350,24 @@ fn victoria_demand_from_augurs_testing() {
     );
 }
 
+/// A draw of N(0, 1) (Box-Muller).
+fn standard_normal(rng: &mut impl rand::Rng) -> f64 {
+    let (u, v): (f64, f64) = (rng.random(), rng.random());
+    (-2.0 * (1.0 - u).ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+}
+
 #[test]
 fn intervals_cover_known_noise() {
     // A monthly season plus N(0, 1) noise: the base's errors are the noise, so a quantile or
     // Gaussian forecaster's 80% interval should hold about 80% of the test part's actuals.
-    use rand::{Rng, SeedableRng};
+    use rand::SeedableRng;
     let _turn = turn();
     let tmp = tempfile::tempdir().unwrap();
     let csv = tmp.path().join("noise.csv");
     let mut rng = rand::rngs::StdRng::seed_from_u64(3);
     let mut text = String::from("month,y\n");
     for t in 0..720usize {
-        let (u, v): (f64, f64) = (rng.random(), rng.random());
-        let noise = (-2.0 * (1.0 - u).ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos();
+        let noise = standard_normal(&mut rng);
         let season = 3.0 * (2.0 * std::f64::consts::PI * t as f64 / 12.0).sin();
         text += &format!(
             "{}-{:02},{}\n",
@@ -418,7 +423,7 @@ fn intervals_take_the_same_weeks_a_year_earlier() {
     // last December and the validation part (120 days) ends in November, so its errors alone
     // would give an interval for N(0, 1), covering about a third of December's actuals; the
     // base's errors over the December before (refitted without it) widen it.
-    use rand::{Rng, SeedableRng};
+    use rand::SeedableRng;
     let _turn = turn();
     let tmp = tempfile::tempdir().unwrap();
     let csv = tmp.path().join("december.csv");
@@ -427,8 +432,7 @@ fn intervals_take_the_same_weeks_a_year_earlier() {
     let start = chrono::NaiveDate::from_ymd_opt(2015, 1, 1).unwrap();
     for t in 0..1461i64 {
         let day = start + chrono::Duration::days(t);
-        let (u, v): (f64, f64) = (rng.random(), rng.random());
-        let noise = (-2.0 * (1.0 - u).ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos();
+        let noise = standard_normal(&mut rng);
         let sd = if chrono::Datelike::month(&day) == 12 {
             3.0
         } else {

@@ -488,9 +488,10 @@ fn run_loop<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
     }
     let val = problem.windows(&problem.val_sample());
     // The windows a best checkpoint's spread is measured on, when not all of `val`.
-    let spread_val = year_before
+    let thinned = year_before
         .as_ref()
         .map(|y| problem.windows(&spread_origins(problem, Some(y))));
+    let spread_val = thinned.as_ref();
     let loss_kind = config.forecast.loss;
     let levels = config.forecast.quantiles.clone();
     let batch = config.train.batch_size;
@@ -582,10 +583,7 @@ fn run_loop<B: AutodiffBackend, O: Optimizer<Forecaster<B>, B>>(
                 // A probabilistic model becomes the best with the spread of its own validation
                 // errors (the last checkpoint keeps the training's, for an exact resume).
                 let best_model = (improved && loss_kind.is_probabilistic()).then(|| {
-                    let own = match &spread_val {
-                        Some(w) => validation_errors(&model.valid(), w, device),
-                        None => validation_errors(&model.valid(), &val, device),
-                    };
+                    let own = validation_errors(&model.valid(), spread_val.unwrap_or(&val), device);
                     let (residuals, scales) = pooled(own, year_before.as_ref().map(|y| &y.errors));
                     saved.clone().with_residuals(&residuals, &scales, &levels)
                 });
