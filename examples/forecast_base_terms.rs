@@ -1,6 +1,7 @@
 //! The forecaster's linear base with and without each of its optional terms, on a run config's
 //! series: the context's targets (and past covariates) only or also the future covariates'
-//! past, hinge terms of the future covariates offered or not. Each variant is fitted as
+//! past, hinge terms of the future covariates offered or not, the year's harmonics offered or
+//! not. Each variant is fitted as
 //! `burn-rnn train` fits the base (ridge penalty, and whether offered hinge terms stay, chosen on
 //! the validation part; refit on every window before the test part) and scored on the test
 //! part's windows (scaled MAE), beside the linear baseline of `burn-rnn eval`.
@@ -74,20 +75,31 @@ fn main() -> ExitCode {
     let unknown = frame.targets.len() + frame.past.len();
     let future = p.future_covariates();
     let hinges = Hinges::fit_ranges(frame, future, &p.training_ranges());
-    for (name, columns, offered) in [
-        ("targets only, no hinges", unknown, false),
-        ("targets only, hinges offered", unknown, true),
+    for (name, columns, offered, yearly) in [
+        ("targets only, no hinges", unknown, false, false),
+        ("targets only, hinges offered", unknown, true, false),
         (
             "with the covariates' past, no hinges",
             unknown + future,
+            false,
             false,
         ),
         (
             "with the covariates' past, hinges offered",
             unknown + future,
             true,
+            false,
+        ),
+        (
+            "with the covariates' past, hinges and the year's harmonics offered",
+            unknown + future,
+            true,
+            true,
         ),
     ] {
+        if yearly && frame.year.is_none() {
+            continue;
+        }
         let terms = Terms {
             context_columns: Some(columns),
             optional_columns: 0,
@@ -96,6 +108,7 @@ fn main() -> ExitCode {
             } else {
                 Hinges::default()
             },
+            year: frame.year.filter(|_| yearly),
         };
         let Some(v) =
             Linear::fit_validated(frame, [&train, &val, more], (context, horizon), &terms)
@@ -104,9 +117,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         };
         println!(
-            "{name}: ridge {:e}, hinges kept: {}, validation MAE {:.4}, test MAE {:.4}",
-            v.ridge,
-            v.hinged,
+            "{name}: ridge {:e}, hinges kept: {}, year's harmonics kept: {}, validation MAE {:.4}, test MAE {:.4}",
+            v.choice.ridge,
+            v.choice.hinged,
+            v.choice.yearly,
             v.error,
             mae(&v.refit)
         );

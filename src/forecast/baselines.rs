@@ -2,6 +2,7 @@
 //! value one season earlier), and a linear autoregression on the same context and covariates
 //! as the model (least squares, fitted on the training part).
 
+use super::time::YearHarmonics;
 use super::window::{Frame, WindowBuffers};
 use crate::kernels::Real;
 
@@ -44,6 +45,9 @@ pub struct Terms {
     pub optional_columns: usize,
     /// Piecewise-linear terms of the horizon's future covariates.
     pub hinges: Hinges,
+    /// Higher harmonics of the year's phase at the horizon's first step. `None`: none.
+    #[serde(default)]
+    pub year: Option<YearHarmonics>,
 }
 
 /// The quantiles of the training part at which [`Hinges`] bend.
@@ -113,6 +117,20 @@ pub const RIDGE: f64 = 1e-6;
 /// The penalties [`Linear::fit_validated`] chooses from, relative like [`RIDGE`].
 pub const RIDGES: [f64; 6] = [1e-6, 1e-4, 1e-3, 1e-2, 3e-2, 1e-1];
 
+/// Which of a fit's optional features it keeps (the others' weights are zero), and its
+/// penalty: what [`Linear::fit_validated`] chooses on the validation part.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Choice {
+    /// Whether the hinge terms ([`Terms::hinges`]) are kept.
+    pub hinged: bool,
+    /// Whether the context's optional columns ([`Terms::optional_columns`]) are kept.
+    pub optional: bool,
+    /// Whether the year's harmonics ([`Terms::year`]) are kept.
+    pub yearly: bool,
+    /// The ridge penalty, relative like [`RIDGE`].
+    pub ridge: f64,
+}
+
 /// What [`Linear::fit_validated`] chose.
 #[derive(Clone, Debug)]
 pub struct Validated {
@@ -120,13 +138,8 @@ pub struct Validated {
     pub fit: Linear,
     /// Fitted on the training windows and the further ones, with the chosen penalty.
     pub refit: Linear,
-    /// The chosen penalty, relative like [`RIDGE`].
-    pub ridge: f64,
-    /// Whether the hinge terms were kept (else their weights are zero): they are when they
-    /// validate better.
-    pub hinged: bool,
-    /// Whether the context's optional columns ([`Terms::optional_columns`]) were kept.
-    pub optional: bool,
+    /// The choice; a term is kept only when the fit has it and it validates better.
+    pub choice: Choice,
     /// The chosen fit's mean absolute error on the validation windows (scaled units).
     pub error: f64,
     /// The best error of the other choice of the hinge terms (without them when they were kept,
@@ -134,6 +147,8 @@ pub struct Validated {
     pub other_hinged_error: Option<f64>,
     /// The best error of the other choice of the optional columns, when there were some.
     pub other_optional_error: Option<f64>,
+    /// The best error of the other choice of the year's harmonics, when there were some.
+    pub other_yearly_error: Option<f64>,
 }
 
 /// The normal equations of windows: `X^T X` `[p, p]` and `X^T Y` `[p, outputs]` with
@@ -200,8 +215,8 @@ impl Design {
 }
 
 /// Appends the design rows of the windows in `w` to `x` (each: the context's values as `terms`
-/// selects them, the horizon's known columns, the hinge terms, 1); returns the number of
-/// features.
+/// selects them, the horizon's known columns, the year's harmonics, the hinge terms, 1); returns
+/// the number of features.
 fn design(
     w: &WindowBuffers,
     (context, horizon): (usize, usize),
@@ -220,10 +235,16 @@ fn design(
             x.extend(step[..columns].iter().map(|&v| f64::from(v)));
         }
         x.extend(dec.iter().map(|&v| f64::from(v)));
+        if let Some(year) = &terms.year {
+            year.extend(dec, x);
+        }
         terms.hinges.extend(dec, known, x);
         x.push(1.0);
     }
-    context * columns + dec_w + horizon * terms.hinges.per_step()
+    context * columns
+        + dec_w
+        + terms.year.map_or(0, |y| y.count())
+        + horizon * terms.hinges.per_step()
 }
 
 impl Gram {
@@ -324,19 +345,25 @@ impl Gram {
         }
     }
 
-    /// The features a fit keeps: all but the hinge terms unless `hinged`, and all but the
-    /// context's optional columns unless `optional`; the constant always.
-    fn kept(&self, hinged: bool, optional: bool) -> Vec<usize> {
+    /// The features a fit of `choice` keeps: the hinge terms only if `hinged`, the context's
+    /// optional columns only if `optional`, the year's harmonics only if `yearly`; the rest and
+    /// the constant always.
+    fn kept(&self, choice: Choice) -> Vec<usize> {
         let terms = &self.terms;
         let bent = self.horizon * terms.hinges.per_step();
+        let yearly = terms.year.map_or(0, |y| y.count());
         let columns = self.columns;
         let context_features = self.context * columns;
         let optional_from = columns - terms.optional_columns.min(columns);
+        let year_from = self.features - bent - yearly;
         (0..=self.features)
             .filter(|&a| {
                 let is_hinge = a >= self.features - bent && a < self.features;
+                let is_year = a >= year_from && a < year_from + yearly;
                 let is_optional = a < context_features && a % columns.max(1) >= optional_from;
-                (hinged || !is_hinge) && (optional || !is_optional)
+                (choice.hinged || !is_hinge)
+                    && (choice.optional || !is_optional)
+                    && (choice.yearly || !is_year)
             })
             .collect()
     }
@@ -403,24 +430,27 @@ impl Linear {
         if val.is_empty() {
             return None;
         }
-        // Candidates: each penalty, with the hinge terms and without them, with the context's
-        // optional columns and without them (the features left out get weights zero).
-        let bent = horizon * terms.hinges.per_step();
-        let both: &[bool] = &[true, false];
-        let hinge_kinds = if bent > 0 { both } else { &both[..1] };
-        let optional_kinds = if terms.optional_columns > 0 && gram.columns > 0 {
-            both
-        } else {
-            &both[..1]
-        };
-        let candidates: Vec<(bool, bool, f64)> = hinge_kinds
-            .iter()
-            .flat_map(|&h| optional_kinds.iter().map(move |&o| (h, o)))
-            .flat_map(|(h, o)| RIDGES.iter().map(move |&r| (h, o, r)))
-            .collect();
-        let solve = |gram: &Gram, (hinged, optional, ridge): (bool, bool, f64)| {
-            gram.solve_kept(ridge, &gram.kept(hinged, optional))
-        };
+        // Candidates: each penalty, with and without each kind of optional feature the terms
+        // offer (hinge terms, the context's optional columns, the year's harmonics; the
+        // features left out get weights zero).
+        let offered = |yes: bool| -> &[bool] { if yes { &[true, false] } else { &[false] } };
+        let hinge_kinds = offered(horizon * terms.hinges.per_step() > 0);
+        let optional_kinds = offered(terms.optional_columns > 0 && gram.columns > 0);
+        let year_kinds = offered(terms.year.is_some_and(|y| y.count() > 0));
+        let mut candidates = Vec::new();
+        for &hinged in hinge_kinds {
+            for &optional in optional_kinds {
+                for &yearly in year_kinds {
+                    candidates.extend(RIDGES.iter().map(|&ridge| Choice {
+                        hinged,
+                        optional,
+                        yearly,
+                        ridge,
+                    }));
+                }
+            }
+        }
+        let solve = |gram: &Gram, c: Choice| gram.solve_kept(c.ridge, &gram.kept(c));
         let fits: Vec<Linear> = candidates.iter().map(|&c| solve(&gram, c)).collect();
         // The mean absolute error of each fit over the observed targets of `val`.
         let mut sums = vec![0.0; fits.len()];
@@ -437,41 +467,42 @@ impl Linear {
             count += d.w.mask.iter().map(|&m| f64::from(m)).sum::<f64>();
         }
         let errors: Vec<f64> = sums.iter().map(|s| s / f64::max(count, 1.0)).collect();
-        let best = |keep: &dyn Fn(&(bool, bool, f64)) -> bool| {
+        let best = |keep: &dyn Fn(&Choice) -> bool| {
             (0..fits.len())
                 .filter(|&i| keep(&candidates[i]))
                 .min_by(|&a, &b| errors[a].total_cmp(&errors[b]))
         };
         let chosen = best(&|_| true)?;
-        let (hinged, optional, ridge) = candidates[chosen];
-        let other_hinged = best(&|c| c.0 != hinged);
-        let other_optional = best(&|c| c.1 != optional);
+        let choice = candidates[chosen];
+        let error_of = |i: Option<usize>| i.map(|i| errors[i]);
+        let other_hinged = error_of(best(&|c| c.hinged != choice.hinged));
+        let other_optional = error_of(best(&|c| c.optional != choice.optional));
+        let other_yearly = error_of(best(&|c| c.yearly != choice.yearly));
         if let Some(extra) = Gram::of(frame, more, (context, horizon), terms) {
             gram.add(&extra);
         }
         Some(Validated {
-            refit: solve(&gram, candidates[chosen]),
+            refit: solve(&gram, choice),
             fit: fits.into_iter().nth(chosen)?,
-            ridge,
-            hinged: hinged && bent > 0,
-            optional: optional && optional_kinds.len() > 1,
+            choice,
             error: errors[chosen],
-            other_hinged_error: other_hinged.map(|i| errors[i]),
-            other_optional_error: other_optional.map(|i| errors[i]),
+            other_hinged_error: other_hinged,
+            other_optional_error: other_optional,
+            other_yearly_error: other_yearly,
         })
     }
 
-    /// [`Linear::fit_validated`]'s choice (`hinged`, `optional`, `ridge`) fitted again on the
-    /// windows of `origins` alone. `None` when there are none.
+    /// [`Linear::fit_validated`]'s `choice` fitted again on the windows of `origins` alone.
+    /// `None` when there are none.
     pub fn fit_choice(
         frame: &Frame,
         origins: &[usize],
         (context, horizon): (usize, usize),
         terms: &Terms,
-        (hinged, optional, ridge): (bool, bool, f64),
+        choice: Choice,
     ) -> Option<Linear> {
         let gram = Gram::of(frame, origins, (context, horizon), terms)?;
-        Some(gram.solve_kept(ridge, &gram.kept(hinged, optional)))
+        Some(gram.solve_kept(choice.ridge, &gram.kept(choice)))
     }
 
     /// The weights `[features + 1, outputs]` (row-major, the constant's row last), the number
@@ -652,10 +683,10 @@ mod tests {
         let more: Vec<usize> = (50..60).collect();
         let v = Linear::fit_validated(&frame, [&train, &val, &more], (2, 1), &Terms::default())
             .unwrap();
-        assert_eq!(v.ridge, RIDGES[0]);
+        assert_eq!(v.choice.ridge, RIDGES[0]);
         // The refit sums the same windows as a fit on all of them at once.
         let all: Vec<usize> = (2..60).collect();
-        let once = Linear::fit_ridge(&frame, &all, 2, 1, v.ridge).unwrap();
+        let once = Linear::fit_ridge(&frame, &all, 2, 1, v.choice.ridge).unwrap();
         for (a, b) in v.refit.weights().0.iter().zip(once.weights().0) {
             assert!((a - b).abs() < 1e-9 * b.abs().max(1.0), "{a} vs {b}");
         }
@@ -716,9 +747,10 @@ mod tests {
             context_columns: Some(2),
             optional_columns: 1,
             hinges: Hinges::default(),
+            year: None,
         };
         let v = Linear::fit_validated(&frame, [&train, &val, &[]], (4, 2), &terms).unwrap();
-        assert!(v.optional, "the covariate's past kept");
+        assert!(v.choice.optional, "the covariate's past kept");
         let without = v.other_optional_error.unwrap();
         assert!(v.error < 0.01 * without, "{} vs {without}", v.error);
         // Without it, its weights are zero: the fit that left it out predicts no better than
@@ -758,6 +790,7 @@ mod tests {
             context_columns: Some(1),
             optional_columns: 0,
             hinges,
+            year: None,
         };
         let bent = Linear::fit_validated(&frame, [&train, &val, &more], (2, 2), &terms).unwrap();
         let (_, features, outputs) = bent.fit.weights();

@@ -199,6 +199,14 @@ impl Frequency {
         Some(Frequency::Seconds(smallest))
     }
 
+    /// The length of a step in seconds (a calendar month: a twelfth of 365 days).
+    pub fn step_secs(self) -> i64 {
+        match self {
+            Frequency::Months(m) => i64::from(m) * 365 * 86_400 / 12,
+            Frequency::Seconds(s) => s,
+        }
+    }
+
     /// The frequency as a user would name it (`monthly`, `30 minutes`, `daily`, ...).
     pub fn describe(self) -> String {
         match self {
@@ -257,25 +265,69 @@ impl Cycle {
 }
 
 /// The calendar cycles that carry information in a series of this frequency spanning
-/// `span_secs`: a cycle longer than one step (an hourly series has days, weeks and years; a
-/// monthly one only years) that the series covers at least twice, so that each phase is seen
-/// more than once (a year's phase in a series of one summer only tells the days apart, which a
-/// model can memorise and not carry forward).
+/// `span_secs` (from its first step to its last): a cycle longer than one step (an hourly series
+/// has days, weeks and years; a monthly one only years) that the series' steps cover at least
+/// twice, so that each phase is seen more than once (a year's phase in a series of one summer
+/// only tells the days apart, which a model can memorise and not carry forward).
 pub fn calendar_cycles(frequency: Frequency, span_secs: i64) -> Vec<Cycle> {
     const DAY: i64 = 86_400;
-    let step = match frequency {
-        Frequency::Months(m) => i64::from(m) * 28 * DAY,
-        Frequency::Seconds(s) => s,
-    };
+    let step = frequency.step_secs();
     [
         (Cycle::Day, DAY),
         (Cycle::Week, 7 * DAY),
         (Cycle::Year, 365 * DAY),
     ]
     .into_iter()
-    .filter(|&(_, length)| step < length && span_secs >= 2 * length)
+    .filter(|&(_, length)| step < length && span_secs + step >= 2 * length)
     .map(|(cycle, _)| cycle)
     .collect()
+}
+
+/// The sine and cosine of the harmonics `2..=order` of the year's phase at a window's first
+/// horizon step, read from the calendar's yearly sine and cosine there: a yearly profile finer
+/// than the calendar's first harmonic draws (Prophet's yearly seasonality), such as a holiday
+/// season's dip. A regular series' later horizon steps lie a fixed shift of the year after the
+/// first, so one weight per horizon step and term draws each step's own profile. The linear
+/// base reads them ([`crate::forecast::baselines::Terms::year`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct YearHarmonics {
+    /// The known column holding the sine of the year's phase; the next holds its cosine.
+    pub column: usize,
+    /// The highest harmonic.
+    pub order: usize,
+}
+
+impl YearHarmonics {
+    /// The harmonics of a series of this frequency whose year's sine is known column `column`:
+    /// up to the 10th, as Prophet's yearly seasonality, and at most half the steps of a year (a
+    /// monthly series' 6 tell its months apart). `None` when that leaves no harmonic beyond
+    /// the first.
+    pub fn of(frequency: Frequency, column: usize) -> Option<YearHarmonics> {
+        let steps = 365 * 86_400 / frequency.step_secs().max(1);
+        let order = (steps / 2).min(10) as usize;
+        (order >= 2).then_some(YearHarmonics { column, order })
+    }
+
+    /// Terms per window: a sine and a cosine of each harmonic from the second.
+    pub fn count(&self) -> usize {
+        2 * self.order.saturating_sub(1)
+    }
+
+    /// Appends the terms of one window's horizon `known` `[horizon, known columns]`
+    /// (row-major) to `out`, by the angle-addition recurrence from the first step's sine and
+    /// cosine (as [`crate::model::Forecaster`] computes them).
+    pub fn extend(&self, known: &[f32], out: &mut Vec<f64>) {
+        let (s1, c1) = (
+            f64::from(known[self.column]),
+            f64::from(known[self.column + 1]),
+        );
+        let (mut s, mut c) = (s1, c1);
+        for _ in 2..=self.order {
+            (s, c) = (s * c1 + c * s1, c * c1 - s * s1);
+            out.push(s);
+            out.push(c);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -379,6 +431,44 @@ mod tests {
     }
 
     #[test]
+    fn year_harmonics_are_those_of_the_phase() {
+        assert_eq!(
+            YearHarmonics::of(Frequency::Months(1), 0).map(|y| y.order),
+            Some(6)
+        );
+        assert_eq!(
+            YearHarmonics::of(Frequency::Seconds(1800), 3).map(|y| y.order),
+            Some(10)
+        );
+        assert_eq!(
+            YearHarmonics::of(Frequency::Seconds(604_800), 0).map(|y| y.order),
+            Some(10)
+        );
+        assert_eq!(
+            YearHarmonics::of(Frequency::Months(3), 0).map(|y| y.order),
+            Some(2)
+        );
+        assert_eq!(YearHarmonics::of(Frequency::Months(6), 0), None);
+        let y = YearHarmonics {
+            column: 1,
+            order: 10,
+        };
+        for phase in [0.0, 0.13, 0.5, 0.77] {
+            let a = 2.0 * std::f64::consts::PI * phase;
+            // Two horizon steps of three known columns; the year's sine and cosine are 1 and 2.
+            let known = [9.0, a.sin() as f32, a.cos() as f32, 9.0, 0.0, 0.0];
+            let mut out = Vec::new();
+            y.extend(&known, &mut out);
+            assert_eq!(out.len(), y.count());
+            for (k, pair) in (2..=10).zip(out.chunks(2)) {
+                let k = f64::from(k);
+                assert!((pair[0] - (k * a).sin()).abs() < 1e-5, "sin {k} at {phase}");
+                assert!((pair[1] - (k * a).cos()).abs() < 1e-5, "cos {k} at {phase}");
+            }
+        }
+    }
+
+    #[test]
     fn cycles_follow_the_frequency() {
         let years = 10 * 365 * 86_400;
         assert_eq!(
@@ -398,6 +488,20 @@ mod tests {
             calendar_cycles(Frequency::Seconds(1800), 84 * 86_400),
             vec![Cycle::Day, Cycle::Week]
         );
+        // Two years of half-hours from 2012-01-01 00:00 to 2013-12-31 23:30 cover each phase of
+        // the year twice (their span is a step short of 730 days); a step fewer does not.
+        let two_years = 730 * 86_400 - 1800;
+        assert!(calendar_cycles(Frequency::Seconds(1800), two_years).contains(&Cycle::Year));
+        assert!(
+            !calendar_cycles(Frequency::Seconds(1800), two_years - 1800).contains(&Cycle::Year)
+        );
+        // 24 months; a yearly series has no phase in the year.
+        let months = Frequency::Months(1);
+        assert_eq!(
+            calendar_cycles(months, 23 * months.step_secs()),
+            vec![Cycle::Year]
+        );
+        assert!(calendar_cycles(Frequency::Months(12), years).is_empty());
         // Monday 2024-03-18 06:00: a quarter of the day, in the first day of the week.
         let t = TimeFormat::DateTime.parse("2024-03-18T06:00:00").unwrap();
         assert!((Cycle::Day.phase(t) - 0.25).abs() < 1e-12);

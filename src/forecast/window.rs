@@ -8,7 +8,7 @@
 
 use super::scale::Scaler;
 use super::series::Series;
-use super::time::{Cycle, Frequency, calendar_cycles};
+use super::time::{Cycle, Frequency, YearHarmonics, calendar_cycles};
 
 /// The series in scaled units, every column `[steps]`.
 #[derive(Clone, Debug)]
@@ -25,6 +25,8 @@ pub struct Frame {
     pub len: usize,
     /// Steps in all (history, then the trailing known future).
     pub steps: usize,
+    /// The year's higher harmonics, when the calendar features hold the year.
+    pub year: Option<YearHarmonics>,
 }
 
 /// The scalers of a series: one per target, past covariate and future covariate.
@@ -81,15 +83,20 @@ impl Frame {
     /// The calendar cycles of `series` when `calendar` is set: those that vary at its frequency
     /// (rows taken as steps, `gaps = "ignore"`: their smallest step) over its span.
     pub fn cycles(series: &Series, calendar: bool) -> Vec<Cycle> {
-        let frequency = series
-            .frequency
-            .or_else(|| series.times.as_deref().and_then(Frequency::infer));
-        match (&series.times, frequency) {
+        match (&series.times, Frame::frequency(series)) {
             (Some(times), Some(freq)) if calendar => {
                 calendar_cycles(freq, times[series.len.max(1) - 1] - times[0])
             }
             _ => Vec::new(),
         }
+    }
+
+    /// The series' step: its calendar's, or rows taken as steps (`gaps = "ignore"`) their
+    /// smallest.
+    fn frequency(series: &Series) -> Option<Frequency> {
+        series
+            .frequency
+            .or_else(|| series.times.as_deref().and_then(Frequency::infer))
     }
 
     /// `series` in the units of `scalers`, with the sin/cos features of `cycles` (none without
@@ -102,6 +109,11 @@ impl Frame {
                 .collect()
         };
         let mut known = scaled(&series.future, &scalers.future);
+        let year = cycles
+            .iter()
+            .position(|&c| c == Cycle::Year)
+            .zip(Frame::frequency(series))
+            .and_then(|(i, f)| YearHarmonics::of(f, known.len() + 2 * i));
         if let Some(times) = &series.times {
             for cycle in cycles {
                 let phase: Vec<f64> = times.iter().map(|&t| cycle.phase(t)).collect();
@@ -117,6 +129,7 @@ impl Frame {
             known,
             len: series.len,
             steps: series.steps(),
+            year: year.filter(|_| series.times.is_some()),
         }
     }
 

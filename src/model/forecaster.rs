@@ -23,6 +23,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 
 use crate::forecast::baselines;
+use crate::forecast::time::YearHarmonics;
 use crate::layer::{Recurrent, RecurrentConfig};
 use crate::model::task::head;
 
@@ -115,6 +116,11 @@ pub struct ForecasterConfig {
     /// CLI's: the targets and the past and future covariates, not the calendar features).
     /// `None`: all `D`.
     pub linear_columns: Option<usize>,
+    /// With a linear base: it also reads these harmonics of the year's phase at the horizon's
+    /// first step (from the known columns' yearly sine and cosine; see
+    /// [`crate::forecast::time::YearHarmonics`]).
+    #[config(default = "None")]
+    pub year: Option<YearHarmonics>,
     /// What the forecast is and how training measures it.
     #[config(default = "ForecastLoss::Mae")]
     pub loss: ForecastLoss,
@@ -164,9 +170,12 @@ impl ForecasterConfig {
             .linear_columns
             .unwrap_or(self.recurrent.input_size)
             .min(self.recurrent.input_size);
+        let year = self.year.filter(|_| self.linear_context.is_some());
         let linear_base = self.linear_context.map(|c| {
             let mut linear = LinearConfig::new(
-                c * columns + self.horizon * (self.known + hinges * knots),
+                c * columns
+                    + self.horizon * (self.known + hinges * knots)
+                    + year.map_or(0, |y| y.count()),
                 self.horizon * self.targets,
             )
             .init(device);
@@ -186,6 +195,7 @@ impl ForecasterConfig {
             head,
             linear_base,
             knots,
+            year: year.map(|y| [y.column, y.order]),
             targets: self.targets,
             horizon: self.horizon,
             season: self.season,
@@ -217,12 +227,14 @@ pub struct Forecaster<B: Backend> {
     /// Direct: `[H + horizon * K] → [horizon * targets * P]`; autoregressive: the decoder's
     /// output `[H] → [targets * P]` per step.
     pub head: Linear<B>,
-    /// The frozen linear base `[C * D + horizon * (K + F * knots)] → [horizon * targets]`, when
-    /// configured.
+    /// The frozen linear base `[C * D + horizon * K + Y + horizon * F * knots] → [horizon *
+    /// targets]` (`Y`: the year's harmonic terms), when configured.
     pub linear_base: Option<Linear<B>>,
     /// The knots of the base's hinge terms `[F, knots]` (frozen), for its first `F` known
     /// columns.
     pub knots: Option<Param<Tensor<B, 2>>>,
+    /// The known column of the year's sine and the highest harmonic the base reads.
+    pub year: Option<[usize; 2]>,
     /// Target columns; they are the first values of each context step.
     pub targets: usize,
     /// Steps forecast.
@@ -270,6 +282,11 @@ impl<B: Backend> Forecaster<B> {
             weight: Param::from_tensor(weight).set_require_grad(false),
             bias: Some(Param::from_tensor(bias).set_require_grad(false)),
         });
+        assert_eq!(
+            fit.terms().year.map(|y| [y.column, y.order]),
+            self.year,
+            "the year's harmonics of the linear fit"
+        );
         let hinges = &fit.terms().hinges;
         let columns = self.knots.as_ref().map_or(0, |k| k.val().dims()[0]);
         assert_eq!(
@@ -284,6 +301,25 @@ impl<B: Backend> Forecaster<B> {
             self.knots = Some(Param::from_tensor(knots).set_require_grad(false));
         }
         self
+    }
+
+    /// The year's harmonics `2..=order` at the horizon's first step: `[B, horizon * K]` →
+    /// `[B, 2 * (order - 1)]` (sine, cosine of each), by the angle-addition recurrence as
+    /// [`YearHarmonics::extend`] computes them; empty without them.
+    fn year_terms(&self, known: &Tensor<B, 2>) -> Option<Tensor<B, 2>> {
+        let [column, order] = self.year?;
+        let s1 = known.clone().narrow(1, column, 1);
+        let c1 = known.clone().narrow(1, column + 1, 1);
+        let (mut s, mut c) = (s1.clone(), c1.clone());
+        let mut terms = Vec::with_capacity(2 * order);
+        for _ in 2..=order {
+            let next_s = s.clone() * c1.clone() + c.clone() * s1.clone();
+            let next_c = c * c1.clone() - s * s1.clone();
+            (s, c) = (next_s, next_c);
+            terms.push(s.clone());
+            terms.push(c.clone());
+        }
+        (!terms.is_empty()).then(|| Tensor::cat(terms, 1))
     }
 
     /// The hinge terms of the horizon's known columns: `[B, horizon * K]` →
@@ -465,6 +501,7 @@ impl<B: Backend> Forecaster<B> {
                     .narrow(2, 0, columns)
                     .reshape([batch, steps * columns]);
                 let mut x = vec![flat, known.clone()];
+                x.extend(self.year_terms(&known));
                 x.extend(self.hinge_terms(known));
                 let x = Tensor::cat(x, 1);
                 assert_eq!(x.dims()[1], features, "the window of the linear base");
@@ -847,11 +884,12 @@ mod tests {
             context_columns: Some(2),
             optional_columns: 0,
             hinges: Hinges::fit(&frame, 1, 40),
+            year: None,
         };
         let (train, val): (Vec<usize>, Vec<usize>) = ((5..30).collect(), (30..38).collect());
         let v = LinearFit::fit_validated(&frame, [&train, &val, &val], (context, horizon), &terms)
             .unwrap();
-        assert!(v.hinged, "the bent effect keeps the hinge terms");
+        assert!(v.choice.hinged, "the bent effect keeps the hinge terms");
         let fit = v.refit;
         let mut w = WindowBuffers::default();
         for o in 40..50 {
@@ -879,6 +917,96 @@ mod tests {
         let base = model.linear_base.as_ref().unwrap();
         assert!(base.weight.val().grad(&grads).is_none());
         assert!(model.head.weight.val().grad(&grads).is_some());
+    }
+
+    #[test]
+    fn the_year_harmonics_draw_a_holiday_dip_and_the_model_reads_them_as_its_fit() {
+        use crate::forecast::baselines::{Hinges, Linear as LinearFit, Terms};
+        use crate::forecast::series::{Series, SeriesSpec};
+        use crate::forecast::window::{Frame, Scalers, WindowBuffers};
+        use chrono::Datelike;
+
+        // Four years of days: a weekly profile, and a holiday season's dip from December 18th
+        // to January 3rd that the calendar's first harmonic of the year cannot draw.
+        let start = chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap();
+        let days = 4 * 365 + 1;
+        let csv: String = std::iter::once("date,y\n".to_string())
+            .chain((0..days).map(|t| {
+                let d = start + chrono::Days::new(t as u64);
+                let week = [0.0, 1.0, 2.0, 1.0, 0.0, -3.0, -4.0][d.weekday() as usize];
+                let holiday =
+                    (d.month() == 12 && d.day() >= 18) || (d.month() == 1 && d.day() <= 3);
+                let noise = ((t * 37 % 11) as f64 / 11.0 - 0.5) * 0.3;
+                let y = 10.0 + week + if holiday { -6.0 } else { 0.0 } + noise;
+                format!("{d},{y}\n")
+            }))
+            .collect();
+        let spec = SeriesSpec {
+            time: Some("date".into()),
+            target: vec!["y".into()],
+            ..SeriesSpec::default()
+        };
+        let series = Series::from_reader(csv.as_bytes(), std::path::Path::new("t"), &spec).unwrap();
+        // Test: the last 45 days; validation: the 400 before (a December among them).
+        let test_start = days - 45;
+        let val_start = test_start - 400;
+        let scalers = Scalers::fit(&series, val_start).unwrap();
+        let frame = Frame::new(&series, &scalers, true);
+        // Daily: the week's and the year's sine and cosine; the year's from column 2.
+        let year = frame
+            .year
+            .expect("a daily series of four years has the year");
+        assert_eq!((year.column, year.order, frame.known.len()), (2, 10, 4));
+        let (context, horizon) = (14, 7);
+        let train: Vec<usize> = (context..val_start - horizon).collect();
+        let val: Vec<usize> = (val_start..test_start - horizon).collect();
+        let more: Vec<usize> = (val_start - horizon + 1..test_start - horizon).collect();
+        let terms = |year| Terms {
+            context_columns: Some(1),
+            optional_columns: 0,
+            hinges: Hinges::default(),
+            year,
+        };
+        let fit = |t: &Terms| {
+            LinearFit::fit_validated(&frame, [&train, &val, &more], (context, horizon), t).unwrap()
+        };
+        let (with, without) = (fit(&terms(Some(year))), fit(&terms(None)));
+        assert!(with.choice.yearly, "the harmonics validate better");
+        assert!(with.other_yearly_error.is_some_and(|e| e > with.error));
+        let mut w = WindowBuffers::default();
+        for o in test_start..days - horizon {
+            frame.window(o, context, horizon, &mut w);
+        }
+        let mae = |pred: &[f64]| {
+            pred.iter()
+                .zip(&w.y)
+                .map(|(p, &y)| (p - f64::from(y)).abs())
+                .sum::<f64>()
+                / pred.len() as f64
+        };
+        let want = with.refit.predict(&w);
+        let (a, b) = (mae(&want), mae(&without.refit.predict(&w)));
+        assert!(
+            a < 0.8 * b,
+            "the dip forecast: {a} with the harmonics, {b} without"
+        );
+
+        // The model's base reads the harmonics from the known columns as the fit does.
+        let device = Default::default();
+        let config = ForecasterConfig::new(RecurrentConfig::new(CellKind::Gru, 5, 4), 1, 4, 7)
+            .with_linear_context(Some(context))
+            .with_linear_columns(Some(1))
+            .with_year(Some(year));
+        let model = config.init::<B>(&device).with_linear_base(&with.refit);
+        let n = w.windows;
+        let x = Tensor::<B, 3>::from_data(TensorData::new(w.enc.clone(), [n, context, 5]), &device);
+        let k =
+            Tensor::<B, 2>::from_data(TensorData::new(w.dec.clone(), [n, horizon * 4]), &device);
+        let got: Vec<f32> = model.forward(x, k).into_data().to_vec().unwrap();
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(&want) {
+            assert!((f64::from(*g) - w).abs() < 1e-3, "{g} vs {w}");
+        }
     }
 
     #[test]

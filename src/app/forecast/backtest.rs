@@ -78,9 +78,7 @@ pub fn load_forecaster<B: Backend>(
     device: &B::Device,
 ) -> Result<Forecaster<B>, ForecastError> {
     let f = frame;
-    let model = config
-        .model_config(f.targets.len(), f.context_width(), f.known_width())
-        .init::<B>(device);
+    let model = config.model_config(f).init::<B>(device);
     let (_, files) = run.load_checkpoint(name)?;
     let dir = run.checkpoint_dir(name);
     Ok(load_module(

@@ -13,6 +13,7 @@ use crate::app::config::{
 };
 use crate::cell::CellKind;
 use crate::forecast::series::{Gaps, Missing, SeriesSpec};
+use crate::forecast::window::Frame;
 use crate::layer::RecurrentConfig;
 use crate::model::{Decoder, ForecastLoss, ForecasterConfig};
 
@@ -377,10 +378,15 @@ impl ForecastConfig {
         targets + self.data.past_covariates.len() + self.data.future_covariates.len()
     }
 
-    /// The model for `targets` target columns, `width` values per context step and `known`
-    /// known columns per horizon step.
-    pub fn model_config(&self, targets: usize, width: usize, known: usize) -> ForecasterConfig {
+    /// The model of the series in `frame`: its targets, values per context step, known columns
+    /// per horizon step and the year's harmonics.
+    pub fn model_config(&self, frame: &Frame) -> ForecasterConfig {
         let m = &self.model;
+        let (targets, width, known) = (
+            frame.targets.len(),
+            frame.context_width(),
+            frame.known_width(),
+        );
         ForecasterConfig::new(
             RecurrentConfig::new(m.cell, width, m.hidden_size)
                 .with_num_layers(m.num_layers)
@@ -393,6 +399,7 @@ impl ForecastConfig {
         .with_linear_context((self.model.base == Base::Linear).then_some(self.forecast.context))
         .with_hinges(self.data.future_covariates.len())
         .with_linear_columns(Some(self.linear_context_columns(targets)))
+        .with_year(frame.year)
         .with_loss(self.forecast.loss)
         .with_quantiles(self.forecast.quantiles.clone())
         .with_decoder(self.model.decoder)

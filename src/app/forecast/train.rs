@@ -24,7 +24,7 @@ use crate::app::forecast::problem::{Problem, evenly};
 use crate::app::forecast::{ForecastError, METRICS_HEADER};
 use crate::app::optimiser::{WithOptimiser, with_optimiser};
 use crate::app::train::{Progress, TrainOptions};
-use crate::forecast::baselines::{Hinges, Linear, Terms};
+use crate::forecast::baselines::{Choice, Hinges, Linear, Terms};
 use crate::forecast::window::WindowBuffers;
 use crate::model::{ForecastLoss, Forecaster};
 use crate::training::clip_gradients;
@@ -102,11 +102,7 @@ fn train_locked<B: AutodiffBackend>(
         }
     }
     let frame = &problem.frame;
-    let model_config = config.model_config(
-        frame.targets.len(),
-        frame.context_width(),
-        frame.known_width(),
-    );
+    let model_config = config.model_config(frame);
     B::seed(device, config.seed);
     let mut model = model_config.init::<B>(device);
     let mut fits = None;
@@ -166,8 +162,8 @@ struct LinearFits {
     saved: Linear,
     /// The features the fits read.
     terms: Terms,
-    /// The validation's choice: hinge terms kept, optional columns kept, ridge.
-    choice: (bool, bool, f64),
+    /// The validation's choice of terms and penalty.
+    choice: Choice,
 }
 
 impl LinearFits {
@@ -192,6 +188,7 @@ impl LinearFits {
             context_columns: Some(config.linear_context_columns(frame.targets.len())),
             optional_columns: future,
             hinges,
+            year: frame.year,
         };
         let v = Linear::fit_validated(
             &problem.frame,
@@ -213,23 +210,29 @@ impl LinearFits {
             };
             let hinges = choice(
                 "hinge terms of the future covariates",
-                v.hinged,
+                v.choice.hinged,
                 v.other_hinged_error,
             );
             let past = choice(
                 "the future covariates' past in the context",
-                v.optional,
+                v.choice.optional,
                 v.other_optional_error,
             );
+            let year = choice(
+                "harmonics of the year",
+                v.choice.yearly,
+                v.other_yearly_error,
+            );
             eprintln!(
-                "linear base: least squares, ridge {:e}{}{} (chosen on the validation part); checkpoints refit on {} windows",
-                v.ridge,
+                "linear base: least squares, ridge {:e}{}{}{} (chosen on the validation part); checkpoints refit on {} windows",
+                v.choice.ridge,
                 hinges.unwrap_or_default(),
                 past.unwrap_or_default(),
+                year.unwrap_or_default(),
                 train.len() + more.len()
             );
         }
-        let choice = (v.hinged, v.optional, v.ridge);
+        let choice = v.choice;
         let (training, saved) = (v.fit, v.refit);
         Ok(LinearFits {
             training,
@@ -285,6 +288,7 @@ fn local_bases(
             context_columns: Some(config.linear_context_columns(frame.targets.len())),
             optional_columns: future,
             hinges: Hinges::fit_ranges(frame, future, std::slice::from_ref(&range)),
+            year: frame.year,
         };
         let local = Linear::fit_validated(frame, [&train, &val, &more], (context, h), &terms);
         let global_error = mae(&global.training, &problem.windows(&val));
