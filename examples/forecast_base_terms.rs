@@ -16,7 +16,7 @@ use std::process::ExitCode;
 
 use burn_rnn::app::forecast::ForecastConfig;
 use burn_rnn::app::forecast::problem::Problem;
-use burn_rnn::forecast::baselines::{Hinges, Linear, Terms};
+use burn_rnn::forecast::baselines::{Hinges, Linear, Terms, naive_is_no_worse};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -75,6 +75,7 @@ fn main() -> ExitCode {
     let unknown = frame.targets.len() + frame.past.len();
     let future = p.future_covariates();
     let hinges = Hinges::fit_ranges(frame, future, &p.training_ranges());
+    let from_last = naive_is_no_worse(frame, &train, horizon, config.forecast.season);
     for (name, columns, offered, yearly) in [
         ("targets only, no hinges", unknown, false, false),
         ("targets only, hinges offered", unknown, true, false),
@@ -109,6 +110,7 @@ fn main() -> ExitCode {
                 Hinges::default()
             },
             year: frame.year.filter(|_| yearly),
+            from_last,
         };
         let Some(v) =
             Linear::fit_validated(frame, [&train, &val, more], (context, horizon), &terms)
@@ -117,8 +119,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         };
         println!(
-            "{name}: ridge {:e}, hinges kept: {}, year's harmonics kept: {}, validation MAE {:.4}, test MAE {:.4}",
+            "{name}: ridge {:e}, from the last value: {}, hinges kept: {}, year's harmonics kept: {}, validation MAE {:.4}, test MAE {:.4}",
             v.choice.ridge,
+            v.choice.from_last,
             v.choice.hinged,
             v.choice.yearly,
             v.error,

@@ -48,6 +48,30 @@ pub struct Terms {
     /// Higher harmonics of the year's phase at the horizon's first step. `None`: none.
     #[serde(default)]
     pub year: Option<YearHarmonics>,
+    /// Whether [`Linear::fit_validated`] also tries fits of the change from the last value
+    /// ([`Choice::from_last`]): where the naive forecast is the better simple forecast
+    /// ([`naive_is_no_worse`]), so that the penalty shrinks toward it.
+    #[serde(default)]
+    pub from_last: bool,
+}
+
+/// Whether the naive forecast is at least as good as seasonal naive over the windows of
+/// `origins` (mean absolute error over their observed targets, every target and horizon step;
+/// origins with less than a season before them are left out): a series that behaves more like
+/// a random walk than like its season.
+pub fn naive_is_no_worse(frame: &Frame, origins: &[usize], horizon: usize, season: usize) -> bool {
+    let (mut naive_error, mut seasonal_error) = (0.0, 0.0);
+    for (values, observed) in frame.targets.iter().zip(&frame.observed) {
+        for &o in origins.iter().filter(|&&o| o >= season.max(1)) {
+            let a = naive(values, o, horizon);
+            let b = seasonal_naive(values, o, horizon, season.max(1));
+            for k in (0..horizon).filter(|&k| o + k < frame.len && observed[o + k]) {
+                naive_error += (values[o + k] - a[k]).abs();
+                seasonal_error += (values[o + k] - b[k]).abs();
+            }
+        }
+    }
+    naive_error <= seasonal_error
 }
 
 /// The quantiles of the training part at which [`Hinges`] bend.
@@ -127,6 +151,9 @@ pub struct Choice {
     pub optional: bool,
     /// Whether the year's harmonics ([`Terms::year`]) are kept.
     pub yearly: bool,
+    /// Whether the fit learns each target's change from its last context value (the penalty
+    /// shrinks it toward the naive forecast) rather than the value (toward the constant).
+    pub from_last: bool,
     /// The ridge penalty, relative like [`RIDGE`].
     pub ridge: f64,
 }
@@ -149,6 +176,8 @@ pub struct Validated {
     pub other_optional_error: Option<f64>,
     /// The best error of the other choice of the year's harmonics, when there were some.
     pub other_yearly_error: Option<f64>,
+    /// The best error of the other choice of [`Choice::from_last`].
+    pub other_from_last_error: Option<f64>,
 }
 
 /// The normal equations of windows: `X^T X` `[p, p]` and `X^T Y` `[p, outputs]` with
@@ -303,37 +332,48 @@ impl Gram {
         gram
     }
 
-    /// [`Gram::solve`] on the features `kept` only (indices into `0..=features`, the constant
-    /// last): the others' weights are zero.
-    fn solve_kept(&self, ridge: f64, kept: &[usize]) -> Linear {
+    /// The least-squares weights of `choice`: on the features it keeps only (the others'
+    /// weights are zero), with its penalty relative to the mean diagonal of the kept features.
+    /// From the last value (`choice.from_last`), the fit learns each target's change from its
+    /// last context value, so that the penalty shrinks it toward the naive forecast rather than
+    /// toward the constant; its weights are then those of the same map from the window.
+    fn solve(&self, choice: Choice) -> Linear {
+        let kept = self.kept(choice);
         let p = self.features + 1;
-        let q = kept.len();
-        if q == p {
-            return self.solve(ridge);
-        }
-        let m = self.outputs;
+        let (q, m) = (kept.len(), self.outputs);
+        // Per output (step, target), the feature holding that target's last context value.
+        let targets = m / self.horizon.max(1);
+        let last = |o: usize| (self.context.max(1) - 1) * self.columns + o % targets.max(1);
+        let from_last = choice.from_last && self.context > 0 && self.columns >= targets;
         let mut xtx = vec![0.0; q * q];
         let mut xty = vec![0.0; q * m];
         for (i, &a) in kept.iter().enumerate() {
             for (j, &b) in kept.iter().enumerate() {
                 xtx[i * q + j] = self.xtx[a * p + b];
             }
-            xty[i * m..(i + 1) * m].copy_from_slice(&self.xty[a * m..(a + 1) * m]);
+            for o in 0..m {
+                // X^T (Y - x_last) = X^T Y - (X^T X)[:, last].
+                let shift = if from_last {
+                    self.xtx[a * p + last(o)]
+                } else {
+                    0.0
+                };
+                xty[i * m + o] = self.xty[a * m + o] - shift;
+            }
         }
-        let sub = Gram {
-            xtx,
-            xty,
-            features: q - 1,
-            columns: 0,
-            outputs: m,
-            context: self.context,
-            horizon: self.horizon,
-            terms: Terms::default(),
-        };
-        let small = sub.solve(ridge).weights;
+        let mean_diag = (0..q).map(|a| xtx[a * q + a]).sum::<f64>() / q as f64;
+        for a in 0..q {
+            xtx[a * q + a] += choice.ridge * mean_diag.max(1e-12);
+        }
+        let small = solve_spd(xtx, xty, q, m);
         let mut weights = vec![0.0; p * m];
         for (i, &a) in kept.iter().enumerate() {
             weights[a * m..(a + 1) * m].copy_from_slice(&small[i * m..(i + 1) * m]);
+        }
+        if from_last {
+            for o in 0..m {
+                weights[last(o) * m + o] += 1.0;
+            }
         }
         Linear {
             weights,
@@ -377,24 +417,6 @@ impl Gram {
             *a += b;
         }
     }
-
-    /// The least-squares weights with penalty `ridge` (relative to the mean diagonal).
-    fn solve(&self, ridge: f64) -> Linear {
-        let p = self.features + 1;
-        let mut xtx = self.xtx.clone();
-        let mean_diag = (0..p).map(|a| xtx[a * p + a]).sum::<f64>() / p as f64;
-        for a in 0..p {
-            xtx[a * p + a] += ridge * mean_diag.max(1e-12);
-        }
-        Linear {
-            weights: solve_spd(xtx, self.xty.clone(), p, self.outputs),
-            features: self.features,
-            outputs: self.outputs,
-            context: self.context,
-            horizon: self.horizon,
-            terms: self.terms.clone(),
-        }
-    }
 }
 
 impl Linear {
@@ -412,7 +434,14 @@ impl Linear {
         horizon: usize,
         ridge: f64,
     ) -> Option<Linear> {
-        Some(Gram::of(frame, origins, (context, horizon), &Terms::default())?.solve(ridge))
+        let gram = Gram::of(frame, origins, (context, horizon), &Terms::default())?;
+        Some(gram.solve(Choice {
+            hinged: false,
+            optional: false,
+            yearly: false,
+            from_last: false,
+            ridge,
+        }))
     }
 
     /// Fits the windows of `train` with each penalty of [`RIDGES`] and keeps the one whose
@@ -432,7 +461,8 @@ impl Linear {
         }
         // Candidates: each penalty, with and without each kind of optional feature the terms
         // offer (hinge terms, the context's optional columns, the year's harmonics; the
-        // features left out get weights zero).
+        // features left out get weights zero), each fitting the value or the change from the
+        // last value.
         let offered = |yes: bool| -> &[bool] { if yes { &[true, false] } else { &[false] } };
         let hinge_kinds = offered(horizon * terms.hinges.per_step() > 0);
         let optional_kinds = offered(terms.optional_columns > 0 && gram.columns > 0);
@@ -441,16 +471,19 @@ impl Linear {
         for &hinged in hinge_kinds {
             for &optional in optional_kinds {
                 for &yearly in year_kinds {
-                    candidates.extend(RIDGES.iter().map(|&ridge| Choice {
-                        hinged,
-                        optional,
-                        yearly,
-                        ridge,
-                    }));
+                    for &from_last in offered(terms.from_last) {
+                        candidates.extend(RIDGES.iter().map(|&ridge| Choice {
+                            hinged,
+                            optional,
+                            yearly,
+                            from_last,
+                            ridge,
+                        }));
+                    }
                 }
             }
         }
-        let solve = |gram: &Gram, c: Choice| gram.solve_kept(c.ridge, &gram.kept(c));
+        let solve = |gram: &Gram, c: Choice| gram.solve(c);
         let fits: Vec<Linear> = candidates.iter().map(|&c| solve(&gram, c)).collect();
         // The mean absolute error of each fit over the observed targets of `val`.
         let mut sums = vec![0.0; fits.len()];
@@ -478,6 +511,7 @@ impl Linear {
         let other_hinged = error_of(best(&|c| c.hinged != choice.hinged));
         let other_optional = error_of(best(&|c| c.optional != choice.optional));
         let other_yearly = error_of(best(&|c| c.yearly != choice.yearly));
+        let other_from_last = error_of(best(&|c| c.from_last != choice.from_last));
         if let Some(extra) = Gram::of(frame, more, (context, horizon), terms) {
             gram.add(&extra);
         }
@@ -489,6 +523,7 @@ impl Linear {
             other_hinged_error: other_hinged,
             other_optional_error: other_optional,
             other_yearly_error: other_yearly,
+            other_from_last_error: other_from_last,
         })
     }
 
@@ -502,7 +537,7 @@ impl Linear {
         choice: Choice,
     ) -> Option<Linear> {
         let gram = Gram::of(frame, origins, (context, horizon), terms)?;
-        Some(gram.solve_kept(choice.ridge, &gram.kept(choice)))
+        Some(gram.solve(choice))
     }
 
     /// The weights `[features + 1, outputs]` (row-major, the constant's row last), the number
@@ -686,7 +721,7 @@ mod tests {
         assert_eq!(v.choice.ridge, RIDGES[0]);
         // The refit sums the same windows as a fit on all of them at once.
         let all: Vec<usize> = (2..60).collect();
-        let once = Linear::fit_ridge(&frame, &all, 2, 1, v.choice.ridge).unwrap();
+        let once = Linear::fit_choice(&frame, &all, (2, 1), &Terms::default(), v.choice).unwrap();
         for (a, b) in v.refit.weights().0.iter().zip(once.weights().0) {
             assert!((a - b).abs() < 1e-9 * b.abs().max(1.0), "{a} vs {b}");
         }
@@ -697,6 +732,70 @@ mod tests {
                 "step {o}: {} vs {want}",
                 got[i]
             );
+        }
+    }
+
+    #[test]
+    fn a_penalty_shrinks_the_fit_from_the_last_value_toward_naive() {
+        // A random walk of deterministic steps, and a covariate of no use.
+        let step = |t: usize| (t * 37 % 101) as f64 / 50.0 - 1.0;
+        let mut y = vec![0.0];
+        for t in 1..300 {
+            y.push(y[t - 1] + step(t));
+        }
+        let f: Vec<f64> = (0..300).map(|t| step(t * 7 + 3)).collect();
+        let (frame, _) = frame_of(&y, &f, 250);
+        let (context, horizon) = (4, 2);
+        let terms = Terms {
+            context_columns: Some(1),
+            ..Terms::default()
+        };
+        let origins: Vec<usize> = (context..250).collect();
+        let gram = Gram::of(&frame, &origins, (context, horizon), &terms).unwrap();
+        let choice = |from_last, ridge| Choice {
+            hinged: false,
+            optional: false,
+            yearly: false,
+            from_last,
+            ridge,
+        };
+        let mut w = WindowBuffers::default();
+        for o in 250..298 {
+            frame.window(o, context, horizon, &mut w);
+        }
+        // Each window's last target value: context step 3 of width 2 (y, f).
+        let last = |i: usize| f64::from(w.enc[i * context * 2 + 3 * 2]);
+        // Penalised without bound: from the last value the fit forecasts it (naive), from the
+        // value it forecasts zero (the constant shrunk too).
+        let naive = gram.solve(choice(true, 1e9)).predict(&w);
+        let zero = gram.solve(choice(false, 1e9)).predict(&w);
+        for i in 0..w.windows {
+            for k in 0..horizon {
+                let j = i * horizon + k;
+                assert!(
+                    (naive[j] - last(i)).abs() < 1e-6,
+                    "{} vs {}",
+                    naive[j],
+                    last(i)
+                );
+                assert!(zero[j].abs() < 1e-6, "{}", zero[j]);
+            }
+        }
+        assert!(last(0).abs() > 0.1, "the test reads real values");
+        // Offered: on a random walk the naive forecast beats a seasonal one; not on a season.
+        assert!(naive_is_no_worse(&frame, &origins, horizon, 7));
+        let weekly: Vec<f64> = (0..300)
+            .map(|t| 5.0 * (t as f64 * std::f64::consts::TAU / 7.0).sin() + step(t))
+            .collect();
+        let (seasonal, _) = frame_of(&weekly, &f, 250);
+        assert!(!naive_is_no_worse(&seasonal, &origins, horizon, 7));
+        // Without a penalty both learn the same map from the window.
+        let (a, b) = (
+            gram.solve(choice(true, 1e-12)),
+            gram.solve(choice(false, 1e-12)),
+        );
+        for (a, b) in a.weights().0.iter().zip(b.weights().0) {
+            assert!((a - b).abs() < 1e-6, "{a} vs {b}");
         }
     }
 
@@ -748,6 +847,7 @@ mod tests {
             optional_columns: 1,
             hinges: Hinges::default(),
             year: None,
+            from_last: false,
         };
         let v = Linear::fit_validated(&frame, [&train, &val, &[]], (4, 2), &terms).unwrap();
         assert!(v.choice.optional, "the covariate's past kept");
@@ -791,6 +891,7 @@ mod tests {
             optional_columns: 0,
             hinges,
             year: None,
+            from_last: false,
         };
         let bent = Linear::fit_validated(&frame, [&train, &val, &more], (2, 2), &terms).unwrap();
         let (_, features, outputs) = bent.fit.weights();

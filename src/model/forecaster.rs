@@ -885,6 +885,7 @@ mod tests {
             optional_columns: 0,
             hinges: Hinges::fit(&frame, 1, 40),
             year: None,
+            from_last: false,
         };
         let (train, val): (Vec<usize>, Vec<usize>) = ((5..30).collect(), (30..38).collect());
         let v = LinearFit::fit_validated(&frame, [&train, &val, &val], (context, horizon), &terms)
@@ -966,6 +967,7 @@ mod tests {
             optional_columns: 0,
             hinges: Hinges::default(),
             year,
+            from_last: false,
         };
         let fit = |t: &Terms| {
             LinearFit::fit_validated(&frame, [&train, &val, &more], (context, horizon), t).unwrap()

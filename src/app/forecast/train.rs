@@ -24,7 +24,7 @@ use crate::app::forecast::problem::{Problem, evenly};
 use crate::app::forecast::{ForecastError, METRICS_HEADER};
 use crate::app::optimiser::{WithOptimiser, with_optimiser};
 use crate::app::train::{Progress, TrainOptions};
-use crate::forecast::baselines::{Choice, Hinges, Linear, Terms};
+use crate::forecast::baselines::{Choice, Hinges, Linear, Terms, naive_is_no_worse};
 use crate::forecast::window::WindowBuffers;
 use crate::model::{ForecastLoss, Forecaster};
 use crate::training::clip_gradients;
@@ -189,6 +189,7 @@ impl LinearFits {
             optional_columns: future,
             hinges,
             year: frame.year,
+            from_last: naive_is_no_worse(frame, &train, horizon, config.forecast.season),
         };
         let v = Linear::fit_validated(
             &problem.frame,
@@ -223,12 +224,18 @@ impl LinearFits {
                 v.choice.yearly,
                 v.other_yearly_error,
             );
+            let from_last = choice(
+                "the fit of the change from the last value (its penalty shrinks toward naive)",
+                v.choice.from_last,
+                v.other_from_last_error,
+            );
             eprintln!(
-                "linear base: least squares, ridge {:e}{}{}{} (chosen on the validation part); checkpoints refit on {} windows",
+                "linear base: least squares, ridge {:e}{}{}{}{} (chosen on the validation part); checkpoints refit on {} windows",
                 v.choice.ridge,
                 hinges.unwrap_or_default(),
                 past.unwrap_or_default(),
                 year.unwrap_or_default(),
+                from_last.unwrap_or_default(),
                 train.len() + more.len()
             );
         }
@@ -289,6 +296,7 @@ fn local_bases(
             optional_columns: future,
             hinges: Hinges::fit_ranges(frame, future, std::slice::from_ref(&range)),
             year: frame.year,
+            from_last: naive_is_no_worse(frame, &train, h, config.forecast.season),
         };
         let local = Linear::fit_validated(frame, [&train, &val, &more], (context, h), &terms);
         let global_error = mae(&global.training, &problem.windows(&val));
