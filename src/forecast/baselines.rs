@@ -141,6 +141,10 @@ pub const RIDGE: f64 = 1e-6;
 /// The penalties [`Linear::fit_validated`] chooses from, relative like [`RIDGE`].
 pub const RIDGES: [f64; 6] = [1e-6, 1e-4, 1e-3, 1e-2, 3e-2, 1e-1];
 
+/// The further penalties of a fit from the last value ([`Choice::from_last`]): shrinking it
+/// further only brings it nearer the naive forecast.
+pub const NAIVE_RIDGES: [f64; 4] = [0.3, 1.0, 3.0, 10.0];
+
 /// Which of a fit's optional features it keeps (the others' weights are zero), and its
 /// penalty: what [`Linear::fit_validated`] chooses on the validation part.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -472,7 +476,8 @@ impl Linear {
             for &optional in optional_kinds {
                 for &yearly in year_kinds {
                     for &from_last in offered(terms.from_last) {
-                        candidates.extend(RIDGES.iter().map(|&ridge| Choice {
+                        let more: &[f64] = if from_last { &NAIVE_RIDGES } else { &[] };
+                        candidates.extend(RIDGES.iter().chain(more).map(|&ridge| Choice {
                             hinged,
                             optional,
                             yearly,
