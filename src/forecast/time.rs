@@ -264,6 +264,46 @@ impl Cycle {
     }
 }
 
+/// The times of `n` rows after sorted, distinct `times` whose rows are taken as steps
+/// (`gaps = "ignore"`): by their smallest step, keeping only the slots of the week (weekday and
+/// time of day) that the rows hold, so that business days continue on the next business day and
+/// business hours on the next opening hour; by calendar months for monthly rows. Fewer than two
+/// times: one day apart.
+pub fn continue_rows(times: &[i64], n: usize) -> Vec<i64> {
+    let Some(&last) = times.last() else {
+        return Vec::new();
+    };
+    let step = match Frequency::infer(times) {
+        Some(Frequency::Months(m)) => {
+            let f = Frequency::Months(m);
+            return (1..=n as i64).map(|k| f.advance(last, k)).collect();
+        }
+        Some(Frequency::Seconds(s)) => s.max(1),
+        None => return (1..=n as i64).map(|k| last + k * 86_400).collect(),
+    };
+    let slot = |t: i64| {
+        let d = datetime(t);
+        (d.weekday(), d.num_seconds_from_midnight())
+    };
+    let held: std::collections::HashSet<_> = times.iter().map(|&t| slot(t)).collect();
+    // Every slot a week holds is met within a week of steps; past that the rows' slots do not
+    // recur weekly (a step that does not divide the week), and the plain steps continue them.
+    let week = (7 * 86_400 / step).max(1);
+    let mut out = Vec::with_capacity(n);
+    let mut t = last;
+    let mut missed = 0;
+    while out.len() < n {
+        t += step;
+        if held.contains(&slot(t)) || missed >= week {
+            out.push(t);
+            missed = 0;
+        } else {
+            missed += 1;
+        }
+    }
+    out
+}
+
 /// The calendar cycles that carry information in a series of this frequency spanning
 /// `span_secs` (from its first step to its last): a cycle longer than one step (an hourly series
 /// has days, weeks and years; a monthly one only years) that the series' steps cover at least
@@ -428,6 +468,46 @@ mod tests {
         assert_eq!(f.steps_between(0, 1000), None);
         assert_eq!(f.describe(), "every 30 minutes");
         assert_eq!(Frequency::Seconds(86_400).describe(), "daily");
+    }
+
+    #[test]
+    fn rows_taken_as_steps_continue_on_the_slots_they_hold() {
+        let day = |text: &str| TimeFormat::Date.parse(text).unwrap();
+        // Two weeks of business days to Monday 2018-12-31; then Tuesday 1st onward.
+        let days: Vec<i64> = (17..=31)
+            .map(|d| day(&format!("2018-12-{d}")))
+            .filter(|&t| datetime(t).weekday().num_days_from_monday() < 5)
+            .collect();
+        let want: Vec<i64> = [
+            "2019-01-01",
+            "2019-01-02",
+            "2019-01-03",
+            "2019-01-04",
+            "2019-01-07",
+        ]
+        .iter()
+        .map(|d| day(d))
+        .collect();
+        assert_eq!(continue_rows(&days, 5), want);
+        // Business hours 9 to 17 on weekdays: Friday 17:00 continues on Monday at 9.
+        let hour = |text: &str| TimeFormat::DateTime.parse(text).unwrap();
+        let mut hours = Vec::new();
+        for d in 11..=15 {
+            for h in 9..=17 {
+                hours.push(hour(&format!("2024-03-{d}T{h:02}:00:00")));
+            }
+        }
+        let next = continue_rows(&hours, 10);
+        assert_eq!(next[0], hour("2024-03-18T09:00:00"));
+        assert_eq!(next[8], hour("2024-03-18T17:00:00"));
+        assert_eq!(next[9], hour("2024-03-19T09:00:00"));
+        // Monthly rows by calendar months; one row: a day on.
+        let months = [day("2024-01-15"), day("2024-02-15"), day("2024-04-15")];
+        assert_eq!(continue_rows(&months, 1), vec![day("2024-05-15")]);
+        assert_eq!(
+            continue_rows(&days[..1], 2),
+            vec![day("2018-12-18"), day("2018-12-19")]
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::app::forecast::{
 };
 use crate::forecast::scale::Scaler;
 use crate::forecast::series::Series;
+use crate::forecast::time::continue_rows;
 use crate::forecast::window::{Frame, Scalers, WindowBuffers};
 
 /// The forecast CSV (`time` or `step`, then one column per target; a long-format table's
@@ -158,8 +159,8 @@ pub fn forecast<B: Backend>(
 }
 
 /// Adds `n` steps after the series' last, for a forecast that needs only their times (calendar
-/// features) or nothing: times by the series' frequency (rows taken as steps: the last step
-/// between rows, repeated), other values repeating the last.
+/// features) or nothing: times by the series' frequency (rows taken as steps: by
+/// [`continue_rows`]), other values repeating the last.
 fn extend(series: &mut Series, n: usize) {
     match (&mut series.times, series.frequency) {
         (Some(times), Some(freq)) => {
@@ -167,11 +168,11 @@ fn extend(series: &mut Series, n: usize) {
             times.extend((1..=n as i64).map(|k| freq.advance(last, k)));
         }
         (Some(times), None) => {
-            // Rows are steps (gaps = "ignore"): the horizon's times continue the last step (rows
-            // with the horizon's own times, after the last target value, give them exactly).
-            let last = *times.last().expect("a series has steps");
-            let step = times.len().checked_sub(2).map_or(1, |i| last - times[i]);
-            times.extend((1..=n as i64).map(|k| last + k * step));
+            // Rows are steps (gaps = "ignore"): the horizon's times continue on the slots of the
+            // week the rows hold (rows with the horizon's own times, after the last target
+            // value, give them exactly).
+            let next = continue_rows(times, n);
+            times.extend(next);
         }
         (None, _) => {}
     }
