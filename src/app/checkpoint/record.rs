@@ -39,10 +39,24 @@ pub fn load_record<B: Backend, R: Record<B>>(
         path: dir.to_path_buf(),
         message: format!("no {name}"),
     })?;
-    Recorder::<B>::load(&recorder(), bytes.clone(), device).map_err(|e| CheckpointError::Invalid {
+    let invalid = |message: String| CheckpointError::Invalid {
         path: dir.join(name),
-        message: format!("cannot decode the {what}: {e}"),
-    })
+        message: format!("cannot decode the {what}: {message}"),
+    };
+    // Burn's decoder panics on bytes of another structure (a checkpoint of another model, or of
+    // an earlier burn-rnn whose model had other fields): caught, silently, and reported.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Recorder::<B>::load(&recorder(), bytes.clone(), device)
+    }));
+    std::panic::set_hook(hook);
+    match decoded {
+        Ok(record) => record.map_err(|e| invalid(e.to_string())),
+        Err(_) => Err(invalid(
+            "its structure is not this model's (a checkpoint of another model, or written by another version of burn-rnn: train the run again)".into(),
+        )),
+    }
 }
 
 /// Loads the weights `name` of a checkpoint's `files` into `module`, refusing a record whose
@@ -161,4 +175,43 @@ pub fn tensor_from_bytes<B: Backend, const D: usize>(
         TensorData::new(values, view.shape().to_vec()),
         device,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::NdArray;
+    use burn::nn::{Linear, LinearConfig};
+
+    type B = NdArray;
+
+    #[test]
+    fn bytes_of_another_structure_are_an_error_not_a_panic() {
+        let device = Default::default();
+        let linear: Linear<B> = LinearConfig::new(3, 2).init(&device);
+        let good = module_bytes::<B, _>(&linear);
+        let dir = Path::new("run/checkpoints/best");
+        let files = |bytes: Vec<u8>| BTreeMap::from([("model.bin".to_string(), bytes)]);
+        let load = |bytes| {
+            load_record::<B, <Linear<B> as Module<B>>::Record>(
+                &files(bytes),
+                dir,
+                "model.bin",
+                "model",
+                &device,
+            )
+        };
+        assert!(load(good.clone()).is_ok(), "the module's own bytes decode");
+        // Burn's decoder panics on these bytes; the loader reports them.
+        for bad in [vec![0xff; 16], good[..good.len() / 2].to_vec()] {
+            let Err(error) = load(bad) else {
+                panic!("bytes of another structure decoded");
+            };
+            let error = error.to_string();
+            assert!(
+                error.contains("model.bin") && error.contains("cannot decode"),
+                "{error}"
+            );
+        }
+    }
 }
