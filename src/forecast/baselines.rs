@@ -33,7 +33,8 @@ pub struct Linear {
     terms: Terms,
 }
 
-/// What a linear fit reads of a window beyond the baseline's inputs, and what it leaves out.
+/// What a linear fit reads of a window beyond the baseline's inputs, what it leaves out, and
+/// which choices [`Linear::fit_validated`] is offered.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Terms {
     /// Of each context step, only the first this many values (the frame's columns in order:
@@ -57,8 +58,9 @@ pub struct Terms {
 
 /// Whether the naive forecast is at least as good as seasonal naive over the windows of
 /// `origins` (mean absolute error over their observed targets, every target and horizon step;
-/// origins with less than a season before them are left out): a series that behaves more like
-/// a random walk than like its season.
+/// origins with less than a season of the frame before them are left out, and with none left,
+/// or a season of 1, the two are the same): a series that behaves more like a random walk than
+/// like its season. `origins` must have a season of their own series before them.
 pub fn naive_is_no_worse(frame: &Frame, origins: &[usize], horizon: usize, season: usize) -> bool {
     let (mut naive_error, mut seasonal_error) = (0.0, 0.0);
     for (values, observed) in frame.targets.iter().zip(&frame.observed) {
@@ -138,7 +140,8 @@ impl Hinges {
 /// to keep collinear covariates solvable, too little to bias a well-posed fit.
 pub const RIDGE: f64 = 1e-6;
 
-/// The penalties [`Linear::fit_validated`] chooses from, relative like [`RIDGE`].
+/// The penalties [`Linear::fit_validated`] chooses from, relative like [`RIDGE`] (a fit from the
+/// last value also from [`NAIVE_RIDGES`]).
 pub const RIDGES: [f64; 6] = [1e-6, 1e-4, 1e-3, 1e-2, 3e-2, 1e-1];
 
 /// The further penalties of a fit from the last value ([`Choice::from_last`]): shrinking it
@@ -348,7 +351,7 @@ impl Gram {
         // Per output (step, target), the feature holding that target's last context value.
         let targets = m / self.horizon.max(1);
         let last = |o: usize| (self.context.max(1) - 1) * self.columns + o % targets.max(1);
-        let from_last = choice.from_last && self.context > 0 && self.columns >= targets;
+        let from_last = choice.from_last && self.can_fit_from_last();
         let mut xtx = vec![0.0; q * q];
         let mut xty = vec![0.0; q * m];
         for (i, &a) in kept.iter().enumerate() {
@@ -387,6 +390,16 @@ impl Gram {
             horizon: self.horizon,
             terms: self.terms.clone(),
         }
+    }
+
+    /// Whether a fit can learn the change from each target's last value: the context has a
+    /// step, and its targets are among the values every fit keeps.
+    fn can_fit_from_last(&self) -> bool {
+        let targets = self.outputs / self.horizon.max(1);
+        let always = self
+            .columns
+            .saturating_sub(self.terms.optional_columns.min(self.columns));
+        self.context > 0 && targets > 0 && always >= targets
     }
 
     /// The features a fit of `choice` keeps: the hinge terms only if `hinged`, the context's
@@ -448,11 +461,13 @@ impl Linear {
         }))
     }
 
-    /// Fits the windows of `train` with each penalty of [`RIDGES`] and keeps the one whose
-    /// forecasts of the windows of `val` have the least mean absolute error over the observed
-    /// targets; then refits with that penalty on the windows of `train` and of `more` together
-    /// (the normal equations of `train` are summed once, not again). The features are those of
-    /// [`Linear::fit`] as `terms` changes them. `None` when `train` or `val` has no origins.
+    /// Fits the windows of `train` with each [`Choice`] that `terms` offers (each penalty of
+    /// [`RIDGES`], and of [`NAIVE_RIDGES`] for a fit from the last value; with and without each
+    /// optional kind of feature) and keeps the one whose forecasts of the windows of `val` have
+    /// the least mean absolute error over the observed targets; then refits that choice on the
+    /// windows of `train` and of `more` together (the normal equations of `train` are summed
+    /// once, not again). The features are those of [`Linear::fit`] as `terms` changes them.
+    /// `None` when `train` or `val` has no origins.
     pub fn fit_validated(
         frame: &Frame,
         [train, val, more]: [&[usize]; 3],
@@ -475,7 +490,7 @@ impl Linear {
         for &hinged in hinge_kinds {
             for &optional in optional_kinds {
                 for &yearly in year_kinds {
-                    for &from_last in offered(terms.from_last) {
+                    for &from_last in offered(terms.from_last && gram.can_fit_from_last()) {
                         let more: &[f64] = if from_last { &NAIVE_RIDGES } else { &[] };
                         candidates.extend(RIDGES.iter().chain(more).map(|&ridge| Choice {
                             hinged,
@@ -546,7 +561,8 @@ impl Linear {
     }
 
     /// The weights `[features + 1, outputs]` (row-major, the constant's row last), the number
-    /// of features (`context * context_width + horizon * known_width`) and of outputs
+    /// of features (the context's values as [`Terms::context_columns`] selects them, the
+    /// horizon's known columns, the year's harmonics, the hinge terms) and of outputs
     /// (`horizon * targets`).
     pub fn weights(&self) -> (&[f64], usize, usize) {
         (&self.weights, self.features, self.outputs)

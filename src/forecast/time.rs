@@ -265,40 +265,40 @@ impl Cycle {
 }
 
 /// The times of `n` rows after sorted, distinct `times` whose rows are taken as steps
-/// (`gaps = "ignore"`): by their smallest step, keeping only the slots of the week (weekday and
-/// time of day) that the rows hold, so that business days continue on the next business day and
-/// business hours on the next opening hour; by calendar months for monthly rows. Fewer than two
-/// times: one day apart.
+/// (`gaps = "ignore"`): on the grid of their steps (the greatest common divisor of the steps
+/// between rows), keeping only the slots of the week (weekday and time of day) that the rows
+/// hold, so that business days continue on the next business day and business hours on the next
+/// opening hour; by calendar months for monthly rows. A grid that does not divide the week has
+/// no weekly slots: its plain steps. Fewer than two times: one day apart.
 pub fn continue_rows(times: &[i64], n: usize) -> Vec<i64> {
     let Some(&last) = times.last() else {
         return Vec::new();
     };
-    let step = match Frequency::infer(times) {
-        Some(Frequency::Months(m)) => {
-            let f = Frequency::Months(m);
-            return (1..=n as i64).map(|k| f.advance(last, k)).collect();
-        }
-        Some(Frequency::Seconds(s)) => s.max(1),
-        None => return (1..=n as i64).map(|k| last + k * 86_400).collect(),
-    };
+    if let Some(Frequency::Months(m)) = Frequency::infer(times) {
+        let f = Frequency::Months(m);
+        return (1..=n as i64).map(|k| f.advance(last, k)).collect();
+    }
+    let step = times.windows(2).map(|w| w[1] - w[0]).fold(0, gcd);
+    if step <= 0 {
+        return (1..=n as i64).map(|k| last + k * 86_400).collect();
+    }
+    let week = 7 * 86_400;
+    if week % step != 0 {
+        return (1..=n as i64).map(|k| last + k * step).collect();
+    }
     let slot = |t: i64| {
         let d = datetime(t);
         (d.weekday(), d.num_seconds_from_midnight())
     };
     let held: std::collections::HashSet<_> = times.iter().map(|&t| slot(t)).collect();
-    // Every slot a week holds is met within a week of steps; past that the rows' slots do not
-    // recur weekly (a step that does not divide the week), and the plain steps continue them.
-    let week = (7 * 86_400 / step).max(1);
+    // The grid's slots repeat every week, and the last row's slot is held: each row is found
+    // within a week of steps.
     let mut out = Vec::with_capacity(n);
     let mut t = last;
-    let mut missed = 0;
     while out.len() < n {
         t += step;
-        if held.contains(&slot(t)) || missed >= week {
+        if held.contains(&slot(t)) {
             out.push(t);
-            missed = 0;
-        } else {
-            missed += 1;
         }
     }
     out
@@ -312,13 +312,22 @@ pub fn continue_rows(times: &[i64], n: usize) -> Vec<i64> {
 pub fn calendar_cycles(frequency: Frequency, span_secs: i64) -> Vec<Cycle> {
     const DAY: i64 = 86_400;
     let step = frequency.step_secs();
+    // The time the steps cover: a step more than the span; calendar months counted whole.
+    let covered = match frequency {
+        Frequency::Months(m) => {
+            let month = Frequency::Months(1).step_secs();
+            let months = (span_secs as f64 / (365.2425 * 86_400.0 / 12.0)).round() as i64;
+            (months + i64::from(m)) * month
+        }
+        Frequency::Seconds(s) => span_secs + s,
+    };
     [
         (Cycle::Day, DAY),
         (Cycle::Week, 7 * DAY),
         (Cycle::Year, 365 * DAY),
     ]
     .into_iter()
-    .filter(|&(_, length)| step < length && span_secs + step >= 2 * length)
+    .filter(|&(_, length)| step < length && covered >= 2 * length)
     .map(|(cycle, _)| cycle)
     .collect()
 }
@@ -501,6 +510,22 @@ mod tests {
         assert_eq!(next[0], hour("2024-03-18T09:00:00"));
         assert_eq!(next[8], hour("2024-03-18T17:00:00"));
         assert_eq!(next[9], hour("2024-03-19T09:00:00"));
+        // Mondays, Wednesdays and Fridays (steps of 2 and 3 days): on a grid of days.
+        let mwf: Vec<i64> = days
+            .iter()
+            .copied()
+            .filter(|&t| [0, 2, 4].contains(&datetime(t).weekday().num_days_from_monday()))
+            .collect();
+        let next = continue_rows(&mwf, 3);
+        assert_eq!(
+            next,
+            vec![day("2019-01-02"), day("2019-01-04"), day("2019-01-07")]
+        );
+        // A grid that does not divide the week (every 10 days): its plain steps.
+        assert_eq!(
+            continue_rows(&[0, 864_000, 1_728_000], 2),
+            vec![2_592_000, 3_456_000]
+        );
         // Monthly rows by calendar months; one row: a day on.
         let months = [day("2024-01-15"), day("2024-02-15"), day("2024-04-15")];
         assert_eq!(continue_rows(&months, 1), vec![day("2024-05-15")]);
@@ -568,19 +593,28 @@ mod tests {
             calendar_cycles(Frequency::Seconds(1800), 84 * 86_400),
             vec![Cycle::Day, Cycle::Week]
         );
-        // Two years of half-hours from 2012-01-01 00:00 to 2013-12-31 23:30 cover each phase of
+        // Two years of half-hours from 2013-01-01 00:00 to 2014-12-31 23:30 cover each phase of
         // the year twice (their span is a step short of 730 days); a step fewer does not.
-        let two_years = 730 * 86_400 - 1800;
-        assert!(calendar_cycles(Frequency::Seconds(1800), two_years).contains(&Cycle::Year));
-        assert!(
-            !calendar_cycles(Frequency::Seconds(1800), two_years - 1800).contains(&Cycle::Year)
-        );
-        // 24 months; a yearly series has no phase in the year.
+        let half_hour = Frequency::Seconds(1800);
+        let t = |text: &str| TimeFormat::DateTime.parse(text).unwrap();
+        let two_years = t("2014-12-31T23:30:00") - t("2013-01-01T00:00:00");
+        assert!(calendar_cycles(half_hour, two_years).contains(&Cycle::Year));
+        assert!(!calendar_cycles(half_hour, two_years - 1800).contains(&Cycle::Year));
+        // 24 months, whichever months they are; 23 do not; a yearly series has no phase in the
+        // year.
         let months = Frequency::Months(1);
-        assert_eq!(
-            calendar_cycles(months, 23 * months.step_secs()),
-            vec![Cycle::Year]
-        );
+        let m = |text: &str| TimeFormat::YearMonth.parse(text).unwrap();
+        for (first, last) in [
+            ("2021-01", "2022-12"),
+            ("2020-01", "2021-12"),
+            ("2021-03", "2023-02"),
+        ] {
+            assert_eq!(
+                calendar_cycles(months, m(last) - m(first)),
+                vec![Cycle::Year]
+            );
+        }
+        assert!(calendar_cycles(months, m("2022-11") - m("2021-01")).is_empty());
         assert!(calendar_cycles(Frequency::Months(12), years).is_empty());
         // Monday 2024-03-18 06:00: a quarter of the day, in the first day of the week.
         let t = TimeFormat::DateTime.parse("2024-03-18T06:00:00").unwrap();

@@ -16,6 +16,21 @@ fn recorder() -> BinBytesRecorder<FullPrecisionSettings> {
     BinBytesRecorder::default()
 }
 
+/// Runs `f`, catching a panic without printing it: Burn's record decoding and loading panic on
+/// a record of another structure. The panic hook is the process's, so one caller at a time swaps
+/// it.
+fn quietly<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
+    static HOOK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = HOOK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    std::panic::set_hook(hook);
+    result
+}
+
 /// A record (a module's or an optimiser's) as bytes.
 pub fn record_bytes<B: Backend, R: Record<B>>(record: R) -> Result<Vec<u8>, String> {
     Recorder::<B>::record(&recorder(), record, ()).map_err(|e| e.to_string())
@@ -45,13 +60,7 @@ pub fn load_record<B: Backend, R: Record<B>>(
     };
     // Burn's decoder panics on bytes of another structure (a checkpoint of another model, or of
     // an earlier burn-rnn whose model had other fields): caught, silently, and reported.
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        Recorder::<B>::load(&recorder(), bytes.clone(), device)
-    }));
-    std::panic::set_hook(hook);
-    match decoded {
+    match quietly(|| Recorder::<B>::load(&recorder(), bytes.clone(), device)) {
         Ok(record) => record.map_err(|e| invalid(e.to_string())),
         Err(_) => Err(invalid(
             "its structure is not this model's (a checkpoint of another model, or written by another version of burn-rnn: train the run again)".into(),
@@ -75,11 +84,7 @@ pub fn load_module<B: Backend, M: Module<B>>(
     let want = param_shapes(&module);
     let record = load_record::<B, M::Record>(files, dir, name, "model", device)?;
     // Catch load_record's panic, silently, and report it as a checkpoint of another model.
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let loaded =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| module.load_record(record)));
-    std::panic::set_hook(hook);
+    let loaded = quietly(|| module.load_record(record));
     let invalid = |message: String| CheckpointError::Invalid {
         path: path.clone(),
         message,

@@ -189,7 +189,7 @@ impl LinearFits {
             optional_columns: future,
             hinges,
             year: frame.year,
-            from_last: naive_is_no_worse(frame, &train, horizon, config.forecast.season),
+            from_last: offer_from_last(problem, &train, config.forecast.season),
         };
         let v = Linear::fit_validated(
             &problem.frame,
@@ -250,6 +250,18 @@ impl LinearFits {
     }
 }
 
+/// Whether a linear base fitted on the windows of `origins` is offered to fit the change from
+/// the last value ([`Choice::from_last`]): where the naive forecast does at least as well as
+/// seasonal naive over those of them with a season of their own series before them.
+fn offer_from_last(problem: &Problem, origins: &[usize], season: usize) -> bool {
+    let own: Vec<usize> = origins
+        .iter()
+        .copied()
+        .filter(|&o| problem.segment_of(o).1 >= season)
+        .collect();
+    naive_is_no_worse(&problem.frame, &own, problem.horizon, season)
+}
+
 /// Each series' linear base: its own fit (fitted and chosen as [`LinearFits`] fits the one base
 /// of a single series, on that series' windows alone) or the one fit over all series, whichever
 /// forecasts that series' validation windows better (a short series' own fit of a long context
@@ -296,7 +308,7 @@ fn local_bases(
             optional_columns: future,
             hinges: Hinges::fit_ranges(frame, future, std::slice::from_ref(&range)),
             year: frame.year,
-            from_last: naive_is_no_worse(frame, &train, h, config.forecast.season),
+            from_last: offer_from_last(problem, &train, config.forecast.season),
         };
         let local = Linear::fit_validated(frame, [&train, &val, &more], (context, h), &terms);
         let global_error = mae(&global.training, &problem.windows(&val));
