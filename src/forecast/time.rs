@@ -537,22 +537,17 @@ mod tests {
 
     #[test]
     fn year_harmonics_are_those_of_the_phase() {
-        assert_eq!(
-            YearHarmonics::of(Frequency::Months(1), 0).map(|y| y.order),
-            Some(6)
-        );
-        assert_eq!(
-            YearHarmonics::of(Frequency::Seconds(1800), 3).map(|y| y.order),
-            Some(10)
-        );
-        assert_eq!(
-            YearHarmonics::of(Frequency::Seconds(604_800), 0).map(|y| y.order),
-            Some(10)
-        );
-        assert_eq!(
-            YearHarmonics::of(Frequency::Months(3), 0).map(|y| y.order),
-            Some(2)
-        );
+        for (frequency, order) in [
+            (Frequency::Months(1), 6),
+            (Frequency::Seconds(1800), 10),
+            (Frequency::Seconds(604_800), 10),
+            (Frequency::Months(3), 2),
+        ] {
+            assert_eq!(
+                YearHarmonics::of(frequency, 3).map(|y| y.order),
+                Some(order)
+            );
+        }
         assert_eq!(YearHarmonics::of(Frequency::Months(6), 0), None);
         let y = YearHarmonics {
             column: 1,

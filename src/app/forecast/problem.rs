@@ -13,6 +13,7 @@ use crate::app::forecast::ForecastError;
 use crate::app::forecast::config::ForecastConfig;
 use crate::forecast::baselines::Linear;
 use crate::forecast::series::Series;
+use crate::forecast::time::Frequency;
 use crate::forecast::window::{Frame, Scalers, Split, WindowBuffers};
 
 /// The most validation windows a network's validations score: more makes each validation cost
@@ -302,12 +303,8 @@ impl Problem {
             return Vec::new();
         };
         let year = match seg.series.frequency {
-            Some(crate::forecast::time::Frequency::Seconds(s)) if s > 0 && s <= 7 * 86_400 => {
-                (364 * 86_400 / s) as usize
-            }
-            Some(crate::forecast::time::Frequency::Months(m)) if m > 0 && 12 % m == 0 => {
-                (12 / m) as usize
-            }
+            Some(Frequency::Seconds(s)) if s > 0 && s <= 7 * 86_400 => (364 * 86_400 / s) as usize,
+            Some(Frequency::Months(m)) if m > 0 && 12 % m == 0 => (12 / m) as usize,
             _ => return Vec::new(),
         };
         let h = self.horizon;

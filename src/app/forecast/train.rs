@@ -199,8 +199,32 @@ impl LinearFits {
         )
         .ok_or_else(too_short)?;
         if progress != Progress::Quiet {
-            // Each choice with the validation error of the best fit that made the other one.
-            let choice = |name: &str, kept: bool, other: Option<f64>| {
+            // Each choice offered, with the validation error of the best fit that made the
+            // other one.
+            let choices: String = [
+                (
+                    "hinge terms of the future covariates",
+                    v.choice.hinged,
+                    v.other_hinged_error,
+                ),
+                (
+                    "the future covariates' past in the context",
+                    v.choice.optional,
+                    v.other_optional_error,
+                ),
+                (
+                    "harmonics of the year",
+                    v.choice.yearly,
+                    v.other_yearly_error,
+                ),
+                (
+                    "the fit of the change from the last value (its penalty shrinks toward naive)",
+                    v.choice.from_last,
+                    v.other_from_last_error,
+                ),
+            ]
+            .into_iter()
+            .filter_map(|(name, kept, other)| {
                 other.map(|e| {
                     let (with, without) = if kept { (v.error, e) } else { (e, v.error) };
                     format!(
@@ -208,34 +232,11 @@ impl LinearFits {
                         if kept { "with" } else { "without" }
                     )
                 })
-            };
-            let hinges = choice(
-                "hinge terms of the future covariates",
-                v.choice.hinged,
-                v.other_hinged_error,
-            );
-            let past = choice(
-                "the future covariates' past in the context",
-                v.choice.optional,
-                v.other_optional_error,
-            );
-            let year = choice(
-                "harmonics of the year",
-                v.choice.yearly,
-                v.other_yearly_error,
-            );
-            let from_last = choice(
-                "the fit of the change from the last value (its penalty shrinks toward naive)",
-                v.choice.from_last,
-                v.other_from_last_error,
-            );
+            })
+            .collect();
             eprintln!(
-                "linear base: least squares, ridge {:e}{}{}{}{} (chosen on the validation part); checkpoints refit on {} windows",
+                "linear base: least squares, ridge {:e}{choices} (chosen on the validation part); checkpoints refit on {} windows",
                 v.choice.ridge,
-                hinges.unwrap_or_default(),
-                past.unwrap_or_default(),
-                year.unwrap_or_default(),
-                from_last.unwrap_or_default(),
                 train.len() + more.len()
             );
         }
