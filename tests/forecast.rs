@@ -310,6 +310,61 @@ fn bad_tables_are_named() {
 }
 
 #[test]
+fn the_base_reads_the_calendar_past_only_where_rows_are_steps() {
+    // Three weeks of business hours, 9 to 17 on weekdays, hourly.
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("hours.csv");
+    let mut table = String::from("time,calls\n");
+    for day in (4..25).filter(|d| (d - 4) % 7 < 5) {
+        for hour in 9..=17 {
+            table.push_str(&format!(
+                "2024-03-{day:02}T{hour:02}:00:00,{}\n",
+                hour * day % 7
+            ));
+        }
+    }
+    std::fs::write(&csv, table).unwrap();
+    let base_columns = |gaps: &str| {
+        let c = config(&[
+            &format!("data.csv=\"{}\"", csv.display()),
+            "data.time=\"time\"",
+            "data.target=[\"calls\"]",
+            &format!("data.gaps=\"{gaps}\""),
+            "forecast.context=18",
+            "forecast.horizon=9",
+            "forecast.season=9",
+            "forecast.test=18",
+        ]);
+        let p = Problem::new(&c, None, None).unwrap();
+        // The calendar: the day's and the week's sine and cosine.
+        assert_eq!(p.frame.known.len(), 4, "{gaps}");
+        let m = c.model_config(&p.frame);
+        (
+            c.linear_context_columns(&p.frame),
+            c.linear_optional_columns(&p.frame),
+            m.linear_columns,
+        )
+    };
+    // Rows as steps: across nights and weekends the calendar's past is not a shift of its
+    // horizon values, and the base may read it (kept where it validates better).
+    assert_eq!(base_columns("ignore"), (5, 4, Some(5)));
+    // On the calendar's grid it is: the targets alone.
+    assert_eq!(base_columns("insert"), (1, 0, Some(1)));
+}
+
+#[test]
+fn an_empty_time_column_means_rows_are_steps() {
+    // The shipped config names a time column; a table without one unsets it with `--set`.
+    for set in ["data.time=", "data.time=\"\"", "data.series= "] {
+        let c = config(&[set]);
+        assert_eq!(
+            (c.data.time.is_none(), c.data.series),
+            (set.contains("time"), None)
+        );
+    }
+}
+
+#[test]
 fn victoria_demand_from_augurs_testing() {
     // The hourly electricity demand that the augurs-testing crate carries (no Python, no
     // download), with the shipped config for it: the day ahead from a week, weekly season.

@@ -40,7 +40,7 @@ pub struct Terms {
     /// Of each context step, only the first this many values (the frame's columns in order:
     /// targets, past covariates, future covariates, calendar features). `None`: all.
     pub context_columns: Option<usize>,
-    /// Of those, the last this many (the future covariates' past) are kept only when
+    /// Of those, the last this many (the known columns' past) are kept only when
     /// [`Linear::fit_validated`] finds that they validate better (else their weights are zero):
     /// with a long context and few windows they overfit.
     pub optional_columns: usize,

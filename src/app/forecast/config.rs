@@ -65,7 +65,7 @@ fn default_optim() -> OptimSection {
 pub struct DataSection {
     /// The table, relative to the config file.
     pub csv: PathBuf,
-    /// The time column; absent: rows are consecutive steps.
+    /// The time column; absent or empty: rows are consecutive steps.
     #[serde(default)]
     pub time: Option<String>,
     /// A long-format table's column naming the series (one row per series and time): one
@@ -254,6 +254,12 @@ impl ForecastConfig {
             let base = path.parent().unwrap_or(Path::new("."));
             config.data.csv = base.join(&config.data.csv);
         }
+        // An empty column name is none (`--set data.time=` unsets a file's time column).
+        for column in [&mut config.data.time, &mut config.data.series] {
+            if column.as_deref().is_some_and(|c| c.trim().is_empty()) {
+                *column = None;
+            }
+        }
         config.validate()?;
         Ok(config)
     }
@@ -370,12 +376,25 @@ impl ForecastConfig {
         }
     }
 
-    /// The values of each context step the linear base reads, of `targets` target columns: the
-    /// targets, the past and the future covariates (a covariate's past carries information its
-    /// horizon values do not, as yesterday's heat does for today's demand), not the calendar
-    /// features (their past is known from their horizon values).
-    pub fn linear_context_columns(&self, targets: usize) -> usize {
-        targets + self.data.past_covariates.len() + self.data.future_covariates.len()
+    /// The values of each context step of `frame` the linear base reads: the targets, the past
+    /// and the future covariates (a covariate's past carries information its horizon values do
+    /// not, as yesterday's heat does for today's demand), and the calendar features only where
+    /// rows are taken as steps (`gaps = "ignore"`): on a regular grid their past is known from
+    /// their horizon values, across closed hours and weekends it is not.
+    pub fn linear_context_columns(&self, frame: &Frame) -> usize {
+        let covariates = self.data.past_covariates.len() + self.data.future_covariates.len();
+        if self.data.gaps == Gaps::Ignore {
+            frame.context_width()
+        } else {
+            frame.targets.len() + covariates
+        }
+    }
+
+    /// Of [`ForecastConfig::linear_context_columns`], the last this many (the known columns'
+    /// past: the future covariates', and the calendar features' where the base reads them) are
+    /// kept only where they validate better ([`crate::forecast::baselines::Terms`]).
+    pub fn linear_optional_columns(&self, frame: &Frame) -> usize {
+        self.linear_context_columns(frame) - frame.targets.len() - self.data.past_covariates.len()
     }
 
     /// The model of the series in `frame`: its targets, values per context step, known columns
@@ -398,7 +417,7 @@ impl ForecastConfig {
         .with_season(self.base_season())
         .with_linear_context((self.model.base == Base::Linear).then_some(self.forecast.context))
         .with_hinges(self.data.future_covariates.len())
-        .with_linear_columns(Some(self.linear_context_columns(targets)))
+        .with_linear_columns(Some(self.linear_context_columns(frame)))
         .with_year(frame.year)
         .with_loss(self.forecast.loss)
         .with_quantiles(self.forecast.quantiles.clone())

@@ -185,8 +185,8 @@ impl LinearFits {
         let future = problem.future_covariates();
         let hinges = Hinges::fit_ranges(frame, future, &problem.training_ranges());
         let terms = Terms {
-            context_columns: Some(config.linear_context_columns(frame.targets.len())),
-            optional_columns: future,
+            context_columns: Some(config.linear_context_columns(frame)),
+            optional_columns: config.linear_optional_columns(frame),
             hinges,
             year: frame.year,
             from_last: offer_from_last(problem, &train, config.forecast.season),
@@ -208,7 +208,11 @@ impl LinearFits {
                     v.other_hinged_error,
                 ),
                 (
-                    "the future covariates' past in the context",
+                    if terms.optional_columns > future {
+                        "the past of the future covariates and calendar features in the context"
+                    } else {
+                        "the future covariates' past in the context"
+                    },
                     v.choice.optional,
                     v.other_optional_error,
                 ),
@@ -305,8 +309,8 @@ fn local_bases(
             problem.segment_origins(i, 1, |s| (s.val_start.saturating_sub(h) + 1, s.test_start));
         let range = seg.offset..seg.offset + seg.split.val_start;
         let terms = Terms {
-            context_columns: Some(config.linear_context_columns(frame.targets.len())),
-            optional_columns: future,
+            context_columns: Some(config.linear_context_columns(frame)),
+            optional_columns: config.linear_optional_columns(frame),
             hinges: Hinges::fit_ranges(frame, future, std::slice::from_ref(&range)),
             year: frame.year,
             from_last: offer_from_last(problem, &train, config.forecast.season),
