@@ -353,6 +353,13 @@ fn the_base_reads_the_calendar_past_only_where_rows_are_steps() {
 }
 
 #[test]
+fn intervals_are_local_without_future_covariates() {
+    assert!(config(&[]).local_spread());
+    let weather = config(&["data.future_covariates=[\"temperature\"]"]);
+    assert!(!weather.local_spread());
+}
+
+#[test]
 fn an_empty_time_column_means_rows_are_steps() {
     // The shipped config names a time column; a table without one unsets it with `--set`.
     for set in ["data.time=", "data.time=\"\"", "data.series= "] {

@@ -13,7 +13,7 @@
 //! several values per step and target: the quantiles, built upwards and downwards from the one
 //! nearest the median by adding softplus gaps (so they never cross), or a mean and a softplus
 //! scale. A frozen spread per output ([`Forecaster::with_residuals`]: the base's residual
-//! quantiles, or their root mean square, in each window's local scale) sets the gaps, so the
+//! quantiles, or their root mean square, in each window's local scale or alike for all) sets the gaps, so the
 //! untrained model forecasts the base with the base's own empirical intervals; the head moves
 //! the point (median or mean) and the intervals with it.
 
@@ -130,6 +130,11 @@ pub struct ForecasterConfig {
     /// The direct head or the autoregressive decoder (which needs a unidirectional encoder).
     #[config(default = "Decoder::Direct")]
     pub decoder: Decoder,
+    /// Whether a probabilistic forecaster's spread is measured in each window's
+    /// [`Forecaster::local_scale`] (wider intervals after volatile contexts) or in the targets'
+    /// scaled units, alike for every window.
+    #[config(default = true)]
+    pub local_spread: bool,
 }
 
 impl ForecasterConfig {
@@ -203,6 +208,7 @@ impl ForecasterConfig {
             outputs,
             median: crate::forecast::interval::median_index(&self.quantiles),
             gaussian: self.loss == ForecastLoss::Gaussian,
+            local_spread: self.local_spread,
             spread: (outputs > 1).then(|| {
                 Param::from_tensor(Tensor::zeros(
                     [self.horizon * self.targets, outputs],
@@ -250,11 +256,13 @@ pub struct Forecaster<B: Backend> {
     pub median: usize,
     /// Whether the two outputs are a Gaussian's mean and scale.
     pub gaussian: bool,
+    /// Whether the spread is measured in local scales (see [`Forecaster::spread_unit`]).
+    pub local_spread: bool,
     /// The frozen spread `[horizon * targets, P]` added to the head's output of a probabilistic
     /// forecaster (see [`Forecaster::with_residuals`]).
     pub spread: Option<Param<Tensor<B, 2>>>,
-    /// The smallest local scale `[1]` (frozen) a probabilistic forecaster's spread is
-    /// multiplied by (see [`Forecaster::local_scale`]).
+    /// The smallest unit `[1]` (frozen) a probabilistic forecaster's spread is multiplied by
+    /// (see [`Forecaster::spread_unit`]).
     pub scale_floor: Option<Param<Tensor<B, 1>>>,
 }
 
@@ -400,7 +408,7 @@ impl<B: Backend> Forecaster<B> {
     /// The autoregressive decoder's head outputs `[B, horizon * targets * P]`: with `teacher`
     /// `[B, horizon * targets]` all steps in one pass over the actual previous values, else step
     /// by step, each reading the previous step's point forecast (`base + output` at the
-    /// median or mean, in the local scale).
+    /// median or mean, in the spread's scale).
     fn decode(
         &self,
         decoder: &Recurrent<B>,
@@ -511,10 +519,26 @@ impl<B: Backend> Forecaster<B> {
         }
     }
 
-    /// The scale a probabilistic forecaster's spread is measured in: the local scale, at least
-    /// the frozen floor. `[B, C, D]` → `[B, targets]`.
+    /// The unit of each window's and target's spread before its floor: the
+    /// [`Forecaster::local_scale`], or 1 where the spread is not local
+    /// ([`ForecasterConfig::local_spread`]). [`Forecaster::with_residuals`] reads residuals
+    /// measured in it.
+    ///
+    /// # Shapes
+    /// - `context`: `[B, C, D]`; returns `[B, targets]`
+    pub fn spread_unit(&self, context: Tensor<B, 3>) -> Tensor<B, 2> {
+        if self.local_spread {
+            self.local_scale(context)
+        } else {
+            let [batch, ..] = context.dims();
+            Tensor::ones([batch, self.targets], &context.device())
+        }
+    }
+
+    /// The scale a probabilistic forecaster's spread is measured in: the spread's unit, at
+    /// least the frozen floor. `[B, C, D]` → `[B, targets]`.
     fn spread_scale(&self, context: Tensor<B, 3>) -> Tensor<B, 2> {
-        let local = self.local_scale(context);
+        let local = self.spread_unit(context);
         match &self.scale_floor {
             Some(floor) => {
                 let floor = floor.val().reshape([1, 1]);
@@ -593,9 +617,9 @@ impl<B: Backend> Forecaster<B> {
     }
 
     /// Sets the frozen spread from residuals of the base (`actual - base`, scaled units) and the
-    /// [`Forecaster::local_scale`] of each residual's window and target, one list of each per
-    /// output column `c = step * targets + target`: the residuals are measured in local scales
-    /// (at least a floor, half the scales' median), then a quantile forecaster's untrained
+    /// [`Forecaster::spread_unit`] of each residual's window and target, one list of each per
+    /// output column `c = step * targets + target`: the residuals are measured in those units
+    /// (at least a floor, half the units' median), then a quantile forecaster's untrained
     /// median becomes the base and its other quantiles lie from it as far as each column's
     /// empirical quantiles of those lie from theirs; a Gaussian's untrained mean is the base and
     /// its scale their root mean square. The base stays the point forecast: residuals measured
@@ -1122,13 +1146,39 @@ mod tests {
             .to_vec()
             .unwrap();
         let q: Vec<f32> = model
-            .forward(steep, known.clone())
+            .forward(steep.clone(), known.clone())
             .into_data()
             .to_vec()
             .unwrap();
         for c in 0..8 {
             for (i, &l) in levels.iter().enumerate() {
                 let want = base[c] as f64 + (l - 0.5) * (c + 1) as f64 * 2.0;
+                let got = q[c * 5 + i] as f64;
+                assert!((got - want).abs() < 1e-3, "{got} vs {want}");
+            }
+        }
+        // A spread that is not local (its unit is 1): the residuals' own quantiles after any
+        // context.
+        let ones: Vec<Vec<f64>> = residuals.iter().map(|r| vec![1.0; r.len()]).collect();
+        let alike = config
+            .clone()
+            .with_local_spread(false)
+            .init::<B>(&device)
+            .with_residuals(&residuals, &ones, &levels);
+        let unit: Vec<f32> = alike
+            .spread_unit(steep.clone())
+            .into_data()
+            .to_vec()
+            .unwrap();
+        assert!(unit.iter().all(|&u| u == 1.0), "{unit:?}");
+        let q: Vec<f32> = alike
+            .forward(steep, known.clone())
+            .into_data()
+            .to_vec()
+            .unwrap();
+        for c in 0..8 {
+            for (i, &l) in levels.iter().enumerate() {
+                let want = base[c] as f64 + (l - 0.5) * (c + 1) as f64;
                 let got = q[c * 5 + i] as f64;
                 assert!((got - want).abs() < 1e-3, "{got} vs {want}");
             }

@@ -422,5 +422,15 @@ impl ForecastConfig {
         .with_loss(self.forecast.loss)
         .with_quantiles(self.forecast.quantiles.clone())
         .with_decoder(self.model.decoder)
+        .with_local_spread(self.local_spread())
+    }
+
+    /// Whether the intervals are measured in each window's local scale (the context's mean
+    /// absolute step change): on a table without future covariates. With them (weather), the
+    /// size of the errors follows the covariates, not the context's step changes (a demand's
+    /// daily swing, larger in winter than in summer's heat waves), and the spread is alike for
+    /// every window (docs/forecasting.md, "Intervals with future covariates").
+    pub fn local_spread(&self) -> bool {
+        self.data.future_covariates.is_empty()
     }
 }
