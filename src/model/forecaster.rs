@@ -132,7 +132,8 @@ pub struct ForecasterConfig {
     pub decoder: Decoder,
     /// Whether a probabilistic forecaster's spread is measured in each window's
     /// [`Forecaster::local_scale`] (wider intervals after volatile contexts) or in the targets'
-    /// scaled units, alike for every window.
+    /// scaled units, alike for every window. The network's change to the point forecast is
+    /// measured in the local scale either way.
     #[config(default = true)]
     pub local_spread: bool,
 }
@@ -256,13 +257,13 @@ pub struct Forecaster<B: Backend> {
     pub median: usize,
     /// Whether the two outputs are a Gaussian's mean and scale.
     pub gaussian: bool,
-    /// Whether the spread is measured in local scales (see [`Forecaster::spread_unit`]).
+    /// Whether the spread is measured in local scales (see [`Forecaster::with_residuals`]).
     pub local_spread: bool,
     /// The frozen spread `[horizon * targets, P]` added to the head's output of a probabilistic
     /// forecaster (see [`Forecaster::with_residuals`]).
     pub spread: Option<Param<Tensor<B, 2>>>,
-    /// The smallest unit `[1]` (frozen) a probabilistic forecaster's spread is multiplied by
-    /// (see [`Forecaster::spread_unit`]).
+    /// The smallest local scale `[1]` (frozen) a probabilistic forecaster's point offset and
+    /// local spread are multiplied by (see [`Forecaster::local_scale`]).
     pub scale_floor: Option<Param<Tensor<B, 1>>>,
 }
 
@@ -519,26 +520,11 @@ impl<B: Backend> Forecaster<B> {
         }
     }
 
-    /// The unit of each window's and target's spread before its floor: the
-    /// [`Forecaster::local_scale`], or 1 where the spread is not local
-    /// ([`ForecasterConfig::local_spread`]). [`Forecaster::with_residuals`] reads residuals
-    /// measured in it.
-    ///
-    /// # Shapes
-    /// - `context`: `[B, C, D]`; returns `[B, targets]`
-    pub fn spread_unit(&self, context: Tensor<B, 3>) -> Tensor<B, 2> {
-        if self.local_spread {
-            self.local_scale(context)
-        } else {
-            let [batch, ..] = context.dims();
-            Tensor::ones([batch, self.targets], &context.device())
-        }
-    }
-
-    /// The scale a probabilistic forecaster's spread is measured in: the spread's unit, at
-    /// least the frozen floor. `[B, C, D]` → `[B, targets]`.
+    /// The scale a probabilistic forecaster's point (the network's change to the base) and,
+    /// where it is local, its spread are measured in: the local scale, at least the frozen
+    /// floor. `[B, C, D]` → `[B, targets]`.
     fn spread_scale(&self, context: Tensor<B, 3>) -> Tensor<B, 2> {
-        let local = self.spread_unit(context);
+        let local = self.local_scale(context);
         match &self.scale_floor {
             Some(floor) => {
                 let floor = floor.val().reshape([1, 1]);
@@ -578,9 +564,15 @@ impl<B: Backend> Forecaster<B> {
             .repeat_dim(1, self.horizon)
             .reshape([batch, n, 1]);
         let base = base.reshape([batch, n, 1]);
+        // The spread's unit: the local scale, or the scaled units alike for every window.
+        let unit = if self.local_spread {
+            scale.clone()
+        } else {
+            scale.ones_like()
+        };
         if self.gaussian {
-            let mean = z.clone().narrow(2, 0, 1) * scale.clone() + base;
-            let sd = softplus(z.narrow(2, 1, 1)) * scale + MIN_SPREAD;
+            let mean = z.clone().narrow(2, 0, 1) * scale + base;
+            let sd = softplus(z.narrow(2, 1, 1)) * unit + MIN_SPREAD;
             return Tensor::cat(vec![mean, sd], 2).reshape([batch, n * 2]);
         }
         // Steps from the median: the median's own value, then softplus gaps below (negative)
@@ -599,7 +591,7 @@ impl<B: Backend> Forecaster<B> {
             })
             .collect())
         .reshape([1, 1, p]);
-        let steps = (z.clone() * at_median + softplus(z) * sign) * scale;
+        let steps = z.clone() * at_median * scale + softplus(z) * sign * unit;
         let sums: Vec<f32> = (0..p * p)
             .map(|k| {
                 let (j, i) = (k / p, k % p);
@@ -617,9 +609,10 @@ impl<B: Backend> Forecaster<B> {
     }
 
     /// Sets the frozen spread from residuals of the base (`actual - base`, scaled units) and the
-    /// [`Forecaster::spread_unit`] of each residual's window and target, one list of each per
-    /// output column `c = step * targets + target`: the residuals are measured in those units
-    /// (at least a floor, half the units' median), then a quantile forecaster's untrained
+    /// [`Forecaster::local_scale`] of each residual's window and target, one list of each per
+    /// output column `c = step * targets + target`: the residuals are measured in local scales
+    /// (at least a floor, half the scales' median) where the spread is local
+    /// ([`ForecasterConfig::local_spread`]), else as they are; then a quantile forecaster's untrained
     /// median becomes the base and its other quantiles lie from it as far as each column's
     /// empirical quantiles of those lie from theirs; a Gaussian's untrained mean is the base and
     /// its scale their root mean square. The base stays the point forecast: residuals measured
@@ -652,7 +645,8 @@ impl<B: Backend> Forecaster<B> {
             .zip(scales)
             .map(|(r, s)| {
                 assert_eq!(r.len(), s.len(), "a local scale per residual");
-                r.iter().zip(s).map(|(r, s)| r / s.max(floor)).collect()
+                let unit = |s: f64| if self.local_spread { s.max(floor) } else { 1.0 };
+                r.iter().zip(s).map(|(r, s)| r / unit(*s)).collect()
             })
             .collect();
         let residuals = &residuals[..];
@@ -1157,30 +1151,30 @@ mod tests {
                 assert!((got - want).abs() < 1e-3, "{got} vs {want}");
             }
         }
-        // A spread that is not local (its unit is 1): the residuals' own quantiles after any
-        // context.
-        let ones: Vec<Vec<f64>> = residuals.iter().map(|r| vec![1.0; r.len()]).collect();
+        // A spread that is not local: the residuals' own quantiles after a calm context and a
+        // steep one alike.
         let alike = config
             .clone()
             .with_local_spread(false)
             .init::<B>(&device)
-            .with_residuals(&residuals, &ones, &levels);
-        let unit: Vec<f32> = alike
-            .spread_unit(steep.clone())
-            .into_data()
-            .to_vec()
-            .unwrap();
-        assert!(unit.iter().all(|&u| u == 1.0), "{unit:?}");
-        let q: Vec<f32> = alike
-            .forward(steep, known.clone())
-            .into_data()
-            .to_vec()
-            .unwrap();
-        for c in 0..8 {
-            for (i, &l) in levels.iter().enumerate() {
-                let want = base[c] as f64 + (l - 0.5) * (c + 1) as f64;
-                let got = q[c * 5 + i] as f64;
-                assert!((got - want).abs() < 1e-3, "{got} vs {want}");
+            .with_residuals(&residuals, &scales, &levels);
+        for x in [context.clone(), steep.clone()] {
+            let base: Vec<f32> = alike
+                .base(x.clone(), known.clone())
+                .into_data()
+                .to_vec()
+                .unwrap();
+            let q: Vec<f32> = alike
+                .forward(x, known.clone())
+                .into_data()
+                .to_vec()
+                .unwrap();
+            for c in 0..8 {
+                for (i, &l) in levels.iter().enumerate() {
+                    let want = base[c] as f64 + (l - 0.5) * (c + 1) as f64;
+                    let got = q[c * 5 + i] as f64;
+                    assert!((got - want).abs() < 1e-3, "{got} vs {want}");
+                }
             }
         }
         // Random head weights of any size: the quantiles stay ordered.

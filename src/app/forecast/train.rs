@@ -338,11 +338,11 @@ fn local_bases(
     Ok((training, saved))
 }
 
-/// Errors and their spread units per output column, as [`validation_errors`] returns them.
+/// Errors and their local scales per output column, as [`validation_errors`] returns them.
 type Errors = (Vec<Vec<f64>>, Vec<Vec<f64>>);
 
 /// `model` with its untrained spread set from the residuals of its base (the linear base as fitted
-/// on the training part) over the validation windows, in the windows' spread units:
+/// on the training part) over the validation windows, in the windows' local scales:
 /// out-of-sample errors, as the test part's will be; pooled with `year_before`'s when given.
 fn with_base_spread<B: Backend>(
     model: Forecaster<B>,
@@ -423,7 +423,7 @@ fn spread_origins(problem: &Problem, year_before: Option<&YearBefore>) -> Vec<us
 }
 
 /// The errors (actual minus point forecast, scaled units) of `model` over windows `w` and the
-/// spread unit ([`Forecaster::spread_unit`]) of each error's window and target, per output column (`step * targets +
+/// local scale of each error's window and target, per output column (`step * targets +
 /// target`), over the observed targets: what [`Forecaster::with_residuals`] reads. The
 /// untrained model's point forecast is its base.
 fn validation_errors<B: Backend>(
@@ -434,7 +434,7 @@ fn validation_errors<B: Backend>(
     let n = w.windows;
     let b = batch_tensors::<B>(w.clone(), model.encoder.input_size(), device);
     let flat = |t: Tensor<B, 2>| -> Vec<f32> { t.into_data().to_vec().expect("f32") };
-    let local = flat(model.spread_unit(b.context.clone()));
+    let local = flat(model.local_scale(b.context.clone()));
     let point = flat(model.point(b.forecast(model)));
     let (y, mask) = (flat(b.y), flat(b.mask));
     let columns = point.len() / n.max(1);
