@@ -13,9 +13,9 @@
 //! several values per step and target: the quantiles, built upwards and downwards from the one
 //! nearest the median by adding softplus gaps (so they never cross), or a mean and a softplus
 //! scale. A frozen spread per output ([`Forecaster::with_residuals`]: the base's residual
-//! quantiles, or their root mean square, in each window's local scale or alike for all) sets the gaps, so the
-//! untrained model forecasts the base with the base's own empirical intervals; the head moves
-//! the point (median or mean) and the intervals with it.
+//! quantiles, or their root mean square, in each window's local scale or alike for every
+//! window) sets the gaps, so the untrained model forecasts the base with the base's own
+//! empirical intervals; the head moves the point (median or mean) and the intervals with it.
 
 use burn::config::Config;
 use burn::module::{Module, Param};
@@ -409,7 +409,7 @@ impl<B: Backend> Forecaster<B> {
     /// The autoregressive decoder's head outputs `[B, horizon * targets * P]`: with `teacher`
     /// `[B, horizon * targets]` all steps in one pass over the actual previous values, else step
     /// by step, each reading the previous step's point forecast (`base + output` at the
-    /// median or mean, in the spread's scale).
+    /// median or mean, in the local scale).
     fn decode(
         &self,
         decoder: &Recurrent<B>,
@@ -612,10 +612,10 @@ impl<B: Backend> Forecaster<B> {
     /// [`Forecaster::local_scale`] of each residual's window and target, one list of each per
     /// output column `c = step * targets + target`: the residuals are measured in local scales
     /// (at least a floor, half the scales' median) where the spread is local
-    /// ([`ForecasterConfig::local_spread`]), else as they are; then a quantile forecaster's untrained
-    /// median becomes the base and its other quantiles lie from it as far as each column's
-    /// empirical quantiles of those lie from theirs; a Gaussian's untrained mean is the base and
-    /// its scale their root mean square. The base stays the point forecast: residuals measured
+    /// ([`ForecasterConfig::local_spread`]), else as they are; then a quantile forecaster's
+    /// untrained median becomes the base and its other quantiles lie from it as far as each
+    /// column's empirical quantiles of those lie from theirs; a Gaussian's untrained mean is the
+    /// base and its scale their root mean square. The base stays the point forecast: residuals measured
     /// before a refit of the base (on the validation part) do not carry over its bias. A column
     /// with no residual takes all columns' pooled. Point forecasters are returned as they are.
     ///
