@@ -97,6 +97,12 @@ fn main() -> ExitCode {
             true,
             true,
         ),
+        (
+            "with the covariates' and the calendar's past (read with gaps = \"ignore\"), hinges offered",
+            frame.context_width(),
+            true,
+            false,
+        ),
     ] {
         if yearly && frame.year.is_none() {
             continue;

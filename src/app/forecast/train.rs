@@ -208,10 +208,12 @@ impl LinearFits {
                     v.other_hinged_error,
                 ),
                 (
-                    if terms.optional_columns > future {
-                        "the past of the future covariates and calendar features in the context"
-                    } else {
-                        "the future covariates' past in the context"
+                    match (future, terms.optional_columns > future) {
+                        (0, true) => "the calendar features' past in the context",
+                        (_, true) => {
+                            "the past of the future covariates and calendar features in the context"
+                        }
+                        _ => "the future covariates' past in the context",
                     },
                     v.choice.optional,
                     v.other_optional_error,
