@@ -840,6 +840,11 @@ mod tests {
 
     type B = NdArray;
 
+    /// A tensor's values, row-major.
+    fn values<const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+        t.into_data().to_vec().unwrap()
+    }
+
     #[test]
     fn shapes_and_the_naive_start() {
         let device = Default::default();
@@ -1110,16 +1115,8 @@ mod tests {
         let model = model.with_residuals(&residuals, &scales, &levels);
         let context = Tensor::<B, 3>::random([6, 5, 3], Distribution::Default, &device);
         let known = Tensor::<B, 2>::random([6, 4], Distribution::Default, &device);
-        let base: Vec<f32> = model
-            .base(context.clone(), known.clone())
-            .into_data()
-            .to_vec()
-            .unwrap();
-        let q: Vec<f32> = model
-            .forward(context.clone(), known.clone())
-            .into_data()
-            .to_vec()
-            .unwrap();
+        let base = values(model.base(context.clone(), known.clone()));
+        let q = values(model.forward(context.clone(), known.clone()));
         // Contexts of values in [0, 1) change by less than the floor at each step: their
         // intervals are the floor's.
         for b in 0..6 {
@@ -1134,16 +1131,8 @@ mod tests {
         // A context whose targets change by 4 a step: intervals four times as wide.
         let ramp: Vec<f32> = (0..6 * 5 * 3).map(|k| 4.0 * ((k / 3) % 5) as f32).collect();
         let steep = Tensor::<B, 3>::from_data(TensorData::new(ramp, [6, 5, 3]), &device);
-        let base: Vec<f32> = model
-            .base(steep.clone(), known.clone())
-            .into_data()
-            .to_vec()
-            .unwrap();
-        let q: Vec<f32> = model
-            .forward(steep.clone(), known.clone())
-            .into_data()
-            .to_vec()
-            .unwrap();
+        let base = values(model.base(steep.clone(), known.clone()));
+        let q = values(model.forward(steep.clone(), known.clone()));
         for c in 0..8 {
             for (i, &l) in levels.iter().enumerate() {
                 let want = base[c] as f64 + (l - 0.5) * (c + 1) as f64 * 2.0;
@@ -1159,16 +1148,8 @@ mod tests {
             .init::<B>(&device)
             .with_residuals(&residuals, &scales, &levels);
         for x in [context.clone(), steep.clone()] {
-            let base: Vec<f32> = alike
-                .base(x.clone(), known.clone())
-                .into_data()
-                .to_vec()
-                .unwrap();
-            let q: Vec<f32> = alike
-                .forward(x, known.clone())
-                .into_data()
-                .to_vec()
-                .unwrap();
+            let base = values(alike.base(x.clone(), known.clone()));
+            let q = values(alike.forward(x, known.clone()));
             for c in 0..8 {
                 for (i, &l) in levels.iter().enumerate() {
                     let want = base[c] as f64 + (l - 0.5) * (c + 1) as f64;
@@ -1184,7 +1165,7 @@ mod tests {
             Distribution::Normal(0.0, 30.0),
             &device,
         ));
-        let q: Vec<f32> = wild.forward(context, known).into_data().to_vec().unwrap();
+        let q = values(wild.forward(context, known));
         for w in q.chunks(5) {
             assert!(w.windows(2).all(|p| p[0] <= p[1]), "{w:?}");
         }

@@ -382,11 +382,12 @@ impl ForecastConfig {
     /// rows are taken as steps (`gaps = "ignore"`): on a regular grid their past is known from
     /// their horizon values, across closed hours and weekends it is not.
     pub fn linear_context_columns(&self, frame: &Frame) -> usize {
-        let covariates = self.data.past_covariates.len() + self.data.future_covariates.len();
         if self.data.gaps == Gaps::Ignore {
             frame.context_width()
         } else {
-            frame.targets.len() + covariates
+            frame.targets.len()
+                + self.data.past_covariates.len()
+                + self.data.future_covariates.len()
         }
     }
 
