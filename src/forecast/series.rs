@@ -221,7 +221,8 @@ impl Series {
                     // Sorted by time when every time reads in the first one's format; otherwise
                     // the series' own checks name the row that does not.
                     let text = |r: usize| table.rows[r].get(c).unwrap_or_default();
-                    if let Some(format) = TimeFormat::of_column(text(rows[0])) {
+                    let all = rows.iter().map(|&r| text(r));
+                    if let Ok(format) = TimeFormat::of_column(text(rows[0]), all) {
                         let stamps: Option<Vec<i64>> =
                             rows.iter().map(|&r| format.parse(text(r))).collect();
                         if let Some(stamps) = stamps {
@@ -630,10 +631,10 @@ impl Table {
 
     /// Column `c` as times, in the first format that reads its first value.
     fn times(&self, c: usize) -> Result<(Vec<i64>, TimeFormat), SeriesError> {
-        let expected = "expected an ISO date (2024-03-17) or date-time (2024-03-17T08:30:00), YYYYMMDD, YYYY-MM or unix seconds";
         let first = &self.rows[0][c];
-        let format = TimeFormat::of_column(first)
-            .ok_or_else(|| self.value_error(0, c, format!("{expected}, found {first:?}")))?;
+        let all = self.rows.iter().map(|r| &r[c]);
+        let format =
+            TimeFormat::of_column(first, all).map_err(|message| self.value_error(0, c, message))?;
         let times = (0..self.rows.len())
             .map(|r| {
                 let text = &self.rows[r][c];
@@ -720,6 +721,8 @@ mod tests {
             "t,y\n20240101,1\n20240102,2\n20240103,3\n",
             "t,y\n2024-01-01T00:00:00,1\n2024-01-02 00:00,2\n2024-01-03T00:00:00Z,3\n",
             "t,y\n1704067200,1\n1704153600,2\n1704240000,3\n",
+            "t,y\n1704067200000,1\n1704153600000,2\n1704240000000,3\n",
+            "t,y\n2024/01/01,1\n2024/01/02,2\n2024/01/03,3\n",
         ];
         for table in tables {
             let s = read(table, &spec(Some("t"), &["y"])).unwrap();
@@ -728,6 +731,28 @@ mod tests {
             assert_eq!(s.targets[0].values, vec![1.0, 2.0, 3.0]);
             assert_eq!(s.len, 3);
         }
+        // Day first and month first: the order comes from the day above 12 further down.
+        for table in [
+            "t,y\n01/01/2024,1\n02/01/2024,2\n03/01/2024,3\n13/01/2024,13\n",
+            "t,y\n1/1/2024 00:00,1\n1/2/2024 00:00,2\n1/3/2024 00:00,3\n1/13/2024 00:00,13\n",
+        ] {
+            let mut insert = spec(Some("t"), &["y"]);
+            insert.gaps = Gaps::Insert;
+            let s = read(table, &insert).unwrap();
+            assert_eq!(s.frequency, Some(Frequency::Seconds(86_400)), "{table}");
+            assert_eq!(s.times.as_ref().unwrap()[0], 1_704_067_200, "{table}");
+            assert_eq!(s.len, 13, "{table}");
+            assert_eq!(s.targets[0].values[12], 13.0, "{table}");
+        }
+        // With no day above 12 the order is a clear error naming the row.
+        let e = err(
+            "t,y\n01/02/2024,1\n02/03/2024,2\n",
+            &spec(Some("t"), &["y"]),
+        );
+        assert!(
+            e.contains("cannot be told apart") && e.contains("row 2"),
+            "{e}"
+        );
         let s = read("m,y\n1949-01,112\n1949-02,118\n", &spec(Some("m"), &["y"])).unwrap();
         assert_eq!(s.frequency, Some(Frequency::Months(1)));
         assert_eq!(s.format, Some(TimeFormat::YearMonth));

@@ -1,5 +1,6 @@
-//! The time column of a series: reading its values (ISO date and date-time, `YYYYMMDD`,
-//! `YYYY-MM`, unix seconds), inferring the step between rows, and calendar features.
+//! The time column of a series: reading its values (ISO date and date-time, also with `/`
+//! between the date's parts, `YYYYMMDD`, `YYYY-MM`, day-first and month-first dates, unix seconds
+//! or milliseconds), inferring the step between rows, and calendar features.
 //!
 //! Times are naive (no time zone; an ISO offset is applied to give UTC) and kept as seconds since
 //! 1970-01-01. Monthly, quarterly and yearly series step in calendar months, so that January 31
@@ -12,10 +13,10 @@ use chrono::{DateTime, Datelike, Months, NaiveDate, NaiveDateTime, Timelike};
 pub enum TimeFormat {
     /// `2024-03` (a month).
     YearMonth,
-    /// `2024-03-17`.
+    /// `2024-03-17` (or `2024/03/17`).
     Date,
     /// `2024-03-17T08:30:00`, `2024-03-17 08:30`, with optional fractional seconds and `Z` or
-    /// an offset such as `+01:00`.
+    /// an offset such as `+01:00` (or `2024/03/17 08:30`).
     DateTime,
     /// [`TimeFormat::DateTime`] whose column's first value carries `Z` or an offset: it reads the
     /// same values and writes UTC with `Z` (`2024-03-17T08:30:00Z`). Not in [`TimeFormat::ALL`];
@@ -23,8 +24,18 @@ pub enum TimeFormat {
     DateTimeUtc,
     /// `20240317`.
     Compact,
-    /// Integer seconds since 1970-01-01 UTC.
+    /// Integer seconds since 1970-01-01 UTC (`1710664200`; `1710664200.0` too).
     Unix,
+    /// Integer milliseconds since 1970-01-01 UTC, whole seconds (`1710664200000`): a column
+    /// whose first value is an integer beyond unix seconds' range (after the year 9999).
+    UnixMillis,
+    /// A date with the day first, then the month and a four-digit year (`17/03/2024`, also with
+    /// `.` or `-`), and an optional time (`17/03/2024 08:30`): a column where some day is above
+    /// 12 in the first place. [`TimeFormat::of_column`] picks it.
+    DayFirst,
+    /// As [`TimeFormat::DayFirst`], the month first (`03/17/2024 08:30`): a column where some day
+    /// is above 12 in the second place.
+    MonthFirst,
 }
 
 impl TimeFormat {
@@ -38,18 +49,62 @@ impl TimeFormat {
     ];
 
     /// The format of a column whose first value is `first`: the first of [`TimeFormat::ALL`]
-    /// that reads it, [`TimeFormat::DateTimeUtc`] for a date-time with a zone.
-    pub fn of_column(first: &str) -> Option<TimeFormat> {
-        let format = TimeFormat::ALL
+    /// that reads it, [`TimeFormat::DateTimeUtc`] for a date-time with a zone,
+    /// [`TimeFormat::UnixMillis`] for an integer beyond unix seconds' range, and for a date with
+    /// the year last, the order of day and month that the values of the column (`values`, the
+    /// first among them) show: the place of a number above 12 is the day's; with none, the place
+    /// whose number never changes while the other's does is the day's (`01/03/2024`,
+    /// `01/04/2024`: monthly, day first). `Err` says why no format reads it.
+    pub fn of_column<'a>(
+        first: &str,
+        values: impl IntoIterator<Item = &'a str>,
+    ) -> Result<TimeFormat, String> {
+        if let Some(format) = TimeFormat::ALL
             .into_iter()
-            .find(|f| f.parse(first).is_some())?;
-        let text = first.trim();
-        let zoned = text.ends_with(['Z', 'z']) || DateTime::parse_from_rfc3339(text).is_ok();
-        Some(if format == TimeFormat::DateTime && zoned {
-            TimeFormat::DateTimeUtc
-        } else {
-            format
-        })
+            .find(|f| f.parse(first).is_some())
+        {
+            let text = first.trim();
+            let zoned = text.ends_with(['Z', 'z']) || DateTime::parse_from_rfc3339(text).is_ok();
+            return Ok(if format == TimeFormat::DateTime && zoned {
+                TimeFormat::DateTimeUtc
+            } else {
+                format
+            });
+        }
+        if TimeFormat::UnixMillis.parse(first).is_some() {
+            return Ok(TimeFormat::UnixMillis);
+        }
+        if day_month_year(first).is_none() {
+            return Err(format!(
+                "expected an ISO date (2024-03-17) or date-time (2024-03-17T08:30:00), YYYYMMDD, YYYY-MM, a date with the year last (17/03/2024), or unix seconds, found {first:?}"
+            ));
+        }
+        // The order of day and month: the one that reads a value the other cannot, or else
+        // the place whose number never changes while the other's does (a monthly series' day).
+        let (mut day_first, mut month_first) = (false, false);
+        let (mut a_changes, mut b_changes) = (false, false);
+        let (a0, b0, _) = day_month_year(first).unwrap_or_default();
+        for v in values {
+            if let Some((a, b, _)) = day_month_year(v) {
+                day_first |= a > 12 && b <= 12;
+                month_first |= b > 12 && a <= 12;
+                a_changes |= a != a0;
+                b_changes |= b != b0;
+            }
+        }
+        if !day_first && !month_first && a_changes != b_changes {
+            (day_first, month_first) = (b_changes, a_changes);
+        }
+        match (day_first, month_first) {
+            (true, false) => Ok(TimeFormat::DayFirst),
+            (false, true) => Ok(TimeFormat::MonthFirst),
+            (true, true) => Err(format!(
+                "dates with the year last, some with the day first and some with the month first: write ISO dates (2024-03-17), found {first:?} first"
+            )),
+            (false, false) => Err(format!(
+                "dates with the year last and no day above 12, so the day and the month cannot be told apart: write ISO dates (2024-03-17), found {first:?} first"
+            )),
+        }
     }
 
     /// Reads one value as seconds since 1970-01-01, or `None` when it is not in this format.
@@ -68,11 +123,12 @@ impl TimeFormat {
                 if text.len() != 10 {
                     return None;
                 }
-                let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+                let date = NaiveDate::parse_from_str(&dashed(text), "%Y-%m-%d").ok()?;
                 Some(seconds(date.and_hms_opt(0, 0, 0)?))
             }
             TimeFormat::DateTime | TimeFormat::DateTimeUtc => {
-                if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+                let text = dashed(text);
+                if let Ok(t) = DateTime::parse_from_rfc3339(&text) {
                     return Some(t.timestamp());
                 }
                 let text = text.trim_end_matches('Z');
@@ -94,16 +150,53 @@ impl TimeFormat {
                 Some(seconds(date.and_hms_opt(0, 0, 0)?))
             }
             TimeFormat::Unix => {
-                let s: i64 = text.parse().ok()?;
-                // Years 1 to 9999, so that every value is a date.
-                (-62_135_596_800..=253_402_300_799)
-                    .contains(&s)
-                    .then_some(s)
+                let s: i64 = match text.parse() {
+                    Ok(s) => s,
+                    // A float with no fraction, as tables written from floats hold them.
+                    Err(_) => {
+                        let (whole, fraction) = text.split_once('.')?;
+                        if fraction.is_empty() || !fraction.bytes().all(|b| b == b'0') {
+                            return None;
+                        }
+                        whole.parse().ok()?
+                    }
+                };
+                UNIX_SECONDS.contains(&s).then_some(s)
+            }
+            TimeFormat::UnixMillis => {
+                let ms: i64 = text.parse().ok()?;
+                (ms % 1000 == 0 && !UNIX_SECONDS.contains(&ms))
+                    .then_some(ms / 1000)
+                    .filter(|s| UNIX_SECONDS.contains(s))
+            }
+            TimeFormat::DayFirst | TimeFormat::MonthFirst => {
+                let (a, b, rest) = day_month_year(text)?;
+                let (day, month) = if self == TimeFormat::DayFirst {
+                    (a, b)
+                } else {
+                    (b, a)
+                };
+                let (year, time) = match rest.split_once([' ', 'T']) {
+                    Some((y, t)) => (y, Some(t.trim())),
+                    None => (rest, None),
+                };
+                if year.len() != 4 {
+                    return None;
+                }
+                let date = NaiveDate::from_ymd_opt(year.parse().ok()?, month, day)?;
+                let time = match time {
+                    None => chrono::NaiveTime::MIN,
+                    Some(t) => ["%H:%M:%S%.f", "%H:%M"]
+                        .iter()
+                        .find_map(|f| chrono::NaiveTime::parse_from_str(t, f).ok())?,
+                };
+                Some(seconds(date.and_time(time)))
             }
         }
     }
 
-    /// A time as this format writes it (`Unix` as seconds; the others as dates or date-times).
+    /// A time as this format writes it (`Unix` as seconds, `UnixMillis` as milliseconds, day-
+    /// and month-first dates as ISO date-times; the others as they are read).
     pub fn format(self, secs: i64) -> String {
         let t = datetime(secs);
         match self {
@@ -113,8 +206,46 @@ impl TimeFormat {
             TimeFormat::DateTime => t.format("%Y-%m-%dT%H:%M:%S").to_string(),
             TimeFormat::DateTimeUtc => t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
             TimeFormat::Unix => secs.to_string(),
+            TimeFormat::UnixMillis => (secs * 1000).to_string(),
+            // ISO, which no reader takes the wrong way round.
+            TimeFormat::DayFirst | TimeFormat::MonthFirst => {
+                t.format("%Y-%m-%dT%H:%M:%S").to_string()
+            }
         }
     }
+}
+
+/// Unix seconds of the years 1 to 9999, so that every value is a date.
+const UNIX_SECONDS: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_402_300_799;
+
+/// `text` with `/` between an ISO date's parts (`2024/03/17...`) as `-`.
+fn dashed(text: &str) -> std::borrow::Cow<'_, str> {
+    let b = text.as_bytes();
+    if b.len() >= 10 && b[4] == b'/' && b[7] == b'/' && b[..4].iter().all(u8::is_ascii_digit) {
+        let mut owned = text.to_string();
+        owned.replace_range(4..5, "-");
+        owned.replace_range(7..8, "-");
+        std::borrow::Cow::Owned(owned)
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
+/// The first two numbers of a date written `a/b/yyyy...` (or with `.` or `-`; one or two digits
+/// each) and what follows the second separator.
+fn day_month_year(text: &str) -> Option<(u32, u32, &str)> {
+    let text = text.trim();
+    let sep = text.find(['/', '.', '-'])?;
+    let separator = text.as_bytes()[sep] as char;
+    let (a, rest) = text.split_at(sep);
+    let (b, rest) = rest[1..].split_once(separator)?;
+    let number = |s: &str| -> Option<u32> {
+        (!s.is_empty() && s.len() <= 2 && s.bytes().all(|c| c.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    let year_digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    (year_digits == 4).then_some((number(a)?, number(b)?, rest))
 }
 
 fn seconds(t: NaiveDateTime) -> i64 {
@@ -440,15 +571,98 @@ mod tests {
             ("2024-03-17T08:30:00", "2024-03-17T08:30:00"),
             ("2024-03-17 08:30", "2024-03-17T08:30:00"),
         ] {
-            let format = TimeFormat::of_column(first).unwrap();
+            let format = TimeFormat::of_column(first, [first]).unwrap();
             assert_eq!(format.parse(first), Some(half_past), "{first}");
             assert_eq!(format.format(half_past), written, "{first}");
         }
         assert_eq!(
-            TimeFormat::of_column("2024-03"),
-            Some(TimeFormat::YearMonth)
+            TimeFormat::of_column("2024-03", ["2024-03"]),
+            Ok(TimeFormat::YearMonth)
         );
-        assert_eq!(TimeFormat::of_column("17/03/2024"), None);
+    }
+
+    #[test]
+    fn slashes_milliseconds_and_the_order_of_day_and_month() {
+        let day = 1_710_633_600; // 2024-03-17
+        let half_past = day + 8 * 3600 + 1800;
+        let column = |values: &[&str]| TimeFormat::of_column(values[0], values.iter().copied());
+        // The year first with slashes reads as ISO and is written as ISO.
+        for (text, format, secs, written) in [
+            ("2024/03/17", TimeFormat::Date, day, "2024-03-17"),
+            (
+                "2024/03/17 08:30",
+                TimeFormat::DateTime,
+                half_past,
+                "2024-03-17T08:30:00",
+            ),
+            (
+                "2024/03/17T08:30:00",
+                TimeFormat::DateTime,
+                half_past,
+                "2024-03-17T08:30:00",
+            ),
+            (
+                "1710664200000",
+                TimeFormat::UnixMillis,
+                half_past,
+                "1710664200000",
+            ),
+            ("1710664200.0", TimeFormat::Unix, half_past, "1710664200"),
+        ] {
+            assert_eq!(column(&[text]), Ok(format), "{text}");
+            assert_eq!(format.parse(text), Some(secs), "{text}");
+            assert_eq!(format.format(secs), written, "{text}");
+        }
+        // Milliseconds that are not whole seconds, and a fraction of a second, are not read.
+        assert_eq!(TimeFormat::UnixMillis.parse("1710664200500"), None);
+        assert_eq!(TimeFormat::Unix.parse("1710664200.5"), None);
+        // The year last: the column's values tell the order of day and month.
+        let day_first = ["01/03/2024", "17/03/2024 08:30"];
+        assert_eq!(column(&day_first), Ok(TimeFormat::DayFirst));
+        assert_eq!(
+            TimeFormat::DayFirst.parse("17/03/2024 08:30"),
+            Some(half_past)
+        );
+        assert_eq!(TimeFormat::DayFirst.parse("17.03.2024"), Some(day));
+        assert_eq!(
+            TimeFormat::DayFirst.parse("17-3-2024 08:30:00"),
+            Some(half_past)
+        );
+        assert_eq!(
+            TimeFormat::DayFirst.format(half_past),
+            "2024-03-17T08:30:00"
+        );
+        let month_first = ["03/01/2024", "3/17/2024 08:30"];
+        assert_eq!(column(&month_first), Ok(TimeFormat::MonthFirst));
+        assert_eq!(
+            TimeFormat::MonthFirst.parse("3/17/2024 08:30"),
+            Some(half_past)
+        );
+        assert_eq!(TimeFormat::MonthFirst.parse("17/03/2024"), None);
+        // No day above 12: the place that never changes is the day's (monthly values).
+        let monthly = ["01/01/2024", "01/02/2024", "01/03/2024"];
+        assert_eq!(column(&monthly), Ok(TimeFormat::DayFirst));
+        let monthly = ["1/1/2024", "2/1/2024", "3/1/2024"];
+        assert_eq!(column(&monthly), Ok(TimeFormat::MonthFirst));
+        let ambiguous = column(&["01/03/2024", "02/04/2024"]).unwrap_err();
+        assert!(ambiguous.contains("cannot be told apart"), "{ambiguous}");
+        let mixed = column(&["01/03/2024", "17/03/2024", "03/17/2024"]).unwrap_err();
+        assert!(mixed.contains("some with the day first"), "{mixed}");
+        let unknown = column(&["17 March 2024"]).unwrap_err();
+        assert!(unknown.contains("expected an ISO date"), "{unknown}");
+        for bad in ["17/03/24", "2024/3/17", "17/03/2024 25:00", "32/01/2024"] {
+            assert!(
+                [
+                    TimeFormat::DayFirst,
+                    TimeFormat::MonthFirst,
+                    TimeFormat::Date,
+                    TimeFormat::DateTime
+                ]
+                .iter()
+                .all(|f| f.parse(bad).is_none()),
+                "{bad:?} was read"
+            );
+        }
     }
 
     #[test]
