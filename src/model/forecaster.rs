@@ -614,8 +614,9 @@ impl<B: Backend> Forecaster<B> {
     /// (at least a floor, half the scales' median) where the spread is local
     /// ([`ForecasterConfig::local_spread`]), else as they are; then a quantile forecaster's
     /// untrained median becomes the base and its other quantiles lie from it as far as each
-    /// column's empirical quantiles of those lie from theirs; a Gaussian's untrained mean is the
-    /// base and its scale their root mean square. The base stays the point forecast: residuals measured
+    /// column's empirical quantiles of those lie from theirs (at the
+    /// [`crate::forecast::interval::calibrated_level`] of each level); a Gaussian's untrained mean
+    /// is the base and its scale their root mean square, widened by as much at the 80% interval. The base stays the point forecast: residuals measured
     /// before a refit of the base (on the validation part) do not carry over its bias. A column
     /// with no residual takes all columns' pooled. Point forecasters are returned as they are.
     ///
@@ -652,6 +653,10 @@ impl<B: Backend> Forecaster<B> {
         let residuals = &residuals[..];
         let mut values = Vec::with_capacity(n * p);
         if self.gaussian {
+            // The root mean square widened as the quantiles' calibrated levels widen the 80%
+            // interval.
+            use crate::forecast::interval::{calibrated_level, normal_quantile};
+            let widen = normal_quantile(calibrated_level(0.9)) / normal_quantile(0.9);
             let pooled: Vec<f64> = residuals.iter().flatten().copied().collect();
             for r in residuals {
                 let r = if r.is_empty() { &pooled } else { r };
@@ -659,7 +664,7 @@ impl<B: Backend> Forecaster<B> {
                 let mean_square = r.iter().map(|v| v * v).sum::<f64>() / count;
                 values.push(0.0);
                 values.push(softplus_inverse(
-                    (mean_square.sqrt() - MIN_SPREAD).max(MIN_SPREAD),
+                    (widen * mean_square.sqrt() - MIN_SPREAD).max(MIN_SPREAD),
                 ));
             }
         } else {
@@ -1101,7 +1106,8 @@ mod tests {
             .with_quantiles(levels.to_vec());
         let model = config.init::<B>(&device);
         // Residuals per output column (4 steps x 2 targets): the untrained model forecasts the
-        // base plus their quantiles.
+        // base plus their quantiles (at the calibrated levels).
+        use crate::forecast::interval::calibrated_level;
         let residuals: Vec<Vec<f64>> = (0..8)
             .map(|c| {
                 (0..101)
@@ -1122,7 +1128,8 @@ mod tests {
         for b in 0..6 {
             for c in 0..8 {
                 for (i, &l) in levels.iter().enumerate() {
-                    let want = base[b * 8 + c] as f64 + (l - 0.5) * (c + 1) as f64 / 2.0;
+                    let want =
+                        base[b * 8 + c] as f64 + (calibrated_level(l) - 0.5) * (c + 1) as f64 / 2.0;
                     let got = q[(b * 8 + c) * 5 + i] as f64;
                     assert!((got - want).abs() < 1e-4, "{got} vs {want}");
                 }
@@ -1135,7 +1142,7 @@ mod tests {
         let q = values(model.forward(steep.clone(), known.clone()));
         for c in 0..8 {
             for (i, &l) in levels.iter().enumerate() {
-                let want = base[c] as f64 + (l - 0.5) * (c + 1) as f64 * 2.0;
+                let want = base[c] as f64 + (calibrated_level(l) - 0.5) * (c + 1) as f64 * 2.0;
                 let got = q[c * 5 + i] as f64;
                 assert!((got - want).abs() < 1e-3, "{got} vs {want}");
             }
@@ -1152,7 +1159,7 @@ mod tests {
             let q = values(alike.forward(x, known.clone()));
             for c in 0..8 {
                 for (i, &l) in levels.iter().enumerate() {
-                    let want = base[c] as f64 + (l - 0.5) * (c + 1) as f64;
+                    let want = base[c] as f64 + (calibrated_level(l) - 0.5) * (c + 1) as f64;
                     let got = q[c * 5 + i] as f64;
                     assert!((got - want).abs() < 1e-3, "{got} vs {want}");
                 }
