@@ -237,6 +237,7 @@ impl Series {
                     path: table.path.clone(),
                     names: table.names.clone(),
                     rows: rows.iter().map(|&r| table.rows[r].clone()).collect(),
+                    delimiter: table.delimiter,
                     lines: rows.iter().map(|&r| table.lines[r]).collect(),
                 };
                 Ok((name, Self::from_table(member, path, spec)?))
@@ -537,11 +538,33 @@ struct Table {
     names: Vec<String>,
     rows: Vec<csv::StringRecord>,
     lines: Vec<u64>,
+    /// The separator of the values: `,`, `;` or a tab.
+    delimiter: u8,
+}
+
+/// The separator of a table whose first line is `header`: of `,`, `;` and a tab, the one it
+/// holds most often (`,` on a tie or with none).
+fn delimiter_of(header: &[u8]) -> u8 {
+    let count = |d: u8| header.iter().filter(|&&b| b == d).count();
+    [b';', b'\t'].into_iter().fold(
+        b',',
+        |best, d| if count(d) > count(best) { d } else { best },
+    )
 }
 
 impl Table {
     fn read(reader: impl std::io::Read, path: &Path) -> Result<Table, SeriesError> {
+        use std::io::BufRead;
+        let io_error = |e: std::io::Error| SeriesError::Io {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        };
+        let mut reader = std::io::BufReader::with_capacity(1 << 16, reader);
+        let start = reader.fill_buf().map_err(io_error)?;
+        let header = start.split(|&b| b == b'\n').next().unwrap_or_default();
+        let delimiter = delimiter_of(header);
         let mut csv = csv::ReaderBuilder::new()
+            .delimiter(delimiter)
             .trim(csv::Trim::All)
             .flexible(false)
             .from_reader(reader);
@@ -572,6 +595,7 @@ impl Table {
             names,
             rows,
             lines,
+            delimiter,
         })
     }
 
@@ -616,7 +640,14 @@ impl Table {
                 if text.eq_ignore_ascii_case("false") {
                     return Ok(Some(0.0));
                 }
-                match text.parse::<f64>() {
+                // A table separated by semicolons may write a decimal comma (`1,5`).
+                let parsed = text.parse::<f64>().or_else(|e| match self.delimiter {
+                    b';' if text.matches(',').count() == 1 && !text.contains('.') => {
+                        text.replace(',', ".").parse::<f64>()
+                    }
+                    _ => Err(e),
+                });
+                match parsed {
                     Ok(v) if v.is_finite() => Ok(Some(v)),
                     Ok(v) => {
                         Err(self.value_error(r, c, format!("expected a finite number, found {v}")))
@@ -712,6 +743,22 @@ mod tests {
         sp.future_covariates = vec!["holiday".into()];
         let s = read("y,holiday\n1,TRUE\n2,false\n3,True\n", &sp).unwrap();
         assert_eq!(s.future[0].values, vec![1.0, 0.0, 1.0]);
+    }
+
+    #[test]
+    fn semicolons_and_tabs_separate_values_too() {
+        let sp = spec(Some("t"), &["y"]);
+        let s = read("t;y\n2024-01-01;1,5\n2024-01-02;2\n", &sp).unwrap();
+        assert_eq!(s.targets[0].values, vec![1.5, 2.0]);
+        let s = read("t\ty\n2024-01-01\t1.5\n2024-01-02\t2\n", &sp).unwrap();
+        assert_eq!(s.targets[0].values, vec![1.5, 2.0]);
+        // A decimal comma only where semicolons separate; a quoted "1,5" in a comma-separated
+        // table is not a number.
+        let e = err("t,y\n2024-01-01,\"1,5\"\n2024-01-02,2\n", &sp);
+        assert!(e.contains("expected a number") && e.contains("1,5"), "{e}");
+        assert_eq!(delimiter_of(b"a,b;c"), b',');
+        assert_eq!(delimiter_of(b"a;b;c,d"), b';');
+        assert_eq!(delimiter_of(b"y"), b',');
     }
 
     #[test]
