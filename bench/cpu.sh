@@ -28,7 +28,9 @@ if [ "$isa" = avx2 ] && ! grep -q "kernels avx2+fma" <<<"$line"; then
     echo "error: $bin does not run AVX2 kernels (build it with --no-default-features --features ndarray,app)" >&2
     exit 2
 fi
-echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores," \
+echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')" \
+    "(family $(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' ')" \
+    "model $(grep -m1 -w '^model' /proc/cpuinfo | cut -d: -f2 | tr -d ' ')), $(nproc) cores," \
     "$(grep -o -m1 -w avx512f /proc/cpuinfo || echo 'no avx512f'), isa=$isa" | tee "$out"
 
 for round in $(seq 1 "$rounds"); do
