@@ -27,8 +27,8 @@ for r in $(seq 1 "$rounds"); do
     echo "round $r: burn-rnn $burn windows/s, PyTorch $torch windows/s, ratio ${ratio}x"
 done
 median=$(printf '%s\n' "${ratios[@]}" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}')
-cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-family=$(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' ')
-model=$(grep -m1 -w '^model' /proc/cpuinfo | cut -d: -f2 | tr -d ' ')
+cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //' || true)"
+family=$(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' ' || true)
+model=$(grep -m1 -w '^model' /proc/cpuinfo | cut -d: -f2 | tr -d ' ' || true)
 echo "median ratio: ${median}x ($cpu, family $family model $model, $(nproc) cores)"
 rm -rf "$run"
