@@ -52,8 +52,8 @@ impl TimeFormat {
     /// that reads it, [`TimeFormat::DateTimeUtc`] for a date-time with a zone,
     /// [`TimeFormat::UnixMillis`] for an integer beyond unix seconds' range, and for a date with
     /// the year last, the order of day and month that the values of the column (`values`, the
-    /// first among them) show: the place of a number above 12 is the day's; with none, the place
-    /// whose number never changes while the other's does is the day's (`01/03/2024`,
+    /// first among them) show: the place of a number above 12 is the day's; with none, a place
+    /// that is 1 in every value while the other's number changes is the day's (`01/03/2024`,
     /// `01/04/2024`: monthly, day first). `Err` says why no format reads it.
     pub fn of_column<'a>(
         first: &str,
@@ -92,7 +92,10 @@ impl TimeFormat {
                 b_changes |= b != b0;
             }
         }
-        if !day_first && !month_first && a_changes != b_changes {
+        // The first of every month: only a monthly series (or twelve days or fewer in the first
+        // half of a January) keeps one place at 1 while the other moves.
+        let monthly = (!a_changes && a0 == 1 && b_changes) || (!b_changes && b0 == 1 && a_changes);
+        if !day_first && !month_first && monthly {
             (day_first, month_first) = (b_changes, a_changes);
         }
         match (day_first, month_first) {
@@ -644,6 +647,9 @@ mod tests {
         assert_eq!(column(&monthly), Ok(TimeFormat::DayFirst));
         let monthly = ["1/1/2024", "2/1/2024", "3/1/2024"];
         assert_eq!(column(&monthly), Ok(TimeFormat::MonthFirst));
+        // Days within a month, none above 12: the month's place does not change, but is not 1.
+        let e = column(&["01/03/2024", "02/03/2024", "03/03/2024"]).unwrap_err();
+        assert!(e.contains("cannot be told apart"), "{e}");
         let ambiguous = column(&["01/03/2024", "02/04/2024"]).unwrap_err();
         assert!(ambiguous.contains("cannot be told apart"), "{ambiguous}");
         let mixed = column(&["01/03/2024", "17/03/2024", "03/17/2024"]).unwrap_err();
