@@ -130,6 +130,8 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    # Denormal floats flushed to zero, as burn-rnn's command line does: like for like.
+    torch.set_flush_denormal(True)
     torch.manual_seed(0)
     cfg, all_series, j, p, k = load(a.config)
     f, m, t = cfg["forecast"], cfg.get("model", {}), cfg["train"]

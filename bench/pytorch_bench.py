@@ -153,6 +153,8 @@ if __name__ == "__main__":
     torch.backends.cuda.matmul.allow_tf32 = a.tf32 == "on"
     torch.backends.cudnn.allow_tf32 = a.tf32 == "on"
     torch.set_num_threads(a.threads)
+    # Denormal floats flushed to zero, as burn-rnn's command line does: like for like.
+    torch.set_flush_denormal(True)
     print(f"torch {torch.__version__} threads={torch.get_num_threads()} mkldnn={torch.backends.mkldnn.is_available()} cpu_capability={torch.backends.cpu.get_cpu_capability()} mkl_isa={os.environ.get('MKL_ENABLE_INSTRUCTIONS', 'native')} device={DEVICE} tf32={a.tf32}", file=sys.stderr)
     ids = load()
     for what in (["S", "M", "L", "G", "sample"] if a.what == "all" else [a.what]):
