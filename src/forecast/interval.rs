@@ -266,6 +266,13 @@ pub fn calibrated_level(level: f64) -> f64 {
     }
 }
 
+/// The factor a normal distribution's scale fitted to past residuals is widened by, so that its
+/// 80% interval is as wide as [`calibrated_level`] makes the residuals' quantiles':
+/// `Φ⁻¹(calibrated_level(0.9)) / Φ⁻¹(0.9)`.
+pub fn calibrated_normal_scale() -> f64 {
+    normal_quantile(calibrated_level(0.9)) / normal_quantile(0.9)
+}
+
 /// The `levels` quantiles of each column of residuals (`residuals[c]`, any order), for interval
 /// forecasts `point + r`, read at the [`calibrated_level`] of each level: a column with no
 /// residual takes the quantiles of all columns pooled; zeros when there are none at all.
@@ -335,6 +342,11 @@ mod tests {
         assert!((calibrated_level(0.1) - 0.09).abs() < 1e-12);
         assert!((calibrated_level(0.9) - 0.91).abs() < 1e-12);
         assert!((calibrated_level(0.025) - 0.0225).abs() < 1e-12);
+        // Φ⁻¹(0.91) / Φ⁻¹(0.9) = 1.340755 / 1.281552
+        assert!(
+            (calibrated_normal_scale() - 1.340_755_033_690_217 / 1.281_551_565_544_600_5).abs()
+                < 1e-9
+        );
         let q = residual_quantiles(&[vec![4.0, 1.0, 8.0, 2.0]], &[0.1, 0.9]);
         // numpy.quantile([1, 2, 4, 8], [0.09, 0.91]) = [1.27, 6.92]
         assert!(

@@ -564,15 +564,17 @@ impl<B: Backend> Forecaster<B> {
             .repeat_dim(1, self.horizon)
             .reshape([batch, n, 1]);
         let base = base.reshape([batch, n, 1]);
-        // The spread's unit: the local scale, or the scaled units alike for every window.
-        let unit = if self.local_spread {
-            scale.clone()
-        } else {
-            scale.ones_like()
+        // The spread in the local scale, or in the scaled units alike for every window.
+        let in_unit = |t: Tensor<B, 3>| {
+            if self.local_spread {
+                t * scale.clone()
+            } else {
+                t
+            }
         };
         if self.gaussian {
-            let mean = z.clone().narrow(2, 0, 1) * scale + base;
-            let sd = softplus(z.narrow(2, 1, 1)) * unit + MIN_SPREAD;
+            let sd = in_unit(softplus(z.clone().narrow(2, 1, 1))) + MIN_SPREAD;
+            let mean = z.narrow(2, 0, 1) * scale + base;
             return Tensor::cat(vec![mean, sd], 2).reshape([batch, n * 2]);
         }
         // Steps from the median: the median's own value, then softplus gaps below (negative)
@@ -591,7 +593,7 @@ impl<B: Backend> Forecaster<B> {
             })
             .collect())
         .reshape([1, 1, p]);
-        let steps = z.clone() * at_median * scale + softplus(z) * sign * unit;
+        let steps = in_unit(softplus(z.clone()) * sign) + z * at_median * scale;
         let sums: Vec<f32> = (0..p * p)
             .map(|k| {
                 let (j, i) = (k / p, k % p);
@@ -616,9 +618,11 @@ impl<B: Backend> Forecaster<B> {
     /// untrained median becomes the base and its other quantiles lie from it as far as each
     /// column's empirical quantiles of those lie from theirs (at the
     /// [`crate::forecast::interval::calibrated_level`] of each level); a Gaussian's untrained mean
-    /// is the base and its scale their root mean square, widened by as much at the 80% interval. The base stays the point forecast: residuals measured
-    /// before a refit of the base (on the validation part) do not carry over its bias. A column
-    /// with no residual takes all columns' pooled. Point forecasters are returned as they are.
+    /// is the base and its scale their root mean square times
+    /// [`crate::forecast::interval::calibrated_normal_scale`]. The base stays the point forecast:
+    /// residuals measured before a refit of the base (on the validation part) do not carry over
+    /// its bias. A column with no residual takes all columns' pooled. Point forecasters are
+    /// returned as they are.
     ///
     /// # Panics
     /// When `residuals` or `scales` do not hold `horizon * targets` columns of the same lengths.
@@ -653,10 +657,7 @@ impl<B: Backend> Forecaster<B> {
         let residuals = &residuals[..];
         let mut values = Vec::with_capacity(n * p);
         if self.gaussian {
-            // The root mean square widened as the quantiles' calibrated levels widen the 80%
-            // interval.
-            use crate::forecast::interval::{calibrated_level, normal_quantile};
-            let widen = normal_quantile(calibrated_level(0.9)) / normal_quantile(0.9);
+            let widen = crate::forecast::interval::calibrated_normal_scale();
             let pooled: Vec<f64> = residuals.iter().flatten().copied().collect();
             for r in residuals {
                 let r = if r.is_empty() { &pooled } else { r };
