@@ -806,8 +806,10 @@ fn one_process_holds_a_run_folder() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
     let mut first = long_run(&out, None);
-    wait_for("the first checkpoint", 120, || {
+    // `last` is written before `best`; sampling below reads `best`.
+    wait_for("the first checkpoints", 120, || {
         out.join("checkpoints/last/state.json").exists()
+            && out.join("checkpoints/best/state.json").exists()
     });
     let pid = first.id().to_string();
     // A second training (resume or force), and an import, are refused, naming the folder and
@@ -843,6 +845,17 @@ fn one_process_holds_a_run_folder() {
     first.wait().unwrap();
     let step = checkpoint_step(&out, "last");
     resume_continues(&out, step);
+}
+
+/// The writing end of a pipe whose reading end is already closed: every write fails with
+/// `EPIPE`, however soon or late it comes.
+fn closed_pipe() -> Stdio {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0; 2];
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    assert_eq!(unsafe { libc::close(fds[0]) }, 0);
+    // SAFETY: `fds[1]` is a descriptor just opened by `pipe` and owned by nothing else.
+    Stdio::from(unsafe { OwnedFd::from_raw_fd(fds[1]) })
 }
 
 #[test]
@@ -919,15 +932,12 @@ fn a_closed_or_full_output_never_panics_nor_loses_training() {
         &["eval", "--run"][..],
         &["sample", "--length", "50", "--run"],
     ] {
-        let mut child = bin()
+        let o = bin()
             .args(args)
             .arg(&out)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
+            .stdout(closed_pipe())
+            .output()
             .unwrap();
-        drop(child.stdout.take());
-        let o = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&o.stderr);
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
         assert_eq!(o.status.code(), Some(141), "{args:?}: {stderr}");
