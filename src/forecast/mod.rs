@@ -2,8 +2,8 @@
 //! scaling fitted on the training part, the windows a forecaster sees, the baselines it is shown
 //! beside, and the scores.
 //!
-//! - [`time`]: reading times (ISO date and date-time, `YYYYMMDD`, `YYYY-MM`, unix seconds), the
-//!   inferred frequency, calendar features;
+//! - [`time`]: reading times (ISO date and date-time, `YYYYMMDD`, `YYYYMMDDTHHMMSS`,
+//!   `YYYY-MM`, unix seconds), the inferred frequency, calendar features;
 //! - [`series`]: a CSV table as a [`series::Series`]: targets, past and future covariates,
 //!   missing steps and values, errors naming file, row and column;
 //! - [`scale`]: standard scaling per column; [`window`]: the scaled frame, its windows and the

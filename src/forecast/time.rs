@@ -1,6 +1,7 @@
 //! The time column of a series: reading its values (ISO date and date-time, also with `/`
-//! between the date's parts, `YYYYMMDD`, `YYYY-MM`, day-first and month-first dates, unix seconds
-//! or milliseconds), inferring the step between rows, and calendar features.
+//! between the date's parts, `YYYYMMDD`, `YYYYMMDDTHHMMSS`, `YYYY-MM`, day-first and
+//! month-first dates, unix seconds or milliseconds), inferring the step between rows, and
+//! calendar features.
 //!
 //! Times are naive (no time zone; an ISO offset is applied to give UTC) and kept as seconds since
 //! 1970-01-01. Monthly, quarterly and yearly series step in calendar months, so that January 31
@@ -24,6 +25,9 @@ pub enum TimeFormat {
     DateTimeUtc,
     /// `20240317`.
     Compact,
+    /// ISO 8601's basic date-time, `20240317T083000` or `20240317T0830`, with an optional `Z`
+    /// (UTC, as the values are read either way).
+    CompactDateTime,
     /// Integer seconds since 1970-01-01 UTC (`1710664200`; `1710664200.0` too).
     Unix,
     /// Integer milliseconds since 1970-01-01 UTC, whole seconds (`1710664200000`): a column
@@ -40,11 +44,12 @@ pub enum TimeFormat {
 
 impl TimeFormat {
     /// The formats tried on a column, in order: the first that reads every value is the column's.
-    pub const ALL: [TimeFormat; 5] = [
+    pub const ALL: [TimeFormat; 6] = [
         TimeFormat::YearMonth,
         TimeFormat::Date,
         TimeFormat::DateTime,
         TimeFormat::Compact,
+        TimeFormat::CompactDateTime,
         TimeFormat::Unix,
     ];
 
@@ -76,7 +81,7 @@ impl TimeFormat {
         }
         if day_month_year(first).is_none() {
             return Err(format!(
-                "expected an ISO date (2024-03-17) or date-time (2024-03-17T08:30:00), YYYYMMDD, YYYY-MM, a date with the year last (17/03/2024), or unix seconds, found {first:?}"
+                "expected an ISO date (2024-03-17) or date-time (2024-03-17T08:30:00), YYYYMMDD, YYYYMMDDTHHMMSS, YYYY-MM, a date with the year last (17/03/2024), or unix seconds, found {first:?}"
             ));
         }
         // The order of day and month: the one that reads a value the other cannot, or else
@@ -152,6 +157,22 @@ impl TimeFormat {
                 let date = NaiveDate::parse_from_str(text, "%Y%m%d").ok()?;
                 Some(seconds(date.and_hms_opt(0, 0, 0)?))
             }
+            TimeFormat::CompactDateTime => {
+                let text = text.strip_suffix(['Z', 'z']).unwrap_or(text);
+                let (date, time) = text.split_once(['T', 't'])?;
+                let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+                if date.len() != 8
+                    || ![4, 6].contains(&time.len())
+                    || !digits(date)
+                    || !digits(time)
+                {
+                    return None;
+                }
+                let date = NaiveDate::parse_from_str(date, "%Y%m%d").ok()?;
+                let format = if time.len() == 6 { "%H%M%S" } else { "%H%M" };
+                let time = chrono::NaiveTime::parse_from_str(time, format).ok()?;
+                Some(seconds(date.and_time(time)))
+            }
             TimeFormat::Unix => {
                 let s: i64 = match text.parse() {
                     Ok(s) => s,
@@ -206,6 +227,7 @@ impl TimeFormat {
             TimeFormat::YearMonth => t.format("%Y-%m").to_string(),
             TimeFormat::Date => t.format("%Y-%m-%d").to_string(),
             TimeFormat::Compact => t.format("%Y%m%d").to_string(),
+            TimeFormat::CompactDateTime => t.format("%Y%m%dT%H%M%S").to_string(),
             TimeFormat::DateTime => t.format("%Y-%m-%dT%H:%M:%S").to_string(),
             TimeFormat::DateTimeUtc => t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
             TimeFormat::Unix => secs.to_string(),
@@ -544,6 +566,16 @@ mod tests {
                 day + 8 * 3600 + 1800,
             ),
             (TimeFormat::Compact, "20240317", day),
+            (
+                TimeFormat::CompactDateTime,
+                "20240317T083000",
+                day + 8 * 3600 + 1800,
+            ),
+            (
+                TimeFormat::CompactDateTime,
+                "20240317T0830Z",
+                day + 8 * 3600 + 1800,
+            ),
             (TimeFormat::Unix, "1710633600", day),
         ];
         for (format, text, secs) in cases {
@@ -554,7 +586,17 @@ mod tests {
                 }
             }
         }
-        for bad in ["2024-13", "2024-02-30", "20241301", "17/03/2024", "", "x"] {
+        for bad in [
+            "2024-13",
+            "2024-02-30",
+            "20241301",
+            "17/03/2024",
+            "20240317T2530",
+            "20240317T08",
+            "20240317T083000+0100",
+            "",
+            "x",
+        ] {
             // Any integer is unix seconds: a column's format comes from its first row.
             assert!(
                 TimeFormat::ALL
@@ -566,6 +608,10 @@ mod tests {
         }
         assert_eq!(TimeFormat::Date.format(day), "2024-03-17");
         assert_eq!(TimeFormat::Compact.format(day), "20240317");
+        assert_eq!(
+            TimeFormat::CompactDateTime.format(day + 8 * 3600 + 1800),
+            "20240317T083000"
+        );
         // A column written with a zone is written back in UTC with `Z`; one without, without.
         let half_past = day + 8 * 3600 + 1800;
         for (first, written) in [
