@@ -1278,7 +1278,26 @@ fn sigterm_while_the_corpus_is_opened_exits_at_once() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    // The signal must come after the handler is in place: wait until the handler's thread
+    // (`ctrl-c`, started once the handler is installed) runs and a thread of the process is in
+    // `openat` (257 on x86-64), blocked on the FIFO, read from `/proc/PID/task/*/`; where that
+    // cannot be read, 1.5 s.
+    let tasks = format!("/proc/{}/task", child.id());
+    let syscall = format!("{tasks}/{}/syscall", child.id());
+    if std::fs::read_to_string(&syscall).is_ok() && cfg!(target_arch = "x86_64") {
+        let any_task = |what: &str, pred: &dyn Fn(&str) -> bool| {
+            std::fs::read_dir(&tasks)
+                .unwrap()
+                .flatten()
+                .any(|t| std::fs::read_to_string(t.path().join(what)).is_ok_and(|s| pred(&s)))
+        };
+        wait_for("the FIFO to be opened", 60, || {
+            any_task("comm", &|s| s.trim() == "ctrl-c")
+                && any_task("syscall", &|s| s.starts_with("257 "))
+        });
+    } else {
+        std::thread::sleep(Duration::from_millis(1500));
+    }
     signal(&child, libc::SIGTERM);
     let started = Instant::now();
     let o = child.wait_with_output().unwrap();
