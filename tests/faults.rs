@@ -850,12 +850,9 @@ fn one_process_holds_a_run_folder() {
 /// The writing end of a pipe whose reading end is already closed: every write fails with
 /// `EPIPE`, however soon or late it comes.
 fn closed_pipe() -> Stdio {
-    use std::os::fd::{FromRawFd, OwnedFd};
-    let mut fds = [0; 2];
-    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-    assert_eq!(unsafe { libc::close(fds[0]) }, 0);
-    // SAFETY: `fds[1]` is a descriptor just opened by `pipe` and owned by nothing else.
-    Stdio::from(unsafe { OwnedFd::from_raw_fd(fds[1]) })
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    Stdio::from(writer)
 }
 
 #[test]
