@@ -307,6 +307,64 @@ fn bad_tables_are_named() {
         err.contains("2 steps of history") && err.contains("need at least"),
         "{err}"
     );
+    // A monthly table of 60 rows whose `passengers` column `edit` rewrites.
+    let problem = |edit: &dyn Fn(usize, f64) -> String, sets: &[&str]| {
+        let mut table = String::from("month,passengers\n");
+        for i in 0..60 {
+            let v = edit(i, 100.0 + (i % 12) as f64 * 3.0 + i as f64);
+            table += &format!("{}-{:02},{v}\n", 1950 + i / 12, i % 12 + 1);
+        }
+        std::fs::write(&csv, table).unwrap();
+        let mut all = vec![format!("data.csv=\"{}\"", csv.display())];
+        all.extend(sets.iter().map(|s| s.to_string()));
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        match Problem::new(&crate::config(&all), None, None) {
+            Ok(_) => String::new(),
+            Err(e) => e.to_string(),
+        }
+    };
+    let plain = |_: usize, v: f64| format!("{v}");
+    assert_eq!(problem(&plain, &["forecast.context=12"]), "");
+    // How a case writes row i's value v.
+    type Edit<'a> = &'a dyn Fn(usize, f64) -> String;
+    let cases: [(Edit, &[&str], &str); 4] = [
+        (
+            &|_, _| "7".into(),
+            &["forecast.context=12"],
+            "bad.csv: column `passengers` has no scale to learn from over the training part, steps 1 to 27",
+        ),
+        (
+            &|i, v| {
+                if i == 50 {
+                    "-5e38".into()
+                } else {
+                    format!("{v}")
+                }
+            },
+            &["forecast.context=12"],
+            "bad.csv, row 52, column `passengers`: expected a number within ±3.4e38",
+        ),
+        (
+            &|i, v| {
+                if i == 50 {
+                    "1e25".into()
+                } else {
+                    format!("{v}")
+                }
+            },
+            &["forecast.context=12"],
+            "bad.csv: time 1954-03, column `passengers`: the value 1e25 lies 7.0e23 training standard deviations",
+        ),
+        (
+            &plain,
+            &["forecast.context=12", "forecast.season=40"],
+            "bad.csv: 60 steps of history; forecast.season (40) needs more than the 36 steps before the test part",
+        ),
+    ];
+    for (edit, sets, want) in cases {
+        let got = problem(edit, sets);
+        assert!(got.contains(want), "expected {want:?}, found {got:?}");
+    }
 }
 
 #[test]
@@ -668,4 +726,204 @@ fn direct_and_autoregressive_decoders_agree_on_a_linear_series() {
     }
     // They agree to within 5% of the naive forecast's error (7).
     assert!((scores[0] - scores[1]).abs() < 0.35, "{scores:?}");
+}
+
+/// A clean table of 60 steps (`t`, target `y`, past covariate `p`, future covariate `f`) and
+/// 3 more of `f` alone, whose time column is written in one of four formats: months, ISO dates,
+/// `YYYYMMDD`, unix seconds.
+fn clean_table(format: usize) -> String {
+    let mut text = String::from("t,y,p,f\n");
+    for i in 0..63usize {
+        let day =
+            chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap() + chrono::Days::new(i as u64);
+        let time = match format {
+            0 => format!("{}-{:02}", 2000 + i / 12, i % 12 + 1),
+            1 => day.format("%Y-%m-%d").to_string(),
+            2 => day.format("%Y%m%d").to_string(),
+            _ => format!("{}", 1_700_006_400 + 86_400 * i),
+        };
+        let phase = 2.0 * std::f64::consts::PI * i as f64 / 12.0;
+        let y = 100.0 + 10.0 * phase.sin() + i as f64 + ((i * 37) % 11) as f64 / 5.0;
+        text += &match i {
+            // The horizon's future covariate after the last target, for `forecast`.
+            60.. => format!("{time},,,{:.2}\n", phase.cos()),
+            _ => format!("{time},{y:.3},{:.2},{:.2}\n", (i % 7) as f64, phase.cos()),
+        };
+    }
+    text
+}
+
+/// One to four random edits of `text` that keep it a table: a cell emptied or given an odd but
+/// valid value, a row removed (a gap).
+fn edit_cells(text: &str, rng: &mut impl rand::Rng) -> Vec<u8> {
+    const CELLS: [&str; 10] = [
+        "", "NA", "nan", "0", "-1e30", "1e-30", "3.4e38", "TRUE", "1e5", "-0",
+    ];
+    let mut rows: Vec<Vec<String>> = text
+        .lines()
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    for _ in 0..rng.random_range(1..=4) {
+        let r = rng.random_range(1..rows.len());
+        if rng.random_bool(0.2) {
+            rows.remove(r);
+        } else {
+            let c = rng.random_range(1..rows[r].len());
+            rows[r][c] = CELLS[rng.random_range(0..CELLS.len())].to_string();
+        }
+    }
+    let lines: Vec<String> = rows.iter().map(|r| r.join(",")).collect();
+    (lines.join("\n") + "\n").into_bytes()
+}
+
+/// One to three random edits of `text`: a byte replaced, bytes removed, a token inserted, a line
+/// repeated, two lines swapped, the end cut off.
+fn mutate(text: &str, rng: &mut impl rand::Rng) -> Vec<u8> {
+    const BYTES: &[u8] = b"0123456789-:T Z,;.\"\n\re+Nna/\t\x00\xff";
+    const TOKENS: [&str; 16] = [
+        "NaN",
+        "inf",
+        "-inf",
+        "1e39",
+        "1e-300",
+        "",
+        "NA",
+        "TRUE",
+        "\"",
+        "\"\"",
+        ",,,",
+        "2024-13-45",
+        "99999999999999999999",
+        "-0",
+        "0x10",
+        "\u{feff}",
+    ];
+    let mut bytes = text.as_bytes().to_vec();
+    for _ in 0..rng.random_range(1..=3) {
+        let at = rng.random_range(0..bytes.len().max(1));
+        match rng.random_range(0..10) {
+            0..3 if !bytes.is_empty() => bytes[at] = BYTES[rng.random_range(0..BYTES.len())],
+            3 => {
+                let end = (at + rng.random_range(1..20)).min(bytes.len());
+                bytes.drain(at.min(end)..end);
+            }
+            4..7 => {
+                let token = TOKENS[rng.random_range(0..TOKENS.len())];
+                bytes.splice(at..at, token.bytes());
+            }
+            7 | 8 => {
+                let mut lines: Vec<Vec<u8>> =
+                    bytes.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
+                let (i, j) = (
+                    rng.random_range(0..lines.len()),
+                    rng.random_range(0..lines.len()),
+                );
+                if rng.random_bool(0.5) {
+                    let line = lines[i].clone();
+                    lines.insert(j, line);
+                } else {
+                    lines.swap(i, j);
+                }
+                bytes = lines.join(&b'\n');
+            }
+            _ => bytes.truncate(at),
+        }
+    }
+    bytes
+}
+
+/// Tables edited at random (cells, rows, bytes) are read, trained, backtested and forecast
+/// without a panic, under
+/// every setting of `gaps` and `missing`: each run works or fails with an error naming the
+/// table.
+#[test]
+fn mutated_tables_never_panic() {
+    use rand::SeedableRng;
+    let _turn = turn();
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("fuzz.csv");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let (mut read, mut refused, mut trained) = (0, 0, 0);
+    for case in 0..600usize {
+        // Every fifth table is long-format: two series, `a` and `b`, in one table.
+        let long = case % 5 == 4;
+        let clean = match long {
+            false => clean_table(case % 4),
+            true => {
+                let one = clean_table(case % 4);
+                let rows: Vec<&str> = one.lines().skip(1).collect();
+                let a = rows.iter().map(|r| format!("a,{r}\n"));
+                // Series `b` in reverse order: a long table's rows may come in any order.
+                let b = rows.iter().rev().map(|r| format!("b,{r}\n"));
+                std::iter::once("id,".to_string() + one.lines().next().unwrap() + "\n")
+                    .chain(a)
+                    .chain(b)
+                    .collect()
+            }
+        };
+        let table = match case {
+            0..5 => clean.into_bytes(),
+            _ if case % 2 == 0 => edit_cells(&clean, &mut rng),
+            _ => mutate(&clean, &mut rng),
+        };
+        std::fs::write(&csv, &table).unwrap();
+        let gaps = ["error", "insert", "ignore"][case % 3];
+        let missing = ["interpolate", "ffill", "error"][case / 3 % 3];
+        let config = config(&[
+            &format!("data.csv={:?}", csv.display().to_string()),
+            "data.time=\"t\"",
+            "data.target=[\"y\"]",
+            "data.past_covariates=[\"p\"]",
+            "data.future_covariates=[\"f\"]",
+            &format!("data.gaps=\"{gaps}\""),
+            &format!("data.missing=\"{missing}\""),
+            "forecast.context=8",
+            "forecast.horizon=3",
+            "forecast.season=12",
+            "forecast.test=9",
+            "forecast.origin_every=3",
+            "train.steps=2",
+            "train.eval_interval=1",
+            "model.hidden_size=4",
+            if long {
+                "data.series=\"id\""
+            } else {
+                "data.series="
+            },
+        ]);
+        let named = |e: ForecastError| {
+            let text = e.to_string();
+            assert!(text.contains("fuzz.csv"), "case {case}: {text}");
+        };
+        let problem = std::panic::catch_unwind(|| Problem::new(&config, None, None).map(|_| ()));
+        match problem.unwrap_or_else(|_| panic!("case {case}: reading panicked on {table:?}")) {
+            Ok(()) => read += 1,
+            Err(e) => {
+                assert!(case >= 5, "the clean table {case}: {e}");
+                named(e);
+                refused += 1;
+                continue;
+            }
+        }
+        // Every fourth table that reads goes through the whole run.
+        if read % 4 != 1 {
+            continue;
+        }
+        let run = tmp.path().join(format!("run{case}"));
+        let whole = std::panic::catch_unwind(|| {
+            train_forecaster::<B>(&config, &options(&run, false, None), &Default::default())?;
+            backtest::<NdArray>(&RunDir::new(&run), "best", None, &Default::default())?;
+            forecast::<NdArray>(&RunDir::new(&run), "best", None, &Default::default()).map(|_| ())
+        });
+        match whole.unwrap_or_else(|_| panic!("case {case}: a run panicked on {table:?}")) {
+            Ok(()) => trained += 1,
+            Err(e) => named(e),
+        }
+    }
+    eprintln!("{read} tables read, {refused} refused, {trained} trained to a forecast");
+    // The edits leave both kinds: tables that still read, and tables refused with a reason.
+    assert!(
+        read >= 30 && refused >= 30 && trained >= 5,
+        "{read} {refused} {trained}"
+    );
 }

@@ -14,7 +14,8 @@ pub struct Scaler {
 
 impl Scaler {
     /// Fits `values[..end]`, over the observed values only. `None` when fewer than two are
-    /// observed or they are all equal (a constant column has no scale).
+    /// observed, they are all equal up to rounding (a constant column has no scale), or they
+    /// spread less than `f32::MIN_POSITIVE` (1.2e-38: no scale the model can compute with).
     pub fn fit(values: &[f64], observed: &[bool], end: usize) -> Option<Scaler> {
         let seen: Vec<f64> = (0..end)
             .filter(|&i| observed[i])
@@ -27,7 +28,8 @@ impl Scaler {
         let mean = seen.iter().sum::<f64>() / n;
         let var = seen.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
         let std = var.sqrt();
-        (std > 1e-12 * mean.abs().max(1.0)).then_some(Scaler { mean, std })
+        (std >= f64::from(f32::MIN_POSITIVE) && std > 1e-12 * mean.abs())
+            .then_some(Scaler { mean, std })
     }
 
     /// A value in scaled units.
@@ -55,5 +57,10 @@ mod tests {
         assert!((s.unscale(s.scale(7.0)) - 7.0).abs() < 1e-12);
         assert_eq!(Scaler::fit(&[2.0, 2.0, 2.0], &[true; 3], 3), None);
         assert_eq!(Scaler::fit(&[2.0, 5.0], &[true, false], 2), None);
+        // Rounding's spread around a mean is no scale; a small column's own spread is.
+        assert_eq!(Scaler::fit(&[1.0, 1.0 + 2e-16, 1.0], &[true; 3], 3), None);
+        let small = Scaler::fit(&[1e-20, 3e-20], &[true; 2], 2).unwrap();
+        assert!((small.scale(3e-20) - 1.0).abs() < 1e-12);
+        assert_eq!(Scaler::fit(&[1e-300, 3e-300], &[true; 2], 2), None);
     }
 }

@@ -135,6 +135,9 @@ pub struct Series {
     pub inserted: usize,
 }
 
+/// The largest magnitude a value may have: `f32::MAX`, the range the model computes in.
+const LARGEST: f64 = f32::MAX as f64;
+
 /// The tokens read as a missing value (besides an empty cell), compared case-insensitively.
 const MISSING: [&str; 5] = ["na", "nan", "n/a", "null", "none"];
 
@@ -464,6 +467,25 @@ fn grid(
         }
         slots.push(n);
     }
+    // A gap of more steps than the table has rows: most often one mistyped time, which would
+    // fill the series with made-up values.
+    if let Some(r) = (1..slots.len()).max_by_key(|&r| slots[r] - slots[r - 1])
+        && slots[r] - slots[r - 1] - 1 > slots.len()
+    {
+        return Err(SeriesError::Time {
+            path: path.to_path_buf(),
+            row: lines[r],
+            message: format!(
+                "{} missing step(s) of the series' {} frequency before {} (after row {}'s {}): a gap longer than the table's {} rows; is a time mistyped? (gaps = \"insert\" would fill it with made-up values; gaps = \"ignore\" takes rows as steps)",
+                slots[r] - slots[r - 1] - 1,
+                freq.describe(),
+                format.format(stamps[r]),
+                lines[r - 1],
+                format.format(stamps[r - 1]),
+                slots.len(),
+            ),
+        });
+    }
     Ok(slots)
 }
 
@@ -648,7 +670,14 @@ impl Table {
                     _ => Err(e),
                 });
                 match parsed {
-                    Ok(v) if v.is_finite() => Ok(Some(v)),
+                    Ok(v) if v.abs() <= LARGEST => Ok(Some(v)),
+                    Ok(v) if v.is_finite() => Err(self.value_error(
+                        r,
+                        c,
+                        format!(
+                            "expected a number within ±3.4e38 (the model computes in 32-bit floats), found {text}"
+                        ),
+                    )),
                     Ok(v) => {
                         Err(self.value_error(r, c, format!("expected a finite number, found {v}")))
                     }
@@ -781,8 +810,8 @@ mod tests {
         }
         // Day first and month first: the order comes from the day above 12 further down.
         for table in [
-            "t,y\n01/01/2024,1\n02/01/2024,2\n03/01/2024,3\n13/01/2024,13\n",
-            "t,y\n1/1/2024 00:00,1\n1/2/2024 00:00,2\n1/3/2024 00:00,3\n1/13/2024 00:00,13\n",
+            "t,y\n01/01/2024,1\n02/01/2024,2\n03/01/2024,3\n10/01/2024,10\n11/01/2024,11\n12/01/2024,12\n13/01/2024,13\n",
+            "t,y\n1/1/2024 00:00,1\n1/2/2024 00:00,2\n1/3/2024 00:00,3\n1/10/2024 00:00,10\n1/11/2024 00:00,11\n1/12/2024 00:00,12\n1/13/2024 00:00,13\n",
         ] {
             let mut insert = spec(Some("t"), &["y"]);
             insert.gaps = Gaps::Insert;
@@ -854,7 +883,11 @@ mod tests {
     #[test]
     fn bad_input_is_named() {
         let s = spec(Some("t"), &["y"]);
-        let cases: [(&str, SeriesSpec, &str); 10] = [
+        let insert = SeriesSpec {
+            gaps: Gaps::Insert,
+            ..s.clone()
+        };
+        let cases: [(&str, SeriesSpec, &str); 12] = [
             (
                 "t,y\n2024-01-01,1\n",
                 spec(Some("t"), &["z"]),
@@ -869,6 +902,16 @@ mod tests {
                 "t,y\n2024-01-01,1\n2024-01-02,inf\n",
                 s.clone(),
                 "row 3, column `y`: expected a finite number, found inf",
+            ),
+            (
+                "t,y\n2024-01-01,1\n2024-01-02,-1e300\n",
+                s.clone(),
+                "row 3, column `y`: expected a number within ±3.4e38 (the model computes in 32-bit floats), found -1e300",
+            ),
+            (
+                "t,y\n2024-01-01,1\n2024-01-02,2\n2024-01-03,3\n2042-01-04,4\n",
+                insert.clone(),
+                "row 5: 6575 missing step(s) of the series' daily frequency before 2042-01-04 (after row 4's 2024-01-03): a gap longer than the table's 4 rows; is a time mistyped?",
             ),
             (
                 "t,y\n2024-01-01,1\n03/01/2024,2\n",

@@ -43,7 +43,7 @@ pub struct Scalers {
 /// A column that cannot be scaled.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "column `{column}` is constant (or has fewer than two values) over the training part, steps 1 to {end}: it has no scale to learn from"
+    "column `{column}` has no scale to learn from over the training part, steps 1 to {end}: it is constant, has fewer than two values, or spreads less than 1.2e-38"
 )]
 pub struct ConstantColumn {
     /// The column.
@@ -52,7 +52,53 @@ pub struct ConstantColumn {
     pub end: usize,
 }
 
+/// How far from its training mean, in training standard deviations, a value may lie: the model
+/// computes in 32-bit floats, where the square of a larger one is out of range.
+pub const MAX_SCALED: f64 = 1e15;
+
+/// A value too far from its column's training part for the model's 32-bit floats.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "column `{column}`: the value {value:e} lies {distance:.1e} training standard deviations from the training part's mean (the model takes at most 1e15)"
+)]
+pub struct OutOfScale {
+    /// The column.
+    pub column: String,
+    /// The step (0-based) of the series.
+    pub step: usize,
+    /// The value.
+    pub value: f64,
+    /// Its distance from the training mean, in training standard deviations.
+    pub distance: f64,
+}
+
 impl Scalers {
+    /// Checks that every value of `series` lies within [`MAX_SCALED`] standard deviations of
+    /// its column's training mean.
+    pub fn check(&self, series: &Series) -> Result<(), OutOfScale> {
+        let columns = [
+            (&series.targets, &self.targets),
+            (&series.past, &self.past),
+            (&series.future, &self.future),
+        ];
+        for (cols, scalers) in columns {
+            for (c, s) in cols.iter().zip(scalers) {
+                for (step, &value) in c.values.iter().enumerate() {
+                    let distance = s.scale(value).abs();
+                    if distance.is_nan() || distance > MAX_SCALED {
+                        return Err(OutOfScale {
+                            column: c.name.clone(),
+                            step,
+                            value,
+                            distance,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Fits every column on the steps `..end` (the training part).
     pub fn fit(series: &Series, end: usize) -> Result<Scalers, ConstantColumn> {
         let fit = |cols: &[super::series::Column]| {

@@ -251,27 +251,41 @@ fn errors(problem: &Problem, origins: &[usize], f: &[Vec<Vec<f64>>]) -> Vec<Vec<
     out
 }
 
-/// The naive and seasonal-naive forecasts from `origins` (frame steps), `[origin][step][target]`.
-fn naive_forecasts(problem: &Problem, origins: &[usize], season: usize) -> [Vec<Vec<Vec<f64>>>; 2] {
-    let h = problem.horizon;
-    let per_target = |f: &dyn Fn(&[f64], usize) -> Vec<f64>| -> Vec<Vec<Vec<f64>>> {
-        origins
-            .iter()
-            .map(|&o| {
-                let (seg, local) = problem.segment_of(o);
-                let series = &problem.segments[seg].series;
-                let cols: Vec<Vec<f64>> =
-                    series.targets.iter().map(|c| f(&c.values, local)).collect();
-                (0..h)
-                    .map(|k| cols.iter().map(|c| c[k]).collect())
-                    .collect()
-            })
-            .collect()
-    };
-    [
-        per_target(&|v, o| naive(v, o, h)),
-        per_target(&|v, o| seasonal_naive(v, o, h, season)),
-    ]
+/// Forecasts from `origins` (frame steps) by `method`, a function of one target column's values
+/// and the origin in its series, `[origin][step][target]`.
+fn per_target(
+    problem: &Problem,
+    origins: &[usize],
+    method: &dyn Fn(&[f64], usize) -> Vec<f64>,
+) -> Vec<Vec<Vec<f64>>> {
+    origins
+        .iter()
+        .map(|&o| {
+            let (seg, local) = problem.segment_of(o);
+            let series = &problem.segments[seg].series;
+            let cols: Vec<Vec<f64>> = series
+                .targets
+                .iter()
+                .map(|c| method(&c.values, local))
+                .collect();
+            (0..problem.horizon)
+                .map(|k| cols.iter().map(|c| c[k]).collect())
+                .collect()
+        })
+        .collect()
+}
+
+/// The naive forecasts from `origins`, `[origin][step][target]`.
+fn naive_forecasts(problem: &Problem, origins: &[usize]) -> Vec<Vec<Vec<f64>>> {
+    per_target(problem, origins, &|v, o| naive(v, o, problem.horizon))
+}
+
+/// The seasonal-naive forecasts from `origins`, `[origin][step][target]`: each origin needs
+/// `season` steps of its series before it.
+fn seasonal_forecasts(problem: &Problem, origins: &[usize], season: usize) -> Vec<Vec<Vec<f64>>> {
+    per_target(problem, origins, &|v, o| {
+        seasonal_naive(v, o, problem.horizon, season)
+    })
 }
 
 /// The linear baseline fitted on the windows of `fit` and its forecasts from `origins`, in the
@@ -328,7 +342,8 @@ pub fn backtest<B: Backend>(
     let model_forecasts = model_forecasts::<B>(&model, &problem, &origins, levels, device);
     let probabilistic = model_forecasts.quantiles.is_some();
     // Every method's forecasts, [method][origin][step][target].
-    let [naive_f, seasonal_f] = naive_forecasts(&problem, &origins, season);
+    let naive_f = naive_forecasts(&problem, &origins);
+    let seasonal_f = seasonal_forecasts(&problem, &origins, season);
     let before_test = problem.before_test_origins();
     let linear_f = linear_forecasts(&problem, &before_test, &origins)?;
     let forecasts = [model_forecasts.point, naive_f, seasonal_f, linear_f];
@@ -340,8 +355,8 @@ pub fn backtest<B: Backend>(
                 .copied()
                 .filter(|&o| problem.segment_of(o).1 >= season)
                 .collect();
-            let [naive_b, _] = naive_forecasts(&problem, &before_test, season);
-            let [_, seasonal_b] = naive_forecasts(&problem, &seasonal_from, season);
+            let naive_b = naive_forecasts(&problem, &before_test);
+            let seasonal_b = seasonal_forecasts(&problem, &seasonal_from, season);
             let val = problem.val_origins();
             let early = linear_forecasts(&problem, &problem.train_origins(), &val)?;
             let interval = |m: usize, errors: Vec<Vec<Vec<f64>>>| {
@@ -654,27 +669,27 @@ fn plot(
         .step_by(view.horizon)
         .take(4)
         .collect();
-    let mut lo = f64::INFINITY;
-    let mut hi = f64::NEG_INFINITY;
-    for v in &col.values[from..split.len] {
-        lo = lo.min(*v);
-        hi = hi.max(*v);
-    }
+    // The value axis spans the finite values drawn; a value that is not finite is left out.
+    let mut drawn: Vec<f64> = col.values[from..split.len].to_vec();
     for &i in &last {
         for m in [0, 2] {
-            for step in &forecasts[m][i] {
-                lo = lo.min(step[0]);
-                hi = hi.max(step[0]);
-            }
+            drawn.extend(forecasts[m][i].iter().map(|step| step[0]));
         }
         if let Some(b) = &band {
-            for step in &b.quantiles[i] {
-                lo = lo.min(step[0][b.lo]);
-                hi = hi.max(step[0][b.hi]);
-            }
+            drawn.extend(b.quantiles[i].iter().flat_map(|s| [s[0][b.lo], s[0][b.hi]]));
         }
     }
+    let finite = drawn.into_iter().filter(|v| v.is_finite());
+    let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
     let pad = ((hi - lo) * 0.05).max(1e-9);
+    if !(lo - pad).is_finite() || !(hi + pad).is_finite() {
+        return Err("no finite value to draw".into());
+    }
+    let finite_points = |points: Vec<(usize, f64)>| -> Vec<(usize, f64)> {
+        points.into_iter().filter(|p| p.1.is_finite()).collect()
+    };
     crate::app::plot::register_font();
     let root = SVGBackend::new(path, (1000, 520)).into_drawing_area();
     let e = |e: DrawingAreaErrorKind<_>| e.to_string();
@@ -724,7 +739,7 @@ fn plot(
             let lower = (0..view.horizon)
                 .rev()
                 .map(|k| (o + k, b.quantiles[i][k][0][b.lo]));
-            let polygon = Polygon::new(upper.chain(lower).collect::<Vec<_>>(), BLUE.mix(0.2));
+            let polygon = Polygon::new(finite_points(upper.chain(lower).collect()), BLUE.mix(0.2));
             let series = chart.draw_series(std::iter::once(polygon)).map_err(e)?;
             if n == 0 {
                 series.label(label.clone()).legend(|(x, y)| {
@@ -736,7 +751,11 @@ fn plot(
     for (m, color, label) in [(0, BLUE, "model"), (2, RED, "seasonal naive")] {
         for (n, &i) in last.iter().enumerate() {
             let o = origins[i];
-            let points = (0..view.horizon).map(|k| (o + k, forecasts[m][i][k][0]));
+            let points = finite_points(
+                (0..view.horizon)
+                    .map(|k| (o + k, forecasts[m][i][k][0]))
+                    .collect(),
+            );
             let series = chart
                 .draw_series(LineSeries::new(points, color.stroke_width(2)))
                 .map_err(e)?;

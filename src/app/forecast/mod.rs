@@ -42,8 +42,13 @@ pub enum ForecastError {
     #[error(transparent)]
     Series(#[from] SeriesError),
     /// A column with no scale.
-    #[error(transparent)]
-    Constant(#[from] ConstantColumn),
+    #[error("{}: {source}", path.display())]
+    Constant {
+        /// The table.
+        path: PathBuf,
+        /// The column.
+        source: ConstantColumn,
+    },
     /// The run folder or a checkpoint.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
@@ -56,6 +61,22 @@ pub enum ForecastError {
         steps: usize,
         /// What the config needs.
         message: String,
+    },
+    /// A series that cannot be modelled as it is.
+    #[error("{}: {message}", path.display())]
+    Unusable {
+        /// The table.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// Every series of a long-format table was skipped.
+    #[error("{path}: no series of the table is long enough or has a scale: {skipped}")]
+    NoSeries {
+        /// The table.
+        path: PathBuf,
+        /// Why each was skipped.
+        skipped: String,
     },
     /// The folder holds a run and neither `--resume` nor `--force` was given.
     #[error(

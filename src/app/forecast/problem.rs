@@ -137,7 +137,21 @@ impl Problem {
             let validation = f.validation.unwrap_or(horizon.max(test_start / 4));
             let val_start = test_start.saturating_sub(validation);
             let need = context + horizon + validation + f.test;
-            let fitted = match (&scalers, &id) {
+            let short = val_start < context + horizon || len < need;
+            let length = if short {
+                Some(format!(
+                    "forecast.context ({context}) + forecast.horizon ({horizon}) for one training window, validation ({validation}) and forecast.test ({}) need at least {need} steps",
+                    f.test
+                ))
+            } else if test_start <= f.season {
+                Some(format!(
+                    "forecast.season ({}) needs more than the {test_start} steps before the test part: seasonal naive forecasts from a season before every origin, and MASE's scale is its error over those steps",
+                    f.season
+                ))
+            } else {
+                None
+            };
+            let mut fitted = match (&scalers, &id) {
                 (Some(RunScalers::One(s)), None) => Ok(s.clone()),
                 (Some(RunScalers::Many { series: saved }), Some(name)) => {
                     saved.get(name).cloned().ok_or_else(|| {
@@ -150,20 +164,30 @@ impl Problem {
                         message: "the run's scalers.json does not match data.series (one series against many)".into(),
                     });
                 }
-                (None, _) => Scalers::fit(&series, val_start).map_err(|e| e.to_string()),
+                (None, _) => match Scalers::fit(&series, val_start) {
+                    Ok(s) => Ok(s),
+                    // A single series long enough but with nothing to scale: the scaler's error.
+                    Err(source) if id.is_none() && length.is_none() => {
+                        return Err(ForecastError::Constant {
+                            path: path.to_path_buf(),
+                            source,
+                        });
+                    }
+                    Err(e) => Err(e.to_string()),
+                },
             };
-            let short = val_start < context + horizon || len < need;
-            let reason = if short {
-                Some(format!(
-                    "{len} steps of history; forecast.context ({context}) + forecast.horizon ({horizon}) for one training window, validation ({validation}) and forecast.test ({}) need at least {need} steps",
-                    f.test
-                ))
-            } else {
-                fitted.as_ref().err().cloned()
-            };
-            match (reason, id) {
-                (None, id) => {
-                    let scalers = fitted.expect("checked");
+            // A value the model's 32-bit floats cannot hold once scaled.
+            if let Ok(s) = &fitted
+                && let Err(e) = s.check(&series)
+            {
+                let at = match (&series.times, series.format) {
+                    (Some(times), Some(format)) => format!("time {}", format.format(times[e.step])),
+                    _ => format!("step {}", e.step + 1),
+                };
+                fitted = Err(format!("{at}, {e}"));
+            }
+            match (fitted, length, id) {
+                (Ok(scalers), None, id) => {
                     let frame = Frame::with_cycles(&series, &scalers, &cycles);
                     let steps = frame.steps;
                     frames.push(frame);
@@ -180,31 +204,31 @@ impl Problem {
                     });
                     offset += steps;
                 }
-                (Some(reason), Some(name)) => {
-                    skipped.push(format!("series `{name}` skipped: {reason}"));
+                (fitted, length, Some(name)) => {
+                    let reason = length.or(fitted.err()).unwrap_or_default();
+                    skipped.push(format!(
+                        "series `{name}` skipped: {len} steps of history; {reason}"
+                    ));
                 }
-                (Some(message), None) if short => {
+                (_, Some(message), None) => {
                     return Err(ForecastError::TooShort {
                         path: path.to_path_buf(),
                         steps: len,
                         message,
                     });
                 }
-                (Some(_), None) => {
-                    // A single series with nothing to scale: the scaler's own error.
-                    Scalers::fit(&series, val_start)?;
-                    unreachable!("the fit failed above");
+                (Err(message), None, None) => {
+                    return Err(ForecastError::Unusable {
+                        path: path.to_path_buf(),
+                        message,
+                    });
                 }
             }
         }
         if segments.is_empty() {
-            return Err(ForecastError::TooShort {
+            return Err(ForecastError::NoSeries {
                 path: path.to_path_buf(),
-                steps: 0,
-                message: format!(
-                    "no series of the table is long enough or has a scale: {}",
-                    skipped.join("; ")
-                ),
+                skipped: skipped.join("; "),
             });
         }
         Ok(Problem {
