@@ -927,3 +927,50 @@ fn mutated_tables_never_panic() {
         "{read} {refused} {trained}"
     );
 }
+
+/// Sizes beyond the limits, or beyond this machine's memory, are refused before anything is
+/// read or allocated, naming the key.
+#[test]
+fn size_keys_are_bounded_and_checked() {
+    for (set, words) in [
+        (
+            "train.batch_size=100000000",
+            &["train.batch_size", "at most 1048576"][..],
+        ),
+        (
+            "model.hidden_size=100000000",
+            &["model.hidden_size", "at most 65536"],
+        ),
+        (
+            "model.num_layers=1000",
+            &["model.num_layers", "at most 256"],
+        ),
+        (
+            "forecast.context=100000000",
+            &["forecast.context", "at most"],
+        ),
+        (
+            "train.batch_size=1000000,forecast.context=200",
+            &["train.batch_size", "steps per batch"],
+        ),
+    ] {
+        let path = root().join("configs/forecast.toml");
+        let sets: Vec<String> = set.split(',').map(str::to_string).collect();
+        let err = ForecastConfig::load(&path, &sets).unwrap_err().to_string();
+        for w in words {
+            assert!(err.contains(w), "{set}: {w:?} not in {err:?}");
+        }
+    }
+    // Within the limits, but more than any machine has.
+    let mut c = config(&[]);
+    c.model.hidden_size = 60000;
+    let err = c
+        .check_memory(Some(64.0 * (1u64 << 30) as f64))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("model.hidden_size") && err.contains("GiB"),
+        "{err}"
+    );
+    assert!(config(&[]).check_memory(Some(1e9)).is_ok());
+}

@@ -3,7 +3,7 @@
 use super::{ConfigError, RunConfig, invalid};
 
 /// The machine's memory in bytes (`MemTotal` of `/proc/meminfo`), when known.
-pub(super) fn total_memory() -> Option<f64> {
+pub fn total_memory() -> Option<f64> {
     let info = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;

@@ -22,6 +22,7 @@ mod validate;
 
 pub use backend::{BackendKind, BackendNotBuilt, BackendSection};
 pub use duration::TimeBudget;
+pub use memory::total_memory;
 pub use overrides::parse_with_overrides;
 pub use schedule::Schedule;
 pub use validate::{MAX_BATCH_TOKENS, MAX_LAYERS, MAX_SAMPLE_LENGTH, MAX_SEQ_OR_BATCH, MAX_WIDTH};

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::app::config::{
-    BackendSection, ClipSection, ConfigError, OptimSection, Schedule, Task, TimeBudget,
-    parse_with_overrides,
+    BackendSection, ClipSection, ConfigError, MAX_BATCH_TOKENS, MAX_LAYERS, MAX_SEQ_OR_BATCH,
+    MAX_WIDTH, OptimSection, Schedule, Task, TimeBudget, parse_with_overrides, total_memory,
 };
 use crate::cell::CellKind;
 use crate::forecast::series::{Gaps, Missing, SeriesSpec};
@@ -261,7 +261,45 @@ impl ForecastConfig {
             }
         }
         config.validate()?;
+        config.check_memory(total_memory())?;
         Ok(config)
+    }
+
+    /// Refuses a model and batch that cannot fit in `memory` bytes (when known): the recurrent
+    /// layers' parameters with their gradients and Adam's two moments, and one batch's
+    /// activations and their gradients (the table's columns, not known yet, left out).
+    pub fn check_memory(&self, memory: Option<f64>) -> Result<(), ConfigError> {
+        let Some(memory) = memory else {
+            return Ok(());
+        };
+        let m = &self.model;
+        let (h, layers) = (m.hidden_size as f64, m.num_layers as f64);
+        let gates = m.cell.gates() as f64;
+        let params = gates * h * (layers * 2.0 * h + 2.0 * layers);
+        let steps =
+            self.train.batch_size as f64 * (self.forecast.context + self.forecast.horizon) as f64;
+        let activations = steps * layers * h * (gates + 2.0);
+        let need = 4.0 * 4.0 * params + 2.0 * 4.0 * activations;
+        if need <= memory {
+            return Ok(());
+        }
+        let gib = |b: f64| b / (1u64 << 30) as f64;
+        Err(invalid(
+            if params * 2.0 >= activations {
+                "model.hidden_size"
+            } else {
+                "train.batch_size"
+            },
+            format!(
+                "model.hidden_size = {}, model.num_layers = {}, train.batch_size = {} windows of {} steps: training needs at least {:.1} GiB, more than this machine's {:.1} GiB of memory",
+                m.hidden_size,
+                m.num_layers,
+                self.train.batch_size,
+                self.forecast.context + self.forecast.horizon,
+                gib(need),
+                gib(memory)
+            ),
+        ))
     }
 
     /// The config as TOML, as written into the run folder.
@@ -290,6 +328,30 @@ impl ForecastConfig {
             if value == 0 {
                 return Err(invalid(key, "must be at least 1, found 0"));
             }
+        }
+        for (key, value, max) in [
+            ("forecast.context", f.context, MAX_SEQ_OR_BATCH),
+            ("forecast.horizon", f.horizon, MAX_SEQ_OR_BATCH),
+            ("model.hidden_size", self.model.hidden_size, MAX_WIDTH),
+            ("model.num_layers", self.model.num_layers, MAX_LAYERS),
+            ("train.batch_size", self.train.batch_size, MAX_SEQ_OR_BATCH),
+        ] {
+            if value > max {
+                return Err(invalid(
+                    key,
+                    format!("must be at most {max}, found {value}"),
+                ));
+            }
+        }
+        let window = f.context + f.horizon;
+        if self.train.batch_size.saturating_mul(window) > MAX_BATCH_TOKENS {
+            return Err(invalid(
+                "train.batch_size",
+                format!(
+                    "train.batch_size x (forecast.context + forecast.horizon) = {} x {window} steps per batch, more than {MAX_BATCH_TOKENS}",
+                    self.train.batch_size
+                ),
+            ));
         }
         if f.validation == Some(0) {
             return Err(invalid(
