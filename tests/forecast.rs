@@ -250,7 +250,7 @@ fn no_forecast_reads_the_future() {
         .collect();
     let path = tmp.path().join("changed.csv");
     std::fs::write(&path, changed).unwrap();
-    let scalers = read_scalers(&run).unwrap();
+    let scalers = read_scalers(&run, &config).unwrap();
     let a = Problem::new(&config, None, Some(scalers.clone())).unwrap();
     let b = Problem::new(&config, Some(&path), Some(scalers)).unwrap();
     let model = load_forecaster::<NdArray>(&run, "best", &config, &a.frame, &device).unwrap();
@@ -684,6 +684,62 @@ fn many_series_in_one_long_table() {
     assert!(lines[7].starts_with("south,2010-01,"), "{text}");
     let south: f64 = lines[7].split(',').nth(2).unwrap().parse().unwrap();
     assert!((500.0..1500.0).contains(&south), "{text}");
+    // Damaged run files are errors naming the file and what is wrong, never a panic or a
+    // forecast of inf.
+    let edit = |file: &str, edit: &dyn Fn(&mut serde_json::Value)| {
+        let path = run.join(file);
+        let saved = std::fs::read(&path).unwrap();
+        let mut v: serde_json::Value = serde_json::from_slice(&saved).unwrap();
+        edit(&mut v);
+        std::fs::write(&path, v.to_string()).unwrap();
+        let dir = RunDir::new(&run);
+        let errors = [
+            backtest::<NdArray>(&dir, "best", None, &Default::default()).map(|_| ()),
+            forecast::<NdArray>(&dir, "best", None, &Default::default()).map(|_| ()),
+        ];
+        std::fs::write(&path, saved).unwrap();
+        errors.map(|e| e.unwrap_err().to_string())
+    };
+    let weights = |v: &mut serde_json::Value| v["north"]["weights"].as_array_mut().unwrap().clone();
+    for (file, change, want) in [
+        (
+            "local_bases.json",
+            &(|v: &mut serde_json::Value| {
+                let w = weights(v);
+                v["north"]["weights"] = w[1..].into();
+            }) as &dyn Fn(&mut serde_json::Value),
+            "local_bases.json: damaged: series `north`: weights:",
+        ),
+        (
+            "local_bases.json",
+            &|v| v["south"]["horizon"] = 7.into(),
+            "local_bases.json: damaged: series `south`: horizon: 7, the windows need 6",
+        ),
+        (
+            "local_bases.json",
+            &|v| {
+                let mut w = weights(v);
+                w[0] = 1e308.into();
+                v["north"]["weights"] = w.into();
+            },
+            "inf from ",
+        ),
+        (
+            "scalers.json",
+            &|v| v["series"]["north"]["targets"][0]["std"] = (-1.0).into(),
+            "scalers.json: damaged: series `north`: `targets` holds mean",
+        ),
+        (
+            "scalers.json",
+            &|v| v["series"]["south"]["targets"] = serde_json::json!([]),
+            "scalers.json: damaged: series `south`: 0 scaler(s) in `targets`, the config has 1",
+        ),
+    ] {
+        for got in edit(file, change) {
+            assert!(got.contains(want), "{want:?} not in {got:?}");
+        }
+    }
+    forecast::<NdArray>(&RunDir::new(&run), "best", None, &Default::default()).unwrap();
 }
 
 #[test]

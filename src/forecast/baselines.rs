@@ -568,6 +568,43 @@ impl Linear {
         (&self.weights, self.features, self.outputs)
     }
 
+    /// Checks that this fit reads the windows of `frame` with `context` and `horizon` steps
+    /// (as one read from a file must): its sizes match them and its weights are finite.
+    pub fn check(&self, frame: &Frame, context: usize, horizon: usize) -> Result<(), String> {
+        let (targets, known) = (frame.targets.len(), frame.known.len());
+        let width = targets + frame.past.len() + known;
+        let columns = self.terms.context_columns.unwrap_or(width).min(width);
+        let year = self.terms.year.as_ref();
+        let features = context * columns
+            + horizon * known
+            + year.map_or(0, |y| y.count())
+            + horizon * self.terms.hinges.per_step();
+        let sizes = [
+            ("context", self.context, context),
+            ("horizon", self.horizon, horizon),
+            ("outputs", self.outputs, horizon * targets),
+            ("features", self.features, features),
+            ("weights", self.weights.len(), (features + 1) * self.outputs),
+            (
+                "hinge columns",
+                self.terms.hinges.knots.len().min(known),
+                self.terms.hinges.knots.len(),
+            ),
+            (
+                "year's column",
+                year.map_or(0, |y| (y.column + 2).min(known)),
+                year.map_or(0, |y| y.column + 2),
+            ),
+        ];
+        if let Some((what, has, expected)) = sizes.into_iter().find(|(_, a, b)| a != b) {
+            return Err(format!("{what}: {has}, the windows need {expected}"));
+        }
+        match self.weights.iter().all(|w| w.is_finite()) {
+            true => Ok(()),
+            false => Err("a weight is not finite".into()),
+        }
+    }
+
     /// The forecasts of the windows in `w`: `[windows, horizon * targets]` in scaled units.
     pub fn predict(&self, w: &WindowBuffers) -> Vec<f64> {
         let n = w.windows;

@@ -101,6 +101,25 @@ pub struct Forecasts {
     pub quantiles: Option<Vec<Vec<Vec<Vec<f64>>>>>,
 }
 
+impl Forecasts {
+    /// An error naming the first forecast that is not a finite number, with `origin(i)` naming
+    /// the window `i` it comes from.
+    pub fn check_finite(&self, origin: impl Fn(usize) -> String) -> Result<(), ForecastError> {
+        for (i, steps) in self.point.iter().enumerate() {
+            let levels = self.quantiles.as_ref().map(|q| &q[i]);
+            let point = steps.iter().flatten();
+            let quantiles = levels.into_iter().flatten().flatten().flatten();
+            if let Some(v) = point.chain(quantiles).find(|v| !v.is_finite()) {
+                return Err(ForecastError::NotFinite(format!(
+                    "the model forecasts {v} from {}: its checkpoint (or local_bases.json) is damaged, or the table's values lie far outside its training part's",
+                    origin(i)
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Windows per forward pass of a backtest.
 const CHUNK: usize = 4096;
 
@@ -324,12 +343,16 @@ pub fn backtest<B: Backend>(
     device: &B::Device,
 ) -> Result<Backtest, ForecastError> {
     let config = read_config(run)?;
-    let mut problem = Problem::new(&config, csv, Some(read_scalers(run)?))?;
+    let mut problem = Problem::new(&config, csv, Some(read_scalers(run, &config)?))?;
     if let Some(bases) = read_local_bases(run)? {
         let ordered = problem
             .segments
             .iter()
-            .map(|seg| local_base(run, &bases, seg.id.as_deref().unwrap_or_default()).cloned())
+            .map(|seg| {
+                let name = seg.id.as_deref().unwrap_or_default();
+                let shape = (problem.context, problem.horizon);
+                local_base(run, &bases, name, &problem.frame, shape).cloned()
+            })
             .collect::<Result<Vec<_>, _>>()?;
         problem.local_bases = Some(ordered);
     }
@@ -340,6 +363,15 @@ pub fn backtest<B: Backend>(
     let segment_of: Vec<usize> = origins.iter().map(|&o| problem.segment_of(o).0).collect();
     let levels = &config.forecast.quantiles;
     let model_forecasts = model_forecasts::<B>(&model, &problem, &origins, levels, device);
+    model_forecasts.check_finite(|i| {
+        let (seg, local) = problem.segment_of(origins[i]);
+        let segment = &problem.segments[seg];
+        format!(
+            "{}origin {}",
+            segment.label(),
+            time_label(&segment.series, local)
+        )
+    })?;
     let probabilistic = model_forecasts.quantiles.is_some();
     // Every method's forecasts, [method][origin][step][target].
     let naive_f = naive_forecasts(&problem, &origins);

@@ -25,7 +25,7 @@ pub use train::{ForecastSummary, train_forecaster};
 use crate::app::checkpoint::{CheckpointError, RunDir};
 use crate::app::config::ConfigError;
 use crate::forecast::series::SeriesError;
-use crate::forecast::window::ConstantColumn;
+use crate::forecast::window::{ConstantColumn, Frame, Scalers};
 pub use problem::RunScalers;
 
 /// The header of a forecast run's `metrics.csv` (losses in scaled units).
@@ -115,6 +115,9 @@ pub enum ForecastError {
         /// What is wrong.
         message: String,
     },
+    /// A forecast that is not a finite number.
+    #[error("{0}")]
+    NotFinite(String),
     /// The horizon's known future is missing.
     #[error("{0}")]
     NoFuture(String),
@@ -157,16 +160,25 @@ pub fn read_local_bases(
         })
 }
 
-/// Series `name`'s linear base among a run's `bases`, or an error naming it.
+/// Series `name`'s linear base among a run's `bases`, checked against the windows of `frame`
+/// (`context` and `horizon` steps), or an error naming it.
 pub fn local_base<'a>(
     run: &RunDir,
     bases: &'a std::collections::BTreeMap<String, crate::forecast::baselines::Linear>,
     name: &str,
+    frame: &Frame,
+    (context, horizon): (usize, usize),
 ) -> Result<&'a crate::forecast::baselines::Linear, ForecastError> {
-    bases.get(name).ok_or_else(|| ForecastError::RunFile {
+    let damaged = |message: String| ForecastError::RunFile {
         path: local_bases_path(run),
-        message: format!("no linear base for series `{name}`"),
-    })
+        message,
+    };
+    let base = bases
+        .get(name)
+        .ok_or_else(|| damaged(format!("no linear base for series `{name}`")))?;
+    base.check(frame, context, horizon)
+        .map_err(|e| damaged(format!("damaged: series `{name}`: {e}")))?;
+    Ok(base)
 }
 
 /// A forecast run's effective config.
@@ -182,15 +194,52 @@ pub fn read_config(run: &RunDir) -> Result<ForecastConfig, ForecastError> {
     Ok(config)
 }
 
-/// A forecast run's scalers.
-pub fn read_scalers(run: &RunDir) -> Result<RunScalers, ForecastError> {
+/// A forecast run's scalers, checked against its config: one per column of each role, each
+/// with a finite mean and a positive, finite standard deviation.
+pub fn read_scalers(run: &RunDir, config: &ForecastConfig) -> Result<RunScalers, ForecastError> {
     let path = scalers_path(run);
+    let damaged = |message: String| ForecastError::RunFile {
+        path: path.clone(),
+        message: format!("damaged: {message}"),
+    };
     let bytes = std::fs::read(&path).map_err(|e| ForecastError::RunFile {
         path: path.clone(),
         message: e.to_string(),
     })?;
-    serde_json::from_slice(&bytes).map_err(|e| ForecastError::RunFile {
-        path,
-        message: format!("damaged: {e}"),
-    })
+    let scalers: RunScalers = serde_json::from_slice(&bytes).map_err(|e| damaged(e.to_string()))?;
+    let all: Vec<(&str, &Scalers)> = match &scalers {
+        RunScalers::One(s) => vec![("", s)],
+        RunScalers::Many { series } => series.iter().map(|(n, s)| (n.as_str(), s)).collect(),
+    };
+    let d = &config.data;
+    for (name, s) in all {
+        let of = if name.is_empty() {
+            String::new()
+        } else {
+            format!("series `{name}`: ")
+        };
+        for (role, scalers, columns) in [
+            ("targets", &s.targets, &d.target),
+            ("past", &s.past, &d.past_covariates),
+            ("future", &s.future, &d.future_covariates),
+        ] {
+            if scalers.len() != columns.len() {
+                return Err(damaged(format!(
+                    "{of}{} scaler(s) in `{role}`, the config has {} column(s)",
+                    scalers.len(),
+                    columns.len()
+                )));
+            }
+            if let Some(bad) = scalers
+                .iter()
+                .find(|x| !(x.mean.is_finite() && x.std.is_finite() && x.std > 0.0))
+            {
+                return Err(damaged(format!(
+                    "{of}`{role}` holds mean {} and std {}: expected a finite mean and a positive, finite std",
+                    bad.mean, bad.std
+                )));
+            }
+        }
+    }
+    Ok(scalers)
 }

@@ -31,7 +31,7 @@ pub fn forecast<B: Backend>(
     device: &B::Device,
 ) -> Result<String, ForecastError> {
     let config = read_config(run)?;
-    let scalers = read_scalers(run)?;
+    let scalers = read_scalers(run, &config)?;
     let path = csv.unwrap_or(&config.data.csv);
     let members: Vec<(Option<String>, Series, Scalers)> =
         match (read_members(&config, path)?, scalers) {
@@ -99,22 +99,26 @@ pub fn forecast<B: Backend>(
         let mut one = WindowBuffers::default();
         frame.window(len, context, horizon, &mut one);
         if let Some(bases) = &local_bases {
-            let fit = local_base(run, bases, id.as_deref().unwrap_or_default())?;
+            let name = id.as_deref().unwrap_or_default();
+            let fit = local_base(run, bases, name, &frame, (context, horizon))?;
             w.base.extend(fit.predict(&one).iter().map(|&v| v as f32));
         }
         w.append(&one);
         kept.push((id, series, scalers));
     }
     let Some(model) = model else {
-        return Err(ForecastError::TooShort {
+        return Err(ForecastError::Unusable {
             path: path.to_path_buf(),
-            steps: 0,
             message: "no series of the table was trained on".into(),
         });
     };
     let levels = &config.forecast.quantiles;
     let target_scalers: Vec<&[Scaler]> = kept.iter().map(|(_, _, s)| &s.targets[..]).collect();
     let f = forecast_windows(&model, w, &target_scalers, levels, device);
+    f.check_finite(|i| match &kept[i].0 {
+        Some(id) => format!("the end of series `{id}`"),
+        None => "the end of the table".into(),
+    })?;
     let (_, first, _) = &kept[0];
     let time_col = if first.times.is_some() {
         "time"

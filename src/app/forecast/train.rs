@@ -84,7 +84,7 @@ fn train_locked<B: AutodiffBackend>(
         if config.train.steps.is_none() {
             config.train.steps = saved.train.steps;
         }
-        Some(super::read_scalers(run)?)
+        Some(super::read_scalers(run, &saved)?)
     } else {
         None
     };
