@@ -399,11 +399,22 @@ fn check_order(
 ) -> Result<(), SeriesError> {
     for (r, w) in stamps.windows(2).enumerate() {
         if w[1] == w[0] {
+            // Local clock times within a day repeat an hour when daylight saving time ends.
+            let local = !matches!(
+                format,
+                TimeFormat::DateTimeUtc | TimeFormat::Unix | TimeFormat::UnixMillis
+            );
+            let hint = match local && w[1] % 86_400 != 0 {
+                true => {
+                    " (where clocks go back for daylight saving time, write the times in UTC or with their offset, e.g. 2024-10-27T02:30:00+01:00)"
+                }
+                false => "",
+            };
             return Err(SeriesError::Time {
                 path: path.to_path_buf(),
                 row: lines[r + 1],
                 message: format!(
-                    "column `{column}`: the time {} is also row {}'s: each time may appear once",
+                    "column `{column}`: the time {} is also row {}'s: each time may appear once{hint}",
                     format.format(w[1]),
                     lines[r]
                 ),
@@ -887,7 +898,7 @@ mod tests {
             gaps: Gaps::Insert,
             ..s.clone()
         };
-        let cases: [(&str, SeriesSpec, &str); 12] = [
+        let cases: [(&str, SeriesSpec, &str); 13] = [
             (
                 "t,y\n2024-01-01,1\n",
                 spec(Some("t"), &["z"]),
@@ -926,7 +937,12 @@ mod tests {
             (
                 "t,y\n2024-01-01,1\n2024-01-01,2\n",
                 s.clone(),
-                "row 3: column `t`: the time 2024-01-01 is also row 2's",
+                "row 3: column `t`: the time 2024-01-01 is also row 2's: each time may appear once",
+            ),
+            (
+                "t,y\n2024-10-27 02:30,1\n2024-10-27 02:30,2\n",
+                s.clone(),
+                "the time 2024-10-27T02:30:00 is also row 2's: each time may appear once (where clocks go back for daylight saving time, write the times in UTC",
             ),
             (
                 "t,y\n2024-01-02,1\n2024-01-01,2\n",
