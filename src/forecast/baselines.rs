@@ -575,26 +575,25 @@ impl Linear {
         let width = targets + frame.past.len() + known;
         let columns = self.terms.context_columns.unwrap_or(width).min(width);
         let year = self.terms.year.as_ref();
-        let features = context * columns
-            + horizon * known
-            + year.map_or(0, |y| y.count())
-            + horizon * self.terms.hinges.per_step();
+        // Saturating: the sizes come from a file that may be damaged.
+        let year_terms = year.map_or(0, |y| y.order.saturating_sub(1).saturating_mul(2));
+        let features = (context * columns + horizon * known)
+            .saturating_add(year_terms)
+            .saturating_add(horizon.saturating_mul(self.terms.hinges.per_step()));
+        let year_columns = year.map_or(0, |y| y.column.saturating_add(2));
+        let hinge_columns = self.terms.hinges.knots.len();
         let sizes = [
             ("context", self.context, context),
             ("horizon", self.horizon, horizon),
             ("outputs", self.outputs, horizon * targets),
             ("features", self.features, features),
-            ("weights", self.weights.len(), (features + 1) * self.outputs),
             (
-                "hinge columns",
-                self.terms.hinges.knots.len().min(known),
-                self.terms.hinges.knots.len(),
+                "weights",
+                self.weights.len(),
+                (features + 1).saturating_mul(self.outputs),
             ),
-            (
-                "year's column",
-                year.map_or(0, |y| (y.column + 2).min(known)),
-                year.map_or(0, |y| y.column + 2),
-            ),
+            ("hinge columns", hinge_columns.min(known), hinge_columns),
+            ("year's column", year_columns.min(known), year_columns),
         ];
         if let Some((what, has, expected)) = sizes.into_iter().find(|(_, a, b)| a != b) {
             return Err(format!("{what}: {has}, the windows need {expected}"));

@@ -24,8 +24,14 @@ impl Scaler {
         if seen.len() < 2 {
             return None;
         }
+        if seen.iter().all(|&v| v == seen[0]) {
+            return None;
+        }
         let n = seen.len() as f64;
-        let mean = seen.iter().sum::<f64>() / n;
+        // The mean corrected by its residuals' mean: a long sum's rounding would otherwise
+        // give a constant-looking column a spread of its own.
+        let rough = seen.iter().sum::<f64>() / n;
+        let mean = rough + seen.iter().map(|v| v - rough).sum::<f64>() / n;
         let var = seen.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
         let std = var.sqrt();
         (std >= f64::from(f32::MIN_POSITIVE) && std > 1e-12 * mean.abs())
@@ -59,6 +65,8 @@ mod tests {
         assert_eq!(Scaler::fit(&[2.0, 5.0], &[true, false], 2), None);
         // Rounding's spread around a mean is no scale; a small column's own spread is.
         assert_eq!(Scaler::fit(&[1.0, 1.0 + 2e-16, 1.0], &[true; 3], 3), None);
+        let long = vec![0.1; 100_000];
+        assert_eq!(Scaler::fit(&long, &vec![true; 100_000], 100_000), None);
         let small = Scaler::fit(&[1e-20, 3e-20], &[true; 2], 2).unwrap();
         assert!((small.scale(3e-20) - 1.0).abs() < 1e-12);
         assert_eq!(Scaler::fit(&[1e-300, 3e-300], &[true; 2], 2), None);

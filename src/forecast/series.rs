@@ -242,6 +242,7 @@ impl Series {
                     rows: rows.iter().map(|&r| table.rows[r].clone()).collect(),
                     delimiter: table.delimiter,
                     lines: rows.iter().map(|&r| table.lines[r]).collect(),
+                    file_rows: table.rows.len(),
                 };
                 Ok((name, Self::from_table(member, path, spec)?))
             })
@@ -288,7 +289,7 @@ impl Series {
                     path: path.to_path_buf(),
                     message: "one row: no step between rows to infer".into(),
                 })?;
-                let slots = grid(path, &stamps, &lines, freq, spec.gaps, f)?;
+                let slots = grid(path, (&stamps, &lines, table.file_rows), freq, spec.gaps, f)?;
                 inserted = slots.last().map_or(0, |&s| s + 1) - stamps.len();
                 let spread = |v: &mut Vec<Vec<Option<f64>>>| {
                     for col in v.iter_mut() {
@@ -440,8 +441,7 @@ fn check_order(
 /// is an error, and a time off the grid always is.
 fn grid(
     path: &Path,
-    stamps: &[i64],
-    lines: &[u64],
+    (stamps, lines, file_rows): (&[i64], &[u64], usize),
     freq: Frequency,
     gaps: Gaps,
     format: TimeFormat,
@@ -478,22 +478,34 @@ fn grid(
         }
         slots.push(n);
     }
-    // A gap of more steps than the table has rows: most often one mistyped time, which would
+    // A gap of more steps than the file has rows: most often one mistyped time, which would
     // fill the series with made-up values.
     if let Some(r) = (1..slots.len()).max_by_key(|&r| slots[r] - slots[r - 1])
-        && slots[r] - slots[r - 1] - 1 > slots.len()
+        && slots[r] - slots[r - 1] - 1 > file_rows
     {
         return Err(SeriesError::Time {
             path: path.to_path_buf(),
             row: lines[r],
             message: format!(
-                "{} missing step(s) of the series' {} frequency before {} (after row {}'s {}): a gap longer than the table's {} rows; is a time mistyped? (gaps = \"insert\" would fill it with made-up values; gaps = \"ignore\" takes rows as steps)",
+                "{} missing step(s) of the series' {} frequency before {} (after row {}'s {}): a gap longer than the table's {file_rows} rows; is a time mistyped? (gaps = \"insert\" would fill it with made-up values; where a series pauses for nights, weekends or seasons, gaps = \"ignore\" takes rows as steps)",
                 slots[r] - slots[r - 1] - 1,
                 freq.describe(),
                 format.format(stamps[r]),
                 lines[r - 1],
                 format.format(stamps[r - 1]),
-                slots.len(),
+            ),
+        });
+    }
+    // More than 100 steps per row of the file: the grid is finer than the data (two rows a
+    // moment apart set the frequency).
+    let steps = slots.last().map_or(0, |&s| s + 1);
+    if steps > 100 * file_rows {
+        return Err(SeriesError::Columns {
+            path: path.to_path_buf(),
+            message: format!(
+                "with gaps = \"insert\" the series would have {steps} steps ({}: the smallest step between its rows) for {} rows, more than 100 per row of the table: are its times regular? gaps = \"ignore\" takes rows as steps",
+                freq.describe(),
+                slots.len()
             ),
         });
     }
@@ -571,6 +583,8 @@ struct Table {
     names: Vec<String>,
     rows: Vec<csv::StringRecord>,
     lines: Vec<u64>,
+    /// The rows of the file this table was read from (all series of a long-format table).
+    file_rows: usize,
     /// The separator of the values: `,`, `;` or a tab.
     delimiter: u8,
 }
@@ -626,6 +640,7 @@ impl Table {
         Ok(Table {
             path: path.to_path_buf(),
             names,
+            file_rows: rows.len(),
             rows,
             lines,
             delimiter,
@@ -775,6 +790,35 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("another role"), "{e}");
+        // A sparse series (3 rows over 12 days) beside a long one: its gaps are measured
+        // against the file's rows, not its own, and it reads (the forecaster may skip it).
+        let mut sparse = String::from("day,store,sales\n");
+        for d in 1..=20 {
+            sparse += &format!("2024-01-{d:02},a,{d}\n");
+        }
+        sparse += "2024-01-01,b,1\n2024-01-02,b,2\n2024-01-12,b,12\n";
+        let all = long(&sparse).unwrap();
+        assert_eq!(all[1].1.targets[0].values.len(), 12);
+    }
+
+    #[test]
+    fn a_grid_much_finer_than_the_rows_is_refused() {
+        // Rows every 10 minutes for about 5 days, two of them a second apart: a grid of
+        // seconds would insert about 600 steps per row.
+        let mut text = String::from("t,y\n2024-01-01T00:00:00,0\n2024-01-01T00:00:01,1\n");
+        for i in 1..700 {
+            let (day, minute) = (1 + i / 144, i % 144 * 10);
+            let time = format!("2024-01-{day:02}T{:02}:{:02}:00", minute / 60, minute % 60);
+            text += &format!("{time},{i}\n");
+        }
+        let mut sp = spec(Some("t"), &["y"]);
+        sp.gaps = Gaps::Insert;
+        let e = err(&text, &sp);
+        assert!(
+            e.contains("the series would have 419401 steps (every 1 seconds: the smallest step between its rows) for 701 rows")
+                && e.contains("are its times regular?"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use burn::tensor::backend::Backend;
 
 use crate::app::checkpoint::RunDir;
 use crate::app::forecast::backtest::{forecast_windows, load_forecaster};
-use crate::app::forecast::problem::{read_members, shared_cycles};
+use crate::app::forecast::problem::{check_scale, read_members, shared_cycles};
 use crate::app::forecast::{
     ForecastError, RunScalers, local_base, read_config, read_local_bases, read_scalers,
 };
@@ -90,6 +90,13 @@ pub fn forecast<B: Backend>(
             }
             extend(&mut series, horizon - after);
         }
+        check_scale(&series, &scalers).map_err(|message| ForecastError::Unusable {
+            path: path.to_path_buf(),
+            message: match &id {
+                Some(id) => format!("series `{id}`: {message}"),
+                None => message,
+            },
+        })?;
         let frame = Frame::with_cycles(&series, &scalers, &cycles);
         if model.is_none() {
             model = Some(load_forecaster::<B>(

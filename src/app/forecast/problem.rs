@@ -60,6 +60,18 @@ pub fn shared_cycles<'a>(
         .unwrap_or_default()
 }
 
+/// Checks that `scalers` can scale every value of `series` into the model's 32-bit floats
+/// ([`Scalers::check`]); the error names the value's time (or step) and column.
+pub fn check_scale(series: &Series, scalers: &Scalers) -> Result<(), String> {
+    scalers.check(series).map_err(|e| {
+        let at = match (&series.times, series.format) {
+            (Some(times), Some(format)) => format!("time {}", format.format(times[e.step])),
+            _ => format!("step {}", e.step + 1),
+        };
+        format!("{at}, {e}")
+    })
+}
+
 /// The scalers of a run, as `scalers.json` holds them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -136,7 +148,9 @@ impl Problem {
             let test_start = len.saturating_sub(f.test);
             let validation = f.validation.unwrap_or(horizon.max(test_start / 4));
             let val_start = test_start.saturating_sub(validation);
-            let need = context + horizon + validation + f.test;
+            let need = (context + horizon)
+                .saturating_add(validation)
+                .saturating_add(f.test);
             let short = val_start < context + horizon || len < need;
             let length = if short {
                 Some(format!(
@@ -176,15 +190,10 @@ impl Problem {
                     Err(e) => Err(e.to_string()),
                 },
             };
-            // A value the model's 32-bit floats cannot hold once scaled.
             if let Ok(s) = &fitted
-                && let Err(e) = s.check(&series)
+                && let Err(e) = check_scale(&series, s)
             {
-                let at = match (&series.times, series.format) {
-                    (Some(times), Some(format)) => format!("time {}", format.format(times[e.step])),
-                    _ => format!("step {}", e.step + 1),
-                };
-                fitted = Err(format!("{at}, {e}"));
+                fitted = Err(e);
             }
             match (fitted, length, id) {
                 (Ok(scalers), None, id) => {
