@@ -25,7 +25,7 @@ pub use train::{ForecastSummary, train_forecaster};
 use crate::app::checkpoint::{CheckpointError, RunDir};
 use crate::app::config::ConfigError;
 use crate::forecast::series::SeriesError;
-use crate::forecast::window::{ConstantColumn, Frame, Scalers};
+use crate::forecast::window::{Frame, Scalers};
 pub use problem::RunScalers;
 
 /// The header of a forecast run's `metrics.csv` (losses in scaled units).
@@ -41,14 +41,6 @@ pub enum ForecastError {
     /// The table.
     #[error(transparent)]
     Series(#[from] SeriesError),
-    /// A column with no scale.
-    #[error("{}: {source}", path.display())]
-    Constant {
-        /// The table.
-        path: PathBuf,
-        /// The column.
-        source: ConstantColumn,
-    },
     /// The run folder or a checkpoint.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
@@ -62,7 +54,8 @@ pub enum ForecastError {
         /// What the config needs.
         message: String,
     },
-    /// A series that cannot be modelled as it is.
+    /// A series that cannot be modelled as it is (a column with no scale, a value beyond the
+    /// model's floats).
     #[error("{}: {message}", path.display())]
     Unusable {
         /// The table.

@@ -178,17 +178,7 @@ impl Problem {
                         message: "the run's scalers.json does not match data.series (one series against many)".into(),
                     });
                 }
-                (None, _) => match Scalers::fit(&series, val_start) {
-                    Ok(s) => Ok(s),
-                    // A single series long enough but with nothing to scale: the scaler's error.
-                    Err(source) if id.is_none() && length.is_none() => {
-                        return Err(ForecastError::Constant {
-                            path: path.to_path_buf(),
-                            source,
-                        });
-                    }
-                    Err(e) => Err(e.to_string()),
-                },
+                (None, _) => Scalers::fit(&series, val_start).map_err(|e| e.to_string()),
             };
             if let Ok(s) = &fitted
                 && let Err(e) = check_scale(&series, s)
