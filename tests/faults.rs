@@ -506,8 +506,9 @@ fn sigkill_during_training_then_resume() {
 fn sigkill_during_a_checkpoint_write_then_resume() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    // Each checkpoint write pauses after its first file: the kill lands mid-write.
-    let mut child = long_run(&out, Some(1500));
+    // Each checkpoint write pauses after its first file: the kill lands mid-write (the pause is
+    // long so that a stalled test thread still finds the write unfinished).
+    let mut child = long_run(&out, Some(5000));
     let state = out.join("checkpoints/last/state.json");
     wait_for("the first checkpoint", 120, || state.exists());
     let partial = out.join("checkpoints/last.tmp/model.bin");
