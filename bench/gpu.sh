@@ -16,6 +16,7 @@
 #                        --no-run` prints its path): run first, CUDA and wgpu parity with the
 #                        reference loop and with PyTorch's fixtures
 #   --deadline N         start no run after N seconds (default 420); what is skipped says so
+#   --run-timeout N      stop any one run after N seconds (default 150)
 #   --allow-cpu-adapter  run wgpu on a software adapter (lavapipe) too: for trying the script
 #                        without a GPU; otherwise a CPU adapter stops the wgpu runs
 #
@@ -27,7 +28,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 bin=$(realpath "${1:?usage: bench/gpu.sh BIN OUT [options]}")
 out=$(mkdir -p "${2:?usage: bench/gpu.sh BIN OUT [options]}" && cd "$2" && pwd)
 shift 2
-secs=6 rounds=2 workloads="M L" test_bin="" deadline=420 allow_cpu=0
+secs=6 rounds=2 workloads="M L" test_bin="" deadline=420 allow_cpu=0 run_timeout=150
 while [ $# -gt 0 ]; do
     case $1 in
         --seconds) secs=$2; shift 2 ;;
@@ -35,6 +36,7 @@ while [ $# -gt 0 ]; do
         --workloads) workloads=$2; shift 2 ;;
         --test-bin) test_bin=$(realpath "$2"); shift 2 ;;
         --deadline) deadline=$2; shift 2 ;;
+        --run-timeout) run_timeout=$2; shift 2 ;;
         --allow-cpu-adapter) allow_cpu=1; shift ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
@@ -92,7 +94,7 @@ if [ -n "$test_bin" ]; then
     for t in cuda wgpu; do
         if [ "$(left)" -le 60 ]; then echo "test $t: skipped, past the deadline" | tee -a "$out/env.txt"; continue; fi
         flags="--ignored"; [ $t = wgpu ] && flags=""
-        (cd "$root" && timeout 150 "$test_bin" $flags "$t" --nocapture --test-threads 1) >"$out/test-$t.log" 2>&1
+        (cd "$root" && timeout "$run_timeout" "$test_bin" $flags "$t" --nocapture --test-threads 1) >"$out/test-$t.log" 2>&1
         rc=$?
         echo "test $t: exit $rc ($(grep -E '^test result' "$out/test-$t.log" | tail -1))" | tee -a "$out/env.txt"
     done
@@ -103,7 +105,7 @@ run_burn() { # workload backend round [launcher: persistent or steps, else the d
     local w=$1 b=$2 r=$3 l=${4:-} name=$2
     [ -n "$l" ] && name="$b-$l"
     local log="$out/burn-$w-$name-$r.log"
-    BURN_RNN_GPU_RECURRENCE=$l timeout 150 "$bin" bench --workload "$w" --backend "$b" --seconds "$secs" --data "$root/data/tinyshakespeare.txt" >"$log" 2>&1
+    BURN_RNN_GPU_RECURRENCE=$l timeout "$run_timeout" "$bin" bench --workload "$w" --backend "$b" --seconds "$secs" --data "$root/data/tinyshakespeare.txt" >"$log" 2>&1
     local rc=$? adapter
     adapter=$(grep -m1 '^backend:' "$log")
     if [ "$b" = wgpu ] && grep -q '(CPU,' <<<"$adapter" && [ $allow_cpu = 0 ]; then
@@ -122,7 +124,7 @@ run_burn() { # workload backend round [launcher: persistent or steps, else the d
 run_torch() { # workload tf32 round
     local w=$1 tf=$2 r=$3 log="$out/torch-$1-tf32$2-$3.log"
     [ "$has_torch" = 1 ] || return
-    timeout 150 python3 "$root/bench/pytorch_bench.py" "$w" --device cuda --tf32 "$tf" --seconds "$secs" >"$log" 2>&1
+    timeout "$run_timeout" python3 "$root/bench/pytorch_bench.py" "$w" --device cuda --tf32 "$tf" --seconds "$secs" >"$log" 2>&1
     local line
     line=$(grep "^RESULT torch-$w train" "$log")
     if [ -n "$line" ]; then

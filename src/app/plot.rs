@@ -5,7 +5,7 @@ use std::path::Path;
 use plotters::prelude::*;
 
 /// Draws train and validation loss against the step into an SVG file; `y_label` names the loss
-/// and its unit.
+/// and its unit. Non-finite losses (the step a run stopped on) are left out of the lines.
 pub fn loss_curve(
     path: &Path,
     title: &str,
@@ -39,12 +39,12 @@ pub fn loss_curve(
         .draw()
         .map_err(e)?;
     chart
-        .draw_series(LineSeries::new(train.iter().copied(), BLUE.stroke_width(2)))
+        .draw_series(LineSeries::new(finite(train), BLUE.stroke_width(2)))
         .map_err(e)?
         .label("train")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE.stroke_width(2)));
     chart
-        .draw_series(LineSeries::new(valid.iter().copied(), RED.stroke_width(2)))
+        .draw_series(LineSeries::new(finite(valid), RED.stroke_width(2)))
         .map_err(e)?
         .label("validation")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED.stroke_width(2)));
@@ -57,6 +57,10 @@ pub fn loss_curve(
     root.present().map_err(e)
 }
 
+fn finite(points: &[(usize, f64)]) -> impl Iterator<Item = (usize, f64)> + '_ {
+    points.iter().copied().filter(|p| p.1.is_finite())
+}
+
 /// Registers the bundled DejaVu Sans Mono (`assets/`, DejaVu licence) as plotters' `sans-serif`
 /// font, once; plotters draws no text without a registered font. Call it before drawing charts
 /// of your own with plotters' bitmap backend.
@@ -67,4 +71,55 @@ pub fn register_font() {
         plotters::style::register_font("sans-serif", plotters::style::FontStyle::Normal, FONT)
             .unwrap_or_else(|_| panic!("the bundled font is a valid TrueType file"));
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The points of each `<polyline>` drawn in `color` (`#0000FF`) in an SVG file, in order.
+    fn polylines(svg: &str, color: &str) -> Vec<Vec<(i32, i32)>> {
+        svg.split("<polyline")
+            .skip(1)
+            .filter(|tag| tag.contains(&format!("stroke=\"{color}\"")))
+            .map(|tag| {
+                let points = tag.split("points=\"").nth(1).unwrap().split('"').next();
+                points
+                    .unwrap()
+                    .split_whitespace()
+                    .map(|xy| {
+                        let (x, y) = xy.split_once(',').unwrap();
+                        (x.parse().unwrap(), y.parse().unwrap())
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn non_finite_losses_are_left_out_of_the_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("loss.svg");
+        let train = [
+            (1, 2.0),
+            (2, f64::NAN),
+            (3, 1.5),
+            (4, f64::INFINITY),
+            (5, 1.0),
+        ];
+        let valid = [(3, 1.8), (5, 1.2)];
+        loss_curve(&path, "run", "loss", &train, &valid).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        // Each line first, then its legend's mark.
+        let (blue, red) = (polylines(&svg, "#0000FF"), polylines(&svg, "#FF0000"));
+        assert_eq!(blue.iter().map(Vec::len).collect::<Vec<_>>(), [3, 2]);
+        assert_eq!(red.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2]);
+        // Falling losses: each point lower on the picture (a larger y) than the one before.
+        let ys: Vec<i32> = blue[0].iter().map(|p| p.1).collect();
+        assert!(ys[0] < ys[1] && ys[1] < ys[2], "{ys:?}");
+        assert_eq!(
+            loss_curve(&path, "run", "loss", &[(1, f64::NAN)], &[]),
+            Err("no losses to plot".into())
+        );
+    }
 }

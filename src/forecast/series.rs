@@ -282,7 +282,12 @@ impl Series {
         let (mut times, mut format, mut frequency, mut inserted) = (None, None, None, 0);
         if let Some(c) = time {
             let (stamps, f) = table.times(c)?;
-            check_order(path, &stamps, &lines, &table.names[c], f)?;
+            // Local clock times repeat where daylight saving time ends; UTC and offsets do not.
+            let local = !matches!(
+                f,
+                TimeFormat::DateTimeUtc | TimeFormat::Unix | TimeFormat::UnixMillis
+            ) && !table.rows[0][c].trim().ends_with(['Z', 'z']);
+            check_order(path, &stamps, &lines, &table.names[c], (f, local))?;
             format = Some(f);
             if spec.gaps != Gaps::Ignore {
                 let freq = Frequency::infer(&stamps).ok_or_else(|| SeriesError::Columns {
@@ -390,21 +395,17 @@ fn check_roles(path: &Path, spec: &SeriesSpec) -> Result<(), SeriesError> {
     Ok(())
 }
 
-/// Times must increase row by row.
+/// Times must increase row by row; `local`: the times are a local clock's (no `Z` or offset).
 fn check_order(
     path: &Path,
     stamps: &[i64],
     lines: &[u64],
     column: &str,
-    format: TimeFormat,
+    (format, local): (TimeFormat, bool),
 ) -> Result<(), SeriesError> {
     for (r, w) in stamps.windows(2).enumerate() {
         if w[1] == w[0] {
             // Local clock times within a day repeat an hour when daylight saving time ends.
-            let local = !matches!(
-                format,
-                TimeFormat::DateTimeUtc | TimeFormat::Unix | TimeFormat::UnixMillis
-            );
             let hint = match local && w[1] % 86_400 != 0 {
                 true => {
                     " (where clocks go back for daylight saving time, write the times in UTC or with their offset, e.g. 2024-10-27T02:30:00+01:00)"
@@ -855,6 +856,8 @@ mod tests {
             "t,y\n1704067200000,1\n1704153600000,2\n1704240000000,3\n",
             "t,y\n2024/01/01,1\n2024/01/02,2\n2024/01/03,3\n",
             "t,y\n20240101T000000,1\n20240102T000000,2\n20240103T0000Z,3\n",
+            "t,y\n202401010000,1\n20240102 0000,2\n20240103000000,3\n",
+            "t,y\n2024010100,1\n2024010200,2\n2024010300,3\n",
         ];
         for table in tables {
             let s = read(table, &spec(Some("t"), &["y"])).unwrap();
@@ -1018,6 +1021,18 @@ mod tests {
             assert!(e.contains(want), "expected {want:?} in {e:?}");
             assert!(
                 e.starts_with("t.csv") || e.starts_with("cannot read t.csv"),
+                "{e}"
+            );
+        }
+        // UTC times do not repeat where clocks go back: no daylight-saving hint for them.
+        for table in [
+            "t,y\n20241027T023000Z,1\n20241027T023000Z,2\n",
+            "t,y\n2024-10-27T02:30:00Z,1\n2024-10-27T02:30:00Z,2\n",
+            "t,y\n1729996200,1\n1729996200,2\n",
+        ] {
+            let e = err(table, &s);
+            assert!(
+                e.contains("each time may appear once") && !e.contains("daylight"),
                 "{e}"
             );
         }

@@ -26,10 +26,16 @@ pub enum TimeFormat {
     /// `20240317`.
     Compact,
     /// ISO 8601's basic date-time, `20240317T083000` or `20240317T0830`, with an optional `Z`
-    /// (UTC, as the values are read either way).
+    /// (UTC, as the values are read either way); also with a space or nothing between date and
+    /// time (`20240317 0830`, `202403170830`, `20240317083000`: twelve or fourteen digits are
+    /// this, not unix seconds, which have ten until the year 2286). Written back with the `T`.
     CompactDateTime,
     /// Integer seconds since 1970-01-01 UTC (`1710664200`; `1710664200.0` too).
     Unix,
+    /// A date and an hour, `YYYYMMDDHH` (`2024031708`): ten digits, as unix seconds have until
+    /// 2286, so [`TimeFormat::of_column`] picks it only for a column of two or more times that
+    /// every one reads so (unix times an hour or more apart never do for more than a few rows).
+    CompactHour,
     /// Integer milliseconds since 1970-01-01 UTC, whole seconds (`1710664200000`): a column
     /// whose first value is an integer beyond unix seconds' range (after the year 9999).
     UnixMillis,
@@ -64,11 +70,20 @@ impl TimeFormat {
         first: &str,
         values: impl IntoIterator<Item = &'a str>,
     ) -> Result<TimeFormat, String> {
+        let values: Vec<&str> = values.into_iter().collect();
         if let Some(format) = TimeFormat::ALL
             .into_iter()
             .find(|f| f.parse(first).is_some())
         {
             let text = first.trim();
+            if format == TimeFormat::Unix
+                && values.iter().any(|v| v.trim() != text)
+                && values
+                    .iter()
+                    .all(|v| TimeFormat::CompactHour.parse(v).is_some())
+            {
+                return Ok(TimeFormat::CompactHour);
+            }
             let zoned = text.ends_with(['Z', 'z']) || DateTime::parse_from_rfc3339(text).is_ok();
             return Ok(if format == TimeFormat::DateTime && zoned {
                 TimeFormat::DateTimeUtc
@@ -81,7 +96,7 @@ impl TimeFormat {
         }
         if day_month_year(first).is_none() {
             return Err(format!(
-                "expected an ISO date (2024-03-17) or date-time (2024-03-17T08:30:00), YYYYMMDD, YYYYMMDDTHHMMSS, YYYY-MM, a date with the year last (17/03/2024), or unix seconds, found {first:?}"
+                "expected an ISO date (2024-03-17) or date-time (2024-03-17T08:30:00), YYYYMMDD, YYYYMMDDTHHMMSS (or YYYYMMDDHHMM), YYYY-MM, a date with the year last (17/03/2024), or unix seconds, found {first:?}"
             ));
         }
         // The order of day and month: the one that reads a value the other cannot, or else
@@ -159,7 +174,12 @@ impl TimeFormat {
             }
             TimeFormat::CompactDateTime => {
                 let text = text.strip_suffix(['Z', 'z']).unwrap_or(text);
-                let (date, time) = text.split_once(['T', 't'])?;
+                let digits = text.bytes().all(|b| b.is_ascii_digit());
+                let (date, time) = match text.split_once(['T', 't', ' ']) {
+                    Some(parts) => parts,
+                    None if digits && matches!(text.len(), 12 | 14) => text.split_at(8),
+                    None => return None,
+                };
                 let format = match time.len() {
                     6 => "%H%M%S",
                     4 => "%H%M",
@@ -184,6 +204,14 @@ impl TimeFormat {
                     }
                 };
                 UNIX_SECONDS.contains(&s).then_some(s)
+            }
+            TimeFormat::CompactHour => {
+                if text.len() != 10 || !text.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                let hour: i64 = text[8..].parse().ok()?;
+                (hour < 24).then_some(())?;
+                Some(TimeFormat::Compact.parse(&text[..8])? + hour * 3600)
             }
             TimeFormat::UnixMillis => {
                 let ms: i64 = text.parse().ok()?;
@@ -226,6 +254,7 @@ impl TimeFormat {
             TimeFormat::Date => t.format("%Y-%m-%d").to_string(),
             TimeFormat::Compact => t.format("%Y%m%d").to_string(),
             TimeFormat::CompactDateTime => t.format("%Y%m%dT%H%M%S").to_string(),
+            TimeFormat::CompactHour => t.format("%Y%m%d%H").to_string(),
             TimeFormat::DateTime => t.format("%Y-%m-%dT%H:%M:%S").to_string(),
             TimeFormat::DateTimeUtc => t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
             TimeFormat::Unix => secs.to_string(),
@@ -551,6 +580,9 @@ mod tests {
             (TimeFormat::Compact, "20240317", day),
             (TimeFormat::CompactDateTime, "20240317T083000", half_past),
             (TimeFormat::CompactDateTime, "20240317T0830Z", half_past),
+            (TimeFormat::CompactDateTime, "20240317 0830", half_past),
+            (TimeFormat::CompactDateTime, "202403170830", half_past),
+            (TimeFormat::CompactDateTime, "20240317083000", half_past),
             (TimeFormat::Unix, "1710633600", day),
         ];
         for (format, text, secs) in cases {
@@ -569,6 +601,9 @@ mod tests {
             "20240317T2530",
             "20240317T08",
             "20240317T083000+0100",
+            "202403172530",
+            "2024031708300",
+            "20240317 08:30",
             "",
             "x",
         ] {
@@ -593,6 +628,8 @@ mod tests {
             ("2024-03-17T09:30:00+01:00", "2024-03-17T08:30:00Z"),
             ("2024-03-17T08:30:00", "2024-03-17T08:30:00"),
             ("2024-03-17 08:30", "2024-03-17T08:30:00"),
+            ("202403170830", "20240317T083000"),
+            ("20240317 083000", "20240317T083000"),
         ] {
             let format = TimeFormat::of_column(first, [first]).unwrap();
             assert_eq!(format.parse(first), Some(half_past), "{first}");
@@ -601,6 +638,21 @@ mod tests {
         assert_eq!(
             TimeFormat::of_column("2024-03", ["2024-03"]),
             Ok(TimeFormat::YearMonth)
+        );
+        // Ten digits: a date and an hour where every value reads so, else unix seconds.
+        let hours = ["2024031722", "2024031723", "2024031800", "2024031801"];
+        let format = TimeFormat::of_column(hours[0], hours).unwrap();
+        assert_eq!(format, TimeFormat::CompactHour);
+        let read: Vec<i64> = hours.iter().map(|h| format.parse(h).unwrap()).collect();
+        assert_eq!(read, [22, 23, 24, 25].map(|h| day + h * 3600));
+        assert_eq!(format.format(day + 25 * 3600), "2024031801");
+        let unix: Vec<String> = (0..48).map(|h| (day + h * 3600).to_string()).collect();
+        let column = TimeFormat::of_column(&unix[0], unix.iter().map(String::as_str));
+        assert_eq!(column, Ok(TimeFormat::Unix));
+        // One row, or the same value repeated, is unix seconds as before.
+        assert_eq!(
+            TimeFormat::of_column("2024031708", ["2024031708"]),
+            Ok(TimeFormat::Unix)
         );
     }
 
