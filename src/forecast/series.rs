@@ -215,25 +215,28 @@ impl Series {
                 .push(r);
         }
         let time = spec.time.as_ref().map(|n| table.column(n)).transpose()?;
+        // One format for the whole time column (a series of a row or two cannot show whether
+        // ten digits are a date and hour, or which of day and month comes first).
+        let text = |r: usize, c: usize| table.rows[r].get(c).unwrap_or_default();
+        let format = time.and_then(|c| {
+            let all = (0..table.rows.len()).map(|r| text(r, c));
+            let format = TimeFormat::of_column(text(0, c), all).ok()?;
+            Some((format, text(0, c).to_string()))
+        });
         order.sort();
         order
             .into_iter()
             .map(|name| {
                 let mut rows = members.remove(&name).unwrap_or_default();
-                if let Some(c) = time {
-                    // Sorted by time when every time reads in the first one's format; otherwise
+                if let (Some(c), Some((format, _))) = (time, &format) {
+                    // Sorted by time when every time reads in the column's format; otherwise
                     // the series' own checks name the row that does not.
-                    let text = |r: usize| table.rows[r].get(c).unwrap_or_default();
-                    let all = rows.iter().map(|&r| text(r));
-                    if let Ok(format) = TimeFormat::of_column(text(rows[0]), all) {
-                        let stamps: Option<Vec<i64>> =
-                            rows.iter().map(|&r| format.parse(text(r))).collect();
-                        if let Some(stamps) = stamps {
-                            let mut keyed: Vec<(i64, usize)> =
-                                stamps.into_iter().zip(rows).collect();
-                            keyed.sort_by_key(|&(t, _)| t);
-                            rows = keyed.into_iter().map(|(_, r)| r).collect();
-                        }
+                    let stamps: Option<Vec<i64>> =
+                        rows.iter().map(|&r| format.parse(text(r, c))).collect();
+                    if let Some(stamps) = stamps {
+                        let mut keyed: Vec<(i64, usize)> = stamps.into_iter().zip(rows).collect();
+                        keyed.sort_by_key(|&(t, _)| t);
+                        rows = keyed.into_iter().map(|(_, r)| r).collect();
                     }
                 }
                 let member = Table {
@@ -243,6 +246,7 @@ impl Series {
                     delimiter: table.delimiter,
                     lines: rows.iter().map(|&r| table.lines[r]).collect(),
                     file_rows: table.rows.len(),
+                    time_format: format.clone(),
                 };
                 Ok((name, Self::from_table(member, path, spec)?))
             })
@@ -588,6 +592,9 @@ struct Table {
     file_rows: usize,
     /// The separator of the values: `,`, `;` or a tab.
     delimiter: u8,
+    /// The format of the time column and the file's first time, where the whole file's column
+    /// decided it (a series of a long-format table); `None`: this table's own values decide.
+    time_format: Option<(TimeFormat, String)>,
 }
 
 /// The separator of a table whose first line is `header`: of `,`, `;` and a tab, the one it
@@ -645,6 +652,7 @@ impl Table {
             rows,
             lines,
             delimiter,
+            time_format: None,
         })
     }
 
@@ -718,10 +726,16 @@ impl Table {
 
     /// Column `c` as times, in the first format that reads its first value.
     fn times(&self, c: usize) -> Result<(Vec<i64>, TimeFormat), SeriesError> {
-        let first = &self.rows[0][c];
         let all = self.rows.iter().map(|r| &r[c]);
-        let format =
-            TimeFormat::of_column(first, all).map_err(|message| self.value_error(0, c, message))?;
+        let (format, first) = match &self.time_format {
+            Some((format, first)) => (*format, first.as_str()),
+            None => {
+                let first = &self.rows[0][c];
+                let format = TimeFormat::of_column(first, all)
+                    .map_err(|message| self.value_error(0, c, message))?;
+                (format, first)
+            }
+        };
         let times = (0..self.rows.len())
             .map(|r| {
                 let text = &self.rows[r][c];
@@ -800,6 +814,13 @@ mod tests {
         sparse += "2024-01-01,b,1\n2024-01-02,b,2\n2024-01-12,b,12\n";
         let all = long(&sparse).unwrap();
         assert_eq!(all[1].1.targets[0].values.len(), 12);
+        // The whole column decides the order of day and month: store b's days are all 12 or
+        // less, store a's say the day comes first.
+        let text = "day,store,sales\n13/01/2024,a,1\n14/01/2024,a,2\n15/01/2024,a,3\n\
+                    01/02/2024,b,1\n02/02/2024,b,2\n03/02/2024,b,3\n";
+        let all = long(text).unwrap();
+        assert_eq!(all[1].1.times.as_ref().unwrap()[0], 1_706_745_600); // 2024-02-01
+        assert_eq!(all[1].1.frequency, Some(Frequency::Seconds(86_400)));
     }
 
     #[test]

@@ -27,14 +27,16 @@ pub enum TimeFormat {
     Compact,
     /// ISO 8601's basic date-time, `20240317T083000` or `20240317T0830`, with an optional `Z`
     /// (UTC, as the values are read either way); also with a space or nothing between date and
-    /// time (`20240317 0830`, `202403170830`, `20240317083000`: twelve or fourteen digits are
-    /// this, not unix seconds, which have ten until the year 2286). Written back with the `T`.
+    /// time (`20240317 0830`, `202403170830`, `20240317083000`: [`TimeFormat::of_column`] takes
+    /// twelve or fourteen digits for this where the first value's year is 1900-2199, and for unix
+    /// seconds or milliseconds otherwise). Written back with the `T`.
     CompactDateTime,
     /// Integer seconds since 1970-01-01 UTC (`1710664200`; `1710664200.0` too).
     Unix,
-    /// A date and an hour, `YYYYMMDDHH` (`2024031708`): ten digits, as unix seconds have until
-    /// 2286, so [`TimeFormat::of_column`] picks it only for a column of two or more times that
-    /// every one reads so (unix times an hour or more apart never do for more than a few rows).
+    /// A date and an hour, `YYYYMMDDHH` (`2024031708`): ten digits, as unix seconds have from
+    /// 2001 to 2286, so [`TimeFormat::of_column`] picks it only for a column of two or more
+    /// different times that every one reads so, the first from a year 1900-2199 (unix seconds
+    /// before 2030 begin with 1 to 18).
     CompactHour,
     /// Integer milliseconds since 1970-01-01 UTC, whole seconds (`1710664200000`): a column
     /// whose first value is an integer beyond unix seconds' range (after the year 9999).
@@ -71,12 +73,19 @@ impl TimeFormat {
         values: impl IntoIterator<Item = &'a str>,
     ) -> Result<TimeFormat, String> {
         let values: Vec<&str> = values.into_iter().collect();
+        // Digits alone are a date and time (YYYYMMDDHH[MM[SS]]) only from a year 1900-2199:
+        // unix seconds and milliseconds of today begin with 1 to 9 (years 1000-1899, 2200-9999).
+        let text = first.trim();
+        let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+        let year = text.get(..4).and_then(|y| y.parse::<u32>().ok());
+        let dated = digits && year.is_some_and(|y| (1900..2200).contains(&y));
         if let Some(format) = TimeFormat::ALL
             .into_iter()
+            .filter(|&f| !(digits && !dated && f == TimeFormat::CompactDateTime))
             .find(|f| f.parse(first).is_some())
         {
-            let text = first.trim();
             if format == TimeFormat::Unix
+                && dated
                 && values.iter().any(|v| v.trim() != text)
                 && values
                     .iter()
@@ -646,13 +655,28 @@ mod tests {
         let read: Vec<i64> = hours.iter().map(|h| format.parse(h).unwrap()).collect();
         assert_eq!(read, [22, 23, 24, 25].map(|h| day + h * 3600));
         assert_eq!(format.format(day + 25 * 3600), "2024031801");
-        let unix: Vec<String> = (0..48).map(|h| (day + h * 3600).to_string()).collect();
+        // Unix seconds five minutes apart that read as YYYYMMDDHH of the year 1578 for 11 rows.
+        let unix: Vec<String> = (0..11)
+            .map(|k| (1_578_050_100 + k * 300).to_string())
+            .collect();
+        assert!(
+            unix.iter()
+                .all(|u| TimeFormat::CompactHour.parse(u).is_some())
+        );
         let column = TimeFormat::of_column(&unix[0], unix.iter().map(String::as_str));
         assert_eq!(column, Ok(TimeFormat::Unix));
         // One row, or the same value repeated, is unix seconds as before.
         assert_eq!(
             TimeFormat::of_column("2024031708", ["2024031708"]),
             Ok(TimeFormat::Unix)
+        );
+        // Twelve digits: a date and time from 1900 to 2199, else milliseconds (2001-01-01 read
+        // as the year 9783 until the year was required) or seconds.
+        let ms = ["978307200000", "978393600000"];
+        assert_eq!(TimeFormat::of_column(ms[0], ms), Ok(TimeFormat::UnixMillis));
+        assert_eq!(
+            TimeFormat::of_column("202403170830", ["202403170830"]),
+            Ok(TimeFormat::CompactDateTime)
         );
     }
 
