@@ -156,7 +156,7 @@ for r in $(seq 1 "$rounds"); do
     done
 done
 
-median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {if (NR==0) print "-"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+median() { tr ' ' '\n' | grep . | sort -g | awk -v OFMT=%.10g '{a[NR]=$1} END {if (NR==0) print "-"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 {
     echo
     echo "| workload | implementation | tokens/s (median of rounds) | step ms | rounds | vs PyTorch tf32 off | vs PyTorch tf32 on |"

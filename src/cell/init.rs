@@ -52,9 +52,10 @@ fn uniform<B: Backend, const D: usize>(
     Tensor::random(shape, Distribution::Uniform(-bound, bound), device)
 }
 
-/// A random orthogonal `[n, n]` matrix as PyTorch's `nn.init.orthogonal_` draws it: the `Q` of the
-/// QR decomposition of a standard normal matrix, with `R`'s diagonal made positive. The draw comes
-/// from Burn's RNG (so a seed gives the same weights); the decomposition runs on the host in f64.
+/// A random orthogonal `[n, n]` matrix, drawn as PyTorch's `nn.init.orthogonal_` draws one: the
+/// `Q` of the QR decomposition of a standard normal matrix, with `R`'s diagonal made positive.
+/// The draw comes from Burn's RNG (so a seed gives the same weights); the decomposition runs on
+/// the host in f64, in O(n^3) operations per block.
 fn orthogonal<B: Backend>(n: usize, device: &B::Device) -> Tensor<B, 2> {
     let draw = Tensor::<B, 2>::random([n, n], Distribution::Normal(0.0, 1.0), device);
     let values: Vec<f64> = draw
@@ -68,8 +69,9 @@ fn orthogonal<B: Backend>(n: usize, device: &B::Device) -> Tensor<B, 2> {
 
 /// Gram-Schmidt on the columns of the row-major `[n, n]` matrix `a`, each column orthogonalised
 /// twice against those before it ("twice is enough": orthogonal to rounding whatever `a`'s
-/// condition). Column `j` of the result spans what columns `0..=j` of `a` span, with a positive
-/// coefficient on column `j` (the QR decomposition with a positive diagonal in `R`).
+/// condition). Columns `0..=j` of the result span what columns `0..=j` of `a` span, and column
+/// `j` of `a` has a positive coefficient on column `j` of the result (the QR decomposition with a
+/// positive diagonal in `R`).
 fn orthonormal_columns(n: usize, a: Vec<f64>) -> Vec<f64> {
     let mut q: Vec<Vec<f64>> = Vec::with_capacity(n);
     for j in 0..n {

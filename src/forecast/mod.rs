@@ -3,7 +3,8 @@
 //! beside, and the scores.
 //!
 //! - [`time`]: reading times (ISO date and date-time, `YYYYMMDD`, `YYYYMMDDTHHMMSS`,
-//!   `YYYY-MM`, unix seconds), the inferred frequency, calendar features;
+//!   `YYYYMMDDHH`, `YYYY-MM`, dates with the year last, unix seconds), the inferred frequency,
+//!   calendar features;
 //! - [`series`]: a CSV table as a [`series::Series`]: targets, past and future covariates,
 //!   missing steps and values, errors naming file, row and column;
 //! - [`scale`]: standard scaling per column; [`window`]: the scaled frame, its windows and the

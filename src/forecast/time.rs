@@ -1,5 +1,6 @@
 //! The time column of a series: reading its values (ISO date and date-time, also with `/`
-//! between the date's parts, `YYYYMMDD`, `YYYYMMDDTHHMMSS`, `YYYY-MM`, day-first and
+//! between the date's parts, `YYYYMMDD`, `YYYYMMDDTHHMMSS` (or `YYYYMMDDHHMM`), `YYYYMMDDHH`,
+//! `YYYY-MM`, day-first and
 //! month-first dates, unix seconds or milliseconds), inferring the step between rows, and
 //! calendar features.
 //!
@@ -11,6 +12,7 @@ use chrono::{DateTime, Datelike, Months, NaiveDate, NaiveDateTime, Timelike};
 
 /// How the values of a time column are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TimeFormat {
     /// `2024-03` (a month).
     YearMonth,
