@@ -39,12 +39,18 @@ pub fn loss_curve(
         .draw()
         .map_err(e)?;
     chart
-        .draw_series(LineSeries::new(finite(train), BLUE.stroke_width(2)))
+        .draw_series(LineSeries::new(
+            finite_points(train.iter().copied()),
+            BLUE.stroke_width(2),
+        ))
         .map_err(e)?
         .label("train")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE.stroke_width(2)));
     chart
-        .draw_series(LineSeries::new(finite(valid), RED.stroke_width(2)))
+        .draw_series(LineSeries::new(
+            finite_points(valid.iter().copied()),
+            RED.stroke_width(2),
+        ))
         .map_err(e)?
         .label("validation")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED.stroke_width(2)));
@@ -57,8 +63,10 @@ pub fn loss_curve(
     root.present().map_err(e)
 }
 
-fn finite(points: &[(usize, f64)]) -> impl Iterator<Item = (usize, f64)> + '_ {
-    points.iter().copied().filter(|p| p.1.is_finite())
+/// The points of a line whose value is finite (a line through the others would jump off the
+/// chart).
+pub(crate) fn finite_points(points: impl IntoIterator<Item = (usize, f64)>) -> Vec<(usize, f64)> {
+    points.into_iter().filter(|p| p.1.is_finite()).collect()
 }
 
 /// Registers the bundled DejaVu Sans Mono (`assets/`, DejaVu licence) as plotters' `sans-serif`

@@ -286,11 +286,7 @@ impl Series {
         let (mut times, mut format, mut frequency, mut inserted) = (None, None, None, 0);
         if let Some(c) = time {
             let (stamps, f) = table.times(c)?;
-            // Local clock times repeat where daylight saving time ends; UTC and offsets do not.
-            let local = !matches!(
-                f,
-                TimeFormat::DateTimeUtc | TimeFormat::Unix | TimeFormat::UnixMillis
-            ) && !table.rows[0][c].trim().ends_with(['Z', 'z']);
+            let local = f.is_local_clock(&table.rows[0][c]);
             check_order(path, &stamps, &lines, &table.names[c], (f, local))?;
             format = Some(f);
             if spec.gaps != Gaps::Ignore {

@@ -74,11 +74,10 @@ impl TimeFormat {
         first: &str,
         values: impl IntoIterator<Item = &'a str>,
     ) -> Result<TimeFormat, String> {
-        let values: Vec<&str> = values.into_iter().collect();
         // Digits alone are a date and time (YYYYMMDDHH[MM[SS]]) only from a year 1900-2199:
         // unix seconds and milliseconds of today begin with 1 to 9 (years 1000-1899, 2200-9999).
         let text = first.trim();
-        let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+        let digits = all_digits(text);
         let year = text.get(..4).and_then(|y| y.parse::<u32>().ok());
         let dated = digits && year.is_some_and(|y| (1900..2200).contains(&y));
         if let Some(format) = TimeFormat::ALL
@@ -86,13 +85,7 @@ impl TimeFormat {
             .filter(|&f| !(digits && !dated && f == TimeFormat::CompactDateTime))
             .find(|f| f.parse(first).is_some())
         {
-            if format == TimeFormat::Unix
-                && dated
-                && values.iter().any(|v| v.trim() != text)
-                && values
-                    .iter()
-                    .all(|v| TimeFormat::CompactHour.parse(v).is_some())
-            {
+            if format == TimeFormat::Unix && dated && hours_apart(text, values) {
                 return Ok(TimeFormat::CompactHour);
             }
             let zoned = text.ends_with(['Z', 'z']) || DateTime::parse_from_rfc3339(text).is_ok();
@@ -177,7 +170,7 @@ impl TimeFormat {
                 .map(seconds)
             }
             TimeFormat::Compact => {
-                if text.len() != 8 || !text.bytes().all(|b| b.is_ascii_digit()) {
+                if text.len() != 8 || !all_digits(text) {
                     return None;
                 }
                 let date = NaiveDate::parse_from_str(text, "%Y%m%d").ok()?;
@@ -185,10 +178,9 @@ impl TimeFormat {
             }
             TimeFormat::CompactDateTime => {
                 let text = text.strip_suffix(['Z', 'z']).unwrap_or(text);
-                let digits = text.bytes().all(|b| b.is_ascii_digit());
                 let (date, time) = match text.split_once(['T', 't', ' ']) {
                     Some(parts) => parts,
-                    None if digits && matches!(text.len(), 12 | 14) => text.split_at(8),
+                    None if all_digits(text) && matches!(text.len(), 12 | 14) => text.split_at(8),
                     None => return None,
                 };
                 let format = match time.len() {
@@ -196,7 +188,7 @@ impl TimeFormat {
                     4 => "%H%M",
                     _ => return None,
                 };
-                if !time.bytes().all(|b| b.is_ascii_digit()) {
+                if !all_digits(time) {
                     return None;
                 }
                 let time = chrono::NaiveTime::parse_from_str(time, format).ok()?;
@@ -217,11 +209,13 @@ impl TimeFormat {
                 UNIX_SECONDS.contains(&s).then_some(s)
             }
             TimeFormat::CompactHour => {
-                if text.len() != 10 || !text.bytes().all(|b| b.is_ascii_digit()) {
+                if text.len() != 10 || !all_digits(text) {
                     return None;
                 }
                 let hour: i64 = text[8..].parse().ok()?;
-                (hour < 24).then_some(())?;
+                if hour >= 24 {
+                    return None;
+                }
                 Some(TimeFormat::Compact.parse(&text[..8])? + hour * 3600)
             }
             TimeFormat::UnixMillis => {
@@ -256,6 +250,16 @@ impl TimeFormat {
         }
     }
 
+    /// Whether a column in this format whose first value is `first` holds a local clock's times
+    /// (no `Z` or offset, not unix time), which repeat an hour where daylight saving time ends.
+    pub fn is_local_clock(self, first: &str) -> bool {
+        let utc = matches!(
+            self,
+            TimeFormat::DateTimeUtc | TimeFormat::Unix | TimeFormat::UnixMillis
+        );
+        !utc && !first.trim().ends_with(['Z', 'z'])
+    }
+
     /// A time as this format writes it (`Unix` as seconds, `UnixMillis` as milliseconds, day-
     /// and month-first dates as ISO date-times; the others as they are read).
     pub fn format(self, secs: i64) -> String {
@@ -276,6 +280,24 @@ impl TimeFormat {
             }
         }
     }
+}
+
+/// Whether `text` is one or more ASCII digits and nothing else.
+fn all_digits(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Whether a column whose first value is `first` holds two or more different times and every one
+/// of `values` reads as `YYYYMMDDHH`.
+fn hours_apart<'a>(first: &str, values: impl IntoIterator<Item = &'a str>) -> bool {
+    let mut differ = false;
+    for v in values {
+        if TimeFormat::CompactHour.parse(v).is_none() {
+            return false;
+        }
+        differ |= v.trim() != first;
+    }
+    differ
 }
 
 /// Unix seconds of the years 1 to 9999, so that every value is a date.

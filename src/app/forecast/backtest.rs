@@ -25,6 +25,7 @@ use crate::app::forecast::train::batch_tensors;
 use crate::app::forecast::{
     ForecastError, local_base, read_config, read_local_bases, read_scalers,
 };
+use crate::app::plot::finite_points;
 use crate::forecast::baselines::{Linear, naive, seasonal_naive};
 use crate::forecast::interval::{IntervalSum, central_intervals, residual_quantiles};
 use crate::forecast::metrics::{ScoreSum, Scores, seasonal_naive_mae};
@@ -719,9 +720,6 @@ fn plot(
     if !(lo - pad).is_finite() || !(hi + pad).is_finite() {
         return Err("no finite value to draw".into());
     }
-    let finite_points = |points: Vec<(usize, f64)>| -> Vec<(usize, f64)> {
-        points.into_iter().filter(|p| p.1.is_finite()).collect()
-    };
     crate::app::plot::register_font();
     let root = SVGBackend::new(path, (1000, 520)).into_drawing_area();
     let e = |e: DrawingAreaErrorKind<_>| e.to_string();
@@ -771,7 +769,7 @@ fn plot(
             let lower = (0..view.horizon)
                 .rev()
                 .map(|k| (o + k, b.quantiles[i][k][0][b.lo]));
-            let polygon = Polygon::new(finite_points(upper.chain(lower).collect()), BLUE.mix(0.2));
+            let polygon = Polygon::new(finite_points(upper.chain(lower)), BLUE.mix(0.2));
             let series = chart.draw_series(std::iter::once(polygon)).map_err(e)?;
             if n == 0 {
                 series.label(label.clone()).legend(|(x, y)| {
@@ -783,11 +781,7 @@ fn plot(
     for (m, color, label) in [(0, BLUE, "model"), (2, RED, "seasonal naive")] {
         for (n, &i) in last.iter().enumerate() {
             let o = origins[i];
-            let points = finite_points(
-                (0..view.horizon)
-                    .map(|k| (o + k, forecasts[m][i][k][0]))
-                    .collect(),
-            );
+            let points = finite_points((0..view.horizon).map(|k| (o + k, forecasts[m][i][k][0])));
             let series = chart
                 .draw_series(LineSeries::new(points, color.stroke_width(2)))
                 .map_err(e)?;

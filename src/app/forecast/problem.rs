@@ -165,7 +165,7 @@ impl Problem {
             } else {
                 None
             };
-            let mut fitted = match (&scalers, &id) {
+            let fitted = match (&scalers, &id) {
                 (Some(RunScalers::One(s)), None) => Ok(s.clone()),
                 (Some(RunScalers::Many { series: saved }), Some(name)) => {
                     saved.get(name).cloned().ok_or_else(|| {
@@ -179,12 +179,8 @@ impl Problem {
                     });
                 }
                 (None, _) => Scalers::fit(&series, val_start).map_err(|e| e.to_string()),
-            };
-            if let Ok(s) = &fitted
-                && let Err(e) = check_scale(&series, s)
-            {
-                fitted = Err(e);
             }
+            .and_then(|s| check_scale(&series, &s).map(|()| s));
             match (fitted, length, id) {
                 (Ok(scalers), None, id) => {
                     let frame = Frame::with_cycles(&series, &scalers, &cycles);
