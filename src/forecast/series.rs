@@ -287,7 +287,7 @@ impl Series {
         if let Some(c) = time {
             let (stamps, f) = table.times(c)?;
             let local = f.is_local_clock(&table.rows[0][c]);
-            check_order(path, &stamps, &lines, &table.names[c], (f, local))?;
+            check_order(path, &stamps, &lines, &table.names[c], f, local)?;
             format = Some(f);
             if spec.gaps != Gaps::Ignore {
                 let freq = Frequency::infer(&stamps).ok_or_else(|| SeriesError::Columns {
@@ -401,7 +401,8 @@ fn check_order(
     stamps: &[i64],
     lines: &[u64],
     column: &str,
-    (format, local): (TimeFormat, bool),
+    format: TimeFormat,
+    local: bool,
 ) -> Result<(), SeriesError> {
     for (r, w) in stamps.windows(2).enumerate() {
         if w[1] == w[0] {

@@ -1,8 +1,7 @@
 //! The time column of a series: reading its values (ISO date and date-time, also with `/`
 //! between the date's parts, `YYYYMMDD`, `YYYYMMDDTHHMMSS` (or `YYYYMMDDHHMM`), `YYYYMMDDHH`,
-//! `YYYY-MM`, day-first and
-//! month-first dates, unix seconds or milliseconds), inferring the step between rows, and
-//! calendar features.
+//! `YYYY-MM`, day-first and month-first dates, unix seconds or milliseconds), inferring the step
+//! between rows, and calendar features.
 //!
 //! Times are naive (no time zone; an ISO offset is applied to give UTC) and kept as seconds since
 //! 1970-01-01. Monthly, quarterly and yearly series step in calendar months, so that January 31
@@ -694,8 +693,8 @@ mod tests {
             TimeFormat::of_column("2024031708", ["2024031708"]),
             Ok(TimeFormat::Unix)
         );
-        // Twelve digits: a date and time from 1900 to 2199, else milliseconds (2001-01-01 read
-        // as the year 9783 until the year was required) or seconds.
+        // Twelve digits: a date and time from 1900 to 2199, else milliseconds (2001-01-01's,
+        // which as YYYYMMDDHHMM would be the year 9783) or seconds.
         let ms = ["978307200000", "978393600000"];
         assert_eq!(TimeFormat::of_column(ms[0], ms), Ok(TimeFormat::UnixMillis));
         assert_eq!(
