@@ -1,9 +1,10 @@
 //! The time column of a series: reading its values (ISO date and date-time, also with `/`
 //! between the date's parts, `YYYYMMDD`, `YYYYMMDDTHHMMSS` (or `YYYYMMDDHHMM`), `YYYYMMDDHH`,
-//! `YYYY-MM`, day-first and month-first dates, unix seconds or milliseconds), inferring the step
-//! between rows, and calendar features.
+//! `YYYY-MM`, years, tsibble's quarters, named months and ISO weeks (`1992 Q1`, `1998 Jan`,
+//! `2014 W01`), day-first and month-first dates (also with `AM`/`PM`), unix seconds or
+//! milliseconds), inferring the step between rows, and calendar features.
 //!
-//! Times are naive (no time zone; an ISO offset is applied to give UTC) and kept as seconds since
+//! Times are naive (no time zone; an offset or `UTC` after the time is applied to give UTC) and kept as seconds since
 //! 1970-01-01. Monthly, quarterly and yearly series step in calendar months, so that January 31
 //! is followed by February 28; everything else steps in a fixed number of seconds.
 
@@ -49,16 +50,34 @@ pub enum TimeFormat {
     /// As [`TimeFormat::DayFirst`], the month first (`03/17/2024 08:30`): a column where some day
     /// is above 12 in the second place.
     MonthFirst,
+    /// A year alone, `1949`: a column whose values all have four digits (years 1000-2999, which
+    /// as unix seconds would all lie in 1970's first hour).
+    Year,
+    /// A quarter, `1992 Q1` (as R's tsibble writes it; also `1992Q1`, `1992-Q1`): the quarter's
+    /// first day.
+    YearQuarter,
+    /// A month named in English after the year, `1998 Jan` (as R's tsibble writes it; also
+    /// `1998 January`, `1998-Jan`): the month's first day.
+    YearMonthName,
+    /// A month named in English before the year, `Jan 1998` (also `January 1998`, `Jan-1998`).
+    MonthNameYear,
+    /// An ISO week, `2014 W01` (as R's tsibble writes it; also `2014-W01`, `2014W01`): the
+    /// week's Monday.
+    YearWeek,
 }
 
 impl TimeFormat {
     /// The formats tried on a column, in order: the first that reads every value is the column's.
-    pub const ALL: [TimeFormat; 6] = [
+    pub const ALL: [TimeFormat; 10] = [
         TimeFormat::YearMonth,
         TimeFormat::Date,
         TimeFormat::DateTime,
         TimeFormat::Compact,
         TimeFormat::CompactDateTime,
+        TimeFormat::YearQuarter,
+        TimeFormat::YearMonthName,
+        TimeFormat::MonthNameYear,
+        TimeFormat::YearWeek,
         TimeFormat::Unix,
     ];
 
@@ -84,10 +103,16 @@ impl TimeFormat {
             .filter(|&f| !(digits && !dated && f == TimeFormat::CompactDateTime))
             .find(|f| f.parse(first).is_some())
         {
-            if format == TimeFormat::Unix && dated && hours_apart(text, values) {
-                return Ok(TimeFormat::CompactHour);
+            if format == TimeFormat::Unix && digits {
+                let values: Vec<&str> = values.into_iter().collect();
+                if values.iter().all(|v| TimeFormat::Year.parse(v).is_some()) {
+                    return Ok(TimeFormat::Year);
+                }
+                if dated && hours_apart(text, values) {
+                    return Ok(TimeFormat::CompactHour);
+                }
             }
-            let zoned = text.ends_with(['Z', 'z']) || DateTime::parse_from_rfc3339(text).is_ok();
+            let zoned = text.ends_with(['Z', 'z']) || zoned_datetime(&dashed(text)).is_some();
             return Ok(if format == TimeFormat::DateTime && zoned {
                 TimeFormat::DateTimeUtc
             } else {
@@ -99,7 +124,7 @@ impl TimeFormat {
         }
         if day_month_year(first).is_none() {
             return Err(format!(
-                "expected an ISO date (2024-03-17) or date-time (2024-03-17T08:30:00), YYYYMMDD, YYYYMMDDTHHMMSS (or YYYYMMDDHHMM), YYYY-MM, a date with the year last (17/03/2024), or unix seconds, found {first:?}"
+                "expected an ISO date (2024-03-17) or date-time (2024-03-17T08:30:00), YYYYMMDD, YYYYMMDDTHHMMSS (or YYYYMMDDHHMM), YYYY-MM, a year (1949), a quarter (1992 Q1), a month by name (1998 Jan, Jan 1998), an ISO week (2014 W01), a date with the year last (17/03/2024), or unix seconds, found {first:?}"
             ));
         }
         // The order of day and month: the one that reads a value the other cannot, or else
@@ -139,34 +164,29 @@ impl TimeFormat {
         match self {
             TimeFormat::YearMonth => {
                 let (y, m) = text.split_once('-')?;
-                if y.len() != 4 || m.len() != 2 {
+                if y.len() != 4 || !(1..=2).contains(&m.len()) || !all_digits(m) {
                     return None;
                 }
                 let date = NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, 1)?;
                 Some(seconds(date.and_hms_opt(0, 0, 0)?))
             }
             TimeFormat::Date => {
-                if text.len() != 10 {
+                let text = dashed(text);
+                let parts: Vec<&str> = text.split('-').collect();
+                let widths = parts.iter().map(|p| p.len()).collect::<Vec<_>>();
+                let padded = matches!(widths.as_slice(), [4, 1..=2, 1..=2]);
+                if !padded || !parts.iter().all(|p| all_digits(p)) {
                     return None;
                 }
-                let date = NaiveDate::parse_from_str(&dashed(text), "%Y-%m-%d").ok()?;
+                let date = NaiveDate::parse_from_str(&text, "%Y-%m-%d").ok()?;
                 Some(seconds(date.and_hms_opt(0, 0, 0)?))
             }
             TimeFormat::DateTime | TimeFormat::DateTimeUtc => {
                 let text = dashed(text);
-                if let Ok(t) = DateTime::parse_from_rfc3339(&text) {
-                    return Some(t.timestamp());
+                if let Some(t) = zoned_datetime(&text) {
+                    return Some(t);
                 }
-                let text = text.trim_end_matches('Z');
-                [
-                    "%Y-%m-%dT%H:%M:%S%.f",
-                    "%Y-%m-%d %H:%M:%S%.f",
-                    "%Y-%m-%dT%H:%M",
-                    "%Y-%m-%d %H:%M",
-                ]
-                .iter()
-                .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
-                .map(seconds)
+                naive_datetime(text.trim_end_matches('Z'))
             }
             TimeFormat::Compact => {
                 if text.len() != 8 || !all_digits(text) {
@@ -240,11 +260,58 @@ impl TimeFormat {
                 let date = NaiveDate::from_ymd_opt(year.parse().ok()?, month, day)?;
                 let time = match time {
                     None => chrono::NaiveTime::MIN,
-                    Some(t) => ["%H:%M:%S%.f", "%H:%M"]
+                    // With `AM`/`PM` (`3/17/2024 8:30:00 PM`, as spreadsheets write them) or
+                    // a 24-hour clock.
+                    Some(t) => ["%I:%M:%S%.f %p", "%I:%M %p", "%H:%M:%S%.f", "%H:%M"]
                         .iter()
                         .find_map(|f| chrono::NaiveTime::parse_from_str(t, f).ok())?,
                 };
                 Some(seconds(date.and_time(time)))
+            }
+            TimeFormat::Year => {
+                if text.len() != 4 || !all_digits(text) {
+                    return None;
+                }
+                let year: i32 = text.parse().ok()?;
+                if !(1000..3000).contains(&year) {
+                    return None;
+                }
+                Some(seconds(
+                    NaiveDate::from_ymd_opt(year, 1, 1)?.and_hms_opt(0, 0, 0)?,
+                ))
+            }
+            TimeFormat::YearQuarter => {
+                let (year, rest) = year_and_rest(text)?;
+                let q = rest.strip_prefix(['Q', 'q'])?;
+                let q: u32 = (q.len() == 1 && all_digits(q)).then(|| q.parse().ok())??;
+                if !(1..=4).contains(&q) {
+                    return None;
+                }
+                let date = NaiveDate::from_ymd_opt(year, 3 * q - 2, 1)?;
+                Some(seconds(date.and_hms_opt(0, 0, 0)?))
+            }
+            TimeFormat::YearMonthName => {
+                let (year, rest) = year_and_rest(text)?;
+                let date = NaiveDate::from_ymd_opt(year, month_named(rest)?, 1)?;
+                Some(seconds(date.and_hms_opt(0, 0, 0)?))
+            }
+            TimeFormat::MonthNameYear => {
+                let (name, year) = text.split_once([' ', '-'])?;
+                let year = year.trim();
+                if year.len() != 4 || !all_digits(year) {
+                    return None;
+                }
+                let date = NaiveDate::from_ymd_opt(year.parse().ok()?, month_named(name)?, 1)?;
+                Some(seconds(date.and_hms_opt(0, 0, 0)?))
+            }
+            TimeFormat::YearWeek => {
+                let (year, rest) = year_and_rest(text)?;
+                let w = rest.strip_prefix(['W', 'w'])?;
+                if !(1..=2).contains(&w.len()) || !all_digits(w) {
+                    return None;
+                }
+                let date = NaiveDate::from_isoywd_opt(year, w.parse().ok()?, chrono::Weekday::Mon)?;
+                Some(seconds(date.and_hms_opt(0, 0, 0)?))
             }
         }
     }
@@ -277,6 +344,14 @@ impl TimeFormat {
             TimeFormat::DayFirst | TimeFormat::MonthFirst => {
                 t.format("%Y-%m-%dT%H:%M:%S").to_string()
             }
+            TimeFormat::Year => t.format("%Y").to_string(),
+            TimeFormat::YearQuarter => format!("{} Q{}", t.year(), (t.month() - 1) / 3 + 1),
+            TimeFormat::YearMonthName => t.format("%Y %b").to_string(),
+            TimeFormat::MonthNameYear => t.format("%b %Y").to_string(),
+            TimeFormat::YearWeek => {
+                let week = t.date().iso_week();
+                format!("{} W{:02}", week.year(), week.week())
+            }
         }
     }
 }
@@ -284,6 +359,84 @@ impl TimeFormat {
 /// Whether `text` is one or more ASCII digits and nothing else.
 fn all_digits(text: &str) -> bool {
     !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A year of four digits at the start of `text` and what follows it after an optional space or
+/// `-` (`1992 Q1`, `1992-Q1`, `1992Q1`).
+fn year_and_rest(text: &str) -> Option<(i32, &str)> {
+    let year = text.get(..4).filter(|y| all_digits(y))?;
+    let rest = &text[4..];
+    let rest = rest.strip_prefix([' ', '-']).unwrap_or(rest);
+    Some((year.parse().ok()?, rest))
+}
+
+/// The number of a month named in English, in full or by its first three letters, in any case.
+fn month_named(name: &str) -> Option<u32> {
+    const NAMES: [&str; 12] = [
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+    ];
+    let name = name.trim().to_ascii_lowercase();
+    let found = NAMES
+        .iter()
+        .position(|full| name == *full || (name.len() == 3 && full.starts_with(&name)))?;
+    Some(found as u32 + 1)
+}
+
+/// Seconds since 1970 of an ISO date-time that carries its zone: RFC 3339 (`2024-03-17T08:30:00+01:00`,
+/// also with a space), an offset without the colon or minutes (`+0100`, `+01`, also after a
+/// space), or `UTC`/`GMT` after the time. `None` for a date-time with no zone.
+fn zoned_datetime(text: &str) -> Option<i64> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Some(t.timestamp());
+    }
+    let named = ["UTC", "GMT"]
+        .iter()
+        .find_map(|z| text.strip_suffix(z).filter(|t| !t.is_empty()));
+    if let Some(naive) = named {
+        let naive = naive.trim_end();
+        return naive_datetime(naive);
+    }
+    // Only a sign after the time's minutes or seconds can open an offset (the date's `-`s come
+    // before them).
+    let sign = text.rfind(['+', '-']).filter(|&i| i > 10)?;
+    let (naive, offset) = text.split_at(sign);
+    let naive = naive.trim_end();
+    let digits = &offset[1..];
+    let digits = digits.replace(':', "");
+    if !(digits.len() == 2 || digits.len() == 4) || !all_digits(&digits) {
+        return None;
+    }
+    let (h, m): (i64, i64) = (digits[..2].parse().ok()?, digits[2..].parse().unwrap_or(0));
+    if h > 23 || m > 59 {
+        return None;
+    }
+    let east = (h * 3600 + m * 60) * if offset.starts_with('-') { -1 } else { 1 };
+    naive_datetime(naive).map(|t| t - east)
+}
+
+/// Seconds since 1970 of an ISO date-time with no zone (`2024-03-17T08:30:00`, `2024-03-17
+/// 08:30`, with optional fractional seconds).
+fn naive_datetime(text: &str) -> Option<i64> {
+    [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+    ]
+    .iter()
+    .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
+    .map(seconds)
 }
 
 /// Whether a column whose first value is `first` holds two or more different times and every one
@@ -787,6 +940,172 @@ mod tests {
                 .all(|f| f.parse(bad).is_none()),
                 "{bad:?} was read"
             );
+        }
+    }
+
+    #[test]
+    fn years_quarters_weeks_month_names_offsets_and_clock_hours() {
+        let day = 1_710_633_600; // 2024-03-17
+        let half_past = day + 8 * 3600 + 1800;
+        let date = |y, m, d| seconds(NaiveDate::from_ymd_opt(y, m, d).unwrap().into());
+        let column = |values: &[&str]| TimeFormat::of_column(values[0], values.iter().copied());
+        // Each column: its format, the first value read, and the first value written back.
+        for (values, format, secs, written) in [
+            (
+                &["1749", "1750"][..],
+                TimeFormat::Year,
+                date(1749, 1, 1),
+                "1749",
+            ),
+            (
+                &["1992 Q1", "1992 Q2"],
+                TimeFormat::YearQuarter,
+                date(1992, 1, 1),
+                "1992 Q1",
+            ),
+            (
+                &["1992Q3", "1992Q4"],
+                TimeFormat::YearQuarter,
+                date(1992, 7, 1),
+                "1992 Q3",
+            ),
+            (
+                &["1992-Q4", "1993-Q1"],
+                TimeFormat::YearQuarter,
+                date(1992, 10, 1),
+                "1992 Q4",
+            ),
+            (
+                &["1998 Jan", "1998 Feb"],
+                TimeFormat::YearMonthName,
+                date(1998, 1, 1),
+                "1998 Jan",
+            ),
+            (
+                &["1998 September"],
+                TimeFormat::YearMonthName,
+                date(1998, 9, 1),
+                "1998 Sep",
+            ),
+            (
+                &["Dec 1998", "jan-1999"],
+                TimeFormat::MonthNameYear,
+                date(1998, 12, 1),
+                "Dec 1998",
+            ),
+            (
+                &["2014 W01", "2014 W02"],
+                TimeFormat::YearWeek,
+                date(2013, 12, 30),
+                "2014 W01",
+            ),
+            (
+                &["2015-W53", "2016-W01"],
+                TimeFormat::YearWeek,
+                date(2015, 12, 28),
+                "2015 W53",
+            ),
+            (
+                &["1949-1", "1949-12"],
+                TimeFormat::YearMonth,
+                date(1949, 1, 1),
+                "1949-01",
+            ),
+            (
+                &["2024-3-7", "2024-3-8"],
+                TimeFormat::Date,
+                date(2024, 3, 7),
+                "2024-03-07",
+            ),
+            (
+                &["2024-03-17 09:30:00+0100"],
+                TimeFormat::DateTimeUtc,
+                half_past,
+                "2024-03-17T08:30:00Z",
+            ),
+            (
+                &["2024-03-17 03:30 -05"],
+                TimeFormat::DateTimeUtc,
+                half_past,
+                "2024-03-17T08:30:00Z",
+            ),
+            (
+                &["2024/03/17 18:30+10"],
+                TimeFormat::DateTimeUtc,
+                half_past,
+                "2024-03-17T08:30:00Z",
+            ),
+            (
+                &["2024-03-17 08:30:00 UTC"],
+                TimeFormat::DateTimeUtc,
+                half_past,
+                "2024-03-17T08:30:00Z",
+            ),
+            (
+                &["3/17/2024 8:30:00 AM"],
+                TimeFormat::MonthFirst,
+                half_past,
+                "2024-03-17T08:30:00",
+            ),
+            (
+                &["17/3/2024 8:30 pm"],
+                TimeFormat::DayFirst,
+                half_past + 12 * 3600,
+                "2024-03-17T20:30:00",
+            ),
+            (
+                &["17/3/2024 12:00 AM"],
+                TimeFormat::DayFirst,
+                day,
+                "2024-03-17T00:00:00",
+            ),
+        ] {
+            assert_eq!(column(values), Ok(format), "{values:?}");
+            assert_eq!(format.parse(values[0]), Some(secs), "{values:?}");
+            assert_eq!(format.format(secs), written, "{values:?}");
+            // Written back in a form the format reads (dates with the year last: as ISO).
+            let back = match format {
+                TimeFormat::DayFirst | TimeFormat::MonthFirst => TimeFormat::DateTime,
+                f => f,
+            };
+            for v in values {
+                let read = format.parse(v).unwrap();
+                assert_eq!(back.parse(&format.format(read)), Some(read), "{v}");
+            }
+        }
+        // Steps: years and quarters in calendar months, weeks in seconds.
+        let read = |format: TimeFormat, values: &[&str]| -> Vec<i64> {
+            values.iter().map(|v| format.parse(v).unwrap()).collect()
+        };
+        let years = read(TimeFormat::Year, &["1749", "1750", "1752"]);
+        assert_eq!(Frequency::infer(&years), Some(Frequency::Months(12)));
+        let quarters = read(TimeFormat::YearQuarter, &["1992 Q4", "1993 Q1", "1993 Q3"]);
+        assert_eq!(Frequency::infer(&quarters), Some(Frequency::Months(3)));
+        let weeks = read(TimeFormat::YearWeek, &["2015 W52", "2015 W53", "2016 W01"]);
+        assert_eq!(Frequency::infer(&weeks), Some(Frequency::Seconds(604_800)));
+        // Four digits in one row and five in another: unix seconds, as any integers.
+        assert_eq!(column(&["1749", "17500"]), Ok(TimeFormat::Unix));
+        for bad in [
+            "1992 Q5",
+            "1992 Q0",
+            "1998 Jun.",
+            "Juno 1998",
+            "2014 W54",
+            "98 Jan",
+            "2024-13",
+        ] {
+            assert!(
+                TimeFormat::ALL.iter().all(|f| f.parse(bad).is_none()),
+                "{bad:?} was read"
+            );
+        }
+        for bad in [
+            "2024-03-17 08:30+25",
+            "2024-03-17 08:30+0160",
+            "3/17/2024 13:30 PM",
+        ] {
+            let read = [TimeFormat::DateTime, TimeFormat::MonthFirst].map(|f| f.parse(bad));
+            assert_eq!(read, [None, None], "{bad:?}");
         }
     }
 
