@@ -419,6 +419,38 @@ fn an_empty_time_column_means_rows_are_steps() {
 }
 
 #[test]
+fn a_date_column_and_a_time_of_day_column_are_one_time() {
+    let c = config(&["data.time=[\"Date\", \"Time\"]"]);
+    let spec = c.series_spec();
+    assert_eq!(
+        (spec.time.as_deref(), spec.clock.as_deref()),
+        (Some("Date"), Some("Time"))
+    );
+    // Written into the run folder as it was given, and read back the same.
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("config.toml");
+    std::fs::write(&file, c.to_toml()).unwrap();
+    let back = ForecastConfig::load(&file, &[]).unwrap();
+    assert_eq!(back.series_spec(), spec);
+    let one = config(&["data.time=[\"month\"]"]).series_spec();
+    assert_eq!((one.time.as_deref(), one.clock), (Some("month"), None));
+    for bad in [
+        "data.time=[\"a\", \"b\", \"c\"]",
+        "data.time=5",
+        "data.time=[]",
+    ] {
+        let sets = vec!["train.steps=3".to_string(), bad.to_string()];
+        let e = ForecastConfig::load(&root().join("configs/forecast.toml"), &sets)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("data.time") && e.contains("time-of-day column"),
+            "{bad}: {e}"
+        );
+    }
+}
+
+#[test]
 fn victoria_demand_from_augurs_testing() {
     // The hourly electricity demand that the augurs-testing crate carries (no Python, no
     // download), with the shipped config for it: the day ahead from a week, weekly season.

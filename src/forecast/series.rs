@@ -42,6 +42,10 @@ pub enum Missing {
 pub struct SeriesSpec {
     /// The time column; `None`: rows are consecutive steps.
     pub time: Option<String>,
+    /// A column holding the time of day where [`SeriesSpec::time`] holds the date alone (a table
+    /// with `Date` and `Time` columns): each row's time is the two values joined by a space
+    /// (`16/12/2006` and `17:24:00` read as `16/12/2006 17:24:00`).
+    pub clock: Option<String>,
     /// The columns to forecast (at least one).
     pub target: Vec<String>,
     /// Columns known up to the forecast origin only.
@@ -157,7 +161,8 @@ impl Series {
         path: &Path,
         spec: &SeriesSpec,
     ) -> Result<Series, SeriesError> {
-        Self::from_table(Table::read(reader, path)?, path, spec)
+        check_roles(path, spec)?;
+        Self::from_table(Table::read(reader, path)?.join_clock(spec)?, path, spec)
     }
 
     /// Reads a long-format table from `path`: one row per series and time, column `id` naming
@@ -183,10 +188,14 @@ impl Series {
         spec: &SeriesSpec,
         id: &str,
     ) -> Result<Vec<(String, Series)>, SeriesError> {
-        let table = Table::read(reader, path)?;
+        check_roles(path, spec)?;
+        let table = Table::read(reader, path)?.join_clock(spec)?;
         let column = table.column(id)?;
         let roles = [&spec.target, &spec.past_covariates, &spec.future_covariates];
-        if spec.time.as_deref() == Some(id) || roles.iter().any(|r| r.iter().any(|n| n == id)) {
+        let timed = [&spec.time, &spec.clock];
+        if timed.iter().any(|t| t.as_deref() == Some(id))
+            || roles.iter().any(|r| r.iter().any(|n| n == id))
+        {
             return Err(SeriesError::Columns {
                 path: path.to_path_buf(),
                 message: format!(
@@ -371,6 +380,19 @@ fn check_roles(path: &Path, spec: &SeriesSpec) -> Result<(), SeriesError> {
     if spec.target.is_empty() {
         return Err(err("no target column given".into()));
     }
+    match (&spec.time, &spec.clock) {
+        (None, Some(clock)) => {
+            return Err(err(format!(
+                "column `{clock}` is given as the time of day and no column as the date"
+            )));
+        }
+        (Some(time), Some(clock)) if time == clock => {
+            return Err(err(format!(
+                "column `{time}` is given as both the date and the time of day"
+            )));
+        }
+        _ => {}
+    }
     let roles = [
         ("target", &spec.target),
         ("past_covariates", &spec.past_covariates),
@@ -387,6 +409,11 @@ fn check_roles(path: &Path, spec: &SeriesSpec) -> Result<(), SeriesError> {
             if spec.time.as_deref() == Some(name.as_str()) {
                 return Err(err(format!(
                     "column `{name}` is the time column and in {role}"
+                )));
+            }
+            if spec.clock.as_deref() == Some(name.as_str()) {
+                return Err(err(format!(
+                    "column `{name}` is the time column's time of day and in {role}"
                 )));
             }
             seen.push((role, name));
@@ -651,6 +678,26 @@ impl Table {
             delimiter,
             time_format: None,
         })
+    }
+
+    /// With [`SeriesSpec::clock`]: the time column's values become each row's date and time of
+    /// day joined by a space.
+    fn join_clock(mut self, spec: &SeriesSpec) -> Result<Table, SeriesError> {
+        let Some(clock) = &spec.clock else {
+            return Ok(self);
+        };
+        let t = self.column(spec.time.as_deref().unwrap_or_default())?;
+        let c = self.column(clock)?;
+        for row in &mut self.rows {
+            let joined = format!("{} {}", &row[t], &row[c]);
+            let mut rebuilt = csv::StringRecord::with_capacity(row.as_slice().len(), row.len());
+            for (i, value) in row.iter().enumerate() {
+                rebuilt.push_field(if i == t { &joined } else { value });
+            }
+            rebuilt.set_position(row.position().cloned());
+            *row = rebuilt;
+        }
+        Ok(self)
     }
 
     fn column(&self, name: &str) -> Result<usize, SeriesError> {
@@ -962,6 +1009,51 @@ mod tests {
             assert_eq!(s.format, Some(format), "{table}");
             assert_eq!(s.len, len, "{table}");
             assert_eq!(s.targets[0].observed, [true, true, false, true], "{table}");
+        }
+    }
+
+    #[test]
+    fn a_date_and_a_time_of_day_in_two_columns_are_one_time() {
+        let mut two = spec(Some("Date"), &["power"]);
+        two.clock = Some("Time".into());
+        let table = "Date;Time;power\n16/12/2006;23:00:00;1,5\n17/12/2006;00:00:00;2\n17/12/2006;01:00:00;3\n";
+        let s = read(table, &two).unwrap();
+        assert_eq!(s.frequency, Some(Frequency::Seconds(3600)));
+        assert_eq!(s.format, Some(TimeFormat::DayFirst));
+        assert_eq!(s.times.as_ref().unwrap()[1], 1_166_313_600); // 2006-12-17T00:00:00
+        assert_eq!(s.targets[0].values, [1.5, 2.0, 3.0]);
+        // A long table: the same, per series.
+        let long = "id,Date,Time,power\nb,2006-12-17,00:00,2\na,2006-12-16,23:00,1\nb,2006-12-16,23:00,1\na,2006-12-17,00:00,2\n";
+        let series =
+            Series::long_from_reader(long.as_bytes(), Path::new("t.csv"), &two, "id").unwrap();
+        assert_eq!(series.len(), 2);
+        assert_eq!(series[1].1.times.as_ref().unwrap()[1], 1_166_313_600);
+        // A bad time of day names its row and shows the joined value.
+        let e = err(
+            "Date,Time,power\n2006-12-16,23:00,1\n2006-12-17,25:00,2\n",
+            &two,
+        );
+        assert!(e.contains("row 3") && e.contains("2006-12-17 25:00"), "{e}");
+        // The time of day without a date, as the date, or with another role: errors.
+        let mut alone = spec(None, &["power"]);
+        alone.clock = Some("Time".into());
+        let mut same = spec(Some("Time"), &["power"]);
+        same.clock = Some("Time".into());
+        let mut target = spec(Some("Date"), &["power"]);
+        target.clock = Some("power".into());
+        let mut missing = spec(Some("Date"), &["power"]);
+        missing.clock = Some("Clock".into());
+        for (bad, says) in [
+            (alone, "no column as the date"),
+            (same, "both the date and the time of day"),
+            (target, "time of day and in target"),
+            (missing, "no column `Clock`"),
+        ] {
+            let e = err(
+                "Date,Time,power\n2006-12-16,23:00,1\n2006-12-17,00:00,2\n",
+                &bad,
+            );
+            assert!(e.contains(says), "{e}");
         }
     }
 

@@ -65,9 +65,10 @@ fn default_optim() -> OptimSection {
 pub struct DataSection {
     /// The table, relative to the config file.
     pub csv: PathBuf,
-    /// The time column; absent or empty: rows are consecutive steps.
+    /// The time column (`time = "date"`), or a date column and a time-of-day column
+    /// (`time = ["Date", "Time"]`); absent or empty: rows are consecutive steps.
     #[serde(default)]
-    pub time: Option<String>,
+    pub time: Option<TimeColumns>,
     /// A long-format table's column naming the series (one row per series and time): one
     /// global model over all of them, each scaled on its own, windows drawn across them, the
     /// backtest per series and aggregated, forecasts per series. Absent: the table is one
@@ -93,6 +94,79 @@ pub struct DataSection {
     /// those that vary at the series' frequency), given like future covariates.
     #[serde(default)]
     pub calendar: bool,
+}
+
+/// `[data] time`: the column of the rows' times, or the columns of their dates and times of day.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TimeColumns {
+    /// One column holds each row's time (`time = "date"`).
+    One(String),
+    /// A date column and a time-of-day column (`time = ["Date", "Time"]`), read as the two values
+    /// joined by a space.
+    DateAndClock(String, String),
+}
+
+impl TimeColumns {
+    /// The column holding the time, or the date.
+    pub fn column(&self) -> &str {
+        match self {
+            TimeColumns::One(c) | TimeColumns::DateAndClock(c, _) => c,
+        }
+    }
+
+    /// The time-of-day column, where the date has its own.
+    pub fn clock(&self) -> Option<&str> {
+        match self {
+            TimeColumns::One(_) => None,
+            TimeColumns::DateAndClock(_, clock) => Some(clock),
+        }
+    }
+}
+
+impl Serialize for TimeColumns {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            TimeColumns::One(c) => serializer.serialize_str(c),
+            TimeColumns::DateAndClock(date, clock) => [date, clock].serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for TimeColumns {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = TimeColumns;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(
+                    "a column name (\"date\") or a date column and a time-of-day column ([\"Date\", \"Time\"])",
+                )
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<TimeColumns, E> {
+                Ok(TimeColumns::One(v.to_string()))
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<TimeColumns, A::Error> {
+                let mut names: Vec<String> = Vec::new();
+                while let Some(name) = seq.next_element::<String>()? {
+                    names.push(name);
+                }
+                match <[String; 2]>::try_from(names) {
+                    Ok([date, clock]) => Ok(TimeColumns::DateAndClock(date, clock)),
+                    Err(names) if names.len() == 1 => Ok(TimeColumns::One(
+                        names.into_iter().next().unwrap_or_default(),
+                    )),
+                    Err(names) => Err(serde::de::Error::invalid_length(names.len(), &self)),
+                }
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 /// `[forecast]`: what is forecast from what, and how it is scored.
@@ -255,10 +329,21 @@ impl ForecastConfig {
             config.data.csv = base.join(&config.data.csv);
         }
         // An empty column name is none (`--set data.time=` unsets a file's time column).
-        for column in [&mut config.data.time, &mut config.data.series] {
-            if column.as_deref().is_some_and(|c| c.trim().is_empty()) {
-                *column = None;
-            }
+        if config
+            .data
+            .time
+            .as_ref()
+            .is_some_and(|t| t.column().trim().is_empty())
+        {
+            config.data.time = None;
+        }
+        if config
+            .data
+            .series
+            .as_deref()
+            .is_some_and(|c| c.trim().is_empty())
+        {
+            config.data.series = None;
         }
         config.validate()?;
         config.check_memory(total_memory())?;
@@ -419,7 +504,8 @@ impl ForecastConfig {
     pub fn series_spec(&self) -> SeriesSpec {
         let d = &self.data;
         SeriesSpec {
-            time: d.time.clone(),
+            time: d.time.as_ref().map(|t| t.column().to_string()),
+            clock: d.time.as_ref().and_then(|t| t.clock()).map(String::from),
             target: d.target.clone(),
             past_covariates: d.past_covariates.clone(),
             future_covariates: d.future_covariates.clone(),
