@@ -137,6 +137,10 @@ pub struct Series {
     pub len: usize,
     /// Rows inserted for missing time steps.
     pub inserted: usize,
+    /// Rows of a local clock's repeated hour (where clocks go back for daylight saving time)
+    /// merged into the rows of the same times before them: each step holds the mean of its
+    /// values.
+    pub repeated: usize,
 }
 
 /// The largest magnitude a value may have: `f32::MAX`, the range the model computes in.
@@ -293,9 +297,24 @@ impl Series {
         }
         let mut lines: Vec<u64> = table.lines.clone();
         let (mut times, mut format, mut frequency, mut inserted) = (None, None, None, 0);
+        let mut repeated = 0;
         if let Some(c) = time {
-            let (stamps, f) = table.times(c)?;
+            let (mut stamps, f) = table.times(c)?;
             let local = f.is_local_clock(&table.rows[0][c]);
+            if local {
+                let slots = repeated_hour(&stamps);
+                repeated = stamps.len() - slots.iter().max().map_or(0, |&s| s + 1);
+                if repeated > 0 {
+                    for v in [&mut t_vals, &mut p_vals, &mut f_vals] {
+                        merge_rows(v, &slots);
+                    }
+                    let mut kept = vec![None; stamps.len() - repeated];
+                    for (r, &s) in slots.iter().enumerate() {
+                        kept[s].get_or_insert((stamps[r], lines[r]));
+                    }
+                    (stamps, lines) = kept.into_iter().flatten().unzip();
+                }
+            }
             check_order(path, &stamps, &lines, &table.names[c], f, local)?;
             format = Some(f);
             if spec.gaps != Gaps::Ignore {
@@ -303,7 +322,8 @@ impl Series {
                     path: path.to_path_buf(),
                     message: "one row: no step between rows to infer".into(),
                 })?;
-                let slots = grid(path, (&stamps, &lines, table.file_rows), freq, spec.gaps, f)?;
+                let rows = (&stamps[..], &lines[..], table.file_rows);
+                let slots = grid(path, rows, freq, (spec.gaps, local), f)?;
                 inserted = slots.last().map_or(0, |&s| s + 1) - stamps.len();
                 let spread = |v: &mut Vec<Vec<Option<f64>>>| {
                     for col in v.iter_mut() {
@@ -333,8 +353,8 @@ impl Series {
                 times = Some(stamps);
             }
         }
-        let len = if inserted > 0 {
-            // The history's last step moved with the inserted rows.
+        let len = if inserted > 0 || repeated > 0 {
+            // The history's last step moved with the inserted or merged rows.
             (0..lines.len())
                 .rev()
                 .find(|&s| t_vals.iter().any(|v| v[s].is_some()))
@@ -362,6 +382,7 @@ impl Series {
             future,
             len,
             inserted,
+            repeated,
         })
     }
 
@@ -451,11 +472,17 @@ fn check_order(
             });
         }
         if w[1] < w[0] {
+            let hint = match local && w[0] - w[1] <= 3600 {
+                true => {
+                    " (where clocks go back for daylight saving time, the repeated hour's times must be those of the hour before it, or written in UTC or with their offset, e.g. 2024-10-27T02:30:00+01:00)"
+                }
+                false => "",
+            };
             return Err(SeriesError::Time {
                 path: path.to_path_buf(),
                 row: lines[r + 1],
                 message: format!(
-                    "column `{column}`: the time {} comes before row {}'s {}: rows must be sorted by time",
+                    "column `{column}`: the time {} comes before row {}'s {}: rows must be sorted by time{hint}",
                     format.format(w[1]),
                     lines[r],
                     format.format(w[0])
@@ -466,13 +493,72 @@ fn check_order(
     Ok(())
 }
 
+/// Whether a local clock's times `before` and `after` (consecutive rows) skip the hour that
+/// clocks jump over for daylight saving time: exactly one hour of steps missing, the clock
+/// landing at 01:00 to 04:59.
+fn skipped_hour(freq: Frequency, before: i64, after: i64) -> bool {
+    let hour = after.rem_euclid(86_400) / 3600;
+    matches!(freq, Frequency::Seconds(s) if s <= 3600 && after - before == 3600 + s)
+        && (1..=4).contains(&hour)
+}
+
+/// Each row's index among the distinct times of a local clock, where the clock goes back an hour
+/// for daylight saving time: a row whose time is at most an hour before the latest time so
+/// far, at 01:00 to 03:59 (where clocks go back), and equal to an earlier row's, takes that row's index (the hour's
+/// second pass); every other row takes the next index (one more than the largest so far).
+fn repeated_hour(stamps: &[i64]) -> Vec<usize> {
+    let mut distinct: Vec<i64> = Vec::with_capacity(stamps.len());
+    let mut slots = Vec::with_capacity(stamps.len());
+    for &t in stamps {
+        let night = (3600..4 * 3600).contains(&t.rem_euclid(86_400));
+        let earlier = match distinct.last() {
+            Some(&latest) if night && t <= latest && latest - t < 3600 => {
+                let from = distinct.partition_point(|&d| d < latest - 3600);
+                distinct[from..]
+                    .iter()
+                    .position(|&d| d == t)
+                    .map(|i| from + i)
+            }
+            _ => None,
+        };
+        match earlier {
+            Some(i) => slots.push(i),
+            None => {
+                slots.push(distinct.len());
+                distinct.push(t);
+            }
+        }
+    }
+    slots
+}
+
+/// Each column's values merged by `slots` (the row's index among the merged rows): the mean of a
+/// merged row's values that are present.
+fn merge_rows(columns: &mut [Vec<Option<f64>>], slots: &[usize]) {
+    let rows = slots.iter().max().map_or(0, |&s| s + 1);
+    for column in columns {
+        let mut sum = vec![(0.0, 0u32); rows];
+        for (&s, v) in slots.iter().zip(column.iter()) {
+            if let Some(v) = v {
+                sum[s].0 += v;
+                sum[s].1 += 1;
+            }
+        }
+        *column = sum
+            .into_iter()
+            .map(|(total, n)| (n > 0).then(|| total / f64::from(n)))
+            .collect();
+    }
+}
+
 /// Each row's step on the grid of `freq` from the first row; with `Gaps::Error` a skipped step
-/// is an error, and a time off the grid always is.
+/// is an error (but for the hour a `local` clock skips for daylight saving time), and a time off
+/// the grid always is.
 fn grid(
     path: &Path,
     (stamps, lines, file_rows): (&[i64], &[u64], usize),
     freq: Frequency,
-    gaps: Gaps,
+    (gaps, local): (Gaps, bool),
     format: TimeFormat,
 ) -> Result<Vec<usize>, SeriesError> {
     let mut slots = Vec::with_capacity(stamps.len());
@@ -491,6 +577,7 @@ fn grid(
         if let Some(&prev) = slots.last()
             && n > prev + 1
             && gaps == Gaps::Error
+            && !(local && skipped_hour(freq, stamps[r - 1], t))
         {
             return Err(SeriesError::Time {
                 path: path.to_path_buf(),
@@ -1058,6 +1145,56 @@ mod tests {
     }
 
     #[test]
+    fn a_local_clock_through_daylight_saving_time() {
+        // Half-hourly on Melbourne's clock: 2014-04-06 repeats 02:00-02:59 (the second pass
+        // merged into the first, each time the mean), 2014-10-05 skips 02:00-02:59 (inserted as
+        // missing even with gaps = "error": the clock has no such times).
+        let table = "t,y\n\
+            2014-04-06 01:30,1\n2014-04-06 02:00,2\n2014-04-06 02:30,3\n\
+            2014-04-06 02:00,4\n2014-04-06 02:30,5\n2014-04-06 03:00,6\n\
+            2014-04-06 03:30,7\n";
+        let s = read(table, &spec(Some("t"), &["y"])).unwrap();
+        assert_eq!((s.len, s.repeated, s.inserted), (5, 2, 0));
+        assert_eq!(s.targets[0].values, [1.0, 3.0, 4.0, 6.0, 7.0]);
+        assert_eq!(s.frequency, Some(Frequency::Seconds(1800)));
+        let spring = "t,y\n2014-10-05 01:00,1\n2014-10-05 01:30,2\n2014-10-05 03:00,5\n";
+        let s = read(spring, &spec(Some("t"), &["y"])).unwrap();
+        assert_eq!((s.len, s.repeated, s.inserted), (5, 0, 2));
+        assert_eq!(s.targets[0].observed, [true, true, false, false, true]);
+        assert_eq!(s.targets[0].values, [1.0, 2.0, 3.0, 4.0, 5.0]);
+        // Hourly, with the repeated hour's rows next to each other (as a sort by time leaves
+        // them); its second value missing: the first alone.
+        let hourly =
+            "t,y\n2024-10-27 01:00,1\n2024-10-27 02:00,2\n2024-10-27 02:00,\n2024-10-27 03:00,3\n";
+        let s = read(hourly, &spec(Some("t"), &["y"])).unwrap();
+        assert_eq!((s.len, s.repeated), (3, 1));
+        assert_eq!(s.targets[0].values, [1.0, 2.0, 3.0]);
+        // In UTC or at an offset a repeated time is an error; so is one in the daytime, and a
+        // skipped hour in the daytime under gaps = "error".
+        for (bad, says) in [
+            (
+                "t,y\n2024-10-27T01:00Z,1\n2024-10-27T02:00Z,2\n2024-10-27T02:00Z,3\n",
+                "also row 3's",
+            ),
+            (
+                "t,y\n2024-10-27 13:00,1\n2024-10-27 14:00,2\n2024-10-27 14:00,3\n",
+                "also row 3's",
+            ),
+            (
+                "t,y\n2024-10-27 13:30,1\n2024-10-27 14:00,2\n2024-10-27 13:30,3\n",
+                "rows must be sorted",
+            ),
+            (
+                "t,y\n2024-10-27 13:00,1\n2024-10-27 13:30,2\n2024-10-27 15:00,3\n",
+                "2 missing step(s)",
+            ),
+        ] {
+            let e = err(bad, &spec(Some("t"), &["y"]));
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn gaps_are_inserted_or_ignored_and_missing_values_masked() {
         let table = "t,y,x\n2024-01-01,1,5\n2024-01-02,,6\n2024-01-05,7,NA\n2024-01-06,9,8\n";
         let mut s = spec(Some("t"), &["y"]);
@@ -1151,9 +1288,9 @@ mod tests {
                 "row 3: column `t`: the time 2024-01-01 is also row 2's: each time may appear once",
             ),
             (
-                "t,y\n2024-10-27 02:30,1\n2024-10-27 02:30,2\n",
+                "t,y\n2024-10-27 14:30,1\n2024-10-27 14:30,2\n",
                 s.clone(),
-                "the time 2024-10-27T02:30:00 is also row 2's: each time may appear once (where clocks go back for daylight saving time, write the times in UTC",
+                "the time 2024-10-27T14:30:00 is also row 2's: each time may appear once (where clocks go back for daylight saving time, write the times in UTC",
             ),
             (
                 "t,y\n2024-01-02,1\n2024-01-01,2\n",

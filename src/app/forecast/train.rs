@@ -93,6 +93,16 @@ fn train_locked<B: AutodiffBackend>(
         for line in &problem.skipped {
             eprintln!("{line}");
         }
+        for segment in problem.segments.iter().filter(|s| s.series.repeated > 0) {
+            let name = segment
+                .id
+                .as_ref()
+                .map_or(String::new(), |id| format!("series `{id}`: "));
+            eprintln!(
+                "{name}{} rows of an hour the clock repeats (daylight saving time ends) merged into the rows of the same times before them (each time: the mean of its values)",
+                segment.series.repeated
+            );
+        }
         if problem.segments.len() > 1 {
             eprintln!(
                 "{} series, {} training windows",
