@@ -1,7 +1,7 @@
 //! The forecaster's linear base with and without each of its optional terms, on a run config's
 //! series: the context's targets (and past covariates) only or also the future covariates'
 //! past, hinge terms of the future covariates offered or not, the year's harmonics offered or
-//! not. Each variant is fitted as
+//! not, each without and with the week's harmonics offered. Each variant is fitted as
 //! `burn-rnn train` fits the base (ridge penalty, and whether offered hinge terms stay, chosen on
 //! the validation part; refit on every window before the test part) and scored on the test
 //! part's windows (scaled MAE), beside the linear baseline of `burn-rnn eval`.
@@ -107,32 +107,44 @@ fn main() -> ExitCode {
         if yearly && frame.year.is_none() {
             continue;
         }
-        let terms = Terms {
-            context_columns: Some(columns),
-            optional_columns: 0,
-            hinges: if offered {
-                hinges.clone()
+        for weekly in [false, true] {
+            if weekly && frame.week.is_none() {
+                continue;
+            }
+            let terms = Terms {
+                context_columns: Some(columns),
+                optional_columns: 0,
+                hinges: if offered {
+                    hinges.clone()
+                } else {
+                    Hinges::default()
+                },
+                year: frame.year.filter(|_| yearly),
+                week: frame.week.filter(|_| weekly),
+                from_last,
+            };
+            let Some(v) =
+                Linear::fit_validated(frame, [&train, &val, more], (context, horizon), &terms)
+            else {
+                eprintln!("error: no training or validation window");
+                return ExitCode::FAILURE;
+            };
+            let offer = if weekly {
+                ", the week's harmonics offered"
             } else {
-                Hinges::default()
-            },
-            year: frame.year.filter(|_| yearly),
-            from_last,
-        };
-        let Some(v) =
-            Linear::fit_validated(frame, [&train, &val, more], (context, horizon), &terms)
-        else {
-            eprintln!("error: no training or validation window");
-            return ExitCode::FAILURE;
-        };
-        println!(
-            "{name}: ridge {:e}, from the last value: {}, hinges kept: {}, year's harmonics kept: {}, validation MAE {:.4}, test MAE {:.4}",
-            v.choice.ridge,
-            v.choice.from_last,
-            v.choice.hinged,
-            v.choice.yearly,
-            v.error,
-            mae(&v.refit)
-        );
+                ""
+            };
+            println!(
+                "{name}{offer}: ridge {:e}, from the last value: {}, hinges kept: {}, year's harmonics kept: {}, week's harmonics kept: {}, validation MAE {:.4}, test MAE {:.4}",
+                v.choice.ridge,
+                v.choice.from_last,
+                v.choice.hinged,
+                v.choice.yearly,
+                v.choice.weekly,
+                v.error,
+                mae(&v.refit)
+            );
+        }
     }
     ExitCode::SUCCESS
 }

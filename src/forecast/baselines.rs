@@ -49,6 +49,10 @@ pub struct Terms {
     /// Higher harmonics of the year's phase at the horizon's first step. `None`: none.
     #[serde(default)]
     pub year: Option<YearHarmonics>,
+    /// Higher harmonics of the week's phase at the horizon's first step
+    /// ([`YearHarmonics::week`]). `None`: none.
+    #[serde(default)]
+    pub week: Option<YearHarmonics>,
     /// Whether [`Linear::fit_validated`] also tries fits of the change from the last value
     /// ([`Choice::from_last`]): where the naive forecast is the better simple forecast
     /// ([`naive_is_no_worse`]), so that the penalty shrinks toward it.
@@ -158,6 +162,8 @@ pub struct Choice {
     pub optional: bool,
     /// Whether the year's harmonics ([`Terms::year`]) are kept.
     pub yearly: bool,
+    /// Whether the week's harmonics ([`Terms::week`]) are kept.
+    pub weekly: bool,
     /// Whether the fit learns each target's change from its last context value (the penalty
     /// shrinks it toward the naive forecast) rather than the value (toward the constant).
     pub from_last: bool,
@@ -183,6 +189,8 @@ pub struct Validated {
     pub other_optional_error: Option<f64>,
     /// The best error of the other choice of the year's harmonics, when there were some.
     pub other_yearly_error: Option<f64>,
+    /// The best error of the other choice of the week's harmonics, when there were some.
+    pub other_weekly_error: Option<f64>,
     /// The best error of the other choice of [`Choice::from_last`].
     pub other_from_last_error: Option<f64>,
 }
@@ -251,7 +259,8 @@ impl Design {
 }
 
 /// Appends the design rows of the windows in `w` to `x` (each: the context's values as `terms`
-/// selects them, the horizon's known columns, the year's harmonics, the hinge terms, 1); returns
+/// selects them, the horizon's known columns, the year's and the week's harmonics, the hinge
+/// terms, 1); returns
 /// the number of features.
 fn design(
     w: &WindowBuffers,
@@ -274,12 +283,16 @@ fn design(
         if let Some(year) = &terms.year {
             year.extend(dec, x);
         }
+        if let Some(week) = &terms.week {
+            week.extend(dec, x);
+        }
         terms.hinges.extend(dec, known, x);
         x.push(1.0);
     }
     context * columns
         + dec_w
         + terms.year.map_or(0, |y| y.count())
+        + terms.week.map_or(0, |w| w.count())
         + horizon * terms.hinges.per_step()
 }
 
@@ -403,24 +416,28 @@ impl Gram {
     }
 
     /// The features a fit of `choice` keeps: the hinge terms only if `hinged`, the context's
-    /// optional columns only if `optional`, the year's harmonics only if `yearly`; the rest and
-    /// the constant always.
+    /// optional columns only if `optional`, the year's harmonics only if `yearly`, the week's
+    /// only if `weekly`; the rest and the constant always.
     fn kept(&self, choice: Choice) -> Vec<usize> {
         let terms = &self.terms;
         let bent = self.horizon * terms.hinges.per_step();
         let yearly = terms.year.map_or(0, |y| y.count());
+        let weekly = terms.week.map_or(0, |w| w.count());
         let columns = self.columns;
         let context_features = self.context * columns;
         let optional_from = columns - terms.optional_columns.min(columns);
-        let year_from = self.features - bent - yearly;
+        let week_from = self.features - bent - weekly;
+        let year_from = week_from - yearly;
         (0..=self.features)
             .filter(|&a| {
                 let is_hinge = a >= self.features - bent && a < self.features;
-                let is_year = a >= year_from && a < year_from + yearly;
+                let is_year = a >= year_from && a < week_from;
+                let is_week = a >= week_from && a < week_from + weekly;
                 let is_optional = a < context_features && a % columns.max(1) >= optional_from;
                 (choice.hinged || !is_hinge)
                     && (choice.optional || !is_optional)
                     && (choice.yearly || !is_year)
+                    && (choice.weekly || !is_week)
             })
             .collect()
     }
@@ -456,6 +473,7 @@ impl Linear {
             hinged: false,
             optional: false,
             yearly: false,
+            weekly: false,
             from_last: false,
             ridge,
         }))
@@ -486,19 +504,23 @@ impl Linear {
         let hinge_kinds = offered(horizon * terms.hinges.per_step() > 0);
         let optional_kinds = offered(terms.optional_columns > 0 && gram.columns > 0);
         let year_kinds = offered(terms.year.is_some_and(|y| y.count() > 0));
+        let week_kinds = offered(terms.week.is_some_and(|w| w.count() > 0));
         let mut candidates = Vec::new();
         for &hinged in hinge_kinds {
             for &optional in optional_kinds {
                 for &yearly in year_kinds {
-                    for &from_last in offered(terms.from_last && gram.can_fit_from_last()) {
-                        let more: &[f64] = if from_last { &NAIVE_RIDGES } else { &[] };
-                        candidates.extend(RIDGES.iter().chain(more).map(|&ridge| Choice {
-                            hinged,
-                            optional,
-                            yearly,
-                            from_last,
-                            ridge,
-                        }));
+                    for &weekly in week_kinds {
+                        for &from_last in offered(terms.from_last && gram.can_fit_from_last()) {
+                            let more: &[f64] = if from_last { &NAIVE_RIDGES } else { &[] };
+                            candidates.extend(RIDGES.iter().chain(more).map(|&ridge| Choice {
+                                hinged,
+                                optional,
+                                yearly,
+                                weekly,
+                                from_last,
+                                ridge,
+                            }));
+                        }
                     }
                 }
             }
@@ -531,6 +553,7 @@ impl Linear {
         let other_hinged = error_of(best(&|c| c.hinged != choice.hinged));
         let other_optional = error_of(best(&|c| c.optional != choice.optional));
         let other_yearly = error_of(best(&|c| c.yearly != choice.yearly));
+        let other_weekly = error_of(best(&|c| c.weekly != choice.weekly));
         let other_from_last = error_of(best(&|c| c.from_last != choice.from_last));
         if let Some(extra) = Gram::of(frame, more, (context, horizon), terms) {
             gram.add(&extra);
@@ -543,6 +566,7 @@ impl Linear {
             other_hinged_error: other_hinged,
             other_optional_error: other_optional,
             other_yearly_error: other_yearly,
+            other_weekly_error: other_weekly,
             other_from_last_error: other_from_last,
         })
     }
@@ -562,7 +586,8 @@ impl Linear {
 
     /// The weights `[features + 1, outputs]` (row-major, the constant's row last), the number
     /// of features (the context's values as [`Terms::context_columns`] selects them, the
-    /// horizon's known columns, the year's harmonics, the hinge terms) and of outputs
+    /// horizon's known columns, the year's and the week's harmonics, the hinge terms) and of
+    /// outputs
     /// (`horizon * targets`).
     pub fn weights(&self) -> (&[f64], usize, usize) {
         (&self.weights, self.features, self.outputs)
@@ -574,13 +599,17 @@ impl Linear {
         let (targets, known) = (frame.targets.len(), frame.known.len());
         let width = targets + frame.past.len() + known;
         let columns = self.terms.context_columns.unwrap_or(width).min(width);
-        let year = self.terms.year.as_ref();
+        let (year, week) = (self.terms.year.as_ref(), self.terms.week.as_ref());
         // Saturating: the sizes come from a file that may be damaged.
-        let year_terms = year.map_or(0, |y| y.order.saturating_sub(1).saturating_mul(2));
+        let terms_of = |h: Option<&YearHarmonics>| {
+            h.map_or(0, |y| y.order.saturating_sub(1).saturating_mul(2))
+        };
         let features = (context * columns + horizon * known)
-            .saturating_add(year_terms)
+            .saturating_add(terms_of(year))
+            .saturating_add(terms_of(week))
             .saturating_add(horizon.saturating_mul(self.terms.hinges.per_step()));
         let year_columns = year.map_or(0, |y| y.column.saturating_add(2));
+        let week_columns = week.map_or(0, |w| w.column.saturating_add(2));
         let hinge_columns = self.terms.hinges.knots.len();
         let sizes = [
             ("context", self.context, context),
@@ -594,6 +623,7 @@ impl Linear {
             ),
             ("hinge columns", hinge_columns.min(known), hinge_columns),
             ("year's column", year_columns.min(known), year_columns),
+            ("week's column", week_columns.min(known), week_columns),
         ];
         if let Some((what, has, expected)) = sizes.into_iter().find(|(_, a, b)| a != b) {
             return Err(format!("{what}: {has}, the windows need {expected}"));
@@ -813,6 +843,7 @@ mod tests {
             hinged: false,
             optional: false,
             yearly: false,
+            weekly: false,
             from_last,
             ridge,
         };
@@ -904,6 +935,7 @@ mod tests {
             optional_columns: 1,
             hinges: Hinges::default(),
             year: None,
+            week: None,
             from_last: false,
         };
         let v = Linear::fit_validated(&frame, [&train, &val, &[]], (4, 2), &terms).unwrap();
@@ -948,6 +980,7 @@ mod tests {
             optional_columns: 0,
             hinges,
             year: None,
+            week: None,
             from_last: false,
         };
         let bent = Linear::fit_validated(&frame, [&train, &val, &more], (2, 2), &terms).unwrap();

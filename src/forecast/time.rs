@@ -746,6 +746,17 @@ impl YearHarmonics {
         (order >= 2).then_some(YearHarmonics { column, order })
     }
 
+    /// The same harmonics of the week's phase, for a series whose week's sine is known column
+    /// `column`: up to the 10th (the week's phase also tells the hours of its days apart, and
+    /// its 7th harmonic is the day's first), and at most half the steps of a week (a daily
+    /// series' 3). `None` when that leaves no harmonic beyond the first. The linear base reads
+    /// them ([`crate::forecast::baselines::Terms::week`]).
+    pub fn week(frequency: Frequency, column: usize) -> Option<YearHarmonics> {
+        let steps = 7 * 86_400 / frequency.step_secs().max(1);
+        let order = (steps / 2).min(10) as usize;
+        (order >= 2).then_some(YearHarmonics { column, order })
+    }
+
     /// Terms per window: a sine and a cosine of each harmonic from the second.
     pub fn count(&self) -> usize {
         2 * self.order.saturating_sub(1)

@@ -27,6 +27,9 @@ pub struct Frame {
     pub steps: usize,
     /// The year's higher harmonics, when the calendar features hold the year.
     pub year: Option<YearHarmonics>,
+    /// The week's higher harmonics ([`YearHarmonics::week`]), when the calendar features hold
+    /// the week.
+    pub week: Option<YearHarmonics>,
 }
 
 /// The scalers of a series: one per target, past covariate and future covariate.
@@ -160,6 +163,11 @@ impl Frame {
             .position(|&c| c == Cycle::Year)
             .zip(Frame::frequency(series))
             .and_then(|(i, f)| YearHarmonics::of(f, known.len() + 2 * i));
+        let week = cycles
+            .iter()
+            .position(|&c| c == Cycle::Week)
+            .zip(Frame::frequency(series))
+            .and_then(|(i, f)| YearHarmonics::week(f, known.len() + 2 * i));
         if let Some(times) = &series.times {
             for cycle in cycles {
                 let phase: Vec<f64> = times.iter().map(|&t| cycle.phase(t)).collect();
@@ -176,6 +184,7 @@ impl Frame {
             len: series.len,
             steps: series.steps(),
             year: year.filter(|_| series.times.is_some()),
+            week: week.filter(|_| series.times.is_some()),
         }
     }
 

@@ -121,6 +121,10 @@ pub struct ForecasterConfig {
     /// [`crate::forecast::time::YearHarmonics`]).
     #[config(default = "None")]
     pub year: Option<YearHarmonics>,
+    /// With a linear base: it also reads these harmonics of the week's phase at the horizon's
+    /// first step ([`YearHarmonics::week`]), after the year's.
+    #[config(default = "None")]
+    pub week: Option<YearHarmonics>,
     /// What the forecast is and how training measures it.
     #[config(default = "ForecastLoss::Mae")]
     pub loss: ForecastLoss,
@@ -177,11 +181,13 @@ impl ForecasterConfig {
             .unwrap_or(self.recurrent.input_size)
             .min(self.recurrent.input_size);
         let year = self.year.filter(|_| self.linear_context.is_some());
+        let week = self.week.filter(|_| self.linear_context.is_some());
         let linear_base = self.linear_context.map(|c| {
             let mut linear = LinearConfig::new(
                 c * columns
                     + self.horizon * (self.known + hinges * knots)
-                    + year.map_or(0, |y| y.count()),
+                    + year.map_or(0, |y| y.count())
+                    + week.map_or(0, |w| w.count()),
                 self.horizon * self.targets,
             )
             .init(device);
@@ -202,6 +208,7 @@ impl ForecasterConfig {
             linear_base,
             knots,
             year: year.map(|y| [y.column, y.order]),
+            week: week.map(|w| [w.column, w.order]),
             targets: self.targets,
             horizon: self.horizon,
             season: self.season,
@@ -242,6 +249,8 @@ pub struct Forecaster<B: Backend> {
     pub knots: Option<Param<Tensor<B, 2>>>,
     /// The known column of the year's sine and the highest harmonic the base reads.
     pub year: Option<[usize; 2]>,
+    /// The known column of the week's sine and the highest harmonic the base reads.
+    pub week: Option<[usize; 2]>,
     /// Target columns; they are the first values of each context step.
     pub targets: usize,
     /// Steps forecast.
@@ -296,6 +305,11 @@ impl<B: Backend> Forecaster<B> {
             self.year,
             "the year's harmonics of the linear fit"
         );
+        assert_eq!(
+            fit.terms().week.map(|w| [w.column, w.order]),
+            self.week,
+            "the week's harmonics of the linear fit"
+        );
         let hinges = &fit.terms().hinges;
         let columns = self.knots.as_ref().map_or(0, |k| k.val().dims()[0]);
         assert_eq!(
@@ -312,11 +326,12 @@ impl<B: Backend> Forecaster<B> {
         self
     }
 
-    /// The year's harmonics `2..=order` at the horizon's first step: `[B, horizon * K]` →
-    /// `[B, 2 * (order - 1)]` (sine, cosine of each), by the angle-addition recurrence as
-    /// [`YearHarmonics::extend`] computes them; empty without them.
-    fn year_terms(&self, known: &Tensor<B, 2>) -> Option<Tensor<B, 2>> {
-        let [column, order] = self.year?;
+    /// The harmonics `2..=order` of a cycle whose sine is known column `column` (the year's,
+    /// the week's) at the horizon's first step: `[B, horizon * K]` → `[B, 2 * (order - 1)]`
+    /// (sine, cosine of each), by the angle-addition recurrence as [`YearHarmonics::extend`]
+    /// computes them; empty without them.
+    fn harmonic_terms(known: &Tensor<B, 2>, harmonics: Option<[usize; 2]>) -> Option<Tensor<B, 2>> {
+        let [column, order] = harmonics?;
         let s1 = known.clone().narrow(1, column, 1);
         let c1 = known.clone().narrow(1, column + 1, 1);
         let (mut s, mut c) = (s1.clone(), c1.clone());
@@ -510,7 +525,8 @@ impl<B: Backend> Forecaster<B> {
                     .narrow(2, 0, columns)
                     .reshape([batch, steps * columns]);
                 let mut x = vec![flat, known.clone()];
-                x.extend(self.year_terms(&known));
+                x.extend(Self::harmonic_terms(&known, self.year));
+                x.extend(Self::harmonic_terms(&known, self.week));
                 x.extend(self.hinge_terms(known));
                 let x = Tensor::cat(x, 1);
                 assert_eq!(x.dims()[1], features, "the window of the linear base");
@@ -914,6 +930,7 @@ mod tests {
             optional_columns: 0,
             hinges: Hinges::fit(&frame, 1, 40),
             year: None,
+            week: None,
             from_last: false,
         };
         let (train, val): (Vec<usize>, Vec<usize>) = ((5..30).collect(), (30..38).collect());
@@ -947,6 +964,99 @@ mod tests {
         let base = model.linear_base.as_ref().unwrap();
         assert!(base.weight.val().grad(&grads).is_none());
         assert!(model.head.weight.val().grad(&grads).is_some());
+    }
+
+    #[test]
+    fn the_week_harmonics_draw_the_weekend_and_the_model_reads_them_as_its_fit() {
+        use crate::forecast::baselines::{Hinges, Linear as LinearFit, Terms};
+        use crate::forecast::series::{Series, SeriesSpec};
+        use crate::forecast::window::{Frame, Scalers, WindowBuffers};
+        use chrono::{Datelike, Timelike};
+
+        // Twelve weeks of hours: a working day's profile on weekdays, a flat low weekend. A day
+        // of context cannot tell Friday's tomorrow from Sunday's; the week's first harmonic
+        // draws the weekend only roughly.
+        let start = chrono::NaiveDate::from_ymd_opt(2024, 1, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap();
+        let hours = 12 * 168;
+        let csv: String = std::iter::once("time,y\n".to_string())
+            .chain((0..hours).map(|t| {
+                let d = start + chrono::Duration::hours(t as i64);
+                let working = d.weekday().num_days_from_monday() < 5;
+                let open = (8..18).contains(&d.hour());
+                let noise = ((t * 37 % 11) as f64 / 11.0 - 0.5) * 0.3;
+                let y = 10.0 + if working && open { 6.0 } else { 0.0 } + noise;
+                format!("{},{y}\n", d.format("%Y-%m-%dT%H:%M:%S"))
+            }))
+            .collect();
+        let spec = SeriesSpec {
+            time: Some("time".into()),
+            target: vec!["y".into()],
+            ..SeriesSpec::default()
+        };
+        let series = Series::from_reader(csv.as_bytes(), std::path::Path::new("t"), &spec).unwrap();
+        let test_start = hours - 2 * 168;
+        let val_start = test_start - 2 * 168;
+        let scalers = Scalers::fit(&series, val_start).unwrap();
+        let frame = Frame::new(&series, &scalers, true);
+        // Hourly over twelve weeks: the day's and the week's sine and cosine, no year.
+        let week = frame.week.expect("an hourly series of weeks has the week");
+        assert_eq!((week.column, week.order, frame.known.len()), (2, 10, 4));
+        assert!(frame.year.is_none());
+        let (context, horizon) = (24, 24);
+        let train: Vec<usize> = (context..val_start - horizon).collect();
+        let val: Vec<usize> = (val_start..test_start - horizon).collect();
+        let more: Vec<usize> = (val_start - horizon + 1..test_start - horizon).collect();
+        let terms = |week| Terms {
+            context_columns: Some(1),
+            optional_columns: 0,
+            hinges: Hinges::default(),
+            year: None,
+            week,
+            from_last: false,
+        };
+        let fit = |t: &Terms| {
+            LinearFit::fit_validated(&frame, [&train, &val, &more], (context, horizon), t).unwrap()
+        };
+        let (with, without) = (fit(&terms(Some(week))), fit(&terms(None)));
+        assert!(with.choice.weekly, "the harmonics validate better");
+        assert!(with.other_weekly_error.is_some_and(|e| e > with.error));
+        let mut w = WindowBuffers::default();
+        for o in test_start..hours - horizon {
+            frame.window(o, context, horizon, &mut w);
+        }
+        let mae = |pred: &[f64]| {
+            pred.iter()
+                .zip(&w.y)
+                .map(|(p, &y)| (p - f64::from(y)).abs())
+                .sum::<f64>()
+                / pred.len() as f64
+        };
+        let want = with.refit.predict(&w);
+        let (a, b) = (mae(&want), mae(&without.refit.predict(&w)));
+        assert!(
+            a < 0.8 * b,
+            "the forecast: {a} with the harmonics, {b} without"
+        );
+
+        // The model's base reads the harmonics from the known columns as the fit does.
+        let device = Default::default();
+        let config = ForecasterConfig::new(RecurrentConfig::new(CellKind::Gru, 5, 4), 1, 4, 24)
+            .with_linear_context(Some(context))
+            .with_linear_columns(Some(1))
+            .with_week(Some(week));
+        let model = config.init::<B>(&device).with_linear_base(&with.refit);
+        let n = w.windows;
+        let x = Tensor::<B, 3>::from_data(TensorData::new(w.enc.clone(), [n, context, 5]), &device);
+        let k =
+            Tensor::<B, 2>::from_data(TensorData::new(w.dec.clone(), [n, horizon * 4]), &device);
+        let got: Vec<f32> = model.forward(x, k).into_data().to_vec().unwrap();
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(&want) {
+            assert!((f64::from(*g) - w).abs() < 1e-3, "{g} vs {w}");
+        }
     }
 
     #[test]
@@ -996,6 +1106,7 @@ mod tests {
             optional_columns: 0,
             hinges: Hinges::default(),
             year,
+            week: None,
             from_last: false,
         };
         let fit = |t: &Terms| {

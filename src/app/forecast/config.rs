@@ -571,6 +571,7 @@ impl ForecastConfig {
         .with_hinges(self.data.future_covariates.len())
         .with_linear_columns(Some(self.linear_context_columns(frame)))
         .with_year(frame.year)
+        .with_week(frame.week)
         .with_loss(self.forecast.loss)
         .with_quantiles(self.forecast.quantiles.clone())
         .with_decoder(self.model.decoder)

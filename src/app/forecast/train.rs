@@ -199,6 +199,7 @@ impl LinearFits {
             optional_columns: config.linear_optional_columns(frame),
             hinges,
             year: frame.year,
+            week: frame.week,
             from_last: offer_from_last(problem, &train, config.forecast.season),
         };
         let v = Linear::fit_validated(
@@ -232,6 +233,11 @@ impl LinearFits {
                     "harmonics of the year",
                     v.choice.yearly,
                     v.other_yearly_error,
+                ),
+                (
+                    "harmonics of the week",
+                    v.choice.weekly,
+                    v.other_weekly_error,
                 ),
                 (
                     "the fit of the change from the last value (its penalty shrinks toward naive)",
@@ -325,6 +331,7 @@ fn local_bases(
             optional_columns: config.linear_optional_columns(frame),
             hinges: Hinges::fit_ranges(frame, future, std::slice::from_ref(&range)),
             year: frame.year,
+            week: frame.week,
             from_last: offer_from_last(problem, &train, config.forecast.season),
         };
         let local = Linear::fit_validated(frame, [&train, &val, &more], (context, h), &terms);
