@@ -968,9 +968,9 @@ mod tests {
 
     #[test]
     fn the_week_harmonics_draw_the_weekend_and_the_model_reads_them_as_its_fit() {
-        use crate::forecast::baselines::{Hinges, Linear as LinearFit, Terms};
+        use crate::forecast::baselines::{Hinges, Terms};
         use crate::forecast::series::{Series, SeriesSpec};
-        use crate::forecast::window::{Frame, Scalers, WindowBuffers};
+        use crate::forecast::window::{Frame, Scalers};
         use chrono::{Datelike, Timelike};
 
         // Twelve weeks of hours: a working day's profile on weekdays, a flat low weekend. A day
@@ -1005,10 +1005,6 @@ mod tests {
         let week = frame.week.expect("an hourly series of weeks has the week");
         assert_eq!((week.column, week.order, frame.known.len()), (2, 10, 4));
         assert!(frame.year.is_none());
-        let (context, horizon) = (24, 24);
-        let train: Vec<usize> = (context..val_start - horizon).collect();
-        let val: Vec<usize> = (val_start..test_start - horizon).collect();
-        let more: Vec<usize> = (val_start - horizon + 1..test_start - horizon).collect();
         let terms = |week| Terms {
             context_columns: Some(1),
             optional_columns: 0,
@@ -1017,53 +1013,27 @@ mod tests {
             week,
             from_last: false,
         };
-        let fit = |t: &Terms| {
-            LinearFit::fit_validated(&frame, [&train, &val, &more], (context, horizon), t).unwrap()
-        };
-        let (with, without) = (fit(&terms(Some(week))), fit(&terms(None)));
-        assert!(with.choice.weekly, "the harmonics validate better");
-        assert!(with.other_weekly_error.is_some_and(|e| e > with.error));
-        let mut w = WindowBuffers::default();
-        for o in test_start..hours - horizon {
-            frame.window(o, context, horizon, &mut w);
-        }
-        let mae = |pred: &[f64]| {
-            pred.iter()
-                .zip(&w.y)
-                .map(|(p, &y)| (p - f64::from(y)).abs())
-                .sum::<f64>()
-                / pred.len() as f64
-        };
-        let want = with.refit.predict(&w);
-        let (a, b) = (mae(&want), mae(&without.refit.predict(&w)));
-        assert!(
-            a < 0.8 * b,
-            "the forecast: {a} with the harmonics, {b} without"
-        );
-
-        // The model's base reads the harmonics from the known columns as the fit does.
-        let device = Default::default();
+        let (context, horizon) = (24, 24);
         let config = ForecasterConfig::new(RecurrentConfig::new(CellKind::Gru, 5, 4), 1, 4, 24)
             .with_linear_context(Some(context))
             .with_linear_columns(Some(1))
             .with_week(Some(week));
-        let model = config.init::<B>(&device).with_linear_base(&with.refit);
-        let n = w.windows;
-        let x = Tensor::<B, 3>::from_data(TensorData::new(w.enc.clone(), [n, context, 5]), &device);
-        let k =
-            Tensor::<B, 2>::from_data(TensorData::new(w.dec.clone(), [n, horizon * 4]), &device);
-        let got: Vec<f32> = model.forward(x, k).into_data().to_vec().unwrap();
-        assert_eq!(got.len(), want.len());
-        for (g, w) in got.iter().zip(&want) {
-            assert!((f64::from(*g) - w).abs() < 1e-3, "{g} vs {w}");
-        }
+        let with = harmonics_fit_and_model(
+            &frame,
+            [val_start, test_start, hours],
+            (context, horizon),
+            [&terms(Some(week)), &terms(None)],
+            &config,
+        );
+        assert!(with.choice.weekly, "the harmonics validate better");
+        assert!(with.other_weekly_error.is_some_and(|e| e > with.error));
     }
 
     #[test]
     fn the_year_harmonics_draw_a_holiday_dip_and_the_model_reads_them_as_its_fit() {
-        use crate::forecast::baselines::{Hinges, Linear as LinearFit, Terms};
+        use crate::forecast::baselines::{Hinges, Terms};
         use crate::forecast::series::{Series, SeriesSpec};
-        use crate::forecast::window::{Frame, Scalers, WindowBuffers};
+        use crate::forecast::window::{Frame, Scalers};
         use chrono::Datelike;
 
         // Four years of days: a weekly profile, and a holiday season's dip from December 18th
@@ -1097,10 +1067,6 @@ mod tests {
             .year
             .expect("a daily series of four years has the year");
         assert_eq!((year.column, year.order, frame.known.len()), (2, 10, 4));
-        let (context, horizon) = (14, 7);
-        let train: Vec<usize> = (context..val_start - horizon).collect();
-        let val: Vec<usize> = (val_start..test_start - horizon).collect();
-        let more: Vec<usize> = (val_start - horizon + 1..test_start - horizon).collect();
         let terms = |year| Terms {
             context_columns: Some(1),
             optional_columns: 0,
@@ -1109,14 +1075,47 @@ mod tests {
             week: None,
             from_last: false,
         };
-        let fit = |t: &Terms| {
-            LinearFit::fit_validated(&frame, [&train, &val, &more], (context, horizon), t).unwrap()
-        };
-        let (with, without) = (fit(&terms(Some(year))), fit(&terms(None)));
+        let (context, horizon) = (14, 7);
+        let config = ForecasterConfig::new(RecurrentConfig::new(CellKind::Gru, 5, 4), 1, 4, 7)
+            .with_linear_context(Some(context))
+            .with_linear_columns(Some(1))
+            .with_year(Some(year));
+        let with = harmonics_fit_and_model(
+            &frame,
+            [val_start, test_start, days],
+            (context, horizon),
+            [&terms(Some(year)), &terms(None)],
+            &config,
+        );
         assert!(with.choice.yearly, "the harmonics validate better");
         assert!(with.other_yearly_error.is_some_and(|e| e > with.error));
+    }
+
+    /// The linear base of `frame` fitted with `with` and `without` (terms that differ in one
+    /// kind of harmonics), each chosen on the validation part (steps `val_start..test_start`)
+    /// and refitted up to the test part; asserts that with them it forecasts the test windows
+    /// (origins `test_start..end - horizon`) with under 0.8 of the error without them, and that
+    /// the model of `config` with it as its linear base forecasts them as the fit does. Returns
+    /// the fit with them.
+    fn harmonics_fit_and_model(
+        frame: &crate::forecast::window::Frame,
+        [val_start, test_start, end]: [usize; 3],
+        (context, horizon): (usize, usize),
+        [with, without]: [&crate::forecast::baselines::Terms; 2],
+        config: &ForecasterConfig,
+    ) -> crate::forecast::baselines::Validated {
+        use crate::forecast::baselines::Linear as LinearFit;
+        use crate::forecast::window::WindowBuffers;
+
+        let train: Vec<usize> = (context..val_start - horizon).collect();
+        let val: Vec<usize> = (val_start..test_start - horizon).collect();
+        let more: Vec<usize> = (val_start - horizon + 1..test_start - horizon).collect();
+        let fit = |t: &crate::forecast::baselines::Terms| {
+            LinearFit::fit_validated(frame, [&train, &val, &more], (context, horizon), t).unwrap()
+        };
+        let (with, without) = (fit(with), fit(without));
         let mut w = WindowBuffers::default();
-        for o in test_start..days - horizon {
+        for o in test_start..end - horizon {
             frame.window(o, context, horizon, &mut w);
         }
         let mae = |pred: &[f64]| {
@@ -1130,25 +1129,25 @@ mod tests {
         let (a, b) = (mae(&want), mae(&without.refit.predict(&w)));
         assert!(
             a < 0.8 * b,
-            "the dip forecast: {a} with the harmonics, {b} without"
+            "the forecast: {a} with the harmonics, {b} without"
         );
 
         // The model's base reads the harmonics from the known columns as the fit does.
         let device = Default::default();
-        let config = ForecasterConfig::new(RecurrentConfig::new(CellKind::Gru, 5, 4), 1, 4, 7)
-            .with_linear_context(Some(context))
-            .with_linear_columns(Some(1))
-            .with_year(Some(year));
         let model = config.init::<B>(&device).with_linear_base(&with.refit);
-        let n = w.windows;
-        let x = Tensor::<B, 3>::from_data(TensorData::new(w.enc.clone(), [n, context, 5]), &device);
-        let k =
-            Tensor::<B, 2>::from_data(TensorData::new(w.dec.clone(), [n, horizon * 4]), &device);
+        let (n, width, known) = (w.windows, frame.context_width(), frame.known_width());
+        let x =
+            Tensor::<B, 3>::from_data(TensorData::new(w.enc.clone(), [n, context, width]), &device);
+        let k = Tensor::<B, 2>::from_data(
+            TensorData::new(w.dec.clone(), [n, horizon * known]),
+            &device,
+        );
         let got: Vec<f32> = model.forward(x, k).into_data().to_vec().unwrap();
         assert_eq!(got.len(), want.len());
         for (g, w) in got.iter().zip(&want) {
             assert!((f64::from(*g) - w).abs() < 1e-3, "{g} vs {w}");
         }
+        with
     }
 
     #[test]
