@@ -146,10 +146,46 @@ pub struct Series {
 /// The largest magnitude a value may have: `f32::MAX`, the range the model computes in.
 const LARGEST: f64 = f32::MAX as f64;
 
-/// The tokens read as a missing value (besides an empty cell), compared case-insensitively.
-const MISSING: [&str; 5] = ["na", "nan", "n/a", "null", "none"];
+/// The tokens read as a missing value (besides an empty cell), compared case-insensitively:
+/// pandas' defaults (`read_csv`'s `na_values`, Excel's `#N/A` among them) and the `?` of the UCI
+/// repository's tables.
+const MISSING: [&str; 16] = [
+    "na", "nan", "n/a", "null", "none", "#n/a", "#n/a n/a", "#na", "<na>", "-nan", "-na", "1.#ind",
+    "-1.#ind", "1.#qnan", "-1.#qnan", "?",
+];
 
 impl Series {
+    /// Step `i`'s time as the time column writes it, or `step N` (1-based) without one.
+    pub fn time_label(&self, i: usize) -> String {
+        match (&self.times, self.format) {
+            (Some(t), Some(f)) if i < t.len() => f.format(t[i]),
+            _ => format!("step {}", i + 1),
+        }
+    }
+
+    /// What was read, in one line: the steps of history, their frequency (or rows taken as
+    /// steps), the first and the last step's times, and the steps inserted for gaps
+    /// (`600 steps, hourly, 2021-03-01T00:00:00 to 2021-03-25T23:00:00`).
+    pub fn describe(&self) -> String {
+        let every = match (&self.times, self.frequency) {
+            (None, _) => String::new(),
+            (Some(_), Some(f)) => format!(", {}", f.describe()),
+            (Some(_), None) => ", rows taken as steps".into(),
+        };
+        let mut line = format!("{} steps{every}", self.len);
+        if self.times.is_some() && self.len > 0 {
+            line += &format!(
+                ", {} to {}",
+                self.time_label(0),
+                self.time_label(self.len - 1)
+            );
+        }
+        if self.inserted > 0 {
+            line += &format!(", {} inserted for missing times", self.inserted);
+        }
+        line
+    }
+
     /// Reads `path` as `spec` says.
     pub fn read(path: &Path, spec: &SeriesSpec) -> Result<Series, SeriesError> {
         let file = std::fs::File::open(path).map_err(|e| SeriesError::Io {
@@ -1218,6 +1254,25 @@ mod tests {
     }
 
     #[test]
+    fn pandas_missing_tokens_and_the_uci_question_mark_are_missing_values() {
+        for token in MISSING
+            .iter()
+            .map(|m| m.to_string())
+            .chain(["#N/A".into(), "NULL".into()])
+        {
+            let table = format!("y;x\n1;2\n{token};3\n5;4\n");
+            let mut s = spec(None, &["y"]);
+            s.past_covariates = vec!["x".into()];
+            let got = read(&table, &s).unwrap_or_else(|e| panic!("{token}: {e}"));
+            assert_eq!(got.targets[0].values, vec![1.0, 3.0, 5.0], "{token}");
+            assert_eq!(got.targets[0].observed, vec![true, false, true], "{token}");
+        }
+        // Anything else is not a number, named with its row and column.
+        let e = err("y\n1\n--\n3\n", &spec(None, &["y"]));
+        assert!(e.contains("row 3") && e.contains("\"--\""), "{e}");
+    }
+
+    #[test]
     fn gaps_are_inserted_or_ignored_and_missing_values_masked() {
         let table = "t,y,x\n2024-01-01,1,5\n2024-01-02,,6\n2024-01-05,7,NA\n2024-01-06,9,8\n";
         let mut s = spec(Some("t"), &["y"]);
@@ -1233,6 +1288,10 @@ mod tests {
         let got = read(table, &s).unwrap();
         assert_eq!(got.inserted, 2);
         assert_eq!(got.len, 6);
+        assert_eq!(
+            got.describe(),
+            "6 steps, daily, 2024-01-01 to 2024-01-06, 2 inserted for missing times"
+        );
         // 1, (missing), (inserted), (inserted), 7, 9: interpolated in time between 1 and 7.
         assert_eq!(got.targets[0].values, vec![1.0, 2.5, 4.0, 5.5, 7.0, 9.0]);
         assert_eq!(
@@ -1250,6 +1309,10 @@ mod tests {
         s.missing = Missing::Interpolate;
         let got = read(table, &s).unwrap();
         assert_eq!((got.len, got.inserted, got.frequency), (4, 0, None));
+        assert_eq!(
+            got.describe(),
+            "4 steps, rows taken as steps, 2024-01-01 to 2024-01-06"
+        );
         assert_eq!(got.targets[0].values, vec![1.0, 4.0, 7.0, 9.0]);
     }
 

@@ -43,9 +43,10 @@ pub enum TimeFormat {
     /// Integer milliseconds since 1970-01-01 UTC, whole seconds (`1710664200000`): a column
     /// whose first value is an integer beyond unix seconds' range (after the year 9999).
     UnixMillis,
-    /// A date with the day first, then the month and a four-digit year (`17/03/2024`, also with
-    /// `.` or `-`), and an optional time (`17/03/2024 08:30`): a column where some day is above
-    /// 12 in the first place. [`TimeFormat::of_column`] picks it.
+    /// A date with the day first, then the month and the year (`17/03/2024`, also with `.` or
+    /// `-`; a two-digit year as POSIX's `%y` reads it, 69-99 in the 1900s and 00-68 in the
+    /// 2000s: `17.03.24`), and an optional time (`17/03/2024 08:30`): a column where some day is
+    /// above 12 in the first place. [`TimeFormat::of_column`] picks it.
     DayFirst,
     /// As [`TimeFormat::DayFirst`], the month first (`03/17/2024 08:30`): a column where some day
     /// is above 12 in the second place.
@@ -65,11 +66,15 @@ pub enum TimeFormat {
     /// An ISO week, `2014 W01` (as R's tsibble writes it; also `2014-W01`, `2014W01`): the
     /// week's Monday.
     YearWeek,
+    /// A day, a month named in English and the year (`01-Mar-2021`, `1 March 2021`, `01-MAR-21`
+    /// as Oracle and SAS write dates; a two-digit year as in [`TimeFormat::DayFirst`]), and an
+    /// optional time (`01-Mar-2021 08:30`). Written back as ISO date-times.
+    DayMonthNameYear,
 }
 
 impl TimeFormat {
     /// The formats tried on a column, in order: the first that reads every value is the column's.
-    pub const ALL: [TimeFormat; 10] = [
+    pub const ALL: [TimeFormat; 11] = [
         TimeFormat::YearMonth,
         TimeFormat::Date,
         TimeFormat::DateTime,
@@ -79,6 +84,7 @@ impl TimeFormat {
         TimeFormat::YearMonthName,
         TimeFormat::MonthNameYear,
         TimeFormat::YearWeek,
+        TimeFormat::DayMonthNameYear,
         TimeFormat::Unix,
     ];
 
@@ -126,7 +132,7 @@ impl TimeFormat {
         }
         if day_month_year(first).is_none() {
             return Err(format!(
-                "expected an ISO date (2024-03-17) or date-time (2024-03-17T08:30:00), YYYYMMDD, YYYYMMDDTHHMMSS (or YYYYMMDDHHMM), YYYY-MM, a year (1949), a quarter (1992 Q1), a month by name (1998 Jan, Jan 1998), an ISO week (2014 W01), a date with the year last (17/03/2024), or unix seconds, found {first:?}"
+                "expected an ISO date (2024-03-17) or date-time (2024-03-17T08:30:00), YYYYMMDD, YYYYMMDDTHHMMSS (or YYYYMMDDHHMM), YYYY-MM, a year (1949), a quarter (1992 Q1), a month by name (1998 Jan, Jan 1998, 01-Mar-2021), an ISO week (2014 W01), a date with the year last (17/03/2024, 17/03/24), or unix seconds, found {first:?}"
             ));
         }
         // The order of day and month: the one that reads a value the other cannot, or else
@@ -260,19 +266,26 @@ impl TimeFormat {
                     Some((y, t)) => (y, Some(t.trim())),
                     None => (rest, None),
                 };
-                if year.len() != 4 {
+                let date = NaiveDate::from_ymd_opt(full_year(year)?, month, day)?;
+                Some(seconds(date.and_time(clock(time)?)))
+            }
+            TimeFormat::DayMonthNameYear => {
+                // `01-Mar-2021`, `1 March 2021`, then an optional time after a space.
+                let mut parts = text.splitn(3, [' ', '-']);
+                let (day, name, rest) = (parts.next()?, parts.next()?, parts.next()?);
+                if !(1..=2).contains(&day.len()) || !all_digits(day) {
                     return None;
                 }
-                let date = NaiveDate::from_ymd_opt(year.parse().ok()?, month, day)?;
-                let time = match time {
-                    None => chrono::NaiveTime::MIN,
-                    // With `AM`/`PM` (`3/17/2024 8:30:00 PM`, as spreadsheets write them) or
-                    // a 24-hour clock.
-                    Some(t) => ["%I:%M:%S%.f %p", "%I:%M %p", "%H:%M:%S%.f", "%H:%M"]
-                        .iter()
-                        .find_map(|f| chrono::NaiveTime::parse_from_str(t, f).ok())?,
+                let (year, time) = match rest.split_once(' ') {
+                    Some((y, t)) => (y, Some(t.trim())),
+                    None => (rest, None),
                 };
-                Some(seconds(date.and_time(time)))
+                let date = NaiveDate::from_ymd_opt(
+                    full_year(year)?,
+                    month_named(name)?,
+                    day.parse().ok()?,
+                )?;
+                Some(seconds(date.and_time(clock(time)?)))
             }
             TimeFormat::Year => {
                 let text = match text.split_once('.') {
@@ -356,7 +369,7 @@ impl TimeFormat {
             TimeFormat::Unix => secs.to_string(),
             TimeFormat::UnixMillis => (secs * 1000).to_string(),
             // ISO, which no reader takes the wrong way round.
-            TimeFormat::DayFirst | TimeFormat::MonthFirst => {
+            TimeFormat::DayFirst | TimeFormat::MonthFirst | TimeFormat::DayMonthNameYear => {
                 t.format("%Y-%m-%dT%H:%M:%S").to_string()
             }
             TimeFormat::Year => t.format("%Y").to_string(),
@@ -368,6 +381,33 @@ impl TimeFormat {
                 format!("{} W{:02}", week.year(), week.week())
             }
         }
+    }
+}
+
+/// A year of four digits, or of two as POSIX's `%y` reads them (69-99: 1969-1999; 00-68:
+/// 2000-2068).
+fn full_year(text: &str) -> Option<i32> {
+    if !all_digits(text) {
+        return None;
+    }
+    let y: i32 = text.parse().ok()?;
+    match text.len() {
+        4 => Some(y),
+        2 if y >= 69 => Some(1900 + y),
+        2 => Some(2000 + y),
+        _ => None,
+    }
+}
+
+/// The time of day after a date, if any (midnight without one): a 24-hour clock (`08:30`,
+/// `08:30:00`, with fractional seconds) or a 12-hour one with `AM`/`PM` (`8:30:00 PM`, as
+/// spreadsheets write them).
+fn clock(time: Option<&str>) -> Option<chrono::NaiveTime> {
+    match time {
+        None => Some(chrono::NaiveTime::MIN),
+        Some(t) => ["%I:%M:%S%.f %p", "%I:%M %p", "%H:%M:%S%.f", "%H:%M"]
+            .iter()
+            .find_map(|f| chrono::NaiveTime::parse_from_str(t, f).ok()),
     }
 }
 
@@ -503,7 +543,8 @@ fn day_month_year(text: &str) -> Option<(u32, u32, &str)> {
             .flatten()
     };
     let year_digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-    (year_digits == 4).then_some((number(a)?, number(b)?, rest))
+    let ends = rest[year_digits..].is_empty() || rest[year_digits..].starts_with([' ', 'T']);
+    (matches!(year_digits, 2 | 4) && ends).then_some((number(a)?, number(b)?, rest))
 }
 
 fn seconds(t: NaiveDateTime) -> i64 {
@@ -958,9 +999,15 @@ mod tests {
         assert!(ambiguous.contains("cannot be told apart"), "{ambiguous}");
         let mixed = column(&["01/03/2024", "17/03/2024", "03/17/2024"]).unwrap_err();
         assert!(mixed.contains("some with the day first"), "{mixed}");
-        let unknown = column(&["17 March 2024"]).unwrap_err();
+        let unknown = column(&["17 Marc 2024"]).unwrap_err();
         assert!(unknown.contains("expected an ISO date"), "{unknown}");
-        for bad in ["17/03/24", "2024/3/", "17/03/2024 25:00", "32/01/2024"] {
+        for bad in [
+            "17/03/2024x",
+            "17/03/244",
+            "2024/3/",
+            "17/03/2024 25:00",
+            "32/01/2024",
+        ] {
             assert!(
                 [
                     TimeFormat::DayFirst,
@@ -1091,13 +1138,59 @@ mod tests {
                 day,
                 "2024-03-17T00:00:00",
             ),
+            // Two-digit years (Excel's short dates, European exports), read as POSIX's `%y`.
+            (
+                &["3/17/24 8:30", "3/18/24 8:30"],
+                TimeFormat::MonthFirst,
+                half_past,
+                "2024-03-17T08:30:00",
+            ),
+            (
+                &["17.03.24", "18.03.24"],
+                TimeFormat::DayFirst,
+                day,
+                "2024-03-17T00:00:00",
+            ),
+            (
+                &["31/12/69", "01/01/70"],
+                TimeFormat::DayFirst,
+                date(1969, 12, 31),
+                "1969-12-31T00:00:00",
+            ),
+            (
+                &["31/12/68"],
+                TimeFormat::DayFirst,
+                date(2068, 12, 31),
+                "2068-12-31T00:00:00",
+            ),
+            // A day, a month by name, the year (Oracle's and SAS's dates).
+            (
+                &["17-Mar-2024 08:30", "17-Mar-2024 09:00"],
+                TimeFormat::DayMonthNameYear,
+                half_past,
+                "2024-03-17T08:30:00",
+            ),
+            (
+                &["17 March 2024"],
+                TimeFormat::DayMonthNameYear,
+                day,
+                "2024-03-17T00:00:00",
+            ),
+            (
+                &["17-MAR-24 8:30 AM"],
+                TimeFormat::DayMonthNameYear,
+                half_past,
+                "2024-03-17T08:30:00",
+            ),
         ] {
             assert_eq!(column(values), Ok(format), "{values:?}");
             assert_eq!(format.parse(values[0]), Some(secs), "{values:?}");
             assert_eq!(format.format(secs), written, "{values:?}");
             // Written back in a form the format reads (dates with the year last: as ISO).
             let back = match format {
-                TimeFormat::DayFirst | TimeFormat::MonthFirst => TimeFormat::DateTime,
+                TimeFormat::DayFirst | TimeFormat::MonthFirst | TimeFormat::DayMonthNameYear => {
+                    TimeFormat::DateTime
+                }
                 f => f,
             };
             for v in values {
@@ -1169,6 +1262,10 @@ mod tests {
             "Juno 1998",
             "2014 W54",
             "98 Jan",
+            "32-Mar-2024",
+            "17-Mar-202",
+            "17-Marc-2024",
+            "17-Mar-2024 25:00",
             "2024-13",
         ] {
             assert!(

@@ -103,6 +103,15 @@ fn train_locked<B: AutodiffBackend>(
                 segment.series.repeated
             );
         }
+        if let [one] = &problem.segments[..] {
+            let (series, split) = (&one.series, one.split);
+            eprintln!(
+                "series: {}; validation from {}, test from {}",
+                series.describe(),
+                series.time_label(split.val_start),
+                series.time_label(split.test_start)
+            );
+        }
         if problem.segments.len() > 1 {
             eprintln!(
                 "{} series, {} training windows",
