@@ -1053,3 +1053,92 @@ fn size_keys_are_bounded_and_checked() {
     );
     assert!(config(&[]).check_memory(Some(1e9)).is_ok());
 }
+
+#[test]
+fn a_seasonal_index_where_the_swings_grow_with_the_level() {
+    // Hourly, a daily profile of any shape (a factor drawn for each hour) whose swings grow
+    // with a rising level (`y = level * profile * (1 + noise)`): divided by their seasonal
+    // index, the targets are forecast better than as they are, and `auto` keeps it.
+    use burn_rnn::app::forecast::problem::RunScalers;
+    use rand::{Rng, SeedableRng};
+    let _turn = turn();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let start = chrono::NaiveDate::from_ymd_opt(2024, 1, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
+    let profile: Vec<f64> = (0..24).map(|_| 0.4 + 1.2 * rng.random::<f64>()).collect();
+    let rows: Vec<String> = (0..2400usize)
+        .map(|t| {
+            let level = 100.0 * (t as f64 / 1200.0).exp();
+            let y = level * profile[t % 24] * (1.0 + 0.1 * standard_normal(&mut rng));
+            let time = start + chrono::Duration::hours(t as i64);
+            format!("{},{y}", time.format("%Y-%m-%dT%H:%M:%S"))
+        })
+        .collect();
+    let csv = tmp.path().join("growing.csv");
+    std::fs::write(&csv, format!("time,y\n{}\n", rows.join("\n"))).unwrap();
+    let config = |mode: &str| {
+        config(&[
+            &format!("data.csv={:?}", csv.display().to_string()),
+            "data.time=\"time\"",
+            "data.target=[\"y\"]",
+            "forecast.context=48",
+            "forecast.horizon=24",
+            "forecast.season=24",
+            "forecast.test=480",
+            "train.steps=1",
+            &format!("forecast.seasonal_index=\"{mode}\""),
+        ])
+    };
+    let (with_run, without_run) = (tmp.path().join("auto"), tmp.path().join("none"));
+    let with = train_and_backtest(&config("auto"), &with_run);
+    let without = train_and_backtest(&config("none"), &without_run);
+    let seasonal = |run: &Path, mode: &str| match read_scalers(&RunDir::new(run), &config(mode)) {
+        Ok(RunScalers::One(s)) => s.seasonal.len(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        (seasonal(&with_run, "auto"), seasonal(&without_run, "none")),
+        (1, 0)
+    );
+    assert!(
+        with.model.mase < 0.9 * without.model.mase,
+        "{} against {}",
+        with.model.mase,
+        without.model.mase
+    );
+    // The baselines read the targets as they are, whatever the model does.
+    assert_eq!(
+        (&with.naive, &with.seasonal_naive, &with.linear),
+        (&without.naive, &without.seasonal_naive, &without.linear)
+    );
+    // A table that starts five hours later: the phases come from the times, the forecast is
+    // the same.
+    let later = tmp.path().join("later.csv");
+    std::fs::write(&later, format!("time,y\n{}\n", rows[5..].join("\n"))).unwrap();
+    let device = Default::default();
+    let run = RunDir::new(&with_run);
+    let whole = forecast::<NdArray>(&run, "best", None, &device).unwrap();
+    assert_eq!(
+        forecast::<NdArray>(&run, "best", Some(&later), &device).unwrap(),
+        whole
+    );
+    assert_eq!(whole.lines().count(), 25);
+    // Forced on a series with a value below zero: an error naming the key.
+    let mut negative: Vec<String> = rows.clone();
+    negative[7] = format!("{},-1", rows[7].split(',').next().unwrap());
+    let bad = tmp.path().join("negative.csv");
+    std::fs::write(&bad, format!("time,y\n{}\n", negative.join("\n"))).unwrap();
+    let mut forced = config("multiplicative");
+    forced.data.csv = bad;
+    let e = train_forecaster::<B>(
+        &forced,
+        &options(&tmp.path().join("forced"), false, None),
+        &Default::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("forecast.seasonal_index"), "{e}");
+}

@@ -1,5 +1,5 @@
-//! Standard scaling of each column, fitted on the training part of the series only, stored with
-//! the run and inverted on output.
+//! Standard scaling of each column and a target's seasonal index, fitted on the training part
+//! of the series only, stored with the run and inverted on output.
 
 use serde::{Deserialize, Serialize};
 
@@ -49,9 +49,104 @@ impl Scaler {
     }
 }
 
+/// A multiplicative seasonal index: each step of the season's share of the level, for a
+/// series whose seasonal swings grow with it (demand, calls, visits). A value at step `s` divided
+/// by [`SeasonalIndex::factor`]`(s)` is deseasonalized; the phase of step `s` is `s % season`
+/// counted from the fitted series' first step, as seasonal naive reads a season back.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SeasonalIndex {
+    /// `[season]`: the mean of each phase's observed values over the fitted part, divided by
+    /// the mean of all of them.
+    pub factors: Vec<f64>,
+    /// The time (seconds since 1970) of the fitted series' first step, when its steps lie on a
+    /// calendar grid: another table's steps take their phases from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<i64>,
+}
+
+/// The smallest factor a seasonal index may have: dividing by less would blow a phase's values
+/// up (a phase that is almost always zero, as a solar panel's nights).
+pub const MIN_FACTOR: f64 = 1e-3;
+
+impl SeasonalIndex {
+    /// Fits `values[..end]` over the observed values, phase `s % season` for step `s`. `None`
+    /// when the season is shorter than 2 steps, a value is negative, a phase has fewer than two
+    /// observed values, or a factor is below [`MIN_FACTOR`].
+    pub fn fit(
+        values: &[f64],
+        observed: &[bool],
+        end: usize,
+        season: usize,
+    ) -> Option<SeasonalIndex> {
+        if season < 2 {
+            return None;
+        }
+        let (mut sums, mut counts) = (vec![0.0; season], vec![0usize; season]);
+        for s in (0..end.min(values.len())).filter(|&s| observed[s]) {
+            if values[s] < 0.0 {
+                return None;
+            }
+            sums[s % season] += values[s];
+            counts[s % season] += 1;
+        }
+        if counts.iter().any(|&c| c < 2) {
+            return None;
+        }
+        let total: usize = counts.iter().sum();
+        let mean = sums.iter().sum::<f64>() / total as f64;
+        let factors: Vec<f64> = sums
+            .iter()
+            .zip(&counts)
+            .map(|(s, &c)| s / c as f64 / mean)
+            .collect();
+        factors
+            .iter()
+            .all(|f| f.is_finite() && *f >= MIN_FACTOR)
+            .then_some(SeasonalIndex {
+                factors,
+                anchor: None,
+            })
+    }
+
+    /// The factor of step `s`.
+    pub fn factor(&self, s: usize) -> f64 {
+        self.factors[s % self.factors.len()]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_seasonal_index_is_each_phase_share_of_the_level() {
+        // Season 3, phases at 1x, 2x and 3x a level of 10: shares 0.5, 1 and 1.5 of the mean.
+        let v = [10.0, 20.0, 30.0, 10.0, 20.0, 30.0, 999.0];
+        let mut seen = [true; 7];
+        let ix = SeasonalIndex::fit(&v, &seen, 6, 3).unwrap();
+        for (f, want) in ix.factors.iter().zip([0.5, 1.0, 1.5]) {
+            assert!((f - want).abs() < 1e-12, "{:?}", ix.factors);
+        }
+        assert_eq!(ix.factor(7), ix.factors[1]);
+        // Each value divided by its factor: the level alone.
+        for (s, x) in v[..6].iter().enumerate() {
+            assert!((x / ix.factor(s) - 20.0).abs() < 1e-12);
+        }
+        // A phase seen once, a negative value, a season of one step, a phase of zeros: none.
+        seen[3] = false;
+        assert_eq!(SeasonalIndex::fit(&v, &seen, 6, 3), None);
+        assert_eq!(
+            SeasonalIndex::fit(&[1.0, -1.0, 2.0, 3.0], &[true; 4], 4, 2),
+            None
+        );
+        assert_eq!(SeasonalIndex::fit(&v, &[true; 7], 6, 1), None);
+        assert_eq!(
+            SeasonalIndex::fit(&[0.0, 5.0, 0.0, 6.0], &[true; 4], 4, 2),
+            None
+        );
+        // Zeros in a phase that is not always zero are values like any other.
+        assert!(SeasonalIndex::fit(&[0.0, 5.0, 2.0, 6.0], &[true; 4], 4, 2).is_some());
+    }
 
     #[test]
     fn fits_the_observed_training_part_only() {

@@ -6,7 +6,7 @@
 //! `horizon` steps `o .. o + H` of the future covariates and calendar features; it forecasts the
 //! targets at `o .. o + H`. Nothing at or after `o` of a target or a past covariate is read.
 
-use super::scale::Scaler;
+use super::scale::{Scaler, SeasonalIndex};
 use super::series::Series;
 use super::time::{Cycle, Frequency, YearHarmonics, calendar_cycles};
 
@@ -41,6 +41,14 @@ pub struct Scalers {
     pub past: Vec<Scaler>,
     /// One per future covariate.
     pub future: Vec<Scaler>,
+    /// One per target when the targets are deseasonalized (`forecast.seasonal_index`), else
+    /// none: a target's value at step `s` is divided by its index's factor of `s`, then scaled.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seasonal: Vec<SeasonalIndex>,
+    /// The phase of the season at step 0 of the series these scalers apply to (see
+    /// [`Scalers::align`]); 0 for the series they were fitted on.
+    #[serde(skip)]
+    pub phase: usize,
 }
 
 /// A column that cannot be scaled.
@@ -84,10 +92,14 @@ impl Scalers {
             (&series.past, &self.past),
             (&series.future, &self.future),
         ];
-        for (cols, scalers) in columns {
-            for (c, s) in cols.iter().zip(scalers) {
+        for (kind, (cols, scalers)) in columns.into_iter().enumerate() {
+            for (i, (c, s)) in cols.iter().zip(scalers).enumerate() {
                 for (step, &value) in c.values.iter().enumerate() {
-                    let distance = s.scale(value).abs();
+                    let distance = if kind == 0 {
+                        self.scale_target(i, step, value).abs()
+                    } else {
+                        s.scale(value).abs()
+                    };
                     if distance.is_nan() || distance > MAX_SCALED {
                         return Err(OutOfScale {
                             column: c.name.clone(),
@@ -118,7 +130,84 @@ impl Scalers {
             targets: fit(&series.targets)?,
             past: fit(&series.past)?,
             future: fit(&series.future)?,
+            seasonal: Vec::new(),
+            phase: 0,
         })
+    }
+
+    /// [`Scalers::fit`] with every target deseasonalized by its [`SeasonalIndex`] over the
+    /// steps `..end`, phase `s % season` for step `s`, its scaler fitted on the deseasonalized
+    /// values. `Ok(None)` when a target has no index (see [`SeasonalIndex::fit`]).
+    pub fn fit_seasonal(
+        series: &Series,
+        end: usize,
+        season: usize,
+    ) -> Result<Option<Scalers>, ConstantColumn> {
+        let Some(seasonal) = series
+            .targets
+            .iter()
+            .map(|c| SeasonalIndex::fit(&c.values, &c.observed, end, season))
+            .collect::<Option<Vec<_>>>()
+        else {
+            return Ok(None);
+        };
+        let mut deseasonalized = series.clone();
+        for (c, ix) in deseasonalized.targets.iter_mut().zip(&seasonal) {
+            for (s, v) in c.values.iter_mut().enumerate() {
+                *v /= ix.factor(s);
+            }
+        }
+        let mut scalers = Scalers::fit(&deseasonalized, end)?;
+        let anchor = match (&series.times, series.frequency) {
+            (Some(t), Some(_)) => t.first().copied(),
+            _ => None,
+        };
+        scalers.seasonal = seasonal
+            .into_iter()
+            .map(|ix| SeasonalIndex { anchor, ..ix })
+            .collect();
+        Ok(Some(scalers))
+    }
+
+    /// Sets the season's phase at step 0 of `series` (a table read for these scalers, which
+    /// may start before or after the one they were fitted on): from its first time's steps
+    /// since the fitted series' first, on a calendar grid; else step 0 is the fitted series'
+    /// (rows taken as steps: the table must start where the training table did). `Err` when
+    /// the first time is off the fitted series' grid.
+    pub fn align(&mut self, series: &Series) -> Result<(), String> {
+        let Some(ix) = self.seasonal.first() else {
+            return Ok(());
+        };
+        let season = ix.factors.len() as i64;
+        self.phase = match (ix.anchor, &series.times, series.frequency) {
+            (Some(anchor), Some(times), Some(f)) => {
+                let first = times.first().copied().unwrap_or(anchor);
+                let steps = f.steps_between(anchor, first).ok_or_else(|| {
+                    "its first time is off the grid of the series the seasonal index was fitted on"
+                        .to_string()
+                })?;
+                steps.rem_euclid(season) as usize
+            }
+            _ => 0,
+        };
+        Ok(())
+    }
+
+    /// Target `t`'s value `v` at step `s` of its series in scaled units.
+    pub fn scale_target(&self, t: usize, s: usize, v: f64) -> f64 {
+        let v = self
+            .seasonal
+            .get(t)
+            .map_or(v, |ix| v / ix.factor(s + self.phase));
+        self.targets[t].scale(v)
+    }
+
+    /// Target `t`'s scaled value `v` at step `s` of its series back in the target's units.
+    pub fn unscale_target(&self, t: usize, s: usize, v: f64) -> f64 {
+        let v = self.targets[t].unscale(v);
+        self.seasonal
+            .get(t)
+            .map_or(v, |ix| v * ix.factor(s + self.phase))
     }
 }
 
@@ -176,8 +265,20 @@ impl Frame {
                 known.push(phase.iter().map(|&p| angle(p).cos()).collect());
             }
         }
+        let targets = series
+            .targets
+            .iter()
+            .enumerate()
+            .map(|(t, c)| {
+                c.values
+                    .iter()
+                    .enumerate()
+                    .map(|(s, &v)| scalers.scale_target(t, s, v))
+                    .collect()
+            })
+            .collect();
         Frame {
-            targets: scaled(&series.targets, &scalers.targets),
+            targets,
             observed: series.targets.iter().map(|c| c.observed.clone()).collect(),
             past: scaled(&series.past, &scalers.past),
             known,

@@ -29,8 +29,8 @@ use crate::app::plot::finite_points;
 use crate::forecast::baselines::{Linear, naive, seasonal_naive};
 use crate::forecast::interval::{IntervalSum, central_intervals, residual_quantiles};
 use crate::forecast::metrics::{ScoreSum, Scores, seasonal_naive_mae};
-use crate::forecast::scale::Scaler;
 use crate::forecast::series::Series;
+use crate::forecast::window::Scalers;
 use crate::forecast::window::{Frame, WindowBuffers};
 use crate::model::Forecaster;
 
@@ -135,8 +135,8 @@ pub fn model_forecasts<B: Backend>(
 ) -> Forecasts {
     let mut all = Forecasts::default();
     for chunk in origins.chunks(CHUNK) {
-        let scalers = problem.target_scalers(chunk);
-        let f = forecast_windows(model, problem.windows(chunk), &scalers, levels, device);
+        let units = problem.target_units(chunk);
+        let f = forecast_windows(model, problem.windows(chunk), &units, levels, device);
         all.point.extend(f.point);
         if let Some(q) = f.quantiles {
             all.quantiles.get_or_insert_with(Vec::new).extend(q);
@@ -145,12 +145,13 @@ pub fn model_forecasts<B: Backend>(
     all
 }
 
-/// The model's forecasts of windows `w` in the targets' units, each window unscaled by its
-/// own series' `scalers` (quantiles at `levels` when it is probabilistic).
+/// The model's forecasts of windows `w` in the targets' units, window `i` unscaled by its own
+/// series' scalers from its origin in the series' steps, `units[i]` (quantiles at `levels` when
+/// it is probabilistic).
 pub fn forecast_windows<B: Backend>(
     model: &Forecaster<B>,
     w: WindowBuffers,
-    scalers: &[&[Scaler]],
+    units: &[(&Scalers, usize)],
     levels: &[f64],
     device: &B::Device,
 ) -> Forecasts {
@@ -173,7 +174,7 @@ pub fn forecast_windows<B: Backend>(
         let per_level: Vec<Vec<Vec<Vec<f64>>>> = (0..k)
             .map(|l| {
                 let column: Vec<f32> = q.iter().skip(l).step_by(k).copied().collect();
-                unscaled(&column, horizon, scalers)
+                unscaled(&column, horizon, units)
             })
             .collect();
         // [level][origin][step][target] -> [origin][step][target][level]
@@ -181,7 +182,7 @@ pub fn forecast_windows<B: Backend>(
             .map(|i| {
                 (0..horizon)
                     .map(|s| {
-                        (0..scalers[i].len())
+                        (0..units[i].0.targets.len())
                             .map(|t| per_level.iter().map(|f| f[i][s][t]).collect())
                             .collect()
                     })
@@ -190,27 +191,30 @@ pub fn forecast_windows<B: Backend>(
             .collect()
     });
     Forecasts {
-        point: unscaled(&flat(model.point(pred)), horizon, scalers),
+        point: unscaled(&flat(model.point(pred)), horizon, units),
         quantiles,
     }
 }
 
 /// Scaled forecasts `[windows, horizon, targets]` (flat) in the targets' units, window `i`
-/// unscaled by `scalers[i]`, nested.
-fn unscaled<T: Copy + Into<f64>>(
+/// unscaled by `units[i]` (its series' scalers, and its origin in the series' steps), nested.
+pub(super) fn unscaled<T: Copy + Into<f64>>(
     pred: &[T],
     horizon: usize,
-    scalers: &[&[Scaler]],
+    units: &[(&Scalers, usize)],
 ) -> Vec<Vec<Vec<f64>>> {
-    scalers
+    units
         .iter()
         .enumerate()
-        .map(|(i, targets)| {
-            let j = targets.len();
+        .map(|(i, &(scalers, origin))| {
+            let j = scalers.targets.len();
             (0..horizon)
                 .map(|k| {
                     (0..j)
-                        .map(|t| targets[t].unscale(pred[(i * horizon + k) * j + t].into()))
+                        .map(|t| {
+                            let v = pred[(i * horizon + k) * j + t].into();
+                            scalers.unscale_target(t, origin + k, v)
+                        })
                         .collect()
                 })
                 .collect()
@@ -329,7 +333,7 @@ fn linear_forecasts(
         out.extend(unscaled(
             &pred,
             problem.horizon,
-            &problem.target_scalers(chunk),
+            &problem.target_units(chunk),
         ));
     }
     Ok(out)
@@ -378,7 +382,13 @@ pub fn backtest<B: Backend>(
     let naive_f = naive_forecasts(&problem, &origins);
     let seasonal_f = seasonal_forecasts(&problem, &origins, season);
     let before_test = problem.before_test_origins();
-    let linear_f = linear_forecasts(&problem, &before_test, &origins)?;
+    // The linear baseline reads the targets as they are, never deseasonalized.
+    let raw_problem = match problem.is_deseasonalized() {
+        true => Some(problem.raw(config.data.calendar)?),
+        false => None,
+    };
+    let raw = raw_problem.as_ref().unwrap_or(&problem);
+    let linear_f = linear_forecasts(raw, &before_test, &origins)?;
     let forecasts = [model_forecasts.point, naive_f, seasonal_f, linear_f];
     // Every method's quantiles, [method][origin][step][target][level], for a probabilistic model.
     let intervals = match model_forecasts.quantiles {
@@ -391,7 +401,7 @@ pub fn backtest<B: Backend>(
             let naive_b = naive_forecasts(&problem, &before_test);
             let seasonal_b = seasonal_forecasts(&problem, &seasonal_from, season);
             let val = problem.val_origins();
-            let early = linear_forecasts(&problem, &problem.train_origins(), &val)?;
+            let early = linear_forecasts(raw, &raw.train_origins(), &val)?;
             let interval = |m: usize, errors: Vec<Vec<Vec<f64>>>| {
                 with_error_quantiles(&forecasts[m], &segment_of, &errors, levels)
             };

@@ -205,6 +205,26 @@ pub struct ForecastSection {
     /// increasing in (0, 1); pairs adding up to 1 are central intervals (0.1 and 0.9: 80%).
     #[serde(default = "default_quantiles")]
     pub quantiles: Vec<f64>,
+    /// Whether the targets are divided by a multiplicative seasonal index (each step of the
+    /// season's share of the level over the training part, step `s` in phase `s % season`)
+    /// before scaling, and multiplied back on output.
+    #[serde(default)]
+    pub seasonal_index: SeasonalIndexMode,
+}
+
+/// `forecast.seasonal_index`: whether the targets are deseasonalized by a multiplicative
+/// seasonal index ([`crate::forecast::scale::SeasonalIndex`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SeasonalIndexMode {
+    /// Where every target of a single series has one (values not negative, every phase seen
+    /// twice in the training part) and, with a linear base, the base validates better with it.
+    #[default]
+    Auto,
+    /// Always: an error where a target has none.
+    Multiplicative,
+    /// Never.
+    None,
 }
 
 fn default_quantiles() -> Vec<f64> {

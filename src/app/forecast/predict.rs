@@ -15,7 +15,6 @@ use crate::app::forecast::problem::{check_scale, read_members, shared_cycles};
 use crate::app::forecast::{
     ForecastError, RunScalers, local_base, read_config, read_local_bases, read_scalers,
 };
-use crate::forecast::scale::Scaler;
 use crate::forecast::series::Series;
 use crate::forecast::time::continue_rows;
 use crate::forecast::window::{Frame, Scalers, WindowBuffers};
@@ -62,7 +61,7 @@ pub fn forecast<B: Backend>(
     let mut w = WindowBuffers::default();
     let mut kept = Vec::new();
     let mut model = None;
-    for (id, mut series, scalers) in members {
+    for (id, mut series, mut scalers) in members {
         let label = id
             .as_ref()
             .map_or(String::new(), |id| format!(", series `{id}`"));
@@ -90,13 +89,16 @@ pub fn forecast<B: Backend>(
             }
             extend(&mut series, horizon - after);
         }
-        check_scale(&series, &scalers).map_err(|message| ForecastError::Unusable {
-            path: path.to_path_buf(),
-            message: match &id {
-                Some(id) => format!("series `{id}`: {message}"),
-                None => message,
-            },
-        })?;
+        scalers
+            .align(&series)
+            .and_then(|()| check_scale(&series, &scalers))
+            .map_err(|message| ForecastError::Unusable {
+                path: path.to_path_buf(),
+                message: match &id {
+                    Some(id) => format!("series `{id}`: {message}"),
+                    None => message,
+                },
+            })?;
         let frame = Frame::with_cycles(&series, &scalers, &cycles);
         if model.is_none() {
             model = Some(load_forecaster::<B>(
@@ -120,8 +122,8 @@ pub fn forecast<B: Backend>(
         });
     };
     let levels = &config.forecast.quantiles;
-    let target_scalers: Vec<&[Scaler]> = kept.iter().map(|(_, _, s)| &s.targets[..]).collect();
-    let f = forecast_windows(&model, w, &target_scalers, levels, device);
+    let units: Vec<(&Scalers, usize)> = kept.iter().map(|(_, series, s)| (s, series.len)).collect();
+    let f = forecast_windows(&model, w, &units, levels, device);
     f.check_finite(|i| match &kept[i].0 {
         Some(id) => format!("the end of series `{id}`"),
         None => "the end of the table".into(),

@@ -136,6 +136,64 @@ impl Problem {
         csv: Option<&Path>,
         scalers: Option<RunScalers>,
     ) -> Result<Problem, ForecastError> {
+        Problem::build(config, csv, scalers, false)
+    }
+
+    /// [`Problem::new`] with its scalers fitted anew, every target deseasonalized by its
+    /// seasonal index of `forecast.season` ([`Scalers::fit_seasonal`]); a series whose targets
+    /// have none is an error (a member of a long-format table: skipped, with a line).
+    pub fn deseasonalized(
+        config: &ForecastConfig,
+        csv: Option<&Path>,
+    ) -> Result<Problem, ForecastError> {
+        Problem::build(config, csv, None, true)
+    }
+
+    /// Whether its targets are deseasonalized.
+    pub fn is_deseasonalized(&self) -> bool {
+        self.segments.iter().any(|s| !s.scalers.seasonal.is_empty())
+    }
+
+    /// The same series and splits with their targets as they are (not deseasonalized), scaled
+    /// anew on each training part: what the linear baseline reads. Frame steps and origins are
+    /// the same as this problem's.
+    pub fn raw(&self, calendar: bool) -> Result<Problem, ForecastError> {
+        let cycles = shared_cycles(self.segments.iter().map(|s| &s.series), calendar);
+        let mut segments = Vec::with_capacity(self.segments.len());
+        let mut frames = Vec::with_capacity(self.segments.len());
+        for seg in &self.segments {
+            let scalers = Scalers::fit(&seg.series, seg.split.val_start).map_err(|e| {
+                ForecastError::Unusable {
+                    path: self.path.clone(),
+                    message: format!("{}{e}", seg.label()),
+                }
+            })?;
+            frames.push(Frame::with_cycles(&seg.series, &scalers, &cycles));
+            segments.push(Segment {
+                id: seg.id.clone(),
+                series: seg.series.clone(),
+                split: seg.split,
+                scalers,
+                offset: seg.offset,
+            });
+        }
+        Ok(Problem {
+            path: self.path.clone(),
+            segments,
+            skipped: self.skipped.clone(),
+            frame: Frame::concat(frames),
+            context: self.context,
+            horizon: self.horizon,
+            local_bases: None,
+        })
+    }
+
+    fn build(
+        config: &ForecastConfig,
+        csv: Option<&Path>,
+        scalers: Option<RunScalers>,
+        seasonal: bool,
+    ) -> Result<Problem, ForecastError> {
         let path = csv.unwrap_or(&config.data.csv);
         let members = read_members(config, path)?;
         let cycles = shared_cycles(members.iter().map(|(_, s)| s), config.data.calendar);
@@ -178,9 +236,20 @@ impl Problem {
                         message: "the run's scalers.json does not match data.series (one series against many)".into(),
                     });
                 }
+                (None, _) if seasonal => match Scalers::fit_seasonal(&series, val_start, f.season) {
+                    Ok(Some(s)) => Ok(s),
+                    Ok(None) => Err(format!(
+                        "forecast.seasonal_index = \"multiplicative\": a target has no seasonal index of forecast.season = {} over the training part (a negative value, a phase seen fewer than twice, or a phase whose mean is near zero); set it to \"none\"",
+                        f.season
+                    )),
+                    Err(e) => Err(e.to_string()),
+                },
                 (None, _) => Scalers::fit(&series, val_start).map_err(|e| e.to_string()),
             }
-            .and_then(|s| check_scale(&series, &s).map(|()| s));
+            .and_then(|mut s| {
+                s.align(&series)?;
+                check_scale(&series, &s).map(|()| s)
+            });
             match (fitted, length, id) {
                 (Ok(scalers), None, id) => {
                     let frame = Frame::with_cycles(&series, &scalers, &cycles);
@@ -349,11 +418,15 @@ impl Problem {
             .collect()
     }
 
-    /// The target scalers of the segment of each origin in `origins` (frame steps).
-    pub fn target_scalers(&self, origins: &[usize]) -> Vec<&[crate::forecast::scale::Scaler]> {
+    /// The scalers of the segment of each origin in `origins` (frame steps) and the origin in
+    /// the segment's own steps: what a forecast from it is unscaled with.
+    pub fn target_units(&self, origins: &[usize]) -> Vec<(&Scalers, usize)> {
         origins
             .iter()
-            .map(|&o| &self.segments[self.segment_of(o).0].scalers.targets[..])
+            .map(|&o| {
+                let (seg, local) = self.segment_of(o);
+                (&self.segments[seg].scalers, local)
+            })
             .collect()
     }
 

@@ -19,7 +19,7 @@ use rand::{Rng, SeedableRng};
 use crate::app::checkpoint::history;
 use crate::app::checkpoint::record::{load_module, load_record, module_bytes, record_bytes};
 use crate::app::checkpoint::{RunDir, TrainState, write_atomic};
-use crate::app::forecast::config::ForecastConfig;
+use crate::app::forecast::config::{Base, ForecastConfig, SeasonalIndexMode};
 use crate::app::forecast::problem::{Problem, evenly};
 use crate::app::forecast::{ForecastError, METRICS_HEADER};
 use crate::app::optimiser::{WithOptimiser, with_optimiser};
@@ -89,6 +89,22 @@ fn train_locked<B: AutodiffBackend>(
         None
     };
     let mut problem = Problem::new(&config, None, saved_scalers)?;
+    // The seasonal index: on resume as the run saved it (with its scalers); else as
+    // `forecast.seasonal_index` says, "auto" choosing by the linear base's validation.
+    let mut chosen_fits = None;
+    let mut seasonal_line = None;
+    if !options.resume {
+        match config.forecast.seasonal_index {
+            SeasonalIndexMode::Multiplicative => problem = Problem::deseasonalized(&config, None)?,
+            SeasonalIndexMode::Auto
+                if config.model.base == Base::Linear && config.data.series.is_none() =>
+            {
+                let (p, fits, line) = choose_seasonal_index(&config, problem)?;
+                (problem, chosen_fits, seasonal_line) = (p, Some(fits), line);
+            }
+            _ => {}
+        }
+    }
     if options.progress != Progress::Quiet {
         for line in &problem.skipped {
             eprintln!("{line}");
@@ -132,7 +148,15 @@ fn train_locked<B: AutodiffBackend>(
         problem.local_bases = Some(training);
         local_saved = Some(saved);
     } else if model.linear_base.is_some() {
-        let f = LinearFits::of(&config, &problem, options.progress)?;
+        let f = match chosen_fits.take() {
+            Some(f) => f,
+            None => LinearFits::of(&config, &problem, options.progress)?,
+        };
+        if options.progress != Progress::Quiet {
+            for line in seasonal_line.iter().chain([&f.line]) {
+                eprintln!("{line}");
+            }
+        }
         model = model.with_linear_base(&f.training);
         fits = Some(f);
     }
@@ -183,6 +207,8 @@ struct LinearFits {
     terms: Terms,
     /// The validation's choice of terms and penalty.
     choice: Choice,
+    /// What was chosen and why, in a line (empty when fitted quietly).
+    line: String,
 }
 
 impl LinearFits {
@@ -218,6 +244,7 @@ impl LinearFits {
             &terms,
         )
         .ok_or_else(too_short)?;
+        let mut line = String::new();
         if progress != Progress::Quiet {
             // Each choice offered, with the validation error of the best fit that made the
             // other one.
@@ -265,7 +292,7 @@ impl LinearFits {
                 })
             })
             .collect();
-            eprintln!(
+            line = format!(
                 "linear base: least squares, ridge {:e}{choices} (chosen on the validation part); checkpoints refit on {} windows",
                 v.choice.ridge,
                 train.len() + more.len()
@@ -278,8 +305,78 @@ impl LinearFits {
             saved,
             terms,
             choice,
+            line,
         })
     }
+}
+
+/// The mean absolute error of `fit`'s forecasts of `problem`'s validation windows over their
+/// observed targets, in the targets' units divided by `raw`'s scales (each target's standard
+/// deviation over its training part as it is, not deseasonalized): the same measure for a
+/// problem and its deseasonalized twin.
+fn validation_mae_as_is(problem: &Problem, fit: &Linear, raw: &Problem) -> f64 {
+    let origins = problem.val_origins();
+    let (mut sum, mut count) = (0.0, 0.0);
+    for chunk in origins.chunks(256) {
+        let pred = fit.predict(&problem.windows(chunk));
+        let units = problem.target_units(chunk);
+        let forecasts = super::backtest::unscaled(&pred, problem.horizon, &units);
+        for (&o, f) in chunk.iter().zip(&forecasts) {
+            let (seg, local) = problem.segment_of(o);
+            let series = &problem.segments[seg].series;
+            let scales = &raw.segments[seg].scalers.targets;
+            for (k, values) in f.iter().enumerate() {
+                for (t, col) in series.targets.iter().enumerate() {
+                    if col.observed[local + k] {
+                        sum += (col.values[local + k] - values[t]).abs() / scales[t].std;
+                        count += 1.0;
+                    }
+                }
+            }
+        }
+    }
+    if count > 0.0 {
+        sum / count
+    } else {
+        f64::INFINITY
+    }
+}
+
+/// How much better than without it a linear base must validate with a seasonal index for
+/// `forecast.seasonal_index = "auto"` to keep it: differences of a percent or two are the
+/// validation part's noise (a price's weekdays, an irregular cycle's phases).
+pub const SEASONAL_INDEX_MARGIN: f64 = 0.025;
+
+/// `forecast.seasonal_index = "auto"` for a single series with a linear base: the
+/// deseasonalized problem and its base where its base validates at least
+/// [`SEASONAL_INDEX_MARGIN`] better than `problem`'s, else `problem` and its; with a line saying which, and both validation errors. `problem` as
+/// it is (and no line) where its targets have no seasonal index.
+fn choose_seasonal_index(
+    config: &ForecastConfig,
+    problem: Problem,
+) -> Result<(Problem, LinearFits, Option<String>), ForecastError> {
+    let without = LinearFits::of(config, &problem, Progress::Lines)?;
+    let Ok(deseasonalized) = Problem::deseasonalized(config, None) else {
+        return Ok((problem, without, None));
+    };
+    let with = LinearFits::of(config, &deseasonalized, Progress::Lines)?;
+    let e_without = validation_mae_as_is(&problem, &without.training, &problem);
+    let e_with = validation_mae_as_is(&deseasonalized, &with.training, &problem);
+    let kept = e_with < e_without * (1.0 - SEASONAL_INDEX_MARGIN);
+    let line = format!(
+        "seasonal index: {} (multiplicative, each of the season's {} steps; validation MAE {e_with:.4} with, {e_without:.4} without, in the targets' scale)",
+        if kept {
+            "the targets divided by it"
+        } else {
+            "none"
+        },
+        config.forecast.season
+    );
+    Ok(if kept {
+        (deseasonalized, with, Some(line))
+    } else {
+        (problem, without, Some(line))
+    })
 }
 
 /// Whether a linear base fitted on the windows of `origins` is offered to fit the change from
