@@ -363,15 +363,17 @@ fn choose_seasonal_index(
     let e_without = validation_mae_as_is(&problem, &without.training, &problem);
     let e_with = validation_mae_as_is(&deseasonalized, &with.training, &problem);
     let kept = e_with < e_without * (1.0 - SEASONAL_INDEX_MARGIN);
-    let line = format!(
-        "seasonal index: {} (multiplicative, each of the season's {} steps; validation MAE {e_with:.4} with, {e_without:.4} without, in the targets' scale)",
-        if kept {
-            "the targets divided by it"
-        } else {
-            "none"
-        },
-        config.forecast.season
-    );
+    let season = config.forecast.season;
+    let line = if kept {
+        format!(
+            "seasonal index: the targets divided by a multiplicative index of the season's {season} steps (validation MAE {e_with:.4} with, {e_without:.4} without, in the targets' scale)"
+        )
+    } else {
+        format!(
+            "seasonal index: none (with a multiplicative index of the season's {season} steps the validation MAE is {e_with:.4} against {e_without:.4}, in the targets' scale; it must be {}% better)",
+            SEASONAL_INDEX_MARGIN * 100.0
+        )
+    };
     Ok(if kept {
         (deseasonalized, with, Some(line))
     } else {
