@@ -757,6 +757,11 @@ fn many_series_in_one_long_table() {
             &|v| v["series"]["south"]["targets"] = serde_json::json!([]),
             "scalers.json: damaged: series `south`: 0 scaler(s) in `targets`, the config has 1",
         ),
+        (
+            "scalers.json",
+            &|v| v["series"]["north"]["seasonal"] = serde_json::json!([{"factors": [1.0, -2.0]}]),
+            "scalers.json: damaged: series `north`: a seasonal index holds 2 factor(s), Some(-2.0)",
+        ),
     ] {
         for got in edit(file, change) {
             assert!(got.contains(want), "{want:?} not in {got:?}");

@@ -312,7 +312,7 @@ pub struct TrainSection {
 }
 
 fn default_min_improvement() -> f64 {
-    0.05
+    0.15
 }
 
 fn default_batch() -> usize {

@@ -233,6 +233,25 @@ pub fn read_scalers(run: &RunDir, config: &ForecastConfig) -> Result<RunScalers,
                 )));
             }
         }
+        if !s.seasonal.is_empty() && s.seasonal.len() != s.targets.len() {
+            return Err(damaged(format!(
+                "{of}{} seasonal index(es), the config has {} target(s)",
+                s.seasonal.len(),
+                s.targets.len()
+            )));
+        }
+        let season = s.seasonal.first().map_or(0, |ix| ix.factors.len());
+        let usable = |f: &f64| f.is_finite() && *f >= crate::forecast::scale::MIN_FACTOR;
+        if let Some(ix) = s.seasonal.iter().find(|ix| {
+            ix.factors.len() < 2 || ix.factors.len() != season || !ix.factors.iter().all(usable)
+        }) {
+            return Err(damaged(format!(
+                "{of}a seasonal index holds {} factor(s), {:?}: expected one per step of the season, the same for every target, each finite and at least {}",
+                ix.factors.len(),
+                ix.factors.iter().find(|f| !usable(f)),
+                crate::forecast::scale::MIN_FACTOR
+            )));
+        }
     }
     Ok(scalers)
 }

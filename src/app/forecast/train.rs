@@ -349,8 +349,9 @@ pub const SEASONAL_INDEX_MARGIN: f64 = 0.025;
 
 /// `forecast.seasonal_index = "auto"` for a single series with a linear base: the
 /// deseasonalized problem and its base where its base validates at least
-/// [`SEASONAL_INDEX_MARGIN`] better than `problem`'s, else `problem` and its; with a line saying which, and both validation errors. `problem` as
-/// it is (and no line) where its targets have no seasonal index.
+/// [`SEASONAL_INDEX_MARGIN`] better than `problem`'s, else `problem` and its; with a line
+/// saying which, and both validation errors. `problem` as it is (and no line) where its
+/// targets have no seasonal index.
 fn choose_seasonal_index(
     config: &ForecastConfig,
     problem: Problem,
