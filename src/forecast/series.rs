@@ -155,11 +155,11 @@ const MISSING: [&str; 16] = [
 ];
 
 impl Series {
-    /// Step `i`'s time as the time column writes it, or `step N` (1-based) without one.
+    /// Step `i`'s time as the time column writes it, or its number (from 0) without one.
     pub fn time_label(&self, i: usize) -> String {
         match (&self.times, self.format) {
             (Some(t), Some(f)) if i < t.len() => f.format(t[i]),
-            _ => format!("step {}", i + 1),
+            _ => i.to_string(),
         }
     }
 

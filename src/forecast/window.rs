@@ -87,28 +87,26 @@ impl Scalers {
     /// Checks that every value of `series` lies within [`MAX_SCALED`] standard deviations of
     /// its column's training mean.
     pub fn check(&self, series: &Series) -> Result<(), OutOfScale> {
-        let columns = [
-            (&series.targets, &self.targets),
-            (&series.past, &self.past),
-            (&series.future, &self.future),
-        ];
-        for (kind, (cols, scalers)) in columns.into_iter().enumerate() {
-            for (i, (c, s)) in cols.iter().zip(scalers).enumerate() {
-                for (step, &value) in c.values.iter().enumerate() {
-                    let distance = if kind == 0 {
-                        self.scale_target(i, step, value).abs()
-                    } else {
-                        s.scale(value).abs()
-                    };
-                    if distance.is_nan() || distance > MAX_SCALED {
-                        return Err(OutOfScale {
-                            column: c.name.clone(),
-                            step,
-                            value,
-                            distance,
-                        });
-                    }
+        let column = |c: &super::series::Column, scaled: &dyn Fn(usize, f64) -> f64| {
+            for (step, &value) in c.values.iter().enumerate() {
+                let distance = scaled(step, value).abs();
+                if distance.is_nan() || distance > MAX_SCALED {
+                    return Err(OutOfScale {
+                        column: c.name.clone(),
+                        step,
+                        value,
+                        distance,
+                    });
                 }
+            }
+            Ok(())
+        };
+        for (t, c) in series.targets.iter().enumerate() {
+            column(c, &|step, v| self.scale_target(t, step, v))?;
+        }
+        for (cols, scalers) in [(&series.past, &self.past), (&series.future, &self.future)] {
+            for (c, s) in cols.iter().zip(scalers) {
+                column(c, &|_, v| s.scale(v))?;
             }
         }
         Ok(())

@@ -29,9 +29,7 @@ use crate::app::plot::finite_points;
 use crate::forecast::baselines::{Linear, naive, seasonal_naive};
 use crate::forecast::interval::{IntervalSum, central_intervals, residual_quantiles};
 use crate::forecast::metrics::{ScoreSum, Scores, seasonal_naive_mae};
-use crate::forecast::series::Series;
-use crate::forecast::window::Scalers;
-use crate::forecast::window::{Frame, WindowBuffers};
+use crate::forecast::window::{Frame, Scalers, WindowBuffers};
 use crate::model::Forecaster;
 
 /// The scores of the backtest, as `backtest.json` holds them. For a long-format table every
@@ -374,7 +372,7 @@ pub fn backtest<B: Backend>(
         format!(
             "{}origin {}",
             segment.label(),
-            time_label(&segment.series, local)
+            segment.series.time_label(local)
         )
     })?;
     let probabilistic = model_forecasts.quantiles.is_some();
@@ -384,7 +382,7 @@ pub fn backtest<B: Backend>(
     let before_test = problem.before_test_origins();
     // The linear baseline reads the targets as they are, never deseasonalized.
     let raw_problem = match problem.is_deseasonalized() {
-        true => Some(problem.raw(config.data.calendar)?),
+        true => Some(problem.raw()?),
         false => None,
     };
     let raw = raw_problem.as_ref().unwrap_or(&problem);
@@ -461,9 +459,9 @@ pub fn backtest<B: Backend>(
                 };
                 row += &format!(
                     "{},{},{},{},{}",
-                    time_label(series, local),
+                    series.time_label(local),
                     k + 1,
-                    time_label(series, s),
+                    series.time_label(s),
                     col.name,
                     if observed {
                         format!("{actual}")
@@ -629,14 +627,6 @@ struct View<'a> {
     horizon: usize,
 }
 
-/// The time of step `s` as the table writes it (its step number without a time column).
-pub fn time_label(series: &Series, s: usize) -> String {
-    match (&series.times, series.format) {
-        (Some(times), Some(format)) if s < times.len() => format.format(times[s]),
-        _ => s.to_string(),
-    }
-}
-
 /// The backtest as a table: one row per method, MAE, RMSE, sMAPE and MASE, and for interval
 /// forecasts the quantile loss and each central interval's coverage.
 pub fn table(b: &Backtest) -> String {
@@ -755,7 +745,7 @@ fn plot(
         } else {
             "step"
         })
-        .x_label_formatter(&|s| time_label(series, *s))
+        .x_label_formatter(&|s| series.time_label(*s))
         .y_desc(col.name.as_str())
         .draw()
         .map_err(e)?;

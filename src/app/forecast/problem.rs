@@ -123,6 +123,8 @@ pub struct Problem {
     pub context: usize,
     /// Steps forecast.
     pub horizon: usize,
+    /// The calendar cycles every segment's frame holds.
+    cycles: Vec<crate::forecast::time::Cycle>,
     /// Each segment's own linear base, when the model forecasts from them (a long-format table
     /// with `model.base = "linear"`): the windows then carry their base forecasts.
     pub local_bases: Option<Vec<Linear>>,
@@ -136,17 +138,22 @@ impl Problem {
         csv: Option<&Path>,
         scalers: Option<RunScalers>,
     ) -> Result<Problem, ForecastError> {
-        Problem::build(config, csv, scalers, false)
+        Problem::build(config, csv, scalers)
     }
 
-    /// [`Problem::new`] with its scalers fitted anew, every target deseasonalized by its
-    /// seasonal index of `forecast.season` ([`Scalers::fit_seasonal`]); a series whose targets
-    /// have none is an error (a member of a long-format table: skipped, with a line).
-    pub fn deseasonalized(
-        config: &ForecastConfig,
-        csv: Option<&Path>,
-    ) -> Result<Problem, ForecastError> {
-        Problem::build(config, csv, None, true)
+    /// The same series and splits with every target deseasonalized by its seasonal index of
+    /// `season` ([`Scalers::fit_seasonal`]), scaled anew on each training part; a series whose
+    /// targets have none is an error (a member of a long-format table: skipped, with a line).
+    pub fn deseasonalized(&self, season: usize) -> Result<Problem, ForecastError> {
+        self.rescaled(true, |seg| {
+            match Scalers::fit_seasonal(&seg.series, seg.split.val_start, season) {
+                Ok(Some(s)) => Ok(s),
+                Ok(None) => Err(format!(
+                    "forecast.seasonal_index = \"multiplicative\": a target has no seasonal index of forecast.season = {season} over the training part (a negative value, a phase seen fewer than twice, or a phase whose mean is near zero); set it to \"none\""
+                )),
+                Err(e) => Err(e.to_string()),
+            }
+        })
     }
 
     /// Whether its targets are deseasonalized.
@@ -157,33 +164,67 @@ impl Problem {
     /// The same series and splits with their targets as they are (not deseasonalized), scaled
     /// anew on each training part: what the linear baseline reads. Frame steps and origins are
     /// the same as this problem's.
-    pub fn raw(&self, calendar: bool) -> Result<Problem, ForecastError> {
-        let cycles = shared_cycles(self.segments.iter().map(|s| &s.series), calendar);
-        let mut segments = Vec::with_capacity(self.segments.len());
-        let mut frames = Vec::with_capacity(self.segments.len());
+    pub fn raw(&self) -> Result<Problem, ForecastError> {
+        self.rescaled(false, |seg| {
+            Scalers::fit(&seg.series, seg.split.val_start).map_err(|e| e.to_string())
+        })
+    }
+
+    /// The same series and splits scaled by `fit` (then checked as [`Problem::new`] checks
+    /// them); a series `fit` cannot scale is an error, or, when `skip` is set and it is a member
+    /// of a long-format table, left out with a line naming it.
+    fn rescaled(
+        &self,
+        skip: bool,
+        fit: impl Fn(&Segment) -> Result<Scalers, String>,
+    ) -> Result<Problem, ForecastError> {
+        let (mut segments, mut frames, mut skipped) =
+            (Vec::new(), Vec::new(), self.skipped.clone());
+        let mut offset = 0;
         for seg in &self.segments {
-            let scalers = Scalers::fit(&seg.series, seg.split.val_start).map_err(|e| {
-                ForecastError::Unusable {
-                    path: self.path.clone(),
-                    message: format!("{}{e}", seg.label()),
+            let scalers = fit(seg).and_then(|s| check_scale(&seg.series, &s).map(|()| s));
+            let scalers = match (scalers, &seg.id) {
+                (Ok(s), _) => s,
+                (Err(reason), Some(name)) if skip => {
+                    skipped.push(format!(
+                        "series `{name}` skipped: {} steps of history; {reason}",
+                        seg.series.len
+                    ));
+                    continue;
                 }
-            })?;
-            frames.push(Frame::with_cycles(&seg.series, &scalers, &cycles));
+                (Err(message), _) => {
+                    return Err(ForecastError::Unusable {
+                        path: self.path.clone(),
+                        message: format!("{}{message}", seg.label()),
+                    });
+                }
+            };
+            let frame = Frame::with_cycles(&seg.series, &scalers, &self.cycles);
+            let steps = frame.steps;
+            frames.push(frame);
             segments.push(Segment {
                 id: seg.id.clone(),
                 series: seg.series.clone(),
                 split: seg.split,
                 scalers,
-                offset: seg.offset,
+                offset,
+            });
+            offset += steps;
+        }
+        if segments.is_empty() {
+            return Err(ForecastError::NoSeries {
+                path: self.path.clone(),
+                skipped: skipped.join("; "),
             });
         }
         Ok(Problem {
             path: self.path.clone(),
             segments,
-            skipped: self.skipped.clone(),
+            skipped,
             frame: Frame::concat(frames),
             context: self.context,
             horizon: self.horizon,
+            cycles: self.cycles.clone(),
             local_bases: None,
         })
     }
@@ -192,7 +233,6 @@ impl Problem {
         config: &ForecastConfig,
         csv: Option<&Path>,
         scalers: Option<RunScalers>,
-        seasonal: bool,
     ) -> Result<Problem, ForecastError> {
         let path = csv.unwrap_or(&config.data.csv);
         let members = read_members(config, path)?;
@@ -236,14 +276,6 @@ impl Problem {
                         message: "the run's scalers.json does not match data.series (one series against many)".into(),
                     });
                 }
-                (None, _) if seasonal => match Scalers::fit_seasonal(&series, val_start, f.season) {
-                    Ok(Some(s)) => Ok(s),
-                    Ok(None) => Err(format!(
-                        "forecast.seasonal_index = \"multiplicative\": a target has no seasonal index of forecast.season = {} over the training part (a negative value, a phase seen fewer than twice, or a phase whose mean is near zero); set it to \"none\"",
-                        f.season
-                    )),
-                    Err(e) => Err(e.to_string()),
-                },
                 (None, _) => Scalers::fit(&series, val_start).map_err(|e| e.to_string()),
             }
             .and_then(|mut s| {
@@ -302,6 +334,7 @@ impl Problem {
             frame: Frame::concat(frames),
             context,
             horizon,
+            cycles,
             local_bases: None,
         })
     }

@@ -95,7 +95,9 @@ fn train_locked<B: AutodiffBackend>(
     let mut seasonal_line = None;
     if !options.resume {
         match config.forecast.seasonal_index {
-            SeasonalIndexMode::Multiplicative => problem = Problem::deseasonalized(&config, None)?,
+            SeasonalIndexMode::Multiplicative => {
+                problem = problem.deseasonalized(config.forecast.season)?;
+            }
             SeasonalIndexMode::Auto
                 if config.model.base == Base::Linear && config.data.series.is_none() =>
             {
@@ -121,11 +123,15 @@ fn train_locked<B: AutodiffBackend>(
         }
         if let [one] = &problem.segments[..] {
             let (series, split) = (&one.series, one.split);
+            let at = |i: usize| match series.times {
+                Some(_) => series.time_label(i),
+                None => format!("step {i}"),
+            };
             eprintln!(
                 "series: {}; validation from {}, test from {}",
                 series.describe(),
-                series.time_label(split.val_start),
-                series.time_label(split.test_start)
+                at(split.val_start),
+                at(split.test_start)
             );
         }
         if problem.segments.len() > 1 {
@@ -357,7 +363,7 @@ fn choose_seasonal_index(
     problem: Problem,
 ) -> Result<(Problem, LinearFits, Option<String>), ForecastError> {
     let without = LinearFits::of(config, &problem, Progress::Lines)?;
-    let Ok(deseasonalized) = Problem::deseasonalized(config, None) else {
+    let Ok(deseasonalized) = problem.deseasonalized(config.forecast.season) else {
         return Ok((problem, without, None));
     };
     let with = LinearFits::of(config, &deseasonalized, Progress::Lines)?;
