@@ -1147,3 +1147,62 @@ fn a_seasonal_index_where_the_swings_grow_with_the_level() {
     .to_string();
     assert!(e.contains("forecast.seasonal_index"), "{e}");
 }
+
+#[test]
+fn rows_as_steps_take_the_seasonal_index_phases_from_the_first_time() {
+    // Business hours (9:00-17:00 on weekdays) read with rows as steps, a daily profile of nine
+    // rows divided out by a forced seasonal index: a table holding the training table's first
+    // time forecasts as it does, wherever it starts; one starting later is an error naming that
+    // time, not phases counted from a wrong row.
+    use rand::{Rng, SeedableRng};
+    let _turn = turn();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+    let profile: Vec<f64> = (0..9).map(|_| 0.4 + 1.2 * rng.random::<f64>()).collect();
+    let monday = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap();
+    let rows: Vec<String> = (0..7 * 30)
+        .map(|d| monday + chrono::Duration::days(d))
+        .filter(|d| chrono::Datelike::weekday(d).number_from_monday() <= 5)
+        .flat_map(|d| (9..18).map(move |h| d.and_hms_opt(h, 0, 0).unwrap()))
+        .enumerate()
+        .map(|(t, time)| {
+            let y = (100.0 + t as f64 / 10.0) * profile[t % 9] * (1.0 + 0.05 * rng.random::<f64>());
+            format!("{},{y}", time.format("%Y-%m-%d %H:%M"))
+        })
+        .collect();
+    let table = |name: &str, from: usize| {
+        let path = tmp.path().join(name);
+        std::fs::write(&path, format!("time,y\n{}\n", rows[from..].join("\n"))).unwrap();
+        path
+    };
+    let csv = table("hours.csv", 18);
+    let config = config(&[
+        &format!("data.csv={:?}", csv.display().to_string()),
+        "data.time=\"time\"",
+        "data.target=[\"y\"]",
+        "data.gaps=\"ignore\"",
+        "forecast.context=18",
+        "forecast.horizon=9",
+        "forecast.season=9",
+        "forecast.test=90",
+        "train.steps=1",
+        "forecast.seasonal_index=\"multiplicative\"",
+    ]);
+    let out = tmp.path().join("run");
+    train_and_backtest(&config, &out);
+    let (run, device) = (RunDir::new(&out), Default::default());
+    let whole = forecast::<NdArray>(&run, "best", None, &device).unwrap();
+    let earlier = table("earlier.csv", 4);
+    assert_eq!(
+        forecast::<NdArray>(&run, "best", Some(&earlier), &device).unwrap(),
+        whole
+    );
+    let later = table("later.csv", 23);
+    let e = forecast::<NdArray>(&run, "best", Some(&later), &device)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("later.csv") && e.contains("2024-01-03T09:00:00") && e.contains("data.gaps"),
+        "{e}"
+    );
+}

@@ -58,8 +58,9 @@ pub struct SeasonalIndex {
     /// `[season]`: the mean of each phase's observed values over the fitted part, divided by
     /// the mean of all of them.
     pub factors: Vec<f64>,
-    /// The time (seconds since 1970) of the fitted series' first step, when its steps lie on a
-    /// calendar grid: another table's steps take their phases from it.
+    /// The time (seconds since 1970) of the fitted series' first step, when it has times:
+    /// another table's steps take their phases from it (on a calendar grid, or counting rows
+    /// from the row with this time where rows are taken as steps).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anchor: Option<i64>,
 }

@@ -156,10 +156,7 @@ impl Scalers {
             }
         }
         let mut scalers = Scalers::fit(&deseasonalized, end)?;
-        let anchor = match (&series.times, series.frequency) {
-            (Some(t), Some(_)) => t.first().copied(),
-            _ => None,
-        };
+        let anchor = series.times.as_ref().and_then(|t| t.first().copied());
         scalers.seasonal = seasonal
             .into_iter()
             .map(|ix| SeasonalIndex { anchor, ..ix })
@@ -169,25 +166,36 @@ impl Scalers {
 
     /// Sets the season's phase at step 0 of `series` (a table read for these scalers, which
     /// may start before or after the one they were fitted on): from its first time's steps
-    /// since the fitted series' first, on a calendar grid; else step 0 is the fitted series'
-    /// (rows taken as steps: the table must start where the training table did). `Err` when
-    /// the first time is off the fitted series' grid.
+    /// since the fitted series' first, on a calendar grid; with rows taken as steps, from the
+    /// row holding the fitted series' first time; without times, step 0 is the fitted series'.
+    /// `Err` when the first time is off the fitted series' grid, or, rows taken as steps, no
+    /// row holds the fitted series' first time (the rows before this table's first are
+    /// unknown, so its phases are).
     pub fn align(&mut self, series: &Series) -> Result<(), String> {
         let Some(ix) = self.seasonal.first() else {
             return Ok(());
         };
         let season = ix.factors.len() as i64;
-        self.phase = match (ix.anchor, &series.times, series.frequency) {
+        let steps = match (ix.anchor, &series.times, series.frequency) {
             (Some(anchor), Some(times), Some(f)) => {
                 let first = times.first().copied().unwrap_or(anchor);
-                let steps = f.steps_between(anchor, first).ok_or_else(|| {
+                f.steps_between(anchor, first).ok_or_else(|| {
                     "its first time is off the grid of the series the seasonal index was fitted on"
                         .to_string()
+                })?
+            }
+            (Some(anchor), Some(times), None) => {
+                let row = times.iter().position(|&t| t == anchor).ok_or_else(|| {
+                    let first = series.format.map_or(anchor.to_string(), |f| f.format(anchor));
+                    format!(
+                        "with rows taken as steps (data.gaps = \"ignore\") the seasonal index counts its phases in rows from {first}, the first time of the table it was fitted on, and no row of this table has that time: give a table that starts there or before"
+                    )
                 })?;
-                steps.rem_euclid(season) as usize
+                -(row as i64)
             }
             _ => 0,
         };
+        self.phase = steps.rem_euclid(season) as usize;
         Ok(())
     }
 
