@@ -259,6 +259,32 @@ fn no_forecast_reads_the_future() {
         model_forecasts(&model, &a, &origins, &config.forecast.quantiles, &device),
         model_forecasts(&model, &b, &origins, &config.forecast.quantiles, &device)
     );
+    // Two missing months before the origin, interpolated toward it: the forecasts from it
+    // still read nothing from the origin on (the last value before them, carried forward).
+    let blank = |from: usize| -> String {
+        lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let month = l.split(',').next().unwrap();
+                match i {
+                    125 | 126 => format!("{month},\n"),
+                    i if i > from => format!("{month},{}\n", 9000 + i),
+                    _ => format!("{l}\n"),
+                }
+            })
+            .collect()
+    };
+    let (gaps, gaps_changed) = (tmp.path().join("gaps.csv"), tmp.path().join("gaps2.csv"));
+    std::fs::write(&gaps, blank(usize::MAX)).unwrap();
+    std::fs::write(&gaps_changed, blank(126)).unwrap();
+    let scalers = read_scalers(&run, &config).unwrap();
+    let c = Problem::new(&config, Some(&gaps), Some(scalers.clone())).unwrap();
+    let d = Problem::new(&config, Some(&gaps_changed), Some(scalers)).unwrap();
+    assert_eq!(
+        model_forecasts(&model, &c, &[126], &config.forecast.quantiles, &device),
+        model_forecasts(&model, &d, &[126], &config.forecast.quantiles, &device)
+    );
     // `forecast` reads up to the last row with a target: rows of times alone after it change
     // nothing.
     let cut: String = lines[..=126].iter().map(|l| format!("{l}\n")).collect();

@@ -2,18 +2,31 @@
 //! value one season earlier), and a linear autoregression on the same context and covariates
 //! as the model (least squares, fitted on the training part).
 
+use std::ops::Index;
+
+use super::series::AsOf;
 use super::time::YearHarmonics;
 use super::window::{Frame, WindowBuffers};
 use crate::kernels::Real;
 
-/// The naive forecast from origin `o`: `horizon` steps of `values[o - 1]`.
-pub fn naive(values: &[f64], o: usize, horizon: usize) -> Vec<f64> {
+/// The naive forecast from origin `o`: `horizon` steps of `values[o - 1]` (`values`: a slice,
+/// or an [`AsOf`] that reads nothing filled from steps at or after `o`).
+pub fn naive<V: Index<usize, Output = f64> + ?Sized>(
+    values: &V,
+    o: usize,
+    horizon: usize,
+) -> Vec<f64> {
     vec![values[o - 1]; horizon]
 }
 
 /// The seasonal-naive forecast from origin `o`: step `o + k` gets the value of the last step
 /// before `o` in the same phase of the season, `values[o + k - season * (k / season + 1)]`.
-pub fn seasonal_naive(values: &[f64], o: usize, horizon: usize, season: usize) -> Vec<f64> {
+pub fn seasonal_naive<V: Index<usize, Output = f64> + ?Sized>(
+    values: &V,
+    o: usize,
+    horizon: usize,
+    season: usize,
+) -> Vec<f64> {
     (0..horizon)
         .map(|k| values[o + k - season * (k / season + 1)])
         .collect()
@@ -67,10 +80,15 @@ pub struct Terms {
 /// like its season. `origins` must have a season of their own series before them.
 pub fn naive_is_no_worse(frame: &Frame, origins: &[usize], horizon: usize, season: usize) -> bool {
     let (mut naive_error, mut seasonal_error) = (0.0, 0.0);
-    for (values, observed) in frame.targets.iter().zip(&frame.observed) {
+    for ((values, observed), fills) in frame.targets.iter().zip(&frame.observed).zip(&frame.fills) {
         for &o in origins.iter().filter(|&&o| o >= season.max(1)) {
-            let a = naive(values, o, horizon);
-            let b = seasonal_naive(values, o, horizon, season.max(1));
+            let history = AsOf {
+                values,
+                fills,
+                origin: o,
+            };
+            let a = naive(&history, o, horizon);
+            let b = seasonal_naive(&history, o, horizon, season.max(1));
             for k in (0..horizon).filter(|&k| o + k < frame.len && observed[o + k]) {
                 naive_error += (values[o + k] - a[k]).abs();
                 seasonal_error += (values[o + k] - b[k]).abs();
@@ -781,6 +799,16 @@ mod tests {
         // Season 3, origin 5: steps 5, 6, 7, 8 take steps 2, 3, 4, then 2 again.
         assert_eq!(seasonal_naive(&v, 5, 4, 3), vec![3.0, 4.0, 5.0, 3.0]);
         assert_eq!(seasonal_naive(&v, 5, 2, 1), vec![5.0, 5.0]);
+        // Steps 3 and 4 filled toward step 5: from origin 5 they read step 2's value.
+        let fills =
+            crate::forecast::series::Fills::of(&[true, true, true, false, false, true, true]);
+        let history = AsOf {
+            values: &v,
+            fills: &fills,
+            origin: 5,
+        };
+        assert_eq!(naive(&history, 5, 2), vec![3.0, 3.0]);
+        assert_eq!(seasonal_naive(&history, 5, 4, 3), vec![3.0, 3.0, 3.0, 3.0]);
     }
 
     #[test]

@@ -37,6 +37,90 @@ pub enum Missing {
     Error,
 }
 
+/// Which observed steps a column's filled values come from, so that a forecast reads nothing
+/// at or after its origin: a value interpolated toward an observed value at or after the origin
+/// is read as the last observed value before it (carried forward, as `ffill` fills).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Fills {
+    /// `[steps]`: the last observed step at or before each step (`u32::MAX`: none).
+    before: Vec<u32>,
+    /// `[steps]`: the first observed step at or after each step (`u32::MAX`: none).
+    after: Vec<u32>,
+}
+
+impl Fills {
+    /// The sources of a column whose steps were observed as `observed` says.
+    pub fn of(observed: &[bool]) -> Fills {
+        let index = |s: usize| u32::try_from(s).unwrap_or(u32::MAX);
+        let mut before = Vec::with_capacity(observed.len());
+        let mut last = u32::MAX;
+        for (s, &seen) in observed.iter().enumerate() {
+            if seen {
+                last = index(s);
+            }
+            before.push(last);
+        }
+        let mut after = vec![u32::MAX; observed.len()];
+        let mut next = u32::MAX;
+        for (s, &seen) in observed.iter().enumerate().rev() {
+            if seen {
+                next = index(s);
+            }
+            after[s] = next;
+        }
+        Fills { before, after }
+    }
+
+    /// The step whose value a forecast from origin `o` reads for step `s < o`: `s` itself when
+    /// its value comes from steps before `o` alone (observed, filled between observed steps
+    /// before `o`, or carried forward with no observed step after it), else the last observed
+    /// step before `s`; `None` when no step before `o` was observed (the first steps of a
+    /// series that starts with missing values).
+    pub fn source(&self, s: usize, o: usize) -> Option<usize> {
+        let after = self.after[s];
+        if after == u32::MAX || (after as usize) < o {
+            return Some(s);
+        }
+        match self.before[s] {
+            u32::MAX => None,
+            b => Some(b as usize),
+        }
+    }
+
+    /// Appends `other`'s steps after this one's (a column of frames end to end).
+    pub fn append(&mut self, other: &Fills) {
+        let offset = u32::try_from(self.before.len()).unwrap_or(u32::MAX);
+        let shift = |v: u32| {
+            if v == u32::MAX {
+                v
+            } else {
+                v.saturating_add(offset)
+            }
+        };
+        self.before.extend(other.before.iter().map(|&v| shift(v)));
+        self.after.extend(other.after.iter().map(|&v| shift(v)));
+    }
+}
+
+/// A column's values as a forecast from origin `o` reads them ([`Fills::source`]): `[s]` for
+/// `s < o` is the value of the step read for `s` (its own where none before `o` was observed).
+pub struct AsOf<'a> {
+    /// `[steps]`: the column's values.
+    pub values: &'a [f64],
+    /// Their sources.
+    pub fills: &'a Fills,
+    /// The origin.
+    pub origin: usize,
+}
+
+impl std::ops::Index<usize> for AsOf<'_> {
+    type Output = f64;
+
+    fn index(&self, s: usize) -> &f64 {
+        &self.values[self.fills.source(s, self.origin).unwrap_or(s)]
+    }
+}
+
 /// Which columns of the table are what.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SeriesSpec {

@@ -7,7 +7,7 @@
 //! targets at `o .. o + H`. Nothing at or after `o` of a target or a past covariate is read.
 
 use super::scale::{Scaler, SeasonalIndex};
-use super::series::Series;
+use super::series::{Fills, Series};
 use super::time::{Cycle, Frequency, YearHarmonics, calendar_cycles};
 
 /// The series in scaled units, every column `[steps]`.
@@ -17,6 +17,9 @@ pub struct Frame {
     pub targets: Vec<Vec<f64>>,
     /// Whether each target value was observed (filled values are not).
     pub observed: Vec<Vec<bool>>,
+    /// The sources of the filled values of the targets, then of the past covariates: a window
+    /// reads none at or after its origin.
+    pub fills: Vec<Fills>,
     /// The past covariates.
     pub past: Vec<Vec<f64>>,
     /// The future covariates, then the calendar features (`sin`, `cos` of each cycle).
@@ -286,6 +289,12 @@ impl Frame {
         Frame {
             targets,
             observed: series.targets.iter().map(|c| c.observed.clone()).collect(),
+            fills: series
+                .targets
+                .iter()
+                .chain(&series.past)
+                .map(|c| Fills::of(&c.observed))
+                .collect(),
             past: scaled(&series.past, &scalers.past),
             known,
             len: series.len,
@@ -322,6 +331,9 @@ impl Frame {
             for (a, b) in all.observed.iter_mut().zip(f.observed) {
                 a.extend(b);
             }
+            for (a, b) in all.fills.iter_mut().zip(&f.fills) {
+                a.append(b);
+            }
             all.steps += f.steps;
             all.len = all.steps;
         }
@@ -341,7 +353,9 @@ impl Frame {
     /// Appends the window of origin `o` to the buffers: `context` rows of
     /// [`Frame::context_width`] values to `enc`, `horizon` rows of [`Frame::known_width`] values
     /// to `dec`; when `o + horizon <= len`, also the targets `[horizon, targets]` to `y` and
-    /// their observed flags (1 or 0) to `mask`.
+    /// their observed flags (1 or 0) to `mask`. A context step of a target or past covariate
+    /// whose value was filled from a step at or after `o` reads the last observed value before
+    /// it ([`Fills::source`]; the training mean, 0, where there is none).
     ///
     /// # Panics
     /// When `o < context` or `o + horizon > steps`.
@@ -351,8 +365,10 @@ impl Frame {
             "origin {o} out of range"
         );
         for s in o - context..o {
-            out.enc.extend(self.targets.iter().map(|c| c[s] as f32));
-            out.enc.extend(self.past.iter().map(|c| c[s] as f32));
+            for (c, fills) in self.targets.iter().chain(&self.past).zip(&self.fills) {
+                out.enc
+                    .push(fills.source(s, o).map_or(0.0, |source| c[source] as f32));
+            }
             out.enc.extend(self.known.iter().map(|c| c[s] as f32));
         }
         for s in o..o + horizon {
@@ -470,5 +486,49 @@ mod tests {
         assert_eq!(a.mask, vec![1.0, 1.0]);
         assert_eq!(Split::origins(3, 6, 2, 2, 1), vec![3, 4]);
         assert_eq!(Split::origins(0, 10, 4, 2, 3), vec![4, 7]);
+    }
+
+    #[test]
+    fn a_window_reads_no_value_filled_from_its_origin_on() {
+        // Steps 2 and 3 of the target are missing, interpolated toward step 4: from origin 4
+        // they read step 1's value (carried forward), from origin 5 the interpolated ones. The
+        // past covariate's step 2, interpolated between steps 1 and 3, reads as it is.
+        let spec = SeriesSpec {
+            target: vec!["y".into()],
+            past_covariates: vec!["p".into()],
+            ..SeriesSpec::default()
+        };
+        let csv = "y,p\n0,10\n1,11\n,\n,13\n4,14\n5,15\n6,16\n";
+        let series = Series::from_reader(csv.as_bytes(), std::path::Path::new("t"), &spec).unwrap();
+        assert_eq!(
+            series.targets[0].values,
+            [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+        );
+        let scalers = Scalers::fit(&series, 7).unwrap();
+        let frame = Frame::new(&series, &scalers, false);
+        let window = |frame: &Frame, o: usize| {
+            let mut w = WindowBuffers::default();
+            frame.window(o, 3, 1, &mut w);
+            let (y, p) = (&scalers.targets[0], &scalers.past[0]);
+            w.enc
+                .chunks(2)
+                .map(|v| (y.unscale(f64::from(v[0])), p.unscale(f64::from(v[1]))))
+                .map(|(a, b)| ((a * 1e3).round() / 1e3, (b * 1e3).round() / 1e3))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(window(&frame, 4), [(1.0, 11.0), (1.0, 12.0), (1.0, 13.0)]);
+        assert_eq!(window(&frame, 5), [(2.0, 12.0), (3.0, 13.0), (4.0, 14.0)]);
+        // Changing the steps from the origin on changes nothing it reads.
+        let mut changed = series.clone();
+        changed.targets[0].values[4] = 40.0;
+        changed.past[0].values[4] = 140.0;
+        let changed = Frame::new(&changed, &scalers, false);
+        assert_eq!(window(&changed, 4), window(&frame, 4));
+        // Nothing observed before the origin: the training mean (0 in scaled units).
+        let fills = Fills::of(&[false, false, true, true]);
+        assert_eq!(
+            (fills.source(0, 2), fills.source(1, 3), fills.source(3, 4)),
+            (None, Some(1), Some(3))
+        );
     }
 }

@@ -29,6 +29,7 @@ use crate::app::plot::finite_points;
 use crate::forecast::baselines::{Linear, naive, seasonal_naive};
 use crate::forecast::interval::{IntervalSum, central_intervals, residual_quantiles};
 use crate::forecast::metrics::{ScoreSum, Scores, seasonal_naive_mae};
+use crate::forecast::series::{AsOf, Fills};
 use crate::forecast::window::{Frame, Scalers, WindowBuffers};
 use crate::model::Forecaster;
 
@@ -274,12 +275,23 @@ fn errors(problem: &Problem, origins: &[usize], f: &[Vec<Vec<f64>>]) -> Vec<Vec<
 }
 
 /// Forecasts from `origins` (frame steps) by `method`, a function of one target column's values
-/// and the origin in its series, `[origin][step][target]`.
+/// as the origin reads them ([`AsOf`]) and the origin in its series, `[origin][step][target]`.
 fn per_target(
     problem: &Problem,
     origins: &[usize],
-    method: &dyn Fn(&[f64], usize) -> Vec<f64>,
+    method: &dyn Fn(&AsOf, usize) -> Vec<f64>,
 ) -> Vec<Vec<Vec<f64>>> {
+    let fills: Vec<Vec<Fills>> = problem
+        .segments
+        .iter()
+        .map(|s| {
+            s.series
+                .targets
+                .iter()
+                .map(|c| Fills::of(&c.observed))
+                .collect()
+        })
+        .collect();
     origins
         .iter()
         .map(|&o| {
@@ -288,7 +300,15 @@ fn per_target(
             let cols: Vec<Vec<f64>> = series
                 .targets
                 .iter()
-                .map(|c| method(&c.values, local))
+                .zip(&fills[seg])
+                .map(|(c, fills)| {
+                    let history = AsOf {
+                        values: &c.values,
+                        fills,
+                        origin: local,
+                    };
+                    method(&history, local)
+                })
                 .collect();
             (0..problem.horizon)
                 .map(|k| cols.iter().map(|c| c[k]).collect())
