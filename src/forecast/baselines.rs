@@ -20,7 +20,8 @@ pub fn naive<V: Index<usize, Output = f64> + ?Sized>(
 }
 
 /// The seasonal-naive forecast from origin `o`: step `o + k` gets the value of the last step
-/// before `o` in the same phase of the season, `values[o + k - season * (k / season + 1)]`.
+/// before `o` in the same phase of the season, `values[o + k - season * (k / season + 1)]`
+/// (through an [`AsOf`], a step filled from `o` on reads the last observed value before it).
 pub fn seasonal_naive<V: Index<usize, Output = f64> + ?Sized>(
     values: &V,
     o: usize,
@@ -86,6 +87,7 @@ pub fn naive_is_no_worse(frame: &Frame, origins: &[usize], horizon: usize, seaso
                 values,
                 fills,
                 origin: o,
+                fallback: 0.0,
             };
             let a = naive(&history, o, horizon);
             let b = seasonal_naive(&history, o, horizon, season.max(1));
@@ -806,9 +808,19 @@ mod tests {
             values: &v,
             fills: &fills,
             origin: 5,
+            fallback: f64::NAN,
         };
         assert_eq!(naive(&history, 5, 2), vec![3.0, 3.0]);
         assert_eq!(seasonal_naive(&history, 5, 4, 3), vec![3.0, 3.0, 3.0, 3.0]);
+        // Nothing observed before the origin: the fallback, not the value filled from after it.
+        let fills = crate::forecast::series::Fills::of(&[false, false, true]);
+        let history = AsOf {
+            values: &[9.0, 9.0, 9.0],
+            fills: &fills,
+            origin: 2,
+            fallback: 7.0,
+        };
+        assert_eq!(naive(&history, 2, 1), vec![7.0]);
     }
 
     #[test]

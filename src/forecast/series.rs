@@ -103,7 +103,8 @@ impl Fills {
 }
 
 /// A column's values as a forecast from origin `o` reads them ([`Fills::source`]): `[s]` for
-/// `s < o` is the value of the step read for `s` (its own where none before `o` was observed).
+/// `s < o` is the value of the step read for `s`, or `fallback` where no step before `o` was
+/// observed.
 pub struct AsOf<'a> {
     /// `[steps]`: the column's values.
     pub values: &'a [f64],
@@ -111,13 +112,17 @@ pub struct AsOf<'a> {
     pub fills: &'a Fills,
     /// The origin.
     pub origin: usize,
+    /// What is read where no step before the origin was observed (the training part's mean).
+    pub fallback: f64,
 }
 
 impl std::ops::Index<usize> for AsOf<'_> {
     type Output = f64;
 
     fn index(&self, s: usize) -> &f64 {
-        &self.values[self.fills.source(s, self.origin).unwrap_or(s)]
+        self.fills
+            .source(s, self.origin)
+            .map_or(&self.fallback, |source| &self.values[source])
     }
 }
 

@@ -191,7 +191,7 @@ impl Scalers {
                 let row = times.iter().position(|&t| t == anchor).ok_or_else(|| {
                     let first = series.format.map_or(anchor.to_string(), |f| f.format(anchor));
                     format!(
-                        "with rows taken as steps (data.gaps = \"ignore\") the seasonal index counts its phases in rows from {first}, the first time of the table it was fitted on, and no row of this table has that time: give a table that starts there or before"
+                        "with rows taken as steps (data.gaps = \"ignore\") the seasonal index counts its phases in rows from {first}, the first time of the table it was fitted on, and no row of this table has that time: give a table that holds that row (the training table's rows from there on)"
                     )
                 })?;
                 -(row as i64)

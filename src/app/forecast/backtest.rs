@@ -275,20 +275,28 @@ fn errors(problem: &Problem, origins: &[usize], f: &[Vec<Vec<f64>>]) -> Vec<Vec<
 }
 
 /// Forecasts from `origins` (frame steps) by `method`, a function of one target column's values
-/// as the origin reads them ([`AsOf`]) and the origin in its series, `[origin][step][target]`.
+/// as the origin reads them ([`AsOf`]; the training part's mean where nothing before it was
+/// observed) and the origin in its series, `[origin][step][target]`.
 fn per_target(
     problem: &Problem,
     origins: &[usize],
     method: &dyn Fn(&AsOf, usize) -> Vec<f64>,
 ) -> Vec<Vec<Vec<f64>>> {
-    let fills: Vec<Vec<Fills>> = problem
+    let fills: Vec<Vec<(Fills, f64)>> = problem
         .segments
         .iter()
         .map(|s| {
             s.series
                 .targets
                 .iter()
-                .map(|c| Fills::of(&c.observed))
+                .map(|c| {
+                    let seen: Vec<f64> = (0..s.split.val_start)
+                        .filter(|&i| c.observed[i])
+                        .map(|i| c.values[i])
+                        .collect();
+                    let mean = seen.iter().sum::<f64>() / seen.len().max(1) as f64;
+                    (Fills::of(&c.observed), mean)
+                })
                 .collect()
         })
         .collect();
@@ -301,11 +309,12 @@ fn per_target(
                 .targets
                 .iter()
                 .zip(&fills[seg])
-                .map(|(c, fills)| {
+                .map(|(c, (fills, mean))| {
                     let history = AsOf {
                         values: &c.values,
                         fills,
                         origin: local,
+                        fallback: *mean,
                     };
                     method(&history, local)
                 })
