@@ -17,8 +17,9 @@ pub struct Frame {
     pub targets: Vec<Vec<f64>>,
     /// Whether each target value was observed (filled values are not).
     pub observed: Vec<Vec<bool>>,
-    /// The sources of the filled values of the targets, then of the past covariates: a window
-    /// reads none at or after its origin.
+    /// The sources of the filled values of the targets, the past covariates, then the future
+    /// covariates: a window reads none of the first two at or after its origin, and none of the
+    /// future covariates after its horizon.
     pub fills: Vec<Fills>,
     /// The past covariates.
     pub past: Vec<Vec<f64>>,
@@ -293,6 +294,7 @@ impl Frame {
                 .targets
                 .iter()
                 .chain(&series.past)
+                .chain(&series.future)
                 .map(|c| Fills::of(&c.observed))
                 .collect(),
             past: scaled(&series.past, &scalers.past),
@@ -355,7 +357,8 @@ impl Frame {
     /// to `dec`; when `o + horizon <= len`, also the targets `[horizon, targets]` to `y` and
     /// their observed flags (1 or 0) to `mask`. A context step of a target or past covariate
     /// whose value was filled from a step at or after `o` reads the last observed value before
-    /// it ([`Fills::source`]; the training mean, 0, where there is none).
+    /// it ([`Fills::source`]; the training mean, 0, where there is none); a future covariate's
+    /// step filled from a step after the horizon (at or after `o + horizon`) likewise.
     ///
     /// # Panics
     /// When `o < context` or `o + horizon > steps`.
@@ -364,15 +367,26 @@ impl Frame {
             o >= context && o + horizon <= self.steps,
             "origin {o} out of range"
         );
+        let (history, future) = self.fills.split_at(self.targets.len() + self.past.len());
+        let end = o + horizon;
+        // Known column `j` at step `s`: a future covariate as known at the horizon's end; a
+        // calendar feature as it is.
+        let known = |j: usize, s: usize| -> f32 {
+            let c = &self.known[j];
+            match future.get(j) {
+                Some(fills) => fills.source(s, end).map_or(0.0, |source| c[source] as f32),
+                None => c[s] as f32,
+            }
+        };
         for s in o - context..o {
-            for (c, fills) in self.targets.iter().chain(&self.past).zip(&self.fills) {
+            for (c, fills) in self.targets.iter().chain(&self.past).zip(history) {
                 out.enc
                     .push(fills.source(s, o).map_or(0.0, |source| c[source] as f32));
             }
-            out.enc.extend(self.known.iter().map(|c| c[s] as f32));
+            out.enc.extend((0..self.known.len()).map(|j| known(j, s)));
         }
-        for s in o..o + horizon {
-            out.dec.extend(self.known.iter().map(|c| c[s] as f32));
+        for s in o..end {
+            out.dec.extend((0..self.known.len()).map(|j| known(j, s)));
         }
         if o + horizon <= self.len {
             for s in o..o + horizon {
@@ -486,6 +500,37 @@ mod tests {
         assert_eq!(a.mask, vec![1.0, 1.0]);
         assert_eq!(Split::origins(3, 6, 2, 2, 1), vec![3, 4]);
         assert_eq!(Split::origins(0, 10, 4, 2, 3), vec![4, 7]);
+    }
+
+    #[test]
+    fn a_window_reads_no_future_covariate_filled_from_after_its_horizon() {
+        // The future covariate's steps 3 and 4 are missing, interpolated toward step 5: a window
+        // whose horizon ends before step 5 reads step 2's value there; one whose horizon holds
+        // step 5 reads the interpolated values.
+        let spec = SeriesSpec {
+            target: vec!["y".into()],
+            future_covariates: vec!["f".into()],
+            ..SeriesSpec::default()
+        };
+        let csv = "y,f\n0,0\n1,1\n2,2\n3,\n4,\n5,5\n6,6\n";
+        let series = Series::from_reader(csv.as_bytes(), std::path::Path::new("t"), &spec).unwrap();
+        let scalers = Scalers::fit(&series, 7).unwrap();
+        let known = |series: &Series, o: usize| {
+            let mut w = WindowBuffers::default();
+            Frame::new(series, &scalers, false).window(o, 2, 2, &mut w);
+            let f = &scalers.future[0];
+            let round = |v: &f32| (f.unscale(f64::from(*v)) * 1e3).round() / 1e3;
+            let context: Vec<f64> = w.enc.chunks(2).map(|v| round(&v[1])).collect();
+            (context, w.dec.iter().map(round).collect::<Vec<f64>>())
+        };
+        assert_eq!(known(&series, 3), (vec![1.0, 2.0], vec![2.0, 2.0]));
+        assert_eq!(known(&series, 4), (vec![2.0, 3.0], vec![4.0, 5.0]));
+        // Step 5 changed in the table (so the interpolation toward it too): the same window.
+        let csv = csv.replace("\n5,5\n", "\n5,50\n");
+        let changed =
+            Series::from_reader(csv.as_bytes(), std::path::Path::new("t"), &spec).unwrap();
+        assert_ne!(changed.future[0].values[3], series.future[0].values[3]);
+        assert_eq!(known(&changed, 3), known(&series, 3));
     }
 
     #[test]
