@@ -86,6 +86,7 @@ pub fn naive_is_no_worse(frame: &Frame, origins: &[usize], horizon: usize, seaso
             let history = AsOf {
                 values,
                 fills,
+                offset: 0,
                 origin: o,
                 fallback: 0.0,
             };
@@ -807,6 +808,7 @@ mod tests {
         let history = AsOf {
             values: &v,
             fills: &fills,
+            offset: 0,
             origin: 5,
             fallback: f64::NAN,
         };
@@ -817,6 +819,7 @@ mod tests {
         let history = AsOf {
             values: &[9.0, 9.0, 9.0],
             fills: &fills,
+            offset: 0,
             origin: 2,
             fallback: 7.0,
         };

@@ -108,9 +108,11 @@ impl Fills {
 pub struct AsOf<'a> {
     /// `[steps]`: the column's values.
     pub values: &'a [f64],
-    /// Their sources.
+    /// Their sources, from step `offset` on (a frame's, whose segment starts there).
     pub fills: &'a Fills,
-    /// The origin.
+    /// The step of `fills` that is step 0 of `values`.
+    pub offset: usize,
+    /// The origin, a step of `values`.
     pub origin: usize,
     /// What is read where no step before the origin was observed (the training part's mean).
     pub fallback: f64,
@@ -121,8 +123,8 @@ impl std::ops::Index<usize> for AsOf<'_> {
 
     fn index(&self, s: usize) -> &f64 {
         self.fills
-            .source(s, self.origin)
-            .map_or(&self.fallback, |source| &self.values[source])
+            .source(s + self.offset, self.origin + self.offset)
+            .map_or(&self.fallback, |source| &self.values[source - self.offset])
     }
 }
 

@@ -29,7 +29,8 @@ use crate::app::plot::finite_points;
 use crate::forecast::baselines::{Linear, naive, seasonal_naive};
 use crate::forecast::interval::{IntervalSum, central_intervals, residual_quantiles};
 use crate::forecast::metrics::{ScoreSum, Scores, seasonal_naive_mae};
-use crate::forecast::series::{AsOf, Fills};
+use crate::forecast::scale::Scaler;
+use crate::forecast::series::AsOf;
 use crate::forecast::window::{Frame, Scalers, WindowBuffers};
 use crate::model::Forecaster;
 
@@ -282,7 +283,8 @@ fn per_target(
     origins: &[usize],
     method: &dyn Fn(&AsOf, usize) -> Vec<f64>,
 ) -> Vec<Vec<Vec<f64>>> {
-    let fills: Vec<Vec<(Fills, f64)>> = problem
+    // Each segment's targets' training means, read where nothing before an origin was observed.
+    let means: Vec<Vec<f64>> = problem
         .segments
         .iter()
         .map(|s| {
@@ -290,12 +292,7 @@ fn per_target(
                 .targets
                 .iter()
                 .map(|c| {
-                    let seen: Vec<f64> = (0..s.split.val_start)
-                        .filter(|&i| c.observed[i])
-                        .map(|i| c.values[i])
-                        .collect();
-                    let mean = seen.iter().sum::<f64>() / seen.len().max(1) as f64;
-                    (Fills::of(&c.observed), mean)
+                    Scaler::fit(&c.values, &c.observed, s.split.val_start).map_or(0.0, |f| f.mean)
                 })
                 .collect()
         })
@@ -304,17 +301,20 @@ fn per_target(
         .iter()
         .map(|&o| {
             let (seg, local) = problem.segment_of(o);
-            let series = &problem.segments[seg].series;
-            let cols: Vec<Vec<f64>> = series
+            let segment = &problem.segments[seg];
+            let cols: Vec<Vec<f64>> = segment
+                .series
                 .targets
                 .iter()
-                .zip(&fills[seg])
-                .map(|(c, (fills, mean))| {
+                .zip(&problem.frame.fills)
+                .zip(&means[seg])
+                .map(|((c, fills), &mean)| {
                     let history = AsOf {
                         values: &c.values,
                         fills,
+                        offset: segment.offset,
                         origin: local,
-                        fallback: *mean,
+                        fallback: mean,
                     };
                     method(&history, local)
                 })
