@@ -300,6 +300,30 @@ fn no_forecast_reads_the_future() {
         "{f1}"
     );
     assert_eq!(f1.lines().count(), 7);
+    // Its intervals adapt over the `test` months before its origin: the same point, the median,
+    // and each step's interval moved from it by one factor on both sides; without adaptation
+    // they are the model's own.
+    let text = std::fs::read_to_string(run.config_path()).unwrap();
+    let off = text.replace("interval_adaptation = 0.02", "interval_adaptation = 0.0");
+    assert_ne!(text, off);
+    std::fs::write(run.config_path(), off).unwrap();
+    let fixed = forecast::<NdArray>(&run, "best", Some(&p1), &device).unwrap();
+    let cells = |f: &str| -> Vec<Vec<f64>> {
+        f.lines()
+            .skip(1)
+            .map(|l| l.split(',').skip(1).map(|v| v.parse().unwrap()).collect())
+            .collect()
+    };
+    let (adapted, fixed) = (cells(&f1), cells(&fixed));
+    let mut changed = false;
+    for (a, f) in adapted.iter().zip(&fixed) {
+        assert_eq!((a[0], a[2]), (f[0], f[2]));
+        assert_eq!(a[0], a[2]);
+        let ratio = |q: &[f64]| (q[3] - q[2]) / (q[2] - q[1]);
+        assert!((ratio(a) - ratio(f)).abs() < 1e-6 * ratio(f), "{a:?} {f:?}");
+        changed |= (a[3] - a[1] - (f[3] - f[1])).abs() > 1e-6 * (f[3] - f[1]);
+    }
+    assert!(changed, "{adapted:?}");
 }
 
 #[test]
@@ -591,7 +615,8 @@ fn intervals_take_the_same_weeks_a_year_earlier() {
     // Daily, four years: N(0, 1) noise, N(0, 3) from the 1st of December. The test part is the
     // last December and the validation part (120 days) ends in November, so its errors alone
     // would give an interval for N(0, 1), covering about a third of December's actuals; the
-    // base's errors over the December before (refitted without it) widen it.
+    // base's errors over the December before (refitted without it) widen it. The intervals do
+    // not adapt to December's misses here: the calibration alone is tested.
     use rand::SeedableRng;
     let _turn = turn();
     let tmp = tempfile::tempdir().unwrap();
@@ -622,6 +647,7 @@ fn intervals_take_the_same_weeks_a_year_earlier() {
         "forecast.season=7",
         "forecast.test=31",
         "forecast.validation=120",
+        "forecast.interval_adaptation=0.0",
         "train.steps=20",
     ];
     let december = config(&sets);
@@ -1062,6 +1088,10 @@ fn size_keys_are_bounded_and_checked() {
         (
             "train.batch_size=1000000,forecast.context=200",
             &["train.batch_size", "steps per batch"],
+        ),
+        (
+            "forecast.interval_adaptation=2.0",
+            &["forecast.interval_adaptation", "must be in [0, 1]"],
         ),
     ] {
         let path = root().join("configs/forecast.toml");

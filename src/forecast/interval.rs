@@ -1,6 +1,7 @@
 //! Forecast intervals: quantile levels, the pinball loss, empirical quantiles of residuals, the
-//! normal distribution's quantile function, and the scores of interval forecasts (the scaled mean
-//! quantile loss and the empirical coverage of each central interval).
+//! normal distribution's quantile function, the scores of interval forecasts (the scaled mean
+//! quantile loss and the empirical coverage of each central interval), and the online widening
+//! of intervals by the misses of earlier forecasts ([`adapt_widths`]).
 
 use std::collections::BTreeMap;
 
@@ -300,6 +301,74 @@ pub fn residual_quantiles(residuals: &[Vec<f64>], levels: &[f64]) -> Vec<Vec<f64
         .collect()
 }
 
+/// The largest factor [`adapt_widths`] widens or narrows an interval by (`e^3`, about 20).
+const MAX_LOG_WIDTH: f64 = 3.0;
+
+/// Adaptive conformal inference (Gibbs and Candès, 2021) on the intervals' widths: each
+/// forecast's quantiles are moved from its median by a factor `e^w`, one `w` per horizon step
+/// and target, which starts at 0 and, once a forecast's actual is known, grows by
+/// `rate * (miss - (1 - nominal))` for each central interval that missed or held it (averaged
+/// over the central intervals): after a miss of the 80% interval `w` grows by `0.8 rate`, after
+/// a hit it shrinks by `0.2 rate`, so over many origins the intervals cover their nominal share
+/// even where the errors of the test part differ from those the intervals were calibrated on.
+///
+/// `forecasts[i][k][t][l]` is the quantile at `levels[l]` of target `t`, `k` steps after origin
+/// `origins[i]` (ascending steps of one series); `actual(s, t)` is target `t`'s observed value
+/// at step `s`, `None` where it is missing or not known. The forecasts from origin `o` read only
+/// the actuals before `o`: those of the steps `origins[i] + k < o`. Levels without a central
+/// interval, or `rate` 0, leave the forecasts as they are. `w` stays within ±3 (a factor of
+/// about 20).
+pub fn adapt_widths(
+    forecasts: &mut [Vec<Vec<Vec<f64>>>],
+    origins: &[usize],
+    actual: &dyn Fn(usize, usize) -> Option<f64>,
+    levels: &[f64],
+    rate: f64,
+) {
+    let pairs = central_intervals(levels);
+    if pairs.is_empty() || rate == 0.0 || forecasts.is_empty() {
+        return;
+    }
+    debug_assert!(origins.windows(2).all(|o| o[0] < o[1]), "ascending origins");
+    let m = median_index(levels);
+    let horizon = forecasts[0].len();
+    let targets = forecasts[0].first().map_or(0, Vec::len);
+    let mut width = vec![0.0f64; horizon * targets];
+    // Per step and target: (the step whose actual decides it, the change of `w`), in the order
+    // of those steps.
+    let mut pending = vec![std::collections::VecDeque::<(usize, f64)>::new(); horizon * targets];
+    for (f, &o) in forecasts.iter_mut().zip(origins) {
+        for (w, queue) in width.iter_mut().zip(&mut pending) {
+            while let Some(&(at, change)) = queue.front() {
+                if at >= o {
+                    break;
+                }
+                *w = (*w + change).clamp(-MAX_LOG_WIDTH, MAX_LOG_WIDTH);
+                queue.pop_front();
+            }
+        }
+        for (k, step) in f.iter_mut().enumerate() {
+            for (t, q) in step.iter_mut().enumerate() {
+                let c = k * targets + t;
+                let factor = width[c].exp();
+                let median = q[m];
+                for v in q.iter_mut() {
+                    *v = median + factor * (*v - median);
+                }
+                if let Some(a) = actual(o + k, t) {
+                    let misses: f64 = pairs
+                        .iter()
+                        .map(|&(lo, hi, nominal)| {
+                            f64::from(u8::from(a < q[lo] || a > q[hi])) - (1.0 - nominal)
+                        })
+                        .sum();
+                    pending[c].push_back((o + k, rate * misses / pairs.len() as f64));
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -412,5 +481,79 @@ mod tests {
             / 2.0
             / 2.0;
         assert!((s.quantile_loss - want).abs() < 1e-12);
+    }
+
+    /// Forecasts of N(0, 1) quantiles around 0 for `n` origins, one step, one target.
+    fn unit_forecasts(n: usize, levels: &[f64]) -> Vec<Vec<Vec<Vec<f64>>>> {
+        let q: Vec<f64> = levels.iter().map(|&l| normal_quantile(l)).collect();
+        vec![vec![vec![q]]; n]
+    }
+
+    #[test]
+    fn adapted_widths_reach_the_nominal_coverage() {
+        // Actuals N(0, 2) against intervals for N(0, 1), which cover about half of them: adapted
+        // online, the 80% interval covers about 80% of them, the 50% one about half; intervals
+        // too wide for the noise (N(0, 0.5): 99% covered) narrow as well.
+        use rand::{Rng, SeedableRng};
+        let levels = [0.1, 0.25, 0.5, 0.75, 0.9];
+        for sd in [2.0, 0.5] {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+            let n = 20_000;
+            let actuals: Vec<f64> = (0..n)
+                .map(|_| {
+                    let (u, v): (f64, f64) = (rng.random(), rng.random());
+                    sd * (-2.0 * (1.0 - u).ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+                })
+                .collect();
+            let origins: Vec<usize> = (0..n).collect();
+            let actual = |s: usize, _t: usize| actuals.get(s).copied();
+            let cover = |f: &[Vec<Vec<Vec<f64>>>]| {
+                let mut sum = IntervalSum::new(1, &levels);
+                for (q, a) in f.iter().zip(&actuals) {
+                    sum.add(0, *a, &q[0][0]);
+                }
+                sum.scores(&[1.0]).unwrap().coverage
+            };
+            let mut f = unit_forecasts(n, &levels);
+            adapt_widths(&mut f, &origins, &actual, &levels, 0.0);
+            let fixed = cover(&f);
+            adapt_widths(&mut f, &origins, &actual, &levels, 0.02);
+            let adapted = cover(&f);
+            assert!((fixed["0.8"] - 0.8).abs() > 0.15, "{sd}: {fixed:?}");
+            assert!((adapted["0.8"] - 0.8).abs() < 0.02, "{sd}: {adapted:?}");
+            assert!((adapted["0.5"] - 0.5).abs() < 0.06, "{sd}: {adapted:?}");
+            // The median stays, the quantiles keep their order.
+            for q in &f {
+                assert_eq!(q[0][0][2], 0.0);
+                assert!(q[0][0].windows(2).all(|p| p[0] < p[1]));
+            }
+        }
+    }
+
+    #[test]
+    fn adapted_widths_read_no_actual_from_the_origin_on() {
+        // Two steps ahead from origins 0, 1, 2, ...: origin 5's forecasts read the actuals of
+        // steps 0-4 only, so changing steps 5 on leaves them and every earlier one as they were.
+        let levels = [0.1, 0.5, 0.9];
+        let n = 10;
+        let origins: Vec<usize> = (0..n).collect();
+        let forecasts = vec![vec![vec![vec![-1.0, 0.0, 1.0]]; 2]; n];
+        let run = |late: f64| {
+            let actual = |s: usize, _t: usize| Some(if s < 5 { 3.0 } else { late });
+            let mut f = forecasts.clone();
+            adapt_widths(&mut f, &origins, &actual, &levels, 0.1);
+            f
+        };
+        let (a, b) = (run(0.0), run(100.0));
+        assert_eq!(a[..6], b[..6]);
+        assert_ne!(a[6..], b[6..]);
+        // Origin 0 is as calibrated; origin 1's first step has read one miss, its second none.
+        assert_eq!(a[0][0][0], vec![-1.0, 0.0, 1.0]);
+        assert!((a[1][0][0][2] - (0.08f64).exp()).abs() < 1e-12);
+        assert_eq!(a[1][1][0][2], 1.0);
+        // A missing actual changes nothing.
+        let mut f = forecasts.clone();
+        adapt_widths(&mut f, &origins, &|_, _| None, &levels, 0.1);
+        assert_eq!(f, forecasts);
     }
 }

@@ -7,7 +7,9 @@
 //! quantile loss and each central interval's coverage), beside the baselines' intervals: each
 //! baseline's forecast plus the empirical quantiles of its own errors, per horizon step and
 //! target, before the test part (naive and seasonal naive: every window before it; the linear
-//! autoregression: fitted on the training part, its errors over the validation part).
+//! autoregression: fitted on the training part, its errors over the validation part). Every
+//! method's intervals then widen after misses and narrow after hits of its forecasts whose
+//! actuals lie before each origin (`forecast.interval_adaptation`).
 
 use std::path::Path;
 
@@ -27,7 +29,7 @@ use crate::app::forecast::{
 };
 use crate::app::plot::finite_points;
 use crate::forecast::baselines::{Linear, naive, seasonal_naive};
-use crate::forecast::interval::{IntervalSum, central_intervals, residual_quantiles};
+use crate::forecast::interval::{IntervalSum, adapt_widths, central_intervals, residual_quantiles};
 use crate::forecast::metrics::{ScoreSum, Scores, seasonal_naive_mae};
 use crate::forecast::scale::Scaler;
 use crate::forecast::series::AsOf;
@@ -255,6 +257,36 @@ fn with_error_quantiles(
         .collect()
 }
 
+/// [`adapt_widths`] over each series' origins of `origins` (frame steps, ascending within a
+/// series) for `quantiles` (`[origin][step][target][level]`), reading the observed actuals.
+pub(super) fn adapt(
+    problem: &Problem,
+    origins: &[usize],
+    quantiles: &mut [Vec<Vec<Vec<f64>>>],
+    levels: &[f64],
+    rate: f64,
+) {
+    let mut start = 0;
+    while start < origins.len() {
+        let seg = problem.segment_of(origins[start]).0;
+        let end = origins[start..]
+            .iter()
+            .position(|&o| problem.segment_of(o).0 != seg)
+            .map_or(origins.len(), |n| start + n);
+        let local: Vec<usize> = origins[start..end]
+            .iter()
+            .map(|&o| problem.segment_of(o).1)
+            .collect();
+        let targets = &problem.segments[seg].series.targets;
+        let actual = |s: usize, t: usize| {
+            let col = &targets[t];
+            (s < col.values.len() && col.observed[s]).then(|| col.values[s])
+        };
+        adapt_widths(&mut quantiles[start..end], &local, &actual, levels, rate);
+        start = end;
+    }
+}
+
 /// The errors (actual minus forecast) of forecasts `f` (`[origin][step][target]`) from
 /// `origins` (frame steps), per segment and `step * targets + target`, over the observed
 /// actuals.
@@ -418,7 +450,7 @@ pub fn backtest<B: Backend>(
     let linear_f = linear_forecasts(raw, &before_test, &origins)?;
     let forecasts = [model_forecasts.point, naive_f, seasonal_f, linear_f];
     // Every method's quantiles, [method][origin][step][target][level], for a probabilistic model.
-    let intervals = match model_forecasts.quantiles {
+    let mut intervals = match model_forecasts.quantiles {
         Some(model_q) => {
             let seasonal_from: Vec<usize> = before_test
                 .iter()
@@ -441,6 +473,16 @@ pub fn backtest<B: Backend>(
         }
         None => None,
     };
+    // Every method's intervals widened and narrowed alike by the misses before each origin.
+    for method in intervals.iter_mut().flatten() {
+        adapt(
+            &problem,
+            &origins,
+            method,
+            levels,
+            config.forecast.interval_adaptation,
+        );
+    }
     // Per series: MASE's scale per target, then each method's sums.
     let targets = problem.frame.targets.len();
     let scales: Vec<Vec<f64>> = problem

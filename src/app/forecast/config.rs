@@ -205,6 +205,12 @@ pub struct ForecastSection {
     /// increasing in (0, 1); pairs adding up to 1 are central intervals (0.1 and 0.9: 80%).
     #[serde(default = "default_quantiles")]
     pub quantiles: Vec<f64>,
+    /// How fast a probabilistic forecast's intervals widen after misses and narrow after hits
+    /// of the forecasts before it, in `eval`'s backtest (every method alike) and in `forecast`
+    /// (replaying the `test` steps before its origin): the rate of
+    /// [`crate::forecast::interval::adapt_widths`]; 0 keeps the calibrated intervals.
+    #[serde(default = "default_interval_adaptation")]
+    pub interval_adaptation: f64,
     /// Whether the targets are divided by a multiplicative seasonal index (each step of the
     /// season's share of the level over the training part, step `s` in phase `s % season`)
     /// before scaling, and multiplied back on output.
@@ -225,6 +231,10 @@ pub enum SeasonalIndexMode {
     Multiplicative,
     /// Never.
     None,
+}
+
+fn default_interval_adaptation() -> f64 {
+    0.02
 }
 
 fn default_quantiles() -> Vec<f64> {
@@ -469,6 +479,12 @@ impl ForecastConfig {
         }
         if let Err(message) = crate::forecast::interval::check_levels(&f.quantiles) {
             return Err(invalid("forecast.quantiles", message));
+        }
+        if !(0.0..=1.0).contains(&f.interval_adaptation) {
+            return Err(invalid(
+                "forecast.interval_adaptation",
+                format!("must be in [0, 1], found {}", f.interval_adaptation),
+            ));
         }
         if f.test < f.horizon {
             return Err(invalid(

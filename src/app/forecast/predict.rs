@@ -1,5 +1,6 @@
 //! `burn-rnn forecast`: the horizon after the last row with a target, from a trained run; a
-//! probabilistic model's quantiles follow the point forecasts (`{target}_q{level}` columns).
+//! probabilistic model's quantiles follow the point forecasts (`{target}_q{level}` columns),
+//! their widths adapted as `eval`'s backtest adapts them, over the `test` steps before the origin.
 //!
 //! Rows after that row that hold only future covariates give the horizon's known future; a model
 //! that needs them and does not find them is an error naming what is missing. Calendar features
@@ -10,11 +11,12 @@ use std::path::Path;
 use burn::tensor::backend::Backend;
 
 use crate::app::checkpoint::RunDir;
-use crate::app::forecast::backtest::{forecast_windows, load_forecaster};
+use crate::app::forecast::backtest::{Forecasts, forecast_windows, load_forecaster};
 use crate::app::forecast::problem::{check_scale, read_members, shared_cycles};
 use crate::app::forecast::{
     ForecastError, RunScalers, local_base, read_config, read_local_bases, read_scalers,
 };
+use crate::forecast::interval::adapt_widths;
 use crate::forecast::series::Series;
 use crate::forecast::time::continue_rows;
 use crate::forecast::window::{Frame, Scalers, WindowBuffers};
@@ -61,6 +63,7 @@ pub fn forecast<B: Backend>(
     let mut w = WindowBuffers::default();
     let mut kept = Vec::new();
     let mut model = None;
+    let rate = config.forecast.interval_adaptation;
     for (id, mut series, mut scalers) in members {
         let label = id
             .as_ref()
@@ -105,15 +108,35 @@ pub fn forecast<B: Backend>(
                 run, checkpoint, &config, &frame, device,
             )?);
         }
+        // A probabilistic forecast's intervals adapt as the backtest's do: the origins of the
+        // `test` steps before the last, `origin_every` apart, replayed first.
+        let adapting = model.as_ref().is_some_and(|m| m.outputs > 1) && rate > 0.0;
+        let every = config.forecast.origin_every;
+        let replayed = if adapting {
+            config.forecast.test / every
+        } else {
+            0
+        };
+        let origins: Vec<usize> = (1..=replayed)
+            .rev()
+            .filter_map(|n| len.checked_sub(n * every))
+            .filter(|&o| o >= context)
+            .chain([len])
+            .collect();
         let mut one = WindowBuffers::default();
-        frame.window(len, context, horizon, &mut one);
+        for &o in &origins {
+            frame.window(o, context, horizon, &mut one);
+        }
+        // No targets: a forecast reads none, and windows reaching past the history have none.
+        one.y.clear();
+        one.mask.clear();
         if let Some(bases) = &local_bases {
             let name = id.as_deref().unwrap_or_default();
             let fit = local_base(run, bases, name, &frame, (context, horizon))?;
             w.base.extend(fit.predict(&one).iter().map(|&v| v as f32));
         }
         w.append(&one);
-        kept.push((id, series, scalers));
+        kept.push((id, series, scalers, origins));
     }
     let Some(model) = model else {
         return Err(ForecastError::Unusable {
@@ -122,13 +145,35 @@ pub fn forecast<B: Backend>(
         });
     };
     let levels = &config.forecast.quantiles;
-    let units: Vec<(&Scalers, usize)> = kept.iter().map(|(_, series, s)| (s, series.len)).collect();
-    let f = forecast_windows(&model, w, &units, levels, device);
+    let units: Vec<(&Scalers, usize)> = kept
+        .iter()
+        .flat_map(|(_, _, s, origins)| origins.iter().map(move |&o| (s, o)))
+        .collect();
+    let mut all = forecast_windows(&model, w, &units, levels, device);
+    // Each series' forecast from its last origin, its intervals adapted over the ones before.
+    let mut f = Forecasts::default();
+    let mut start = 0;
+    for (_, series, _, origins) in &kept {
+        let end = start + origins.len();
+        f.point.push(all.point[end - 1].clone());
+        if let Some(q) = &mut all.quantiles {
+            let targets = &series.targets;
+            let actual = |s: usize, t: usize| {
+                let col = &targets[t];
+                (s < col.values.len() && col.observed[s]).then(|| col.values[s])
+            };
+            adapt_widths(&mut q[start..end], origins, &actual, levels, rate);
+            f.quantiles
+                .get_or_insert_with(Vec::new)
+                .push(q[end - 1].clone());
+        }
+        start = end;
+    }
     f.check_finite(|i| match &kept[i].0 {
         Some(id) => format!("the end of series `{id}`"),
         None => "the end of the table".into(),
     })?;
-    let (_, first, _) = &kept[0];
+    let (_, first, _, _) = &kept[0];
     let time_col = if first.times.is_some() {
         "time"
     } else {
@@ -145,7 +190,7 @@ pub fn forecast<B: Backend>(
     }
     let mut out = header.join(",");
     out.push('\n');
-    for (i, (id, series, _)) in kept.iter().enumerate() {
+    for (i, (id, series, _, _)) in kept.iter().enumerate() {
         let len = series.len;
         let quantiles = f.quantiles.as_ref().map(|q| &q[i]);
         for (k, step) in f.point[i].iter().enumerate() {
