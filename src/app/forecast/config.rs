@@ -344,7 +344,7 @@ fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
 
 impl ForecastConfig {
     /// Reads `path`, applies `overrides`, resolves `data.csv` relative to the config file (or,
-    /// when an override gives it, to the current folder) and validates.
+    /// when an override gives it, to the current folder) into an absolute path and validates.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
             path: path.to_path_buf(),
@@ -360,6 +360,11 @@ impl ForecastConfig {
         if config.data.csv.is_relative() && !from_set {
             let base = path.parent().unwrap_or(Path::new("."));
             config.data.csv = base.join(&config.data.csv);
+        }
+        // Absolute in the run folder's copy: `eval`, `forecast` and `--resume` find the table
+        // from any folder.
+        if let Ok(absolute) = std::path::absolute(&config.data.csv) {
+            config.data.csv = absolute;
         }
         // An empty column name is none (`--set data.time=` unsets a file's time column).
         if config
