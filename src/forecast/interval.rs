@@ -305,7 +305,8 @@ pub fn residual_quantiles(residuals: &[Vec<f64>], levels: &[f64]) -> Vec<Vec<f64
 const MAX_LOG_WIDTH: f64 = 3.0;
 
 /// Adaptive conformal inference (Gibbs and Candès, 2021) on the intervals' widths: each
-/// forecast's quantiles are moved from its median by a factor `e^w`, one `w` per horizon step
+/// forecast's quantiles are moved from its median (without a 0.5 level: the middle of the
+/// innermost central interval) by a factor `e^w`, one `w` per horizon step
 /// and target, which starts at 0 and, once a forecast's actual is known, grows by
 /// `rate * (miss - (1 - nominal))` for each central interval that missed or held it (averaged
 /// over the central intervals): after a miss of the 80% interval `w` grows by `0.8 rate`, after
@@ -330,7 +331,8 @@ pub fn adapt_widths(
         return;
     }
     debug_assert!(origins.windows(2).all(|o| o[0] < o[1]), "ascending origins");
-    let m = median_index(levels);
+    let median = levels.iter().position(|&l| (l - 0.5).abs() < 1e-9);
+    let (inner_lo, inner_hi, _) = pairs[pairs.len() - 1];
     let horizon = forecasts[0].len();
     let targets = forecasts[0].first().map_or(0, Vec::len);
     let mut width = vec![0.0f64; horizon * targets];
@@ -351,9 +353,9 @@ pub fn adapt_widths(
             for (t, q) in step.iter_mut().enumerate() {
                 let c = k * targets + t;
                 let factor = width[c].exp();
-                let median = q[m];
+                let center = median.map_or(0.5 * (q[inner_lo] + q[inner_hi]), |m| q[m]);
                 for v in q.iter_mut() {
-                    *v = median + factor * (*v - median);
+                    *v = center + factor * (*v - center);
                 }
                 if let Some(a) = actual(o + k, t) {
                     let misses: f64 = pairs
@@ -551,6 +553,13 @@ mod tests {
         assert_eq!(a[0][0][0], vec![-1.0, 0.0, 1.0]);
         assert!((a[1][0][0][2] - (0.08f64).exp()).abs() < 1e-12);
         assert_eq!(a[1][1][0][2], 1.0);
+        // Without a 0.5 level both bounds move from the interval's middle.
+        let mut f = vec![vec![vec![vec![1.0, 3.0]]]; 2];
+        adapt_widths(&mut f, &[0, 1], &|_, _| Some(9.0), &[0.1, 0.9], 0.1);
+        let e = (0.08f64).exp();
+        assert!(
+            (f[1][0][0][0] - (2.0 - e)).abs() < 1e-12 && (f[1][0][0][1] - (2.0 + e)).abs() < 1e-12
+        );
         // A missing actual changes nothing.
         let mut f = forecasts.clone();
         adapt_widths(&mut f, &origins, &|_, _| None, &levels, 0.1);

@@ -124,7 +124,7 @@ impl Forecasts {
 }
 
 /// Windows per forward pass of a backtest.
-const CHUNK: usize = 4096;
+pub(super) const CHUNK: usize = 4096;
 
 /// The model's forecasts from `origins` (frame steps; quantiles at `levels` when it is
 /// probabilistic), in chunks of [`CHUNK`] windows.

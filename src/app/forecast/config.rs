@@ -361,8 +361,8 @@ impl ForecastConfig {
             let base = path.parent().unwrap_or(Path::new("."));
             config.data.csv = base.join(&config.data.csv);
         }
-        // Absolute in the run folder's copy: `eval`, `forecast` and `--resume` find the table
-        // from any folder.
+        // Absolute in the run folder's copy: `eval` and `forecast` find the table from any
+        // folder.
         if let Ok(absolute) = std::path::absolute(&config.data.csv) {
             config.data.csv = absolute;
         }

@@ -1,6 +1,7 @@
 //! `burn-rnn forecast`: the horizon after the last row with a target, from a trained run; a
 //! probabilistic model's quantiles follow the point forecasts (`{target}_q{level}` columns),
-//! their widths adapted as `eval`'s backtest adapts them, over the `test` steps before the origin.
+//! their widths adapted by the same rule as `eval`'s backtest (`forecast.interval_adaptation`),
+//! over the origins of the `test` steps before the forecast's own.
 //!
 //! Rows after that row that hold only future covariates give the horizon's known future; a model
 //! that needs them and does not find them is an error naming what is missing. Calendar features
@@ -11,15 +12,18 @@ use std::path::Path;
 use burn::tensor::backend::Backend;
 
 use crate::app::checkpoint::RunDir;
-use crate::app::forecast::backtest::{Forecasts, forecast_windows, load_forecaster};
+use crate::app::forecast::backtest::{CHUNK, forecast_windows, load_forecaster};
+use crate::app::forecast::config::ForecastConfig;
 use crate::app::forecast::problem::{check_scale, read_members, shared_cycles};
 use crate::app::forecast::{
     ForecastError, RunScalers, local_base, read_config, read_local_bases, read_scalers,
 };
 use crate::forecast::interval::adapt_widths;
 use crate::forecast::series::Series;
+use crate::forecast::time::Cycle;
 use crate::forecast::time::continue_rows;
 use crate::forecast::window::{Frame, Scalers, WindowBuffers};
+use crate::model::Forecaster;
 
 /// The forecast CSV (`time` or `step`, then one column per target; a long-format table's
 /// `series` column first, one block of rows per series) of the horizon after the last row with
@@ -63,7 +67,6 @@ pub fn forecast<B: Backend>(
     let mut w = WindowBuffers::default();
     let mut kept = Vec::new();
     let mut model = None;
-    let rate = config.forecast.interval_adaptation;
     for (id, mut series, mut scalers) in members {
         let label = id
             .as_ref()
@@ -108,35 +111,15 @@ pub fn forecast<B: Backend>(
                 run, checkpoint, &config, &frame, device,
             )?);
         }
-        // A probabilistic forecast's intervals adapt as the backtest's do: the origins of the
-        // `test` steps before the last, `origin_every` apart, replayed first.
-        let adapting = model.as_ref().is_some_and(|m| m.outputs > 1) && rate > 0.0;
-        let every = config.forecast.origin_every;
-        let replayed = if adapting {
-            config.forecast.test / every
-        } else {
-            0
-        };
-        let origins: Vec<usize> = (1..=replayed)
-            .rev()
-            .filter_map(|n| len.checked_sub(n * every))
-            .filter(|&o| o >= context)
-            .chain([len])
-            .collect();
         let mut one = WindowBuffers::default();
-        for &o in &origins {
-            frame.window(o, context, horizon, &mut one);
-        }
-        // No targets: a forecast reads none, and windows reaching past the history have none.
-        one.y.clear();
-        one.mask.clear();
+        frame.window(len, context, horizon, &mut one);
         if let Some(bases) = &local_bases {
             let name = id.as_deref().unwrap_or_default();
             let fit = local_base(run, bases, name, &frame, (context, horizon))?;
             w.base.extend(fit.predict(&one).iter().map(|&v| v as f32));
         }
         w.append(&one);
-        kept.push((id, series, scalers, origins));
+        kept.push((id, series, scalers));
     }
     let Some(model) = model else {
         return Err(ForecastError::Unusable {
@@ -145,35 +128,45 @@ pub fn forecast<B: Backend>(
         });
     };
     let levels = &config.forecast.quantiles;
-    let units: Vec<(&Scalers, usize)> = kept
-        .iter()
-        .flat_map(|(_, _, s, origins)| origins.iter().map(move |&o| (s, o)))
-        .collect();
-    let mut all = forecast_windows(&model, w, &units, levels, device);
-    // Each series' forecast from its last origin, its intervals adapted over the ones before.
-    let mut f = Forecasts::default();
-    let mut start = 0;
-    for (_, series, _, origins) in &kept {
-        let end = start + origins.len();
-        f.point.push(all.point[end - 1].clone());
-        if let Some(q) = &mut all.quantiles {
+    let units: Vec<(&Scalers, usize)> = kept.iter().map(|(_, series, s)| (s, series.len)).collect();
+    let mut f = forecast_windows(&model, w, &units, levels, device);
+    // The intervals adapt as the backtest's do, over the origins of the `test` steps before the
+    // last (`origin_every` apart), forecast in passes of their own: the point forecasts do not
+    // depend on them.
+    if let Some(q) = &mut f.quantiles
+        && config.forecast.interval_adaptation > 0.0
+    {
+        let replays = replayed_quantiles(
+            &model,
+            &kept,
+            &config,
+            (&cycles, local_bases.as_ref()),
+            run,
+            device,
+        )?;
+        for (((_, series, _), (origins, mut all)), last) in kept.iter().zip(replays).zip(q) {
             let targets = &series.targets;
             let actual = |s: usize, t: usize| {
                 let col = &targets[t];
                 (s < col.values.len() && col.observed[s]).then(|| col.values[s])
             };
-            adapt_widths(&mut q[start..end], origins, &actual, levels, rate);
-            f.quantiles
-                .get_or_insert_with(Vec::new)
-                .push(q[end - 1].clone());
+            let origins: Vec<usize> = origins.into_iter().chain([series.len]).collect();
+            all.push(std::mem::take(last));
+            adapt_widths(
+                &mut all,
+                &origins,
+                &actual,
+                levels,
+                config.forecast.interval_adaptation,
+            );
+            *last = all.pop().expect("the last origin's forecast");
         }
-        start = end;
     }
     f.check_finite(|i| match &kept[i].0 {
         Some(id) => format!("the end of series `{id}`"),
         None => "the end of the table".into(),
     })?;
-    let (_, first, _, _) = &kept[0];
+    let (_, first, _) = &kept[0];
     let time_col = if first.times.is_some() {
         "time"
     } else {
@@ -190,7 +183,7 @@ pub fn forecast<B: Backend>(
     }
     let mut out = header.join(",");
     out.push('\n');
-    for (i, (id, series, _, _)) in kept.iter().enumerate() {
+    for (i, (id, series, _)) in kept.iter().enumerate() {
         let len = series.len;
         let quantiles = f.quantiles.as_ref().map(|q| &q[i]);
         for (k, step) in f.point[i].iter().enumerate() {
@@ -215,6 +208,73 @@ pub fn forecast<B: Backend>(
     }
     Ok(out)
 }
+
+/// The quantiles of each kept series' forecasts from the origins of the `test` steps before its
+/// last (`origin_every` apart, at least `context` into the series), in passes of about
+/// [`CHUNK`] windows: per series, its origins and their quantiles `[origin][step][target][level]`.
+fn replayed_quantiles<B: Backend>(
+    model: &Forecaster<B>,
+    kept: &[(Option<String>, Series, Scalers)],
+    config: &ForecastConfig,
+    (cycles, local_bases): (&[Cycle], Option<&LocalBases>),
+    run: &RunDir,
+    device: &B::Device,
+) -> Result<Vec<Replay>, ForecastError> {
+    let (context, horizon) = (config.forecast.context, config.forecast.horizon);
+    let every = config.forecast.origin_every;
+    let levels = &config.forecast.quantiles;
+    let origins: Vec<Vec<usize>> = kept
+        .iter()
+        .map(|(_, series, _)| {
+            (1..=config.forecast.test / every)
+                .rev()
+                .filter_map(|n| series.len.checked_sub(n * every))
+                .filter(|&o| o >= context)
+                .collect()
+        })
+        .collect();
+    let mut quantiles = Vec::new();
+    let mut w = WindowBuffers::default();
+    let mut units: Vec<(&Scalers, usize)> = Vec::new();
+    for (i, ((id, series, scalers), origins)) in kept.iter().zip(&origins).enumerate() {
+        let frame = Frame::with_cycles(series, scalers, cycles);
+        let mut one = WindowBuffers::default();
+        for &o in origins {
+            frame.window(o, context, horizon, &mut one);
+        }
+        // A forecast reads no target of its horizon.
+        one.y.clear();
+        one.mask.clear();
+        if let Some(bases) = local_bases {
+            let name = id.as_deref().unwrap_or_default();
+            let fit = local_base(run, bases, name, &frame, (context, horizon))?;
+            w.base.extend(fit.predict(&one).iter().map(|&v| v as f32));
+        }
+        w.append(&one);
+        units.extend(origins.iter().map(|&o| (scalers, o)));
+        if w.windows >= CHUNK || i + 1 == kept.len() {
+            if w.windows > 0 {
+                let f = forecast_windows(model, std::mem::take(&mut w), &units, levels, device);
+                quantiles.extend(f.quantiles.expect("a probabilistic model's quantiles"));
+            }
+            units.clear();
+        }
+    }
+    let mut quantiles = quantiles.into_iter();
+    Ok(origins
+        .into_iter()
+        .map(|o| {
+            let q = quantiles.by_ref().take(o.len()).collect();
+            (o, q)
+        })
+        .collect())
+}
+
+/// Each series' own linear base, by series name (`local_bases.json`).
+type LocalBases = std::collections::BTreeMap<String, crate::forecast::baselines::Linear>;
+
+/// One series' replayed origins and the quantiles forecast from them.
+type Replay = (Vec<usize>, Vec<Vec<Vec<Vec<f64>>>>);
 
 /// Adds `n` steps after the series' last, for a forecast that needs only their times (calendar
 /// features) or nothing: times by the series' frequency (rows taken as steps: by
