@@ -335,7 +335,7 @@ fn default_temperature() -> f64 {
 
 impl RunConfig {
     /// Reads `path`, applies `overrides` (`section.key=value`), resolves `data.path` relative to
-    /// the config file and validates.
+    /// the config file into an absolute path and validates.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
             path: path.to_path_buf(),
@@ -345,6 +345,10 @@ impl RunConfig {
         if config.data.path.is_relative() {
             let base = path.parent().unwrap_or(Path::new("."));
             config.data.path = base.join(&config.data.path);
+        }
+        // Absolute in the run folder's copy: `eval` finds the corpus from any folder.
+        if let Ok(absolute) = std::path::absolute(&config.data.path) {
+            config.data.path = absolute;
         }
         config.validate()?;
         config.check_memory(memory::total_memory())?;
