@@ -663,6 +663,17 @@ fn intervals_take_the_same_weeks_a_year_earlier() {
     // The linear baseline's interval, from its validation errors alone, misses December.
     let alone = b.linear.coverage.as_ref().unwrap()["0.8"];
     assert!(alone < 0.45, "the baseline's 80% interval: {alone}");
+    // Adapted online, December's first misses widen the intervals after them: every method's,
+    // the baseline's too.
+    let run = RunDir::new(tmp.path().join("run"));
+    let text = std::fs::read_to_string(run.config_path()).unwrap();
+    let adapting = text.replace("interval_adaptation = 0.0", "interval_adaptation = 0.1");
+    assert_ne!(text, adapting);
+    std::fs::write(run.config_path(), adapting).unwrap();
+    let a = backtest::<NdArray>(&run, "best", None, &Default::default()).unwrap();
+    let adapted = a.linear.coverage.as_ref().unwrap()["0.8"];
+    assert!(adapted > alone + 0.1, "{alone} -> {adapted}");
+    assert_eq!(a.model.mase, b.model.mase);
     // Rows taken as steps: no calendar to go back a year by.
     sets.push("data.gaps=\"ignore\"");
     let ignore = Problem::new(&config(&sets), None, None).unwrap();
