@@ -333,6 +333,32 @@ fn default_temperature() -> f64 {
     0.8
 }
 
+/// `path` made absolute (from the current folder) with its `.` and `name/..` steps dropped
+/// lexically (a `..` after a symbolic link leaves the link's name, not its target's parent); as
+/// it is where the current folder cannot be read.
+pub fn absolute(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let Ok(full) = std::path::absolute(path) else {
+        return path.to_path_buf();
+    };
+    let mut out = PathBuf::new();
+    for part in full.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => match out.components().next_back() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                // Above the root is the root.
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => out.push(part),
+            },
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 impl RunConfig {
     /// Reads `path`, applies `overrides` (`section.key=value`), resolves `data.path` relative to
     /// the config file into an absolute path and validates.
@@ -347,9 +373,7 @@ impl RunConfig {
             config.data.path = base.join(&config.data.path);
         }
         // Absolute in the run folder's copy: `eval` finds the corpus from any folder.
-        if let Ok(absolute) = std::path::absolute(&config.data.path) {
-            config.data.path = absolute;
-        }
+        config.data.path = absolute(&config.data.path);
         config.validate()?;
         config.check_memory(memory::total_memory())?;
         Ok(config)
@@ -411,6 +435,18 @@ steps = 100
         assert_eq!(c.clip.max_norm, 5.0);
         assert_eq!(c.data.validation_fraction, 0.1);
         assert_eq!(RunConfig::parse(&c.to_toml(), "t", &[]).unwrap(), c);
+    }
+
+    #[test]
+    fn paths_are_made_absolute_without_dot_steps() {
+        let here = std::env::current_dir().unwrap();
+        assert_eq!(
+            absolute(Path::new("configs/../data/./x.csv")),
+            here.join("data/x.csv")
+        );
+        assert_eq!(absolute(Path::new("/a/b/../c")), PathBuf::from("/a/c"));
+        assert_eq!(absolute(Path::new("/../a")), PathBuf::from("/a"));
+        assert_eq!(absolute(Path::new("../../x")).file_name().unwrap(), "x");
     }
 
     #[test]

@@ -363,9 +363,7 @@ impl ForecastConfig {
         }
         // Absolute in the run folder's copy: `eval` and `forecast` find the table from any
         // folder.
-        if let Ok(absolute) = std::path::absolute(&config.data.csv) {
-            config.data.csv = absolute;
-        }
+        config.data.csv = crate::app::config::absolute(&config.data.csv);
         // An empty column name is none (`--set data.time=` unsets a file's time column).
         if config
             .data
