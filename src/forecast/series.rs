@@ -203,6 +203,14 @@ pub struct Column {
     pub observed: Vec<bool>,
 }
 
+impl Column {
+    /// The value at step `s` where the table held it; `None` where it was filled or `s` lies past
+    /// the column.
+    pub fn observed_at(&self, s: usize) -> Option<f64> {
+        (self.observed.get(s) == Some(&true)).then(|| self.values[s])
+    }
+}
+
 /// A series on a regular grid of steps.
 ///
 /// The history is `0..len`: every step up to the last one with a target value. Steps after it

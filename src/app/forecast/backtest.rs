@@ -278,10 +278,7 @@ pub(super) fn adapt(
             .map(|&o| problem.segment_of(o).1)
             .collect();
         let targets = &problem.segments[seg].series.targets;
-        let actual = |s: usize, t: usize| {
-            let col = &targets[t];
-            (s < col.values.len() && col.observed[s]).then(|| col.values[s])
-        };
+        let actual = |s: usize, t: usize| targets[t].observed_at(s);
         adapt_widths(&mut quantiles[start..end], &local, &actual, levels, rate);
         start = end;
     }

@@ -18,9 +18,9 @@ use crate::app::forecast::problem::{check_scale, read_members, shared_cycles};
 use crate::app::forecast::{
     ForecastError, RunScalers, local_base, read_config, read_local_bases, read_scalers,
 };
+use crate::forecast::baselines::Linear;
 use crate::forecast::interval::adapt_widths;
 use crate::forecast::series::Series;
-use crate::forecast::time::Cycle;
 use crate::forecast::time::continue_rows;
 use crate::forecast::window::{Frame, Scalers, WindowBuffers};
 use crate::model::Forecaster;
@@ -111,15 +111,21 @@ pub fn forecast<B: Backend>(
                 run, checkpoint, &config, &frame, device,
             )?);
         }
-        let mut one = WindowBuffers::default();
-        frame.window(len, context, horizon, &mut one);
-        if let Some(bases) = &local_bases {
-            let name = id.as_deref().unwrap_or_default();
-            let fit = local_base(run, bases, name, &frame, (context, horizon))?;
-            w.base.extend(fit.predict(&one).iter().map(|&v| v as f32));
-        }
-        w.append(&one);
-        kept.push((id, series, scalers));
+        let base = match &local_bases {
+            Some(bases) => {
+                let name = id.as_deref().unwrap_or_default();
+                Some(local_base(run, bases, name, &frame, (context, horizon))?)
+            }
+            None => None,
+        };
+        append_windows(&mut w, &frame, &[len], base, (context, horizon));
+        kept.push(Member {
+            id,
+            series,
+            scalers,
+            frame,
+            base,
+        });
     }
     let Some(model) = model else {
         return Err(ForecastError::Unusable {
@@ -128,7 +134,7 @@ pub fn forecast<B: Backend>(
         });
     };
     let levels = &config.forecast.quantiles;
-    let units: Vec<(&Scalers, usize)> = kept.iter().map(|(_, series, s)| (s, series.len)).collect();
+    let units: Vec<(&Scalers, usize)> = kept.iter().map(|m| (&m.scalers, m.series.len)).collect();
     let mut f = forecast_windows(&model, w, &units, levels, device);
     // The intervals adapt as the backtest's do, over the origins of the `test` steps before the
     // last (`origin_every` apart), forecast in passes of their own: the point forecasts do not
@@ -136,21 +142,11 @@ pub fn forecast<B: Backend>(
     if let Some(q) = &mut f.quantiles
         && config.forecast.interval_adaptation > 0.0
     {
-        let replays = replayed_quantiles(
-            &model,
-            &kept,
-            &config,
-            (&cycles, local_bases.as_ref()),
-            run,
-            device,
-        )?;
-        for (((_, series, _), (origins, mut all)), last) in kept.iter().zip(replays).zip(q) {
-            let targets = &series.targets;
-            let actual = |s: usize, t: usize| {
-                let col = &targets[t];
-                (s < col.values.len() && col.observed[s]).then(|| col.values[s])
-            };
-            let origins: Vec<usize> = origins.into_iter().chain([series.len]).collect();
+        let replays = replayed_quantiles(&model, &kept, &config, device);
+        for ((member, (origins, mut all)), last) in kept.iter().zip(replays).zip(q) {
+            let targets = &member.series.targets;
+            let actual = |s: usize, t: usize| targets[t].observed_at(s);
+            let origins: Vec<usize> = origins.into_iter().chain([member.series.len]).collect();
             all.push(std::mem::take(last));
             adapt_widths(
                 &mut all,
@@ -162,11 +158,11 @@ pub fn forecast<B: Backend>(
             *last = all.pop().expect("the last origin's forecast");
         }
     }
-    f.check_finite(|i| match &kept[i].0 {
+    f.check_finite(|i| match &kept[i].id {
         Some(id) => format!("the end of series `{id}`"),
         None => "the end of the table".into(),
     })?;
-    let (_, first, _) = &kept[0];
+    let first = &kept[0].series;
     let time_col = if first.times.is_some() {
         "time"
     } else {
@@ -183,7 +179,7 @@ pub fn forecast<B: Backend>(
     }
     let mut out = header.join(",");
     out.push('\n');
-    for (i, (id, series, _)) in kept.iter().enumerate() {
+    for (i, Member { id, series, .. }) in kept.iter().enumerate() {
         let len = series.len;
         let quantiles = f.quantiles.as_ref().map(|q| &q[i]);
         for (k, step) in f.point[i].iter().enumerate() {
@@ -209,69 +205,80 @@ pub fn forecast<B: Backend>(
     Ok(out)
 }
 
-/// The quantiles of each kept series' forecasts from the origins of the `test` steps before its
+/// A series of the table as `forecast` reads it: its scaled frame, and its own linear base
+/// where the run fitted one per series.
+struct Member<'a> {
+    id: Option<String>,
+    series: Series,
+    scalers: Scalers,
+    frame: Frame,
+    base: Option<&'a Linear>,
+}
+
+/// Appends to `w` the windows of `frame` from `origins`, without targets (a forecast reads
+/// none), with the forecasts of the series' own linear base where it has one.
+fn append_windows(
+    w: &mut WindowBuffers,
+    frame: &Frame,
+    origins: &[usize],
+    base: Option<&Linear>,
+    (context, horizon): (usize, usize),
+) {
+    let mut one = WindowBuffers::default();
+    for &o in origins {
+        frame.window(o, context, horizon, &mut one);
+    }
+    one.y.clear();
+    one.mask.clear();
+    if let Some(fit) = base {
+        w.base.extend(fit.predict(&one).iter().map(|&v| v as f32));
+    }
+    w.append(&one);
+}
+
+/// The quantiles of each member's forecasts from the origins of the `test` steps before its
 /// last (`origin_every` apart, at least `context` into the series), in passes of about
-/// [`CHUNK`] windows: per series, its origins and their quantiles `[origin][step][target][level]`.
+/// [`CHUNK`] windows: per member, its origins and their quantiles `[origin][step][target][level]`.
 fn replayed_quantiles<B: Backend>(
     model: &Forecaster<B>,
-    kept: &[(Option<String>, Series, Scalers)],
+    members: &[Member],
     config: &ForecastConfig,
-    (cycles, local_bases): (&[Cycle], Option<&LocalBases>),
-    run: &RunDir,
     device: &B::Device,
-) -> Result<Vec<Replay>, ForecastError> {
-    let (context, horizon) = (config.forecast.context, config.forecast.horizon);
+) -> Vec<Replay> {
+    let shape = (config.forecast.context, config.forecast.horizon);
     let every = config.forecast.origin_every;
     let levels = &config.forecast.quantiles;
-    let origins: Vec<Vec<usize>> = kept
+    let origins: Vec<Vec<usize>> = members
         .iter()
-        .map(|(_, series, _)| {
+        .map(|m| {
             (1..=config.forecast.test / every)
                 .rev()
-                .filter_map(|n| series.len.checked_sub(n * every))
-                .filter(|&o| o >= context)
+                .filter_map(|n| m.series.len.checked_sub(n * every))
+                .filter(|&o| o >= shape.0)
                 .collect()
         })
         .collect();
     let mut quantiles = Vec::new();
     let mut w = WindowBuffers::default();
     let mut units: Vec<(&Scalers, usize)> = Vec::new();
-    for (i, ((id, series, scalers), origins)) in kept.iter().zip(&origins).enumerate() {
-        let frame = Frame::with_cycles(series, scalers, cycles);
-        let mut one = WindowBuffers::default();
-        for &o in origins {
-            frame.window(o, context, horizon, &mut one);
-        }
-        // A forecast reads no target of its horizon.
-        one.y.clear();
-        one.mask.clear();
-        if let Some(bases) = local_bases {
-            let name = id.as_deref().unwrap_or_default();
-            let fit = local_base(run, bases, name, &frame, (context, horizon))?;
-            w.base.extend(fit.predict(&one).iter().map(|&v| v as f32));
-        }
-        w.append(&one);
-        units.extend(origins.iter().map(|&o| (scalers, o)));
-        if w.windows >= CHUNK || i + 1 == kept.len() {
-            if w.windows > 0 {
-                let f = forecast_windows(model, std::mem::take(&mut w), &units, levels, device);
-                quantiles.extend(f.quantiles.expect("a probabilistic model's quantiles"));
-            }
+    for (i, (m, origins)) in members.iter().zip(&origins).enumerate() {
+        append_windows(&mut w, &m.frame, origins, m.base, shape);
+        units.extend(origins.iter().map(|&o| (&m.scalers, o)));
+        if (w.windows >= CHUNK || i + 1 == members.len()) && w.windows > 0 {
+            let f = forecast_windows(model, std::mem::take(&mut w), &units, levels, device);
+            quantiles.extend(f.quantiles.expect("a probabilistic model's quantiles"));
             units.clear();
         }
     }
     let mut quantiles = quantiles.into_iter();
-    Ok(origins
+    origins
         .into_iter()
         .map(|o| {
             let q = quantiles.by_ref().take(o.len()).collect();
             (o, q)
         })
-        .collect())
+        .collect()
 }
-
-/// Each series' own linear base, by series name (`local_bases.json`).
-type LocalBases = std::collections::BTreeMap<String, crate::forecast::baselines::Linear>;
 
 /// One series' replayed origins and the quantiles forecast from them.
 type Replay = (Vec<usize>, Vec<Vec<Vec<Vec<f64>>>>);
