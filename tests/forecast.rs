@@ -327,6 +327,81 @@ fn no_forecast_reads_the_future() {
 }
 
 #[test]
+fn forecasts_write_no_time_a_local_clock_skips() {
+    // Hourly on Melbourne's clock from September 2013: it skips 02:00 on 6 October 2013 and
+    // repeats it on 6 April 2014. The history ends on 4 October 2014 at 22:00, so the horizon
+    // runs through the next night the clock skips (5 October 2014, the first Sunday of
+    // October again): `forecast` writes no row for 02:00 there.
+    use chrono::{Duration, NaiveDate, Timelike};
+    let _turn = turn();
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("local.csv");
+    let mut text = String::from("t,y\n");
+    let mut t = NaiveDate::from_ymd_opt(2013, 9, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
+    let end = NaiveDate::from_ymd_opt(2014, 10, 4)
+        .unwrap()
+        .and_hms_opt(22, 0, 0)
+        .unwrap();
+    let skip = NaiveDate::from_ymd_opt(2013, 10, 6)
+        .unwrap()
+        .and_hms_opt(2, 0, 0)
+        .unwrap();
+    let repeat = NaiveDate::from_ymd_opt(2014, 4, 6)
+        .unwrap()
+        .and_hms_opt(2, 0, 0)
+        .unwrap();
+    while t <= end {
+        let y = 10.0 + (2.0 * std::f64::consts::PI * f64::from(t.hour()) / 24.0).sin();
+        if t != skip {
+            text += &format!("{},{y}\n", t.format("%Y-%m-%d %H:%M"));
+        }
+        if t == repeat {
+            text += &format!("{},{y}\n", t.format("%Y-%m-%d %H:%M"));
+        }
+        t += Duration::hours(1);
+    }
+    std::fs::write(&csv, text).unwrap();
+    let config = config(&[
+        "train.steps=5",
+        &format!("data.csv={:?}", csv.display().to_string()),
+        "data.time=\"t\"",
+        "data.target=[\"y\"]",
+        "forecast.context=48",
+        "forecast.horizon=24",
+        "forecast.season=24",
+        "forecast.test=48",
+    ]);
+    train_forecaster::<B>(
+        &config,
+        &options(tmp.path(), false, None),
+        &Default::default(),
+    )
+    .unwrap();
+    let out =
+        forecast::<NdArray>(&RunDir::new(tmp.path()), "best", None, &Default::default()).unwrap();
+    let times: Vec<&str> = out
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(times.len(), 23, "{out}");
+    assert_eq!(
+        &times[..4],
+        [
+            "2014-10-04T23:00:00",
+            "2014-10-05T00:00:00",
+            "2014-10-05T01:00:00",
+            "2014-10-05T03:00:00"
+        ],
+        "{out}"
+    );
+    assert_eq!(times[22], "2014-10-05T22:00:00");
+}
+
+#[test]
 fn bad_tables_are_named() {
     let _turn = turn();
     let tmp = tempfile::tempdir().unwrap();

@@ -240,6 +240,10 @@ pub struct Series {
     /// merged into the rows of the same times before them: each step holds the mean of its
     /// values.
     pub repeated: usize,
+    /// `[steps]`, ascending: the steps of the hour a local clock skips where daylight saving
+    /// time begins (inserted as missing values). No such time exists on the clock: `forecast`
+    /// writes no row for them.
+    pub skipped: Vec<usize>,
 }
 
 /// The largest magnitude a value may have: `f32::MAX`, the range the model computes in.
@@ -260,6 +264,35 @@ impl Series {
             (Some(t), Some(f)) if i < t.len() => f.format(t[i]),
             _ => i.to_string(),
         }
+    }
+
+    /// Whether time `t` lies in an hour a local clock skips where daylight saving time begins,
+    /// by the rule of the skipped hours the table shows ([`Series::skipped`]): the same hour of
+    /// the night, on the same Sunday of the same month (the last, where the one seen was the last
+    /// of its month and not among its first three; otherwise the same count from the month's
+    /// start, as the second Sunday of March). A table that shows no skipped hour skips none.
+    pub fn clock_skips(&self, t: i64) -> bool {
+        use chrono::{Datelike, Timelike};
+        let Some(times) = &self.times else {
+            return false;
+        };
+        let at = |t: i64| chrono::DateTime::from_timestamp(t, 0).map(|d| d.naive_utc());
+        let sunday = |d: chrono::NaiveDateTime| {
+            let nth = (d.day() - 1) / 7 + 1;
+            let last = d
+                .date()
+                .checked_add_days(chrono::Days::new(7))
+                .is_none_or(|next| next.month() != d.month());
+            (d.month(), d.hour(), if last && nth > 3 { 0 } else { nth })
+        };
+        let Some(d) = at(t).filter(|_| clock_change_night(t)) else {
+            return false;
+        };
+        let rule = sunday(d);
+        self.skipped
+            .iter()
+            .filter_map(|&s| at(*times.get(s)?))
+            .any(|seen| sunday(seen) == rule)
     }
 
     /// What was read, in one line: the steps of history, their frequency (or rows taken as
@@ -431,7 +464,7 @@ impl Series {
         }
         let mut lines: Vec<u64> = table.lines.clone();
         let (mut times, mut format, mut frequency, mut inserted) = (None, None, None, 0);
-        let mut repeated = 0;
+        let (mut repeated, mut skipped) = (0, Vec::new());
         if let Some(c) = time {
             let (mut stamps, f) = table.times(c)?;
             let local = f.is_local_clock(&table.rows[0][c]);
@@ -459,6 +492,12 @@ impl Series {
                 let rows = (&stamps[..], &lines[..], table.file_rows);
                 let slots = grid(path, rows, freq, (spec.gaps, local), f)?;
                 inserted = slots.last().map_or(0, |&s| s + 1) - stamps.len();
+                if local {
+                    skipped = (1..slots.len())
+                        .filter(|&r| skipped_hour(freq, stamps[r - 1], stamps[r]))
+                        .flat_map(|r| slots[r - 1] + 1..slots[r])
+                        .collect();
+                }
                 let spread = |v: &mut Vec<Vec<Option<f64>>>| {
                     for col in v.iter_mut() {
                         let mut out = vec![None; stamps.len() + inserted];
@@ -517,6 +556,7 @@ impl Series {
             len,
             inserted,
             repeated,
+            skipped,
         })
     }
 
@@ -1304,6 +1344,37 @@ mod tests {
         assert_eq!((s.len, s.repeated, s.inserted), (5, 0, 2));
         assert_eq!(s.targets[0].observed, [true, true, false, false, true]);
         assert_eq!(s.targets[0].values, [1.0, 2.0, 3.0, 4.0, 5.0]);
+        assert_eq!(s.skipped, [2, 3]);
+        // Later years skip the same hour on the same Sunday (Melbourne's: the first of October).
+        let at = |text: &str| TimeFormat::DateTime.parse(text).unwrap();
+        for (time, skips) in [
+            ("2015-10-04T02:00:00", true),
+            ("2015-10-04T02:30:00", true),
+            ("2015-10-04T01:30:00", false),
+            ("2015-10-04T03:00:00", false),
+            ("2015-10-11T02:00:00", false),
+            ("2015-09-27T02:00:00", false),
+            ("2015-04-05T02:00:00", false),
+        ] {
+            assert_eq!(s.clock_skips(at(time)), skips, "{time}");
+        }
+        // Europe's last Sunday of March (the fourth in 2023, the fifth in 2024) and the United
+        // States' second; a table without a skipped hour (or a UTC one) skips none.
+        for (seen, later, skips) in [
+            ("2023-03-26", "2024-03-31", true),
+            ("2024-03-31", "2025-03-30", true),
+            ("2024-03-31", "2025-03-23", false),
+            ("2024-03-10", "2025-03-09", true),
+            ("2024-03-10", "2025-03-30", false),
+        ] {
+            let table = format!("t,y\n{seen} 00:00,1\n{seen} 01:00,2\n{seen} 03:00,3\n");
+            let s = read(&table, &spec(Some("t"), &["y"])).unwrap();
+            assert_eq!(s.skipped, [2], "{seen}");
+            assert_eq!(s.clock_skips(at(&format!("{later}T02:00:00"))), skips);
+            let utc = format!("t,y\n{seen}T01:00Z,1\n{seen}T02:00Z,2\n{seen}T03:00Z,3\n");
+            let s = read(&utc, &spec(Some("t"), &["y"])).unwrap();
+            assert!(s.skipped.is_empty() && !s.clock_skips(at(&format!("{later}T02:00:00"))));
+        }
         // Hourly, with the repeated hour's rows next to each other (as a sort by time leaves
         // them); its second value missing: the first alone.
         let hourly =

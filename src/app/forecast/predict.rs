@@ -184,6 +184,10 @@ pub fn forecast<B: Backend>(
         let quantiles = f.quantiles.as_ref().map(|q| &q[i]);
         for (k, step) in f.point[i].iter().enumerate() {
             let s = len + k;
+            if series.skipped.binary_search(&s).is_ok() {
+                // A time the local clock skips: no such row.
+                continue;
+            }
             if let Some(id) = id {
                 out += &format!("{},", super::backtest::csv_field(id));
             }
@@ -285,7 +289,8 @@ type Replay = (Vec<usize>, Vec<Vec<Vec<Vec<f64>>>>);
 
 /// Adds `n` steps after the series' last, for a forecast that needs only their times (calendar
 /// features) or nothing: times by the series' frequency (rows taken as steps: by
-/// [`continue_rows`]), other values repeating the last.
+/// [`continue_rows`]), other values repeating the last. Steps in an hour that the series' local
+/// clock skips ([`Series::clock_skips`]) join [`Series::skipped`].
 fn extend(series: &mut Series, n: usize) {
     match (&mut series.times, series.frequency) {
         (Some(times), Some(freq)) => {
@@ -305,5 +310,11 @@ fn extend(series: &mut Series, n: usize) {
         let last = *col.values.last().expect("a column has values");
         col.values.extend(std::iter::repeat_n(last, n));
         col.observed.extend(std::iter::repeat_n(false, n));
+    }
+    if let (Some(times), Some(_)) = (&series.times, series.frequency) {
+        let later: Vec<usize> = (times.len() - n..times.len())
+            .filter(|&s| series.clock_skips(times[s]))
+            .collect();
+        series.skipped.extend(later);
     }
 }
