@@ -2,6 +2,7 @@
 //! value one season earlier), and a linear autoregression on the same context and covariates
 //! as the model (least squares, fitted on the training part).
 
+use rayon::prelude::*;
 use std::ops::Index;
 
 use super::series::AsOf;
@@ -379,51 +380,97 @@ impl Gram {
     /// last context value, so that the penalty shrinks it toward the naive forecast rather than
     /// toward the constant; its weights are then those of the same map from the window.
     fn solve(&self, choice: Choice) -> Linear {
-        let kept = self.kept(choice);
+        self.solve_all(&[choice])
+            .pop()
+            .expect("one fit for one choice")
+    }
+
+    /// [`Gram::solve`] for each of `choices`, in their order. Choices that differ only in
+    /// `from_last` share one system (the same kept features and penalty, other right-hand
+    /// sides): one factorisation solves them together, each fit's numbers as if alone.
+    fn solve_all(&self, choices: &[Choice]) -> Vec<Linear> {
+        let same_system = |a: &Choice, b: &Choice| {
+            Choice {
+                from_last: a.from_last,
+                ..*b
+            } == *a
+        };
+        let mut fits: Vec<Option<Linear>> = vec![None; choices.len()];
+        for i in 0..choices.len() {
+            if fits[i].is_some() {
+                continue;
+            }
+            let group: Vec<usize> = (i..choices.len())
+                .filter(|&j| fits[j].is_none() && same_system(&choices[i], &choices[j]))
+                .collect();
+            let solved = self.solve_system(&group.iter().map(|&j| choices[j]).collect::<Vec<_>>());
+            for (j, fit) in group.into_iter().zip(solved) {
+                fits[j] = Some(fit);
+            }
+        }
+        fits.into_iter().flatten().collect()
+    }
+
+    /// The fits of `choices`, which share their kept features and penalty, by one
+    /// factorisation: the right-hand sides side by side, `[kept, outputs * choices]`.
+    fn solve_system(&self, choices: &[Choice]) -> Vec<Linear> {
+        let kept = self.kept(choices[0]);
         let p = self.features + 1;
-        let (q, m) = (kept.len(), self.outputs);
+        let (q, m, g) = (kept.len(), self.outputs, choices.len());
         // Per output (step, target), the feature holding that target's last context value.
         let targets = m / self.horizon.max(1);
         let last = |o: usize| (self.context.max(1) - 1) * self.columns + o % targets.max(1);
-        let from_last = choice.from_last && self.can_fit_from_last();
+        let from_last: Vec<bool> = choices
+            .iter()
+            .map(|c| c.from_last && self.can_fit_from_last())
+            .collect();
         let mut xtx = vec![0.0; q * q];
-        let mut xty = vec![0.0; q * m];
+        let mut xty = vec![0.0; q * m * g];
         for (i, &a) in kept.iter().enumerate() {
             for (j, &b) in kept.iter().enumerate() {
                 xtx[i * q + j] = self.xtx[a * p + b];
             }
-            for o in 0..m {
-                // X^T (Y - x_last) = X^T Y - (X^T X)[:, last].
-                let shift = if from_last {
-                    self.xtx[a * p + last(o)]
-                } else {
-                    0.0
-                };
-                xty[i * m + o] = self.xty[a * m + o] - shift;
+            for (c, &from_last) in from_last.iter().enumerate() {
+                for o in 0..m {
+                    // X^T (Y - x_last) = X^T Y - (X^T X)[:, last].
+                    let shift = if from_last {
+                        self.xtx[a * p + last(o)]
+                    } else {
+                        0.0
+                    };
+                    xty[(i * g + c) * m + o] = self.xty[a * m + o] - shift;
+                }
             }
         }
         let mean_diag = (0..q).map(|a| xtx[a * q + a]).sum::<f64>() / q as f64;
         for a in 0..q {
-            xtx[a * q + a] += choice.ridge * mean_diag.max(1e-12);
+            xtx[a * q + a] += choices[0].ridge * mean_diag.max(1e-12);
         }
-        let small = solve_spd(xtx, xty, q, m);
-        let mut weights = vec![0.0; p * m];
-        for (i, &a) in kept.iter().enumerate() {
-            weights[a * m..(a + 1) * m].copy_from_slice(&small[i * m..(i + 1) * m]);
-        }
-        if from_last {
-            for o in 0..m {
-                weights[last(o) * m + o] += 1.0;
-            }
-        }
-        Linear {
-            weights,
-            features: self.features,
-            outputs: m,
-            context: self.context,
-            horizon: self.horizon,
-            terms: self.terms.clone(),
-        }
+        let small = solve_spd(xtx, xty, q, m * g);
+        from_last
+            .iter()
+            .enumerate()
+            .map(|(c, &from_last)| {
+                let mut weights = vec![0.0; p * m];
+                for (i, &a) in kept.iter().enumerate() {
+                    let at = (i * g + c) * m;
+                    weights[a * m..(a + 1) * m].copy_from_slice(&small[at..at + m]);
+                }
+                if from_last {
+                    for o in 0..m {
+                        weights[last(o) * m + o] += 1.0;
+                    }
+                }
+                Linear {
+                    weights,
+                    features: self.features,
+                    outputs: m,
+                    context: self.context,
+                    horizon: self.horizon,
+                    terms: self.terms.clone(),
+                }
+            })
+            .collect()
     }
 
     /// Whether a fit can learn the change from each target's last value: the context has a
@@ -546,8 +593,7 @@ impl Linear {
                 }
             }
         }
-        let solve = |gram: &Gram, c: Choice| gram.solve(c);
-        let fits: Vec<Linear> = candidates.iter().map(|&c| solve(&gram, c)).collect();
+        let fits = gram.solve_all(&candidates);
         // The mean absolute error of each fit over the observed targets of `val`.
         let mut sums = vec![0.0; fits.len()];
         let mut count = 0.0;
@@ -580,7 +626,7 @@ impl Linear {
             gram.add(&extra);
         }
         Some(Validated {
-            refit: solve(&gram, choice),
+            refit: gram.solve(choice),
             fit: fits.into_iter().nth(chosen)?,
             choice,
             error: errors[chosen],
@@ -694,6 +740,40 @@ impl Linear {
 /// Columns of a block of the Cholesky factorisation.
 const BLOCK: usize = 64;
 
+/// Rows of the panel below a diagonal block that one task of [`solve_spd`] computes.
+const PANEL_ROWS: usize = 16;
+
+/// Columns `k0..k0 + kb` of `rows` (whole rows of `p` values) below a factorised diagonal block
+/// (`diagonal`: that block's rows, from column 0): each row's `L21` values, in column order,
+/// `(a - sum of l * l) / d` as the column-by-column factorisation computes them, four rows
+/// interleaved so that their sums run side by side.
+fn panel_rows(rows: &mut [f64], diagonal: &[f64], p: usize, k0: usize, kb: usize) {
+    let l = |j: usize, k: usize| diagonal[j * p + k0 + k];
+    for group in rows.chunks_mut(4 * p) {
+        let n = group.len() / p;
+        let mut x = [[0.0f64; BLOCK]; 4];
+        for (r, row) in x.iter_mut().enumerate().take(n) {
+            row[..kb].copy_from_slice(&group[r * p + k0..r * p + k0 + kb]);
+        }
+        for j in 0..kb {
+            let d = l(j, j);
+            let mut s = [x[0][j], x[1][j], x[2][j], x[3][j]];
+            for (k, &ljk) in diagonal[j * p + k0..j * p + k0 + j].iter().enumerate() {
+                s[0] -= x[0][k] * ljk;
+                s[1] -= x[1][k] * ljk;
+                s[2] -= x[2][k] * ljk;
+                s[3] -= x[3][k] * ljk;
+            }
+            for (row, s) in x.iter_mut().zip(s) {
+                row[j] = s / d;
+            }
+        }
+        for (r, row) in x.iter().enumerate().take(n) {
+            group[r * p + k0..r * p + k0 + kb].copy_from_slice(&row[..kb]);
+        }
+    }
+}
+
 /// Solves `A X = B` for a symmetric positive definite `A` `[p, p]` and `B` `[p, m]` by Cholesky
 /// factorisation (`A = L L^T`, by blocks of [`BLOCK`] columns whose trailing updates are
 /// matrix products), in place.
@@ -703,7 +783,7 @@ fn solve_spd(mut a: Vec<f64>, mut b: Vec<f64>, p: usize, m: usize) -> Vec<f64> {
     let mut negated = Vec::new();
     for k0 in (0..p).step_by(BLOCK) {
         let kb = BLOCK.min(p - k0);
-        // The diagonal block, then the rows below it (L21 = A21 L11^-T), column by column.
+        // The diagonal block, column by column.
         for j in k0..k0 + kb {
             let mut d = a[j * p + j];
             for k in k0..j {
@@ -711,7 +791,7 @@ fn solve_spd(mut a: Vec<f64>, mut b: Vec<f64>, p: usize, m: usize) -> Vec<f64> {
             }
             let d = d.max(1e-300).sqrt();
             a[j * p + j] = d;
-            for i in j + 1..p {
+            for i in j + 1..k0 + kb {
                 let mut s = a[i * p + j];
                 for k in k0..j {
                     s -= a[i * p + k] * a[j * p + k];
@@ -719,6 +799,12 @@ fn solve_spd(mut a: Vec<f64>, mut b: Vec<f64>, p: usize, m: usize) -> Vec<f64> {
                 a[i * p + j] = s / d;
             }
         }
+        // The rows below it (L21 = A21 L11^-T), each on its own: in parallel, four at a time.
+        let (top, below) = a.split_at_mut((k0 + kb) * p);
+        let diagonal = &top[k0 * p..];
+        below
+            .par_chunks_mut(PANEL_ROWS * p)
+            .for_each(|rows| panel_rows(rows, diagonal, p, k0, kb));
         // The trailing matrix loses L21 L21^T.
         let (r0, rows) = (k0 + kb, p - k0 - kb);
         if rows == 0 {
@@ -928,6 +1014,20 @@ mod tests {
         for (a, b) in a.weights().0.iter().zip(b.weights().0) {
             assert!((a - b).abs() < 1e-6, "{a} vs {b}");
         }
+        // Choices solved together (those that differ in `from_last` alone share one
+        // factorisation) give each the numbers it gets alone, in the order asked.
+        let choices = [
+            choice(true, 1e-3),
+            choice(false, 1e-2),
+            choice(false, 1e-3),
+            choice(true, 1.0),
+        ];
+        let together = gram.solve_all(&choices);
+        assert_eq!(together.len(), choices.len());
+        for (fit, &c) in together.iter().zip(&choices) {
+            assert_eq!(fit.weights().0, gram.solve(c).weights().0, "{c:?}");
+        }
+        assert_ne!(together[0].weights().0, together[2].weights().0);
     }
 
     #[test]
