@@ -343,20 +343,27 @@ impl Gram {
                 horizon,
                 terms: terms.clone(),
             });
-            // X^T X and X^T Y: X^T is X read with swapped strides.
-            f64::gemm(
-                p,
-                n,
-                p,
-                &d.x,
-                (1, p),
-                &d.x,
-                (p, 1),
-                1.0,
-                &mut g.xtx,
-                (p, 1),
-                threads,
-            );
+            // X^T X, its blocks on and below the diagonal (the rest is their mirror image),
+            // and X^T Y: X^T is X read with swapped strides. Every block is wider than 64 on
+            // both sides, so each element is summed as by one product over all of X^T X.
+            let blocks = symmetric_blocks(p);
+            for (i, rows) in blocks.iter().enumerate() {
+                for cols in &blocks[..=i] {
+                    f64::gemm(
+                        rows.len(),
+                        n,
+                        cols.len(),
+                        &d.x[rows.start..],
+                        (1, p),
+                        &d.x[cols.start..],
+                        (p, 1),
+                        1.0,
+                        &mut g.xtx[rows.start * p + cols.start..],
+                        (p, 1),
+                        threads,
+                    );
+                }
+            }
             f64::gemm(
                 p,
                 n,
@@ -370,6 +377,19 @@ impl Gram {
                 (outputs, 1),
                 threads,
             );
+        }
+        if let Some(g) = &mut gram {
+            let p = g.features + 1;
+            let blocks = symmetric_blocks(p);
+            for (i, rows) in blocks.iter().enumerate() {
+                for cols in &blocks[i + 1..] {
+                    for a in rows.clone() {
+                        for b in cols.clone() {
+                            g.xtx[a * p + b] = g.xtx[b * p + a];
+                        }
+                    }
+                }
+            }
         }
         gram
     }
@@ -740,6 +760,20 @@ impl Linear {
 /// Columns of a block of the Cholesky factorisation.
 const BLOCK: usize = 64;
 
+/// The blocks of `p` features whose products [`Gram::of`] computes on and below the diagonal of
+/// `X^T X`: 192 features each, the last 128 to 319; one block below 256 features.
+fn symmetric_blocks(p: usize) -> Vec<std::ops::Range<usize>> {
+    let mut blocks: Vec<std::ops::Range<usize>> = (0..p)
+        .step_by(192)
+        .map(|start| start..(start + 192).min(p))
+        .collect();
+    while blocks.len() > 1 && blocks.last().is_some_and(|b| b.len() < 128) {
+        let last = blocks.pop().expect("a block");
+        blocks.last_mut().expect("a block").end = last.end;
+    }
+    blocks
+}
+
 /// Rows of the panel below a diagonal block that one task of [`solve_spd`] computes.
 const PANEL_ROWS: usize = 16;
 
@@ -1028,6 +1062,45 @@ mod tests {
             assert_eq!(fit.weights().0, gram.solve(c).weights().0, "{c:?}");
         }
         assert_ne!(together[0].weights().0, together[2].weights().0);
+    }
+
+    #[test]
+    fn the_normal_equations_by_blocks_are_the_whole_product() {
+        for p in [1, 100, 255, 256, 300, 383, 384, 1909, 20_000] {
+            let blocks = symmetric_blocks(p);
+            assert_eq!(blocks[0].start, 0);
+            assert_eq!(blocks.last().unwrap().end, p);
+            assert!(blocks.windows(2).all(|b| b[0].end == b[1].start));
+            assert!(p >= 256 || blocks.len() == 1, "{p}: {blocks:?}");
+            assert!(blocks.iter().all(|b| b.len() >= 128.min(p)), "{p}: {blocks:?}");
+        }
+        // 2 columns x 170 context steps, the horizon's covariate and the constant: 343
+        // features in two blocks, against one product over all of X^T X, to the bit.
+        let y: Vec<f64> = (0..700).map(|t| ((t * 37 % 101) as f64).sin()).collect();
+        let f: Vec<f64> = (0..700).map(|t| ((t * 13 % 29) as f64).cos()).collect();
+        let (frame, _) = frame_of(&y, &f, 600);
+        let (context, horizon) = (170, 2);
+        let origins: Vec<usize> = (context..600).collect();
+        let terms = Terms::default();
+        let gram = Gram::of(&frame, &origins, (context, horizon), &terms).unwrap();
+        let mut d = Design::new();
+        let p = d.load(&frame, &origins, (context, horizon), &terms) + 1;
+        assert_eq!((p, symmetric_blocks(p).len()), (343, 2));
+        let mut whole = vec![0.0; p * p];
+        f64::gemm(
+            p,
+            d.rows,
+            p,
+            &d.x,
+            (1, p),
+            &d.x,
+            (p, 1),
+            1.0,
+            &mut whole,
+            (p, 1),
+            2,
+        );
+        assert_eq!(gram.xtx, whole);
     }
 
     #[test]
