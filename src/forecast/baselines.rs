@@ -2,8 +2,9 @@
 //! value one season earlier), and a linear autoregression on the same context and covariates
 //! as the model (least squares, fitted on the training part).
 
-use rayon::prelude::*;
 use std::ops::Index;
+
+use rayon::prelude::*;
 
 use super::series::AsOf;
 use super::time::YearHarmonics;
@@ -1072,7 +1073,10 @@ mod tests {
             assert_eq!(blocks.last().unwrap().end, p);
             assert!(blocks.windows(2).all(|b| b[0].end == b[1].start));
             assert!(p >= 256 || blocks.len() == 1, "{p}: {blocks:?}");
-            assert!(blocks.iter().all(|b| b.len() >= 128.min(p)), "{p}: {blocks:?}");
+            assert!(
+                blocks.iter().all(|b| b.len() >= 128.min(p)),
+                "{p}: {blocks:?}"
+            );
         }
         // 2 columns x 170 context steps, the horizon's covariate and the constant: 343
         // features in two blocks, against one product over all of X^T X, to the bit.
