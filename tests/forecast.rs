@@ -337,22 +337,13 @@ fn forecasts_write_no_time_a_local_clock_skips() {
     let tmp = tempfile::tempdir().unwrap();
     let csv = tmp.path().join("local.csv");
     let mut text = String::from("t,y\n");
-    let mut t = NaiveDate::from_ymd_opt(2013, 9, 1)
-        .unwrap()
-        .and_hms_opt(0, 0, 0)
-        .unwrap();
-    let end = NaiveDate::from_ymd_opt(2014, 10, 4)
-        .unwrap()
-        .and_hms_opt(22, 0, 0)
-        .unwrap();
-    let skip = NaiveDate::from_ymd_opt(2013, 10, 6)
-        .unwrap()
-        .and_hms_opt(2, 0, 0)
-        .unwrap();
-    let repeat = NaiveDate::from_ymd_opt(2014, 4, 6)
-        .unwrap()
-        .and_hms_opt(2, 0, 0)
-        .unwrap();
+    let at = |y, m, d, h| {
+        NaiveDate::from_ymd_opt(y, m, d)
+            .and_then(|d| d.and_hms_opt(h, 0, 0))
+            .unwrap()
+    };
+    let (mut t, end) = (at(2013, 9, 1, 0), at(2014, 10, 4, 22));
+    let (skip, repeat) = (at(2013, 10, 6, 2), at(2014, 4, 6, 2));
     while t <= end {
         let y = 10.0 + (2.0 * std::f64::consts::PI * f64::from(t.hour()) / 24.0).sin();
         if t != skip {
