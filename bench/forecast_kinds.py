@@ -124,7 +124,7 @@ CASES = {
                       "configs/taylor_demand.toml", [], "seasonal"),
     "sunspots": ("monthly sunspots, `configs/sunspots.toml`", "configs/sunspots.toml", [],
                  "seasonal"),
-    # data/victoria_demand.csv: `cargo run --release --example victoria_demand`.
+    # data/victoria_demand.csv: `cargo run --release --features examples --example victoria_demand`.
     "victoria_demand": ("Victoria's hourly demand (augurs-testing), "
                         "`configs/victoria_demand.toml`", "configs/victoria_demand.toml", [],
                         "seasonal"),

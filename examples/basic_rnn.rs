@@ -3,7 +3,7 @@
 //! three panels: the input sequence, the per-step output, and the hidden state over time as a
 //! heat map (the network is untrained: the picture shows how its state follows the input).
 //!
-//! cargo run --release --example basic_rnn [-- out.png]
+//! cargo run --release --features examples --example basic_rnn [-- out.png]
 
 use std::path::{Path, PathBuf};
 

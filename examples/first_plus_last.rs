@@ -8,7 +8,7 @@
 //! to 65 (five seeds), and only with a small learning rate: at 1e-2 the LSTM stays on the plateau
 //! for 60 epochs, in PyTorch exactly as here (same sizes, Adam, clipping at norm 5).
 //!
-//! cargo run --release --example first_plus_last
+//! cargo run --release --features examples --example first_plus_last
 
 use burn::backend::{Autodiff, NdArray};
 use burn::tensor::backend::Backend;

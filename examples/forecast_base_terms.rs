@@ -7,7 +7,7 @@
 //! part's windows (scaled MAE), beside the linear baseline of `burn-rnn eval`.
 //!
 //! ```bash
-//! cargo run --release --example forecast_base_terms -- configs/forecast.toml \
+//! cargo run --release --features examples --example forecast_base_terms -- configs/forecast.toml \
 //!     --set data.csv=my.csv --set data.time=time --set 'data.target=["demand"]' \
 //!     --set 'data.future_covariates=["temperature"]' --set forecast.context=336 ...
 //! ```

@@ -2,7 +2,7 @@
 //! predicts the sixth. It trains on the numbers 0 to 99 (scaled to [0, 0.5]) and is then asked
 //! about windows it never saw, starting at 100 to 110.
 //!
-//! cargo run --release --example next_number
+//! cargo run --release --features examples --example next_number
 
 use burn::backend::{Autodiff, NdArray};
 use burn::tensor::backend::Backend;

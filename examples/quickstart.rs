@@ -1,7 +1,7 @@
 //! A first look at burn-rnn's recurrent layers: shapes, one-step use, a few training steps, and
 //! a PyTorch-compatible save.
 //!
-//! cargo run --release --example quickstart
+//! cargo run --release --features examples --example quickstart
 
 use burn::backend::{Autodiff, NdArray};
 use burn::module::AutodiffModule;

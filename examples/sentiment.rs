@@ -3,7 +3,7 @@
 //! sometimes negated ("not good"), among neutral words; reviews have different lengths, so batches
 //! are padded and the model reads each review's last real word (`lengths`).
 //!
-//! cargo run --release --example sentiment
+//! cargo run --release --features examples --example sentiment
 
 use burn::backend::{Autodiff, NdArray};
 use burn::tensor::backend::Backend;

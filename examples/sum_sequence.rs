@@ -1,7 +1,7 @@
 //! Many-to-one regression: random sequences of U(0,1) numbers of length 5 and 10, target their
 //! sum. An LSTM learns to add; the baseline that always predicts the mean sum has MSE n/12.
 //!
-//! cargo run --release --example sum_sequence
+//! cargo run --release --features examples --example sum_sequence
 
 use burn::backend::{Autodiff, NdArray};
 use burn::tensor::backend::Backend;

@@ -4,7 +4,7 @@
 //! one-to-many: a per-step tagger reads everything generated so far and writes the whole
 //! sentence from the single input "T".
 //!
-//! cargo run --release --example tiny_text
+//! cargo run --release --features examples --example tiny_text
 
 use burn::backend::{Autodiff, NdArray};
 use burn::tensor::backend::Backend;

@@ -3,7 +3,7 @@
 //! it, for `configs/victoria_demand.toml`:
 //!
 //! ```text
-//! cargo run --release --example victoria_demand
+//! cargo run --release --features examples --example victoria_demand
 //! cargo run --release -- train configs/victoria_demand.toml
 //! ```
 

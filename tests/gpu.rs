@@ -152,12 +152,17 @@ fn all<G: Backend>(name: &str) {
     // Counting is configured before the device is first used, and paused until it is wanted.
     launches::enable().expect("launch counting turns on before the device is used");
     launches::counting(false);
-    parity::<G>(name);
-    kernels_match_reference::<G>(name);
-    lookup_matches_select::<G>(name);
-    train_and_sample::<G>(name);
-    launches_per_training_step::<G>(name);
-    matmul_precision::<G>(name);
+    let timed = |check: &str, f: fn(&str)| {
+        let started = Instant::now();
+        f(name);
+        eprintln!("{name} {check}: {:.0} s", started.elapsed().as_secs_f64());
+    };
+    timed("parity", parity::<G>);
+    timed("kernels", kernels_match_reference::<G>);
+    timed("lookup", lookup_matches_select::<G>);
+    timed("training and sampling", train_and_sample::<G>);
+    timed("launches", launches_per_training_step::<G>);
+    timed("matmul precision", matmul_precision::<G>);
 }
 
 /// Whether the backend's f32 matmul (after autotuning) computes in full f32 or in TF32: the
@@ -195,7 +200,6 @@ fn matmul_precision<G: Backend>(name: &str) {
 }
 
 fn parity<G: Backend>(name: &str) {
-    let started = Instant::now();
     let bytes = fixture_bytes();
     // Every cell, one layer with an initial state and two bidirectional layers, bias or not.
     let cases: Vec<Case> = cases()
@@ -213,14 +217,12 @@ fn parity<G: Backend>(name: &str) {
         check_case::<Autodiff<G>>(case, &bytes, TOLERANCE, false);
     }
     eprintln!(
-        "{name} parity: {} cases x 2 paths within {TOLERANCE:e} of PyTorch ({:.0} s)",
-        cases.len(),
-        started.elapsed().as_secs_f64()
+        "{name} parity: {} cases x 2 paths within {TOLERANCE:e} of PyTorch",
+        cases.len()
     );
 }
 
 fn train_and_sample<G: Backend>(name: &str) {
-    let started = Instant::now();
     let device = G::Device::default();
     let tmp = tempfile::tempdir().unwrap();
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiny.toml");
@@ -262,10 +264,7 @@ fn train_and_sample<G: Backend>(name: &str) {
     )
     .unwrap();
     assert_eq!(text.chars().count(), 80);
-    eprintln!(
-        "{name} sample: {text:?} (training and sampling {:.0} s)",
-        started.elapsed().as_secs_f64()
-    );
+    eprintln!("{name} sample: {text:?}");
 }
 
 /// The recurrence's CubeCL kernels (the GPU fused path) against its reference loop in Burn tensor
