@@ -220,6 +220,7 @@ pub struct Validated {
 
 /// The normal equations of windows: `X^T X` `[p, p]` and `X^T Y` `[p, outputs]` with
 /// `p = features + 1` (the constant last).
+#[derive(Clone)]
 struct Gram {
     xtx: Vec<f64>,
     xty: Vec<f64>,
@@ -672,6 +673,40 @@ impl Linear {
         Some(gram.solve(choice))
     }
 
+    /// [`Linear::fit_choice`] once for each list of `leave_out`: fitted on the windows of
+    /// every set of origins in `pieces` but those whose indices the list names. The normal
+    /// equations of each piece are formed once and summed per fit. `None` for a fit left
+    /// with no windows.
+    pub fn fit_choice_leaving_out(
+        frame: &Frame,
+        pieces: &[Vec<usize>],
+        leave_out: &[Vec<usize>],
+        (context, horizon): (usize, usize),
+        terms: &Terms,
+        choice: Choice,
+    ) -> Vec<Option<Linear>> {
+        let grams: Vec<Option<Gram>> = pieces
+            .iter()
+            .map(|p| Gram::of(frame, p, (context, horizon), terms))
+            .collect();
+        leave_out
+            .iter()
+            .map(|out| {
+                let mut sum: Option<Gram> = None;
+                for (i, g) in grams.iter().enumerate() {
+                    let Some(g) = g.as_ref().filter(|_| !out.contains(&i)) else {
+                        continue;
+                    };
+                    match &mut sum {
+                        Some(s) => s.add(g),
+                        None => sum = Some(g.clone()),
+                    }
+                }
+                sum.map(|s| s.solve(choice))
+            })
+            .collect()
+    }
+
     /// The weights `[features + 1, outputs]` (row-major, the constant's row last), the number
     /// of features (the context's values as [`Terms::context_columns`] selects them, the
     /// horizon's known columns, the year's and the week's harmonics, the hinge terms) and of
@@ -984,6 +1019,53 @@ mod tests {
                 got[i]
             );
         }
+    }
+
+    #[test]
+    fn a_fit_leaving_pieces_out_is_the_fit_on_the_others_alone() {
+        // An autoregression with deterministic noise: each set of windows fits other weights.
+        let f: Vec<f64> = (0..90).map(|t| ((t * 7 % 11) as f64).sin()).collect();
+        let mut y = vec![1.0, 2.0];
+        for t in 2..90 {
+            let noise = ((t * 13 % 17) as f64 - 8.0) / 8.0;
+            y.push(0.5 * y[t - 1] - 0.3 * y[t - 2] + 2.0 * f[t] + 1.0 + noise);
+        }
+        let (frame, _) = frame_of(&y, &f, 70);
+        let choice = Choice {
+            hinged: false,
+            optional: false,
+            yearly: false,
+            weekly: false,
+            from_last: false,
+            ridge: RIDGES[0],
+        };
+        let terms = Terms::default();
+        let pieces: Vec<Vec<usize>> =
+            vec![(2..25).collect(), (25..47).collect(), (47..69).collect()];
+        let leave_out = [vec![0], vec![1, 2], vec![0, 1, 2]];
+        let fits =
+            Linear::fit_choice_leaving_out(&frame, &pieces, &leave_out, (2, 1), &terms, choice);
+        assert_eq!(fits.len(), 3);
+        assert!(fits[2].is_none(), "no windows left");
+        for (fit, kept) in fits.iter().zip([vec![1, 2], vec![0]]) {
+            let origins: Vec<usize> = kept.iter().flat_map(|&i| pieces[i].clone()).collect();
+            let alone = Linear::fit_choice(&frame, &origins, (2, 1), &terms, choice).unwrap();
+            let fit = fit.as_ref().unwrap();
+            for (a, b) in fit.weights().0.iter().zip(alone.weights().0) {
+                assert!((a - b).abs() < 1e-9 * b.abs().max(1.0), "{a} vs {b}");
+            }
+        }
+        let (a, b) = (fits[0].as_ref().unwrap(), fits[1].as_ref().unwrap());
+        let apart = a
+            .weights()
+            .0
+            .iter()
+            .zip(b.weights().0)
+            .map(|(a, b)| (a - b).abs());
+        assert!(
+            apart.fold(0.0, f64::max) > 1e-3,
+            "the pieces left out change the fit"
+        );
     }
 
     #[test]
