@@ -647,17 +647,16 @@ fn history_errors<B: Backend>(
     Some((all, count))
 }
 
+/// Sets of origins, as [`history_pieces`] cuts them and lists which a fit leaves out.
+type Pieces = Vec<Vec<usize>>;
+
 /// Consecutive `origins` cut for a blocked cross-validation of forecasts `horizon` steps long:
 /// the pieces (block 0, gap 0, block 1, ..., block `k - 1`; block `i` is piece `2 i`, each gap
 /// `horizon - 1` origins, the last block taking the rest) and, per block, the pieces its fit
 /// leaves out (itself and the gaps beside it), so that every origin fitted lies at least
 /// `horizon` steps from every origin of the block. `None` when a block would have fewer than
 /// `horizon` origins.
-fn history_pieces(
-    origins: &[usize],
-    k: usize,
-    horizon: usize,
-) -> Option<(Vec<Vec<usize>>, Vec<Vec<usize>>)> {
+fn history_pieces(origins: &[usize], k: usize, horizon: usize) -> Option<(Pieces, Pieces)> {
     let gap = horizon.saturating_sub(1);
     let size = origins.len().checked_sub((k - 1) * gap)? / k;
     if size < horizon.max(1) {
