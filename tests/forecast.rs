@@ -747,6 +747,56 @@ fn intervals_take_the_same_weeks_a_year_earlier() {
 }
 
 #[test]
+fn intervals_take_the_training_parts_history() {
+    // Rows as steps (no calendar, so no year before): N(0, 1) noise but N(0, 0.3) over the
+    // validation part, so that its errors alone give an interval for N(0, 0.3), covering about
+    // a third of the test part's N(0, 1) actuals (the linear baseline's); the base's errors over
+    // the training part's five blocks, each refitted without its own, widen the model's.
+    use rand::SeedableRng;
+    let _turn = turn();
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("calm.csv");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut text = String::from("y\n");
+    let (steps, test, validation) = (700, 60, 120);
+    for t in 0..steps {
+        let sd = if (steps - test - validation..steps - test).contains(&t) {
+            0.3
+        } else {
+            1.0
+        };
+        let week = 2.0 * (2.0 * std::f64::consts::PI * t as f64 / 7.0).sin();
+        text += &format!("{}\n", 10.0 + week + sd * standard_normal(&mut rng));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let path = format!("data.csv={:?}", csv.display().to_string());
+    let calm = config(&[
+        path.as_str(),
+        "data.time=\"\"",
+        "data.target=[\"y\"]",
+        "forecast.context=28",
+        "forecast.horizon=7",
+        "forecast.season=7",
+        "forecast.test=60",
+        "forecast.validation=120",
+        "forecast.interval_adaptation=0.0",
+        "train.steps=20",
+    ]);
+    assert!(
+        Problem::new(&calm, None, None)
+            .unwrap()
+            .year_before_test()
+            .is_empty()
+    );
+    let b = train_and_backtest(&calm, &tmp.path().join("run"));
+    eprintln!("{}", burn_rnn::app::forecast::backtest::table(&b));
+    let coverage = b.model.coverage.as_ref().unwrap()["0.8"];
+    assert!((0.5..=0.95).contains(&coverage), "80% interval: {coverage}");
+    let alone = b.linear.coverage.as_ref().unwrap()["0.8"];
+    assert!(alone < 0.45, "the baseline's 80% interval: {alone}");
+}
+
+#[test]
 fn many_series_in_one_long_table() {
     // Three stores in one long-format table, rows shuffled: two share a seasonal pattern at
     // scales a hundred times apart and start in different years; the third is too short for a
