@@ -7,12 +7,14 @@
 //! `backtest.csv`, `backtest.json` and `forecast.svg`.
 //!
 //! - [`config`]: the run config; [`problem`]: the series split and scaled;
-//! - [`train`]: the training loop; [`backtest`]: `eval`; [`predict`]: `forecast`.
+//! - [`train`]: the training loop; [`spread`]: the errors an interval is calibrated on;
+//!   [`backtest`]: `eval`; [`predict`]: `forecast`.
 
 pub mod backtest;
 pub mod config;
 pub mod predict;
 pub mod problem;
+pub mod spread;
 pub mod train;
 
 use std::path::PathBuf;
