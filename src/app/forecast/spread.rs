@@ -63,8 +63,8 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// The errors of `model` with its base refitted as `fit` (the validation's choice of terms
-    /// and penalty) says, over the windows of `problem` outside its validation part; `None`
+    /// The errors of `model`'s linear base, refitted with `fit` (the validation's choice of
+    /// terms and penalty), over the windows of `problem` outside its validation part; `None`
     /// where the series has neither a year before its test part nor a history long enough.
     pub fn of<B: Backend>(
         model: &Forecaster<B>,
