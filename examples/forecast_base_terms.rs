@@ -122,6 +122,7 @@ fn main() -> ExitCode {
                 year: frame.year.filter(|_| yearly),
                 week: frame.week.filter(|_| weekly),
                 from_last,
+                robust: true,
             };
             let Some(v) =
                 Linear::fit_validated(frame, [&train, &val, more], (context, horizon), &terms)

@@ -74,6 +74,11 @@ pub struct Terms {
     /// ([`naive_is_no_worse`]), so that the penalty shrinks toward it.
     #[serde(default)]
     pub from_last: bool,
+    /// Whether [`Linear::fit_validated`] also tries the chosen fit with Huber's weights on
+    /// outlying windows ([`Validated::robust_error`]), kept when it validates
+    /// [`ROBUST_MARGIN`] better.
+    #[serde(default)]
+    pub robust: bool,
 }
 
 /// Whether the naive forecast is at least as good as seasonal naive over the windows of
@@ -175,6 +180,20 @@ pub const RIDGES: [f64; 6] = [1e-6, 1e-4, 1e-3, 1e-2, 3e-2, 1e-1];
 /// further only brings it nearer the naive forecast.
 pub const NAIVE_RIDGES: [f64; 4] = [0.3, 1.0, 3.0, 10.0];
 
+/// Reweighted fits behind [`Linear::fit_validated`]'s robust fit: each refits the chosen fit
+/// with every training window weighted by the errors of the fit before it.
+pub const ROBUST_STEPS: usize = 3;
+
+/// Huber's threshold of the robust fit, in median window errors: a window whose mean absolute
+/// error is at most this many times the median weighs 1, one beyond it the threshold divided
+/// by its error (a holiday, an outage or a spike pulls on the fit as a window `ROBUST_K` times
+/// the median error would).
+pub const ROBUST_K: f64 = 2.0;
+
+/// How much better (relatively) the robust fit must validate to be kept: on series without
+/// outlying windows the two fits differ by noise.
+pub const ROBUST_MARGIN: f64 = 0.05;
+
 /// Which of a fit's optional features it keeps (the others' weights are zero), and its
 /// penalty: what [`Linear::fit_validated`] chooses on the validation part.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -194,6 +213,10 @@ pub struct Choice {
     pub ridge: f64,
 }
 
+/// What a refit of [`Linear::fit_validated`]'s choice on other windows takes: the terms, the
+/// choice, and the windows' weights when the robust fit was kept ([`Validated::weights`]).
+pub type Refit<'a> = (&'a Terms, Choice, Option<&'a [f64]>);
+
 /// What [`Linear::fit_validated`] chose.
 #[derive(Clone, Debug)]
 pub struct Validated {
@@ -203,8 +226,18 @@ pub struct Validated {
     pub refit: Linear,
     /// The choice; a term is kept only when the fit has it and it validates better.
     pub choice: Choice,
-    /// The chosen fit's mean absolute error on the validation windows (scaled units).
+    /// The chosen fit's mean absolute error on the validation windows (scaled units): the
+    /// robust fit's when it was kept.
     pub error: f64,
+    /// The least-squares fit's (unweighted) error of the chosen choice; the other choices'
+    /// errors below compare with it.
+    pub plain_error: f64,
+    /// The robust fit's validation error, when there was one to try.
+    pub robust_error: Option<f64>,
+    /// When the robust fit was kept: each window's weight, `[frame.len]` indexed by origin
+    /// (1 for a window not fitted): those of `fit` on the training windows, and of `refit` on
+    /// the further ones. Refits of the choice on other windows take the same weights.
+    pub weights: Option<Vec<f64>>,
     /// The best error of the other choice of the hinge terms (without them when they were kept,
     /// with them when not), when there were hinge terms to leave out.
     pub other_hinged_error: Option<f64>,
@@ -327,6 +360,18 @@ impl Gram {
         (context, horizon): (usize, usize),
         terms: &Terms,
     ) -> Option<Gram> {
+        Gram::of_weighted(frame, origins, None, (context, horizon), terms)
+    }
+
+    /// The normal equations of the windows of `origins` with window `o`'s row and targets
+    /// weighted by `weights[o]` (`None`: all 1): those of the weighted sum of squares.
+    fn of_weighted(
+        frame: &Frame,
+        origins: &[usize],
+        weights: Option<&[f64]>,
+        (context, horizon): (usize, usize),
+        terms: &Terms,
+    ) -> Option<Gram> {
         let threads = rayon::current_num_threads();
         let mut d = Design::new();
         let mut gram: Option<Gram> = None;
@@ -334,6 +379,15 @@ impl Gram {
             let features = d.load(frame, chunk, (context, horizon), terms);
             let (n, p) = (d.rows, features + 1);
             let outputs = d.y.len() / n;
+            if let Some(weights) = weights {
+                for (i, &o) in chunk.iter().enumerate() {
+                    let root = weights[o].sqrt();
+                    d.x[i * p..(i + 1) * p].iter_mut().for_each(|v| *v *= root);
+                    d.y[i * outputs..(i + 1) * outputs]
+                        .iter_mut()
+                        .for_each(|v| *v *= root);
+                }
+            }
             let width = d.w.enc.len() / (n * context).max(1);
             let g = gram.get_or_insert_with(|| Gram {
                 xtx: vec![0.0; p * p],
@@ -532,6 +586,16 @@ impl Gram {
             .collect()
     }
 
+    /// Takes the windows of `other` (same shapes, summed in before) out again.
+    fn subtract(&mut self, other: &Gram) {
+        for (a, b) in self.xtx.iter_mut().zip(&other.xtx) {
+            *a -= b;
+        }
+        for (a, b) in self.xty.iter_mut().zip(&other.xty) {
+            *a -= b;
+        }
+    }
+
     /// Adds the windows of `other` (same shapes).
     fn add(&mut self, other: &Gram) {
         for (a, b) in self.xtx.iter_mut().zip(&other.xtx) {
@@ -644,14 +708,48 @@ impl Linear {
         let other_yearly = error_of(best(&|c| c.yearly != choice.yearly));
         let other_weekly = error_of(best(&|c| c.weekly != choice.weekly));
         let other_from_last = error_of(best(&|c| c.from_last != choice.from_last));
-        if let Some(extra) = Gram::of(frame, more, (context, horizon), terms) {
-            gram.add(&extra);
-        }
+        let plain = fits.into_iter().nth(chosen)?;
+        let plain_error = errors[chosen];
+        let robust = terms
+            .robust
+            .then(|| {
+                Robust::of(
+                    frame,
+                    [train, val, more],
+                    (context, horizon),
+                    (terms, choice),
+                    (&plain, &gram),
+                )
+            })
+            .flatten();
+        let robust_error = robust.as_ref().map(|r| r.error);
+        let (fit, error, weights) = match robust {
+            Some(r) if r.error < (1.0 - ROBUST_MARGIN) * plain_error => {
+                // The last weighted normal equations of the training windows, and the further
+                // windows' weighted by the robust fit's errors.
+                gram = r.gram;
+                if let Some(extra) =
+                    Gram::of_weighted(frame, more, Some(&r.weights), (context, horizon), terms)
+                {
+                    gram.add(&extra);
+                }
+                (r.fit, r.error, Some(r.weights))
+            }
+            _ => {
+                if let Some(extra) = Gram::of(frame, more, (context, horizon), terms) {
+                    gram.add(&extra);
+                }
+                (plain, plain_error, None)
+            }
+        };
         Some(Validated {
             refit: gram.solve(choice),
-            fit: fits.into_iter().nth(chosen)?,
+            fit,
             choice,
-            error: errors[chosen],
+            error,
+            plain_error,
+            robust_error,
+            weights,
             other_hinged_error: other_hinged,
             other_optional_error: other_optional,
             other_yearly_error: other_yearly,
@@ -660,16 +758,16 @@ impl Linear {
         })
     }
 
-    /// [`Linear::fit_validated`]'s `choice` fitted again on the windows of `origins` alone.
-    /// `None` when there are none.
+    /// [`Linear::fit_validated`]'s `choice` fitted again on the windows of `origins` alone,
+    /// each weighted as `weights` (its [`Validated::weights`]) says. `None` when there are
+    /// none.
     pub fn fit_choice(
         frame: &Frame,
         origins: &[usize],
         (context, horizon): (usize, usize),
-        terms: &Terms,
-        choice: Choice,
+        (terms, choice, weights): (&Terms, Choice, Option<&[f64]>),
     ) -> Option<Linear> {
-        let gram = Gram::of(frame, origins, (context, horizon), terms)?;
+        let gram = Gram::of_weighted(frame, origins, weights, (context, horizon), terms)?;
         Some(gram.solve(choice))
     }
 
@@ -682,12 +780,11 @@ impl Linear {
         pieces: &[Vec<usize>],
         leave_out: &[Vec<usize>],
         (context, horizon): (usize, usize),
-        terms: &Terms,
-        choice: Choice,
+        (terms, choice, weights): (&Terms, Choice, Option<&[f64]>),
     ) -> Vec<Option<Linear>> {
         let grams: Vec<Option<Gram>> = pieces
             .iter()
-            .map(|p| Gram::of(frame, p, (context, horizon), terms))
+            .map(|p| Gram::of_weighted(frame, p, weights, (context, horizon), terms))
             .collect();
         leave_out
             .iter()
@@ -790,6 +887,144 @@ impl Linear {
             rayon::current_num_threads(),
         );
         out
+    }
+}
+
+/// A fit that bounds the pull of outlying windows (holidays without a flag, outages, spikes):
+/// iteratively reweighted least squares with Huber's weights on each window's mean absolute
+/// error ([`huber_weights`]), [`ROBUST_STEPS`] reweightings from the plain fit.
+struct Robust {
+    fit: Linear,
+    /// Its mean absolute error over the validation windows' observed targets.
+    error: f64,
+    /// The weighted normal equations of the training windows `fit` solves.
+    gram: Gram,
+    /// `[frame.len]`, by origin: the training windows' weights in `gram`, the further
+    /// windows' from `fit`'s errors; 1 elsewhere.
+    weights: Vec<f64>,
+}
+
+impl Robust {
+    /// From `plain`, the least-squares fit of `choice` to the training windows, whose normal
+    /// equations are `plain_gram`. `None` when a set of windows is empty.
+    fn of(
+        frame: &Frame,
+        [train, val, more]: [&[usize]; 3],
+        (context, horizon): (usize, usize),
+        (terms, choice): (&Terms, Choice),
+        (plain, plain_gram): (&Linear, &Gram),
+    ) -> Option<Robust> {
+        let shape = (context, horizon);
+        let mut weights = vec![1.0; frame.len];
+        let mut fit = plain.clone();
+        let mut gram = None;
+        for _ in 0..ROBUST_STEPS {
+            let errors = window_errors(&fit, frame, train, shape, terms);
+            let threshold = ROBUST_K * median(&errors);
+            for (&o, e) in train.iter().zip(errors) {
+                weights[o] = huber_weight(e, threshold);
+            }
+            // The weighted normal equations as the plain ones less the share each window held
+            // back gives up: most windows weigh 1, so this reads a fraction of them.
+            let held: Vec<usize> = train
+                .iter()
+                .copied()
+                .filter(|&o| weights[o] < 1.0)
+                .collect();
+            let given_up: Vec<f64> = weights.iter().map(|w| 1.0 - w).collect();
+            let mut g = plain_gram.clone();
+            if let Some(less) = Gram::of_weighted(frame, &held, Some(&given_up), shape, terms) {
+                g.subtract(&less);
+            }
+            fit = g.solve(choice);
+            gram = Some(g);
+        }
+        let threshold = ROBUST_K * median(&window_errors(&fit, frame, train, shape, terms));
+        let mut fitted = vec![false; frame.len];
+        train.iter().for_each(|&o| fitted[o] = true);
+        let further: Vec<usize> = more.iter().copied().filter(|&o| !fitted[o]).collect();
+        for (&o, e) in further
+            .iter()
+            .zip(window_errors(&fit, frame, &further, shape, terms))
+        {
+            weights[o] = huber_weight(e, threshold);
+        }
+        let (sum, count) = masked_error(&fit, frame, val, shape, terms);
+        Some(Robust {
+            error: sum / count.max(1.0),
+            fit,
+            gram: gram?,
+            weights,
+        })
+    }
+}
+
+/// Each window's mean absolute error over its observed targets (0 with none observed).
+fn window_errors(
+    fit: &Linear,
+    frame: &Frame,
+    origins: &[usize],
+    (context, horizon): (usize, usize),
+    terms: &Terms,
+) -> Vec<f64> {
+    let mut out = Vec::with_capacity(origins.len());
+    let mut d = Design::new();
+    for chunk in origins.chunks(CHUNK) {
+        d.load(frame, chunk, (context, horizon), terms);
+        let pred = fit.predict_design(&d.x, d.rows);
+        let m = (pred.len() / d.rows.max(1)).max(1);
+        for ((pred, y), mask) in pred
+            .chunks_exact(m)
+            .zip(d.y.chunks_exact(m))
+            .zip(d.w.mask.chunks_exact(m))
+        {
+            let (mut sum, mut count) = (0.0, 0.0);
+            for ((p, y), &w) in pred.iter().zip(y).zip(mask) {
+                sum += f64::from(w) * (p - y).abs();
+                count += f64::from(w);
+            }
+            out.push(if count > 0.0 { sum / count } else { 0.0 });
+        }
+    }
+    out
+}
+
+/// The sum of `fit`'s absolute errors over the observed targets of the windows of `origins`,
+/// and their number.
+fn masked_error(
+    fit: &Linear,
+    frame: &Frame,
+    origins: &[usize],
+    (context, horizon): (usize, usize),
+    terms: &Terms,
+) -> (f64, f64) {
+    let (mut sum, mut count) = (0.0, 0.0);
+    let mut d = Design::new();
+    for chunk in origins.chunks(CHUNK) {
+        d.load(frame, chunk, (context, horizon), terms);
+        let pred = fit.predict_design(&d.x, d.rows);
+        for ((p, y), &m) in pred.iter().zip(&d.y).zip(&d.w.mask) {
+            sum += f64::from(m) * (p - y).abs();
+        }
+        count += d.w.mask.iter().map(|&m| f64::from(m)).sum::<f64>();
+    }
+    (sum, count)
+}
+
+/// The median of `values` (the upper one of an even count); 0 for none.
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// Huber's weight of a window with mean absolute error `error`: 1 up to `threshold`, then
+/// `threshold / error` (its pull on the fit held at the threshold's).
+fn huber_weight(error: f64, threshold: f64) -> f64 {
+    if error <= threshold || threshold <= 0.0 {
+        1.0
+    } else {
+        threshold / error
     }
 }
 
@@ -1007,7 +1242,8 @@ mod tests {
         assert_eq!(v.choice.ridge, RIDGES[0]);
         // The refit sums the same windows as a fit on all of them at once.
         let all: Vec<usize> = (2..60).collect();
-        let once = Linear::fit_choice(&frame, &all, (2, 1), &Terms::default(), v.choice).unwrap();
+        let once =
+            Linear::fit_choice(&frame, &all, (2, 1), (&Terms::default(), v.choice, None)).unwrap();
         for (a, b) in v.refit.weights().0.iter().zip(once.weights().0) {
             assert!((a - b).abs() < 1e-9 * b.abs().max(1.0), "{a} vs {b}");
         }
@@ -1043,13 +1279,19 @@ mod tests {
         let pieces: Vec<Vec<usize>> =
             vec![(2..25).collect(), (25..47).collect(), (47..69).collect()];
         let leave_out = [vec![0], vec![1, 2], vec![0, 1, 2]];
-        let fits =
-            Linear::fit_choice_leaving_out(&frame, &pieces, &leave_out, (2, 1), &terms, choice);
+        let fits = Linear::fit_choice_leaving_out(
+            &frame,
+            &pieces,
+            &leave_out,
+            (2, 1),
+            (&terms, choice, None),
+        );
         assert_eq!(fits.len(), 3);
         assert!(fits[2].is_none(), "no windows left");
         for (fit, kept) in fits.iter().zip([vec![1, 2], vec![0]]) {
             let origins: Vec<usize> = kept.iter().flat_map(|&i| pieces[i].clone()).collect();
-            let alone = Linear::fit_choice(&frame, &origins, (2, 1), &terms, choice).unwrap();
+            let alone =
+                Linear::fit_choice(&frame, &origins, (2, 1), (&terms, choice, None)).unwrap();
             let fit = fit.as_ref().unwrap();
             for (a, b) in fit.weights().0.iter().zip(alone.weights().0) {
                 assert!((a - b).abs() < 1e-9 * b.abs().max(1.0), "{a} vs {b}");
@@ -1066,6 +1308,123 @@ mod tests {
             apart.fold(0.0, f64::max) > 1e-3,
             "the pieces left out change the fit"
         );
+    }
+
+    #[test]
+    fn a_window_weighted_two_fits_as_two_copies_of_it() {
+        let f: Vec<f64> = (0..60).map(|t| ((t * 7 % 11) as f64).sin()).collect();
+        let y: Vec<f64> = (0..60).map(|t| ((t * 5 % 13) as f64) + f[t]).collect();
+        let (frame, _) = frame_of(&y, &f, 60);
+        let choice = Choice {
+            hinged: false,
+            optional: false,
+            yearly: false,
+            weekly: false,
+            from_last: false,
+            ridge: RIDGES[2],
+        };
+        let terms = Terms::default();
+        let origins: Vec<usize> = (2..60).collect();
+        let mut weights = vec![1.0; frame.len];
+        let twice = [5, 17, 18, 40];
+        twice.iter().for_each(|&o| weights[o] = 2.0);
+        let weighted =
+            Linear::fit_choice(&frame, &origins, (2, 1), (&terms, choice, Some(&weights))).unwrap();
+        let copies: Vec<usize> = origins.iter().chain(&twice).copied().collect();
+        let copied = Linear::fit_choice(&frame, &copies, (2, 1), (&terms, choice, None)).unwrap();
+        let plain = Linear::fit_choice(&frame, &origins, (2, 1), (&terms, choice, None)).unwrap();
+        let gap = |a: &Linear, b: &Linear| {
+            a.weights()
+                .0
+                .iter()
+                .zip(b.weights().0)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max)
+        };
+        assert!(
+            gap(&weighted, &copied) < 1e-9,
+            "{}",
+            gap(&weighted, &copied)
+        );
+        assert!(gap(&weighted, &plain) > 1e-3, "the weights change the fit");
+    }
+
+    #[test]
+    fn huber_weights_hold_out_spikes_the_plain_fit_follows() {
+        // y_t = 0.8 y_{t-1} + 2 f_t + 1 with small noise, and eight spikes of +20 in the
+        // training part: squares let the spikes pull the fit, Huber's weights not. f follows
+        // no period, so that the context's f does not tell y's past.
+        let n = 400;
+        let f: Vec<f64> = (0..n)
+            .map(|t| ((t * 7919 + t * t * 31) % 101) as f64 / 50.0 - 1.0)
+            .collect();
+        let mut y = vec![5.0];
+        for t in 1..n {
+            let noise = ((t * 13 % 17) as f64 - 8.0) / 40.0;
+            y.push(0.8 * y[t - 1] + 2.0 * f[t] + 1.0 + noise);
+        }
+        let spikes = [23, 61, 97, 130, 171, 199, 240, 277];
+        spikes.iter().for_each(|&t| y[t] += 20.0);
+        let (frame, _) = frame_of(&y, &f, 300);
+        let train: Vec<usize> = (2..300).collect();
+        let val: Vec<usize> = (300..n).collect();
+        let terms = Terms {
+            robust: true,
+            ..Terms::default()
+        };
+        let v = Linear::fit_validated(&frame, [&train, &val, &val], (2, 1), &terms).unwrap();
+        let robust = v.robust_error.unwrap();
+        assert!(
+            robust < (1.0 - ROBUST_MARGIN) * v.plain_error,
+            "{robust} against {}",
+            v.plain_error
+        );
+        assert_eq!(v.error, robust);
+        let weights = v.weights.as_ref().expect("kept");
+        // The windows whose target is a spike weigh little; the others (Huber's threshold, two
+        // median errors, is about 1.35 standard deviations of normal noise) nearly 1.
+        for &t in &spikes {
+            assert!(weights[t] < 0.1, "window {t}: {}", weights[t]);
+        }
+        let others: Vec<f64> = (2..300)
+            .filter(|o| !spikes.iter().any(|t| (t..&(t + 3)).contains(&o)))
+            .map(|o| weights[o])
+            .collect();
+        let mean = others.iter().sum::<f64>() / others.len() as f64;
+        assert!(mean > 0.9, "the other windows' mean weight {mean}");
+        // A refit of the choice with the same weights is the refit `fit_validated` made.
+        let again = Linear::fit_choice(
+            &frame,
+            &train.iter().chain(&val).copied().collect::<Vec<_>>(),
+            (2, 1),
+            (&terms, v.choice, v.weights.as_deref()),
+        )
+        .unwrap();
+        for (a, b) in again.weights().0.iter().zip(v.refit.weights().0) {
+            assert!((a - b).abs() < 1e-9 * b.abs().max(1.0), "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn without_outliers_the_plain_fit_stays() {
+        let n = 300;
+        let f: Vec<f64> = (0..n).map(|t| ((t * 7 % 11) as f64).sin()).collect();
+        let mut y = vec![1.0, 2.0];
+        for t in 2..n {
+            let noise = ((t * 13 % 17) as f64 - 8.0) / 8.0;
+            y.push(0.5 * y[t - 1] - 0.3 * y[t - 2] + 2.0 * f[t] + 1.0 + noise);
+        }
+        let (frame, _) = frame_of(&y, &f, 240);
+        let train: Vec<usize> = (2..240).collect();
+        let val: Vec<usize> = (240..n).collect();
+        let terms = Terms {
+            robust: true,
+            ..Terms::default()
+        };
+        let v = Linear::fit_validated(&frame, [&train, &val, &val], (2, 1), &terms).unwrap();
+        assert!(v.robust_error.is_some());
+        assert!(v.weights.is_none());
+        assert_eq!(v.error, v.plain_error);
     }
 
     #[test]
@@ -1239,6 +1598,7 @@ mod tests {
             year: None,
             week: None,
             from_last: false,
+            robust: false,
         };
         let v = Linear::fit_validated(&frame, [&train, &val, &[]], (4, 2), &terms).unwrap();
         assert!(v.choice.optional, "the covariate's past kept");
@@ -1284,6 +1644,7 @@ mod tests {
             year: None,
             week: None,
             from_last: false,
+            robust: false,
         };
         let bent = Linear::fit_validated(&frame, [&train, &val, &more], (2, 2), &terms).unwrap();
         let (_, features, outputs) = bent.fit.weights();

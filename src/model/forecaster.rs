@@ -932,6 +932,7 @@ mod tests {
             year: None,
             week: None,
             from_last: false,
+            robust: false,
         };
         let (train, val): (Vec<usize>, Vec<usize>) = ((5..30).collect(), (30..38).collect());
         let v = LinearFit::fit_validated(&frame, [&train, &val, &val], (context, horizon), &terms)
@@ -1012,6 +1013,7 @@ mod tests {
             year: None,
             week,
             from_last: false,
+            robust: false,
         };
         let (context, horizon) = (24, 24);
         let config = ForecasterConfig::new(RecurrentConfig::new(CellKind::Gru, 5, 4), 1, 4, 24)
@@ -1074,6 +1076,8 @@ mod tests {
             year,
             week: None,
             from_last: false,
+            // The harmonics alone: Huber's weights would hold the dip's windows back.
+            robust: false,
         };
         let (context, horizon) = (14, 7);
         let config = ForecasterConfig::new(RecurrentConfig::new(CellKind::Gru, 5, 4), 1, 4, 7)

@@ -8,7 +8,7 @@ use burn::tensor::backend::Backend;
 
 use crate::app::forecast::problem::{Problem, evenly};
 use crate::app::forecast::train::batch_tensors;
-use crate::forecast::baselines::{Choice, Linear, Terms};
+use crate::forecast::baselines::{Linear, Refit};
 use crate::forecast::window::WindowBuffers;
 use crate::model::Forecaster;
 
@@ -69,7 +69,7 @@ impl Pool {
     pub fn of<B: Backend>(
         model: &Forecaster<B>,
         problem: &Problem,
-        fit: (&Terms, Choice),
+        fit: Refit<'_>,
         device: &B::Device,
     ) -> Option<Pool> {
         let year = year_before_errors(model, problem, fit, device);
@@ -122,7 +122,7 @@ impl Pool {
 fn year_before_errors<B: Backend>(
     model: &Forecaster<B>,
     problem: &Problem,
-    (terms, choice): (&Terms, Choice),
+    fit: Refit<'_>,
     device: &B::Device,
 ) -> Option<(Errors, usize)> {
     let all = problem.year_before_test();
@@ -137,8 +137,7 @@ fn year_before_errors<B: Backend>(
         &problem.frame,
         &train,
         (problem.context, problem.horizon),
-        terms,
-        choice,
+        fit,
     )?;
     let block = evenly(all, problem.val_sample().len());
     let base = model.clone().with_linear_base(&fit);
@@ -159,7 +158,7 @@ const HISTORY_BLOCKS: usize = 5;
 fn history_errors<B: Backend>(
     model: &Forecaster<B>,
     problem: &Problem,
-    (terms, choice): (&Terms, Choice),
+    fit: Refit<'_>,
     windows: usize,
     device: &B::Device,
 ) -> Option<(Errors, usize)> {
@@ -173,8 +172,7 @@ fn history_errors<B: Backend>(
         &pieces,
         &leave_out,
         (problem.context, problem.horizon),
-        terms,
-        choice,
+        fit,
     );
     let per_block = windows.div_ceil(HISTORY_BLOCKS);
     let columns = model.targets * h;

@@ -27,7 +27,7 @@ use crate::app::forecast::spread::{
 use crate::app::forecast::{ForecastError, METRICS_HEADER};
 use crate::app::optimiser::{WithOptimiser, with_optimiser};
 use crate::app::train::{Progress, TrainOptions};
-use crate::forecast::baselines::{Choice, Hinges, Linear, Terms, naive_is_no_worse};
+use crate::forecast::baselines::{Choice, Hinges, Linear, ROBUST_MARGIN, Terms, naive_is_no_worse};
 use crate::forecast::window::WindowBuffers;
 use crate::model::{ForecastLoss, Forecaster};
 use crate::training::clip_gradients;
@@ -172,9 +172,14 @@ fn train_locked<B: AutodiffBackend>(
     let problem = problem;
     let mut pool = None;
     if config.forecast.loss.is_probabilistic() {
-        pool = fits
-            .as_ref()
-            .and_then(|f| Pool::of(&model, &problem, (&f.terms, f.choice), device));
+        pool = fits.as_ref().and_then(|f| {
+            Pool::of(
+                &model,
+                &problem,
+                (&f.terms, f.choice, f.weights.as_deref()),
+                device,
+            )
+        });
         if let (Some(p), false) = (&pool, options.progress == Progress::Quiet) {
             eprintln!("{}", p.line());
         }
@@ -213,6 +218,9 @@ struct LinearFits {
     terms: Terms,
     /// The validation's choice of terms and penalty.
     choice: Choice,
+    /// The windows' weights, when the fits are robust
+    /// ([`Validated::weights`](crate::forecast::baselines::Validated::weights)).
+    weights: Option<Vec<f64>>,
     /// What was chosen and why, in a line (empty when fitted quietly).
     line: String,
 }
@@ -242,6 +250,7 @@ impl LinearFits {
             year: frame.year,
             week: frame.week,
             from_last: offer_from_last(problem, &train, config.forecast.season),
+            robust: true,
         };
         let v = Linear::fit_validated(
             &problem.frame,
@@ -290,7 +299,11 @@ impl LinearFits {
             .into_iter()
             .filter_map(|(name, kept, other)| {
                 other.map(|e| {
-                    let (with, without) = if kept { (v.error, e) } else { (e, v.error) };
+                    let (with, without) = if kept {
+                        (v.plain_error, e)
+                    } else {
+                        (e, v.plain_error)
+                    };
                     format!(
                         "; {} {name} (validation MAE {with:.4} with, {without:.4} without)",
                         if kept { "with" } else { "without" }
@@ -298,19 +311,29 @@ impl LinearFits {
                 })
             })
             .collect();
+            let robust = v.robust_error.map_or(String::new(), |e| {
+                let kept = v.weights.is_some();
+                format!(
+                    "; {} Huber's weights on outlying windows (validation MAE {e:.4} with, {:.4} without; kept when {:.0}% better)",
+                    if kept { "with" } else { "without" },
+                    v.plain_error,
+                    100.0 * ROBUST_MARGIN
+                )
+            });
             line = format!(
-                "linear base: least squares, ridge {:e}{choices} (chosen on the validation part); checkpoints refit on {} windows",
+                "linear base: least squares, ridge {:e}{choices}{robust} (chosen on the validation part); checkpoints refit on {} windows",
                 v.choice.ridge,
                 train.len() + more.len()
             );
         }
         let choice = v.choice;
-        let (training, saved) = (v.fit, v.refit);
+        let (training, saved, weights) = (v.fit, v.refit, v.weights);
         Ok(LinearFits {
             training,
             saved,
             terms,
             choice,
+            weights,
             line,
         })
     }
@@ -448,6 +471,7 @@ fn local_bases(
             year: frame.year,
             week: frame.week,
             from_last: offer_from_last(problem, &train, config.forecast.season),
+            robust: true,
         };
         let local = Linear::fit_validated(frame, [&train, &val, &more], (context, h), &terms);
         let global_error = mae(&global.training, &problem.windows(&val));
