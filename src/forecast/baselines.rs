@@ -214,7 +214,8 @@ pub struct Choice {
 }
 
 /// What a refit of [`Linear::fit_validated`]'s choice on other windows takes: the terms, the
-/// choice, and the windows' weights when the robust fit was kept ([`Validated::weights`]).
+/// choice, and the windows' weights when the robust fit was kept ([`Validated::weights`],
+/// `[frame.len]` by origin).
 pub type Refit<'a> = (&'a Terms, Choice, Option<&'a [f64]>);
 
 /// What [`Linear::fit_validated`] chose.
@@ -235,8 +236,9 @@ pub struct Validated {
     /// The robust fit's validation error, when there was one to try.
     pub robust_error: Option<f64>,
     /// When the robust fit was kept: each window's weight, `[frame.len]` indexed by origin
-    /// (1 for a window not fitted): those of `fit` on the training windows, and of `refit` on
-    /// the further ones. Refits of the choice on other windows take the same weights.
+    /// (1 for a window not fitted or with no observed target): those of `fit` on the training
+    /// windows, and of `refit` on the further ones (by `fit`'s errors and their own median).
+    /// Refits of the choice on other windows take the same weights.
     pub weights: Option<Vec<f64>>,
     /// The best error of the other choice of the hinge terms (without them when they were kept,
     /// with them when not), when there were hinge terms to leave out.
@@ -758,14 +760,14 @@ impl Linear {
         })
     }
 
-    /// [`Linear::fit_validated`]'s `choice` fitted again on the windows of `origins` alone,
-    /// each weighted as `weights` (its [`Validated::weights`]) says. `None` when there are
-    /// none.
+    /// [`Linear::fit_validated`]'s choice fitted again on the windows of `origins` alone,
+    /// window `o` weighted by `weights[o]` (`[frame.len]`, its [`Validated::weights`]; `None`:
+    /// all 1). `None` when there are no origins.
     pub fn fit_choice(
         frame: &Frame,
         origins: &[usize],
         (context, horizon): (usize, usize),
-        (terms, choice, weights): (&Terms, Choice, Option<&[f64]>),
+        (terms, choice, weights): Refit<'_>,
     ) -> Option<Linear> {
         let gram = Gram::of_weighted(frame, origins, weights, (context, horizon), terms)?;
         Some(gram.solve(choice))
@@ -780,7 +782,7 @@ impl Linear {
         pieces: &[Vec<usize>],
         leave_out: &[Vec<usize>],
         (context, horizon): (usize, usize),
-        (terms, choice, weights): (&Terms, Choice, Option<&[f64]>),
+        (terms, choice, weights): Refit<'_>,
     ) -> Vec<Option<Linear>> {
         let grams: Vec<Option<Gram>> = pieces
             .iter()
@@ -892,7 +894,7 @@ impl Linear {
 
 /// A fit that bounds the pull of outlying windows (holidays without a flag, outages, spikes):
 /// iteratively reweighted least squares with Huber's weights on each window's mean absolute
-/// error ([`huber_weights`]), [`ROBUST_STEPS`] reweightings from the plain fit.
+/// error ([`huber_weight`]), [`ROBUST_STEPS`] reweightings from the plain fit.
 struct Robust {
     fit: Linear,
     /// Its mean absolute error over the validation windows' observed targets.
@@ -906,7 +908,7 @@ struct Robust {
 
 impl Robust {
     /// From `plain`, the least-squares fit of `choice` to the training windows, whose normal
-    /// equations are `plain_gram`. `None` when a set of windows is empty.
+    /// equations are `plain_gram`. `None` when there is no training window.
     fn of(
         frame: &Frame,
         [train, val, more]: [&[usize]; 3],
@@ -925,7 +927,7 @@ impl Robust {
                 weights[o] = huber_weight(e, threshold);
             }
             // The weighted normal equations as the plain ones less the share each window held
-            // back gives up: most windows weigh 1, so this reads a fraction of them.
+            // back gives up: most windows weigh 1, so the products read a fraction of them.
             let held: Vec<usize> = train
                 .iter()
                 .copied()
@@ -939,14 +941,13 @@ impl Robust {
             fit = g.solve(choice);
             gram = Some(g);
         }
-        let threshold = ROBUST_K * median(&window_errors(&fit, frame, train, shape, terms));
+        // The further windows (not fitted: their errors run larger) by their own median.
         let mut fitted = vec![false; frame.len];
         train.iter().for_each(|&o| fitted[o] = true);
         let further: Vec<usize> = more.iter().copied().filter(|&o| !fitted[o]).collect();
-        for (&o, e) in further
-            .iter()
-            .zip(window_errors(&fit, frame, &further, shape, terms))
-        {
+        let errors = window_errors(&fit, frame, &further, shape, terms);
+        let threshold = ROBUST_K * median(&errors);
+        for (&o, e) in further.iter().zip(errors) {
             weights[o] = huber_weight(e, threshold);
         }
         let (sum, count) = masked_error(&fit, frame, val, shape, terms);
@@ -959,7 +960,7 @@ impl Robust {
     }
 }
 
-/// Each window's mean absolute error over its observed targets (0 with none observed).
+/// Each window's mean absolute error over its observed targets (NaN with none observed).
 fn window_errors(
     fit: &Linear,
     frame: &Frame,
@@ -983,7 +984,7 @@ fn window_errors(
                 sum += f64::from(w) * (p - y).abs();
                 count += f64::from(w);
             }
-            out.push(if count > 0.0 { sum / count } else { 0.0 });
+            out.push(if count > 0.0 { sum / count } else { f64::NAN });
         }
     }
     out
@@ -1011,17 +1012,19 @@ fn masked_error(
     (sum, count)
 }
 
-/// The median of `values` (the upper one of an even count); 0 for none.
+/// The median of the numbers among `values` (the upper one of an even count; NaN left out); 0
+/// for none.
 fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
+    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
     sorted.sort_by(f64::total_cmp);
     sorted.get(sorted.len() / 2).copied().unwrap_or(0.0)
 }
 
 /// Huber's weight of a window with mean absolute error `error`: 1 up to `threshold`, then
-/// `threshold / error` (its pull on the fit held at the threshold's).
+/// `threshold / error` (its pull on the fit held at the threshold's); 1 for a window with no
+/// observed target (NaN).
 fn huber_weight(error: f64, threshold: f64) -> f64 {
-    if error <= threshold || threshold <= 0.0 {
+    if error.is_nan() || error <= threshold || threshold <= 0.0 {
         1.0
     } else {
         threshold / error
@@ -1347,6 +1350,30 @@ mod tests {
             gap(&weighted, &copied)
         );
         assert!(gap(&weighted, &plain) > 1e-3, "the weights change the fit");
+        // Leaving a piece out, the others keep their weights.
+        let pieces: Vec<Vec<usize>> = vec![(2..30).collect(), (30..60).collect()];
+        let left = Linear::fit_choice_leaving_out(
+            &frame,
+            &pieces,
+            &[vec![0]],
+            (2, 1),
+            (&terms, choice, Some(&weights)),
+        );
+        let alone =
+            Linear::fit_choice(&frame, &pieces[1], (2, 1), (&terms, choice, Some(&weights)))
+                .unwrap();
+        let left = left[0].as_ref().unwrap();
+        assert!(gap(left, &alone) < 1e-9, "{}", gap(left, &alone));
+    }
+
+    #[test]
+    fn unobserved_windows_weigh_1_and_leave_the_median_alone() {
+        assert_eq!(median(&[f64::NAN, 1.0, 3.0, 2.0]), 2.0);
+        assert_eq!(median(&[f64::NAN]), 0.0);
+        assert_eq!(huber_weight(f64::NAN, 1.0), 1.0);
+        assert_eq!(huber_weight(1.0, 2.0), 1.0);
+        assert_eq!(huber_weight(4.0, 2.0), 0.5);
+        assert_eq!(huber_weight(5.0, 0.0), 1.0);
     }
 
     #[test]
@@ -1365,6 +1392,8 @@ mod tests {
         }
         let spikes = [23, 61, 97, 130, 171, 199, 240, 277];
         spikes.iter().for_each(|&t| y[t] += 20.0);
+        // One in the validation part: the refit holds it back by the fit's errors there.
+        y[350] += 20.0;
         let (frame, _) = frame_of(&y, &f, 300);
         let train: Vec<usize> = (2..300).collect();
         let val: Vec<usize> = (300..n).collect();
@@ -1392,6 +1421,19 @@ mod tests {
             .collect();
         let mean = others.iter().sum::<f64>() / others.len() as f64;
         assert!(mean > 0.9, "the other windows' mean weight {mean}");
+        assert!(
+            weights[350] < 0.1,
+            "the validation's spike: {}",
+            weights[350]
+        );
+        let further = (300..n)
+            .filter(|o| !(350..353).contains(o))
+            .map(|o| weights[o]);
+        let mean = further.sum::<f64>() / (n - 303) as f64;
+        assert!(
+            mean > 0.8,
+            "the other validation windows' mean weight {mean}"
+        );
         // A refit of the choice with the same weights is the refit `fit_validated` made.
         let again = Linear::fit_choice(
             &frame,

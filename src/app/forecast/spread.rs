@@ -64,8 +64,9 @@ pub struct Pool {
 
 impl Pool {
     /// The errors of `model`'s linear base, refitted with `fit` (the validation's choice of
-    /// terms and penalty), over the windows of `problem` outside its validation part; `None`
-    /// where the series has neither a year before its test part nor a history long enough.
+    /// terms and penalty, and the windows' weights where it kept Huber's), over the windows of
+    /// `problem` outside its validation part; `None` where the series has neither a year
+    /// before its test part nor a history long enough.
     pub fn of<B: Backend>(
         model: &Forecaster<B>,
         problem: &Problem,

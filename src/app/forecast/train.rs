@@ -218,7 +218,7 @@ struct LinearFits {
     terms: Terms,
     /// The validation's choice of terms and penalty.
     choice: Choice,
-    /// The windows' weights, when the fits are robust
+    /// The windows' weights `[frame.len]` by origin, when the fits kept Huber's
     /// ([`Validated::weights`](crate::forecast::baselines::Validated::weights)).
     weights: Option<Vec<f64>>,
     /// What was chosen and why, in a line (empty when fitted quietly).
