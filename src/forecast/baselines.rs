@@ -683,20 +683,7 @@ impl Linear {
         }
         let fits = gram.solve_all(&candidates);
         // The mean absolute error of each fit over the observed targets of `val`.
-        let mut sums = vec![0.0; fits.len()];
-        let mut count = 0.0;
-        let mut d = Design::new();
-        for chunk in val.chunks(CHUNK) {
-            d.load(frame, chunk, (context, horizon), terms);
-            for (fit, sum) in fits.iter().zip(&mut sums) {
-                let pred = fit.predict_design(&d.x, d.rows);
-                for ((p, y), &m) in pred.iter().zip(&d.y).zip(&d.w.mask) {
-                    *sum += f64::from(m) * (p - y).abs();
-                }
-            }
-            count += d.w.mask.iter().map(|&m| f64::from(m)).sum::<f64>();
-        }
-        let errors: Vec<f64> = sums.iter().map(|s| s / f64::max(count, 1.0)).collect();
+        let errors = mean_errors(&fits, frame, val, (context, horizon), terms);
         let best = |keep: &dyn Fn(&Choice) -> bool| {
             (0..fits.len())
                 .filter(|&i| keep(&candidates[i]))
@@ -950,9 +937,9 @@ impl Robust {
         for (&o, e) in further.iter().zip(errors) {
             weights[o] = huber_weight(e, threshold);
         }
-        let (sum, count) = masked_error(&fit, frame, val, shape, terms);
+        let error = mean_errors(std::slice::from_ref(&fit), frame, val, shape, terms)[0];
         Some(Robust {
-            error: sum / count.max(1.0),
+            error,
             fit,
             gram: gram?,
             weights,
@@ -990,26 +977,29 @@ fn window_errors(
     out
 }
 
-/// The sum of `fit`'s absolute errors over the observed targets of the windows of `origins`,
-/// and their number.
-fn masked_error(
-    fit: &Linear,
+/// Each of `fits`' mean absolute error over the observed targets of the windows of `origins`
+/// (scaled units), the windows built once for all of them.
+fn mean_errors(
+    fits: &[Linear],
     frame: &Frame,
     origins: &[usize],
     (context, horizon): (usize, usize),
     terms: &Terms,
-) -> (f64, f64) {
-    let (mut sum, mut count) = (0.0, 0.0);
+) -> Vec<f64> {
+    let mut sums = vec![0.0; fits.len()];
+    let mut count = 0.0;
     let mut d = Design::new();
     for chunk in origins.chunks(CHUNK) {
         d.load(frame, chunk, (context, horizon), terms);
-        let pred = fit.predict_design(&d.x, d.rows);
-        for ((p, y), &m) in pred.iter().zip(&d.y).zip(&d.w.mask) {
-            sum += f64::from(m) * (p - y).abs();
+        for (fit, sum) in fits.iter().zip(&mut sums) {
+            let pred = fit.predict_design(&d.x, d.rows);
+            for ((p, y), &m) in pred.iter().zip(&d.y).zip(&d.w.mask) {
+                *sum += f64::from(m) * (p - y).abs();
+            }
         }
         count += d.w.mask.iter().map(|&m| f64::from(m)).sum::<f64>();
     }
-    (sum, count)
+    sums.iter().map(|s| s / f64::max(count, 1.0)).collect()
 }
 
 /// The median of the numbers among `values` (the upper one of an even count; NaN left out); 0
