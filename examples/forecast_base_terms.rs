@@ -16,7 +16,8 @@ use std::process::ExitCode;
 
 use burn_rnn::app::forecast::ForecastConfig;
 use burn_rnn::app::forecast::problem::Problem;
-use burn_rnn::forecast::baselines::{Hinges, Linear, Terms, naive_is_no_worse};
+use burn_rnn::forecast::baselines::naive_is_no_worse;
+use burn_rnn::forecast::linear::{Hinges, Linear, Terms};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -9,12 +9,15 @@
 //!   missing steps and values, errors naming file, row and column;
 //! - [`scale`]: standard scaling per column; [`window`]: the scaled frame, its windows and the
 //!   split into training, validation and test;
-//! - [`baselines`]: naive, seasonal naive, the linear autoregression;
+//! - [`baselines`]: naive and seasonal naive; [`linear`]: the linear autoregression (the third
+//!   baseline and the forecaster's base), its normal equations solved by [`cholesky`];
 //! - [`metrics`]: MAE, RMSE, sMAPE and MASE; [`interval`]: quantile levels, the pinball loss,
 //!   residual quantiles and the scores of interval forecasts (quantile loss, coverage).
 
 pub mod baselines;
+pub mod cholesky;
 pub mod interval;
+pub mod linear;
 pub mod metrics;
 pub mod scale;
 pub mod series;

@@ -767,7 +767,7 @@ pub fn calendar_cycles(frequency: Frequency, span_secs: i64) -> Vec<Cycle> {
 /// than the calendar's first harmonic draws (Prophet's yearly seasonality), such as a holiday
 /// season's dip. A regular series' later horizon steps lie a fixed shift of the year after the
 /// first, so one weight per horizon step and term draws each step's own profile. The linear
-/// base reads them ([`crate::forecast::baselines::Terms::year`]).
+/// base reads them ([`crate::forecast::linear::Terms::year`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct YearHarmonics {
     /// The known column holding the sine of the year's phase; the next holds its cosine.
@@ -791,7 +791,7 @@ impl YearHarmonics {
     /// `column`: up to the 10th (the week's phase also tells the hours of its days apart, and
     /// its 7th harmonic is the day's first), and at most half the steps of a week (a daily
     /// series' 3). `None` when that leaves no harmonic beyond the first. The linear base reads
-    /// them ([`crate::forecast::baselines::Terms::week`]).
+    /// them ([`crate::forecast::linear::Terms::week`]).
     pub fn week(frequency: Frequency, column: usize) -> Option<YearHarmonics> {
         let steps = 7 * 86_400 / frequency.step_secs().max(1);
         let order = (steps / 2).min(10) as usize;

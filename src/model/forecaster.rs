@@ -22,7 +22,7 @@ use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 
-use crate::forecast::baselines;
+use crate::forecast::linear;
 use crate::forecast::time::YearHarmonics;
 use crate::layer::{Recurrent, RecurrentConfig};
 use crate::model::task::head;
@@ -105,11 +105,11 @@ pub struct ForecasterConfig {
     /// When set, the base is not seasonal naive but a linear map, kept out of training, of the
     /// window: this many context steps `[C * D]` and the horizon's known columns
     /// `[horizon * K]`, plus a constant. It starts at zero; [`Forecaster::with_linear_base`]
-    /// sets it from a fitted [`baselines::Linear`].
+    /// sets it from a fitted [`linear::Linear`].
     pub linear_context: Option<usize>,
     /// With a linear base: the first this many known columns (the future covariates) also
-    /// enter it as hinge terms `max(0, x - knot)` at [`baselines::KNOT_QUANTILES`]'s knots
-    /// (set by [`Forecaster::with_linear_base`] from the fit's [`baselines::Hinges`]).
+    /// enter it as hinge terms `max(0, x - knot)` at [`linear::KNOT_QUANTILES`]'s knots
+    /// (set by [`Forecaster::with_linear_base`] from the fit's [`linear::Hinges`]).
     #[config(default = 0)]
     pub hinges: usize,
     /// With a linear base: of each context step it reads only the first this many values (the
@@ -170,7 +170,7 @@ impl ForecasterConfig {
         let mut head = LinearConfig::new(head_in, head_out).init(device);
         head.weight = Param::from_tensor(head.weight.val().zeros_like());
         head.bias = head.bias.map(|b| Param::from_tensor(b.val().zeros_like()));
-        let knots = baselines::KNOT_QUANTILES.len();
+        let knots = linear::KNOT_QUANTILES.len();
         let hinges = if self.linear_context.is_some() {
             self.hinges
         } else {
@@ -278,12 +278,12 @@ pub struct Forecaster<B: Backend> {
 
 impl<B: Backend> Forecaster<B> {
     /// The model with its linear base set to `fit`, a least-squares fit of the same windows
-    /// ([`baselines::Linear::fit`] with this model's context and horizon); the base stays out
+    /// ([`linear::Linear::fit`] with this model's context and horizon); the base stays out
     /// of training.
     ///
     /// # Panics
     /// When the model has no linear base or `fit` has other dimensions.
-    pub fn with_linear_base(mut self, fit: &baselines::Linear) -> Self {
+    pub fn with_linear_base(mut self, fit: &linear::Linear) -> Self {
         let linear = self
             .linear_base
             .take()
@@ -899,7 +899,7 @@ mod tests {
 
     #[test]
     fn a_linear_base_forecasts_its_fit_and_stays_out_of_training() {
-        use crate::forecast::baselines::{Hinges, Linear as LinearFit, Terms};
+        use crate::forecast::linear::{Hinges, Linear as LinearFit, Terms};
         use crate::forecast::series::{Series, SeriesSpec};
         use crate::forecast::window::{Frame, Scalers, WindowBuffers};
         use burn::backend::Autodiff;
@@ -969,7 +969,7 @@ mod tests {
 
     #[test]
     fn the_week_harmonics_draw_the_weekend_and_the_model_reads_them_as_its_fit() {
-        use crate::forecast::baselines::{Hinges, Terms};
+        use crate::forecast::linear::{Hinges, Terms};
         use crate::forecast::series::{Series, SeriesSpec};
         use crate::forecast::window::{Frame, Scalers};
         use chrono::{Datelike, Timelike};
@@ -1033,7 +1033,7 @@ mod tests {
 
     #[test]
     fn the_year_harmonics_draw_a_holiday_dip_and_the_model_reads_them_as_its_fit() {
-        use crate::forecast::baselines::{Hinges, Terms};
+        use crate::forecast::linear::{Hinges, Terms};
         use crate::forecast::series::{Series, SeriesSpec};
         use crate::forecast::window::{Frame, Scalers};
         use chrono::Datelike;
@@ -1105,16 +1105,16 @@ mod tests {
         frame: &crate::forecast::window::Frame,
         [val_start, test_start, end]: [usize; 3],
         (context, horizon): (usize, usize),
-        [with, without]: [&crate::forecast::baselines::Terms; 2],
+        [with, without]: [&crate::forecast::linear::Terms; 2],
         config: &ForecasterConfig,
-    ) -> crate::forecast::baselines::Validated {
-        use crate::forecast::baselines::Linear as LinearFit;
+    ) -> crate::forecast::linear::Validated {
+        use crate::forecast::linear::Linear as LinearFit;
         use crate::forecast::window::WindowBuffers;
 
         let train: Vec<usize> = (context..val_start - horizon).collect();
         let val: Vec<usize> = (val_start..test_start - horizon).collect();
         let more: Vec<usize> = (val_start - horizon + 1..test_start - horizon).collect();
-        let fit = |t: &crate::forecast::baselines::Terms| {
+        let fit = |t: &crate::forecast::linear::Terms| {
             LinearFit::fit_validated(frame, [&train, &val, &more], (context, horizon), t).unwrap()
         };
         let (with, without) = (fit(with), fit(without));

@@ -28,8 +28,9 @@ use crate::app::forecast::{
     ForecastError, local_base, read_config, read_local_bases, read_scalers,
 };
 use crate::app::plot::finite_points;
-use crate::forecast::baselines::{Linear, naive, seasonal_naive};
+use crate::forecast::baselines::{naive, seasonal_naive};
 use crate::forecast::interval::{IntervalSum, adapt_widths, central_intervals, residual_quantiles};
+use crate::forecast::linear::Linear;
 use crate::forecast::metrics::{ScoreSum, Scores, seasonal_naive_mae};
 use crate::forecast::scale::Scaler;
 use crate::forecast::series::AsOf;

@@ -583,7 +583,7 @@ impl ForecastConfig {
 
     /// Of [`ForecastConfig::linear_context_columns`], the last this many (the known columns'
     /// past: the future covariates', and the calendar features' where the base reads them) are
-    /// kept only where they validate better ([`crate::forecast::baselines::Terms`]).
+    /// kept only where they validate better ([`crate::forecast::linear::Terms`]).
     pub fn linear_optional_columns(&self, frame: &Frame) -> usize {
         self.linear_context_columns(frame) - frame.targets.len() - self.data.past_covariates.len()
     }

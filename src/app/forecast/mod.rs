@@ -140,7 +140,7 @@ pub fn local_bases_path(run: &RunDir) -> PathBuf {
 pub fn read_local_bases(
     run: &RunDir,
 ) -> Result<
-    Option<std::collections::BTreeMap<String, crate::forecast::baselines::Linear>>,
+    Option<std::collections::BTreeMap<String, crate::forecast::linear::Linear>>,
     ForecastError,
 > {
     let path = local_bases_path(run);
@@ -159,11 +159,11 @@ pub fn read_local_bases(
 /// (`context` and `horizon` steps), or an error naming it.
 pub fn local_base<'a>(
     run: &RunDir,
-    bases: &'a std::collections::BTreeMap<String, crate::forecast::baselines::Linear>,
+    bases: &'a std::collections::BTreeMap<String, crate::forecast::linear::Linear>,
     name: &str,
     frame: &Frame,
     (context, horizon): (usize, usize),
-) -> Result<&'a crate::forecast::baselines::Linear, ForecastError> {
+) -> Result<&'a crate::forecast::linear::Linear, ForecastError> {
     let damaged = |message: String| ForecastError::RunFile {
         path: local_bases_path(run),
         message,

@@ -18,8 +18,8 @@ use crate::app::forecast::problem::{check_scale, read_members, shared_cycles};
 use crate::app::forecast::{
     ForecastError, RunScalers, local_base, read_config, read_local_bases, read_scalers,
 };
-use crate::forecast::baselines::Linear;
 use crate::forecast::interval::adapt_widths;
+use crate::forecast::linear::Linear;
 use crate::forecast::series::Series;
 use crate::forecast::time::continue_rows;
 use crate::forecast::window::{Frame, Scalers, WindowBuffers};

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::forecast::ForecastError;
 use crate::app::forecast::config::ForecastConfig;
-use crate::forecast::baselines::Linear;
+use crate::forecast::linear::Linear;
 use crate::forecast::series::Series;
 use crate::forecast::time::Frequency;
 use crate::forecast::window::{Frame, Scalers, Split, WindowBuffers};

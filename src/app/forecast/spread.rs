@@ -8,7 +8,7 @@ use burn::tensor::backend::Backend;
 
 use crate::app::forecast::problem::{Problem, evenly};
 use crate::app::forecast::train::batch_tensors;
-use crate::forecast::baselines::{Linear, Refit};
+use crate::forecast::linear::{Linear, Refit};
 use crate::forecast::window::WindowBuffers;
 use crate::model::Forecaster;
 

@@ -27,7 +27,8 @@ use crate::app::forecast::spread::{
 use crate::app::forecast::{ForecastError, METRICS_HEADER};
 use crate::app::optimiser::{WithOptimiser, with_optimiser};
 use crate::app::train::{Progress, TrainOptions};
-use crate::forecast::baselines::{Choice, Hinges, Linear, ROBUST_MARGIN, Terms, naive_is_no_worse};
+use crate::forecast::baselines::naive_is_no_worse;
+use crate::forecast::linear::{Choice, Hinges, Linear, ROBUST_MARGIN, Terms};
 use crate::forecast::window::WindowBuffers;
 use crate::model::{ForecastLoss, Forecaster};
 use crate::training::clip_gradients;
@@ -219,7 +220,7 @@ struct LinearFits {
     /// The validation's choice of terms and penalty.
     choice: Choice,
     /// The windows' weights `[frame.len]` by origin, when the fits kept Huber's
-    /// ([`Validated::weights`](crate::forecast::baselines::Validated::weights)).
+    /// ([`Validated::weights`](crate::forecast::linear::Validated::weights)).
     weights: Option<Vec<f64>>,
     /// What was chosen and why, in a line (empty when fitted quietly).
     line: String,
