@@ -47,7 +47,8 @@ pub struct Terms {
     pub week: Option<YearHarmonics>,
     /// Whether [`Linear::fit_validated`] also tries fits of the change from the last value
     /// ([`Choice::from_last`]): where the naive forecast is the better simple forecast
-    /// ([`naive_is_no_worse`]), so that the penalty shrinks toward it.
+    /// ([`naive_is_no_worse`](super::baselines::naive_is_no_worse)), so that the penalty
+    /// shrinks toward it.
     #[serde(default)]
     pub from_last: bool,
     /// Whether [`Linear::fit_validated`] also tries the chosen fit with Huber's weights on
