@@ -15,7 +15,8 @@
 //! - [`pytorch`]: load and save PyTorch `state_dict`s (safetensors);
 //! - [`data`]: vocabulary, corpus and batches; [`sample`]: the sampler and generation;
 //! - [`training`]: clipping, the weight check and the small [`training::fit`] loop;
-//! - [`forecast`]: time series from a CSV table: windows, scaling, baselines and scores.
+//! - [`forecast`]: time series from a CSV table: windows, scaling, baselines, the linear
+//!   autoregression and scores.
 //!
 //! With the `app` feature (on by default), `app`: the char-rnn application behind the
 //! `burn-rnn` command (run configs, run folders and checkpoints, the training loop, evaluation,
