@@ -473,6 +473,70 @@ fn bad_tables_are_named() {
 }
 
 #[test]
+fn a_covariate_constant_over_the_training_part_is_read_at_unit_scale() {
+    // A monthly series with a promotion flag that is 0 over the training part and 1 in the
+    // test part: the table trains (a constant target is still an error, above), the flag is
+    // read as its difference from 0, and in a long table the series whose flag never changes
+    // is kept, not skipped.
+    let _turn = turn();
+    let tmp = tempfile::tempdir().unwrap();
+    let rows = |promo_from: usize| -> Vec<String> {
+        (0..72)
+            .map(|i| {
+                let y = 100.0 + 10.0 * (i as f64 * std::f64::consts::PI / 6.0).sin() + i as f64;
+                let promo = u8::from(i >= promo_from);
+                format!("{}-{:02},{y},{promo}", 1950 + i / 12, i % 12 + 1)
+            })
+            .collect()
+    };
+    let csv = tmp.path().join("promo.csv");
+    std::fs::write(
+        &csv,
+        format!("month,sales,promo\n{}\n", rows(60).join("\n")),
+    )
+    .unwrap();
+    let sets = |csv: &Path, more: &[&str]| {
+        let mut all = vec![
+            format!("data.csv={:?}", csv.display().to_string()),
+            "data.target=[\"sales\"]".to_string(),
+            "data.future_covariates=[\"promo\"]".to_string(),
+            "forecast.context=12".to_string(),
+        ];
+        all.extend(more.iter().map(|s| s.to_string()));
+        all
+    };
+    let all = sets(&csv, &[]);
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    let problem = Problem::new(&config(&all), None, None).unwrap();
+    let scaler = problem.segments[0].scalers.future[0];
+    assert_eq!((scaler.mean, scaler.std), (0.0, 1.0));
+    assert_eq!(
+        burn_rnn::forecast::window::Scalers::constant_covariates(
+            &problem.segments[0].series,
+            problem.segments[0].split.val_start
+        ),
+        vec![("promo".to_string(), 0.0)]
+    );
+    // Two stores in one long table; only `b`'s flag changes in its training part.
+    let long = tmp.path().join("stores.csv");
+    let mut table = String::from("month,store,sales,promo\n");
+    for (store, promo_from) in [("a", 60), ("b", 10)] {
+        for row in rows(promo_from) {
+            let (month, rest) = row.split_once(',').unwrap();
+            table += &format!("{month},{store},{rest}\n");
+        }
+    }
+    std::fs::write(&long, table).unwrap();
+    let all = sets(&long, &["data.series=\"store\""]);
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    let problem = Problem::new(&config(&all), None, None).unwrap();
+    assert_eq!(problem.segments.len(), 2, "{:?}", problem.skipped);
+    assert!(problem.skipped.is_empty(), "{:?}", problem.skipped);
+    assert_eq!(problem.segments[0].scalers.future[0].std, 1.0);
+    assert_ne!(problem.segments[1].scalers.future[0].std, 1.0);
+}
+
+#[test]
 fn the_base_reads_the_calendar_past_only_where_rows_are_steps() {
     // Three weeks of business hours, 9 to 17 on weekdays, hourly.
     let tmp = tempfile::tempdir().unwrap();

@@ -38,6 +38,24 @@ impl Scaler {
             .then_some(Scaler { mean, std })
     }
 
+    /// [`Scaler::fit`], or, for a covariate with no scale over `values[..end]` but an observed
+    /// value there (a flag that never changes in the training part), unit scale around the
+    /// mean of its observed values, as scikit-learn's `StandardScaler` does for a column without
+    /// variance: it cannot inform a fit, and a later value reads as its difference from them.
+    /// `None` when no value before `end` is observed.
+    pub fn fit_covariate(values: &[f64], observed: &[bool], end: usize) -> Option<Scaler> {
+        Scaler::fit(values, observed, end).or_else(|| {
+            let seen: Vec<f64> = (0..end.min(values.len()))
+                .filter(|&i| observed[i])
+                .map(|i| values[i])
+                .collect();
+            (!seen.is_empty()).then(|| Scaler {
+                mean: seen.iter().sum::<f64>() / seen.len() as f64,
+                std: 1.0,
+            })
+        })
+    }
+
     /// A value in scaled units.
     pub fn scale(&self, v: f64) -> f64 {
         (v - self.mean) / self.std
@@ -118,6 +136,30 @@ impl SeasonalIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_covariate_without_a_scale_is_read_at_unit_scale_around_its_value() {
+        let varying = [1.0, 3.0, 5.0, 100.0];
+        let seen = [true; 4];
+        assert_eq!(
+            Scaler::fit_covariate(&varying, &seen, 3),
+            Scaler::fit(&varying, &seen, 3)
+        );
+        // A flag that is 0 over the fitted part (one step of it missing) and 1 after it.
+        let flag = [0.0, f64::NAN, 0.0, 1.0];
+        let observed = [true, false, true, true];
+        assert_eq!(Scaler::fit(&flag, &observed, 3), None);
+        let unit = Scaler::fit_covariate(&flag, &observed, 3).unwrap();
+        assert_eq!((unit.mean, unit.std), (0.0, 1.0));
+        assert_eq!(unit.scale(1.0), 1.0);
+        let level = Scaler::fit_covariate(&[7.5, 7.5, 9.0], &[true; 3], 2).unwrap();
+        assert_eq!((level.mean, level.std, level.scale(9.0)), (7.5, 1.0, 1.5));
+        // Nothing observed before the end: no value to centre on.
+        assert_eq!(
+            Scaler::fit_covariate(&flag, &[false, false, false, true], 3),
+            None
+        );
+    }
 
     #[test]
     fn a_seasonal_index_is_each_phase_share_of_the_level() {

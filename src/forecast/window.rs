@@ -116,12 +116,18 @@ impl Scalers {
         Ok(())
     }
 
-    /// Fits every column on the steps `..end` (the training part).
+    /// Fits every column on the steps `..end` (the training part): a target must have a scale
+    /// there ([`Scaler::fit`]); a covariate constant there is read at unit scale around its
+    /// value ([`Scaler::fit_covariate`]; [`Scalers::constant_covariates`] names them).
     pub fn fit(series: &Series, end: usize) -> Result<Scalers, ConstantColumn> {
-        let fit = |cols: &[super::series::Column]| {
+        let fit = |cols: &[super::series::Column], covariates: bool| {
             cols.iter()
                 .map(|c| {
-                    Scaler::fit(&c.values, &c.observed, end).ok_or_else(|| ConstantColumn {
+                    let scaler = match covariates {
+                        true => Scaler::fit_covariate(&c.values, &c.observed, end),
+                        false => Scaler::fit(&c.values, &c.observed, end),
+                    };
+                    scaler.ok_or_else(|| ConstantColumn {
                         column: c.name.clone(),
                         end,
                     })
@@ -129,12 +135,27 @@ impl Scalers {
                 .collect::<Result<Vec<Scaler>, ConstantColumn>>()
         };
         Ok(Scalers {
-            targets: fit(&series.targets)?,
-            past: fit(&series.past)?,
-            future: fit(&series.future)?,
+            targets: fit(&series.targets, false)?,
+            past: fit(&series.past, true)?,
+            future: fit(&series.future, true)?,
             seasonal: Vec::new(),
             phase: 0,
         })
+    }
+
+    /// The covariates of `series` (past, then future) without a scale over the steps `..end`
+    /// ([`Scaler::fit`] gives none), with the mean of their observed values there: those
+    /// [`Scalers::fit`] reads at unit scale.
+    pub fn constant_covariates(series: &Series, end: usize) -> Vec<(String, f64)> {
+        series
+            .past
+            .iter()
+            .chain(&series.future)
+            .filter(|c| Scaler::fit(&c.values, &c.observed, end).is_none())
+            .filter_map(|c| {
+                Scaler::fit_covariate(&c.values, &c.observed, end).map(|s| (c.name.clone(), s.mean))
+            })
+            .collect()
     }
 
     /// [`Scalers::fit`] with every target deseasonalized by its [`SeasonalIndex`] over the

@@ -145,6 +145,9 @@ fn train_locked<B: AutodiffBackend>(
                 problem.train_origins().len()
             );
         }
+        for line in constant_covariate_lines(&problem) {
+            eprintln!("{line}");
+        }
     }
     let frame = &problem.frame;
     let model_config = config.model_config(frame);
@@ -410,6 +413,39 @@ fn choose_seasonal_index(
     } else {
         (problem, without, Some(line))
     })
+}
+
+/// A line per covariate that is constant over a training part (read at unit scale around its
+/// value, [`Scalers::fit`](crate::forecast::window::Scalers::fit)): with its value for a single
+/// series, else with the number of series and the first few of them.
+fn constant_covariate_lines(problem: &Problem) -> Vec<String> {
+    const READ: &str =
+        "it cannot inform the model, which reads it as its difference from that value";
+    let mut by_column: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut lines = Vec::new();
+    for seg in &problem.segments {
+        let constant =
+            crate::forecast::window::Scalers::constant_covariates(&seg.series, seg.split.val_start);
+        for (column, value) in constant {
+            match &seg.id {
+                None => lines.push(format!(
+                    "covariate `{column}` is constant over the training part ({value}): {READ}"
+                )),
+                Some(id) => by_column.entry(column).or_default().push(id.clone()),
+            }
+        }
+    }
+    let total = problem.segments.len();
+    for (column, ids) in by_column {
+        let first: Vec<String> = ids.iter().take(3).map(|i| format!("`{i}`")).collect();
+        let more = if ids.len() > 3 { ", ..." } else { "" };
+        lines.push(format!(
+            "covariate `{column}` is constant over the training part of {} of {total} series ({}{more}): {READ}",
+            ids.len(),
+            first.join(", ")
+        ));
+    }
+    lines
 }
 
 /// Whether a linear base fitted on the windows of `origins` is offered to fit the change from
