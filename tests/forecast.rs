@@ -473,11 +473,11 @@ fn bad_tables_are_named() {
 }
 
 #[test]
-fn a_covariate_constant_over_the_training_part_is_read_at_unit_scale() {
+fn a_covariate_constant_over_the_training_part_scales_to_0() {
     // A monthly series with a promotion flag that is 0 over the training part and 1 in the
-    // test part: the table trains (a constant target is still an error, above), the flag is
-    // read as its difference from 0, and in a long table the series whose flag never changes
-    // is kept, not skipped.
+    // test part: the table trains (a constant target is still an error, above), the flag
+    // scales to 0 throughout (no model reads it), and in a long table the series whose flag
+    // never changes is kept, not skipped.
     let _turn = turn();
     let tmp = tempfile::tempdir().unwrap();
     let rows = |promo_from: usize| -> Vec<String> {
@@ -508,8 +508,10 @@ fn a_covariate_constant_over_the_training_part_is_read_at_unit_scale() {
     let all = sets(&csv, &[]);
     let all: Vec<&str> = all.iter().map(String::as_str).collect();
     let problem = Problem::new(&config(&all), None, None).unwrap();
-    let scaler = problem.segments[0].scalers.future[0];
-    assert_eq!((scaler.mean, scaler.std), (0.0, 1.0));
+    assert!(problem.segments[0].scalers.future[0].constant);
+    // The frame's future covariate (its first known column) is 0 in the test part too.
+    let known = &problem.frame.known[0];
+    assert!(known.iter().all(|&v| v == 0.0), "{known:?}");
     assert_eq!(
         burn_rnn::forecast::window::Scalers::constant_covariates(
             &problem.segments[0].series,
@@ -532,8 +534,8 @@ fn a_covariate_constant_over_the_training_part_is_read_at_unit_scale() {
     let problem = Problem::new(&config(&all), None, None).unwrap();
     assert_eq!(problem.segments.len(), 2, "{:?}", problem.skipped);
     assert!(problem.skipped.is_empty(), "{:?}", problem.skipped);
-    assert_eq!(problem.segments[0].scalers.future[0].std, 1.0);
-    assert_ne!(problem.segments[1].scalers.future[0].std, 1.0);
+    assert!(problem.segments[0].scalers.future[0].constant);
+    assert!(!problem.segments[1].scalers.future[0].constant);
 }
 
 #[test]

@@ -10,6 +10,11 @@ pub struct Scaler {
     pub mean: f64,
     /// The column's standard deviation over the fitted part (population, `ddof = 0`).
     pub std: f64,
+    /// Whether the column was constant over the fitted part (a covariate,
+    /// [`Scaler::fit_covariate`]): every value then scales to 0, since nothing fitted on that
+    /// part can tell what a change of it does.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub constant: bool,
 }
 
 impl Scaler {
@@ -34,15 +39,18 @@ impl Scaler {
         let mean = rough + seen.iter().map(|v| v - rough).sum::<f64>() / n;
         let var = seen.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
         let std = var.sqrt();
-        (std >= f64::from(f32::MIN_POSITIVE) && std > 1e-12 * mean.abs())
-            .then_some(Scaler { mean, std })
+        (std >= f64::from(f32::MIN_POSITIVE) && std > 1e-12 * mean.abs()).then_some(Scaler {
+            mean,
+            std,
+            constant: false,
+        })
     }
 
     /// [`Scaler::fit`], or, for a covariate with no scale over `values[..end]` but an observed
-    /// value there (a flag that never changes in the training part), unit scale around the
-    /// mean of its observed values, as scikit-learn's `StandardScaler` does for a column without
-    /// variance: it cannot inform a fit, and a later value reads as its difference from them.
-    /// `None` when no value before `end` is observed.
+    /// value there (a flag that never changes in the training part), a [`Scaler::constant`]
+    /// one around the mean of its observed values (unit `std`): every value scales to 0, so
+    /// that no model fitted on that part reads it. `None` when no value before `end` is
+    /// observed.
     pub fn fit_covariate(values: &[f64], observed: &[bool], end: usize) -> Option<Scaler> {
         Scaler::fit(values, observed, end).or_else(|| {
             let seen: Vec<f64> = (0..end.min(values.len()))
@@ -52,12 +60,16 @@ impl Scaler {
             (!seen.is_empty()).then(|| Scaler {
                 mean: seen.iter().sum::<f64>() / seen.len() as f64,
                 std: 1.0,
+                constant: true,
             })
         })
     }
 
-    /// A value in scaled units.
+    /// A value in scaled units (0 for a [`Scaler::constant`] column).
     pub fn scale(&self, v: f64) -> f64 {
+        if self.constant {
+            return 0.0;
+        }
         (v - self.mean) / self.std
     }
 
@@ -138,7 +150,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_covariate_without_a_scale_is_read_at_unit_scale_around_its_value() {
+    fn a_covariate_without_a_scale_scales_to_0() {
         let varying = [1.0, 3.0, 5.0, 100.0];
         let seen = [true; 4];
         assert_eq!(
@@ -149,11 +161,12 @@ mod tests {
         let flag = [0.0, f64::NAN, 0.0, 1.0];
         let observed = [true, false, true, true];
         assert_eq!(Scaler::fit(&flag, &observed, 3), None);
-        let unit = Scaler::fit_covariate(&flag, &observed, 3).unwrap();
-        assert_eq!((unit.mean, unit.std), (0.0, 1.0));
-        assert_eq!(unit.scale(1.0), 1.0);
+        let held = Scaler::fit_covariate(&flag, &observed, 3).unwrap();
+        assert_eq!((held.mean, held.std, held.constant), (0.0, 1.0, true));
+        assert_eq!((held.scale(0.0), held.scale(1.0)), (0.0, 0.0));
         let level = Scaler::fit_covariate(&[7.5, 7.5, 9.0], &[true; 3], 2).unwrap();
-        assert_eq!((level.mean, level.std, level.scale(9.0)), (7.5, 1.0, 1.5));
+        assert_eq!((level.mean, level.scale(9.0)), (7.5, 0.0));
+        assert!(!Scaler::fit_covariate(&varying, &seen, 3).unwrap().constant);
         // Nothing observed before the end: no value to centre on.
         assert_eq!(
             Scaler::fit_covariate(&flag, &[false, false, false, true], 3),

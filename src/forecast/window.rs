@@ -117,8 +117,8 @@ impl Scalers {
     }
 
     /// Fits every column on the steps `..end` (the training part): a target must have a scale
-    /// there ([`Scaler::fit`]); a covariate constant there is read at unit scale around its
-    /// value ([`Scaler::fit_covariate`]; [`Scalers::constant_covariates`] names them).
+    /// there ([`Scaler::fit`]); a covariate constant there scales to 0 throughout
+    /// ([`Scaler::fit_covariate`]; [`Scalers::constant_covariates`] names them).
     pub fn fit(series: &Series, end: usize) -> Result<Scalers, ConstantColumn> {
         let fit = |cols: &[super::series::Column], covariates: bool| {
             cols.iter()
@@ -145,7 +145,7 @@ impl Scalers {
 
     /// The covariates of `series` (past, then future) without a scale over the steps `..end`
     /// ([`Scaler::fit`] gives none), with the mean of their observed values there: those
-    /// [`Scalers::fit`] reads at unit scale.
+    /// [`Scalers::fit`] scales to 0.
     pub fn constant_covariates(series: &Series, end: usize) -> Vec<(String, f64)> {
         series
             .past

@@ -415,12 +415,11 @@ fn choose_seasonal_index(
     })
 }
 
-/// A line per covariate that is constant over a training part (read at unit scale around its
-/// value, [`Scalers::fit`](crate::forecast::window::Scalers::fit)): with its value for a single
+/// A line per covariate that is constant over a training part (it scales to 0 throughout,
+/// [`Scalers::fit`](crate::forecast::window::Scalers::fit)): with its value for a single
 /// series, else with the number of series and the first few of them.
 fn constant_covariate_lines(problem: &Problem) -> Vec<String> {
-    const READ: &str =
-        "it cannot inform the model, which reads it as its difference from that value";
+    const READ: &str = "nothing fitted on it can tell what a change of it does, so the model reads it as 0 throughout (as if left out)";
     let mut by_column: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut lines = Vec::new();
     for seg in &problem.segments {
