@@ -11,7 +11,7 @@
 //! - [`run`]: a run folder with its model (load, sample, import, export);
 //! - [`eval`]: a checkpoint's loss on a text;
 //! - [`train`]: the training loop;
-//! - [`bench`]: the benchmark workloads and, with a GPU feature, the kernel-launch counter;
+//! - [`bench`](mod@bench): the benchmark workloads and, with a GPU feature, the kernel-launch counter;
 //! - [`forecast`]: the forecasting task (`task = "forecast"`): training, backtest, forecasts.
 
 #[cfg(feature = "wgpu")]

@@ -128,7 +128,7 @@ impl Forecasts {
 pub(super) const CHUNK: usize = 4096;
 
 /// The model's forecasts from `origins` (frame steps; quantiles at `levels` when it is
-/// probabilistic), in chunks of [`CHUNK`] windows.
+/// probabilistic), in chunks of `CHUNK` (4,096) windows.
 pub fn model_forecasts<B: Backend>(
     model: &Forecaster<B>,
     problem: &Problem,

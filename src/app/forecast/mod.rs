@@ -8,7 +8,7 @@
 //!
 //! - [`config`]: the run config; [`problem`]: the series split and scaled;
 //! - [`train`]: the training loop; [`spread`]: the errors an interval is calibrated on;
-//!   [`backtest`]: `eval`; [`predict`]: `forecast`.
+//!   [`backtest`](mod@backtest): `eval`; [`predict`]: `forecast`.
 
 pub mod backtest;
 pub mod config;

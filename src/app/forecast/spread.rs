@@ -48,7 +48,7 @@ pub fn pooled(mut errors: Errors, more: Option<&Errors>) -> Errors {
 /// validation part's into every spread, so that a validation part unlike the test part (in
 /// another season, or calmer) does not set the interval alone: over the same calendar weeks a
 /// year before the test part when the series reaches that far back
-/// ([`year_before_errors`]), and over the training part's history ([`history_errors`]). Each
+/// (`year_before_errors`), and over the training part's history (`history_errors`). Each
 /// counts as many windows as the validation part's share.
 pub struct Pool {
     /// The errors of both kinds, appended per output column.

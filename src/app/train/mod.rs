@@ -5,11 +5,11 @@
 //! re-seeded every step) and the samples, so a resumed run gives the same losses as one that was
 //! never interrupted.
 //!
-//! - [`session`]: the checks before the run folder is touched, then a fresh or restored start;
-//! - [`budget`]: `train.time_budget`, the steps that fit in a wall time;
-//! - [`step`]: one step's forward and backward, on one device or data-parallel;
-//! - [`monitor`]: the loss window and the stop rules; [`progress`]: the bar or log lines;
-//! - [`resume`]: what a resumed run must keep, and the restore; [`save`]: the checkpoints.
+//! - `session`: the checks before the run folder is touched, then a fresh or restored start;
+//! - `budget`: `train.time_budget`, the steps that fit in a wall time;
+//! - `step`: one step's forward and backward, on one device or data-parallel;
+//! - `monitor`: the loss window and the stop rules; `progress`: the bar or log lines;
+//! - `resume`: what a resumed run must keep, and the restore; `save`: the checkpoints.
 
 mod budget;
 mod monitor;
