@@ -513,10 +513,9 @@ fn a_covariate_constant_over_the_training_part_scales_to_0() {
     let known = &problem.frame.known[0];
     assert!(known.iter().all(|&v| v == 0.0), "{known:?}");
     assert_eq!(
-        burn_rnn::forecast::window::Scalers::constant_covariates(
-            &problem.segments[0].series,
-            problem.segments[0].split.val_start
-        ),
+        problem.segments[0]
+            .scalers
+            .constant_covariates(&problem.segments[0].series),
         vec![("promo".to_string(), 0.0)]
     );
     // Two stores in one long table; only `b`'s flag changes in its training part.

@@ -120,14 +120,11 @@ impl Scalers {
     /// there ([`Scaler::fit`]); a covariate constant there scales to 0 throughout
     /// ([`Scaler::fit_covariate`]; [`Scalers::constant_covariates`] names them).
     pub fn fit(series: &Series, end: usize) -> Result<Scalers, ConstantColumn> {
-        let fit = |cols: &[super::series::Column], covariates: bool| {
+        type Fit = fn(&[f64], &[bool], usize) -> Option<Scaler>;
+        let fit = |cols: &[super::series::Column], fit: Fit| {
             cols.iter()
                 .map(|c| {
-                    let scaler = match covariates {
-                        true => Scaler::fit_covariate(&c.values, &c.observed, end),
-                        false => Scaler::fit(&c.values, &c.observed, end),
-                    };
-                    scaler.ok_or_else(|| ConstantColumn {
+                    fit(&c.values, &c.observed, end).ok_or_else(|| ConstantColumn {
                         column: c.name.clone(),
                         end,
                     })
@@ -135,26 +132,24 @@ impl Scalers {
                 .collect::<Result<Vec<Scaler>, ConstantColumn>>()
         };
         Ok(Scalers {
-            targets: fit(&series.targets, false)?,
-            past: fit(&series.past, true)?,
-            future: fit(&series.future, true)?,
+            targets: fit(&series.targets, Scaler::fit)?,
+            past: fit(&series.past, Scaler::fit_covariate)?,
+            future: fit(&series.future, Scaler::fit_covariate)?,
             seasonal: Vec::new(),
             phase: 0,
         })
     }
 
-    /// The covariates of `series` (past, then future) without a scale over the steps `..end`
-    /// ([`Scaler::fit`] gives none), with the mean of their observed values there: those
-    /// [`Scalers::fit`] scales to 0.
-    pub fn constant_covariates(series: &Series, end: usize) -> Vec<(String, f64)> {
-        series
-            .past
+    /// The covariates of `series` (the table these scalers were fitted on; past, then future)
+    /// that were constant over the fitted part ([`Scaler::constant`]: they scale to 0), with
+    /// their value there.
+    pub fn constant_covariates(&self, series: &Series) -> Vec<(String, f64)> {
+        self.past
             .iter()
-            .chain(&series.future)
-            .filter(|c| Scaler::fit(&c.values, &c.observed, end).is_none())
-            .filter_map(|c| {
-                Scaler::fit_covariate(&c.values, &c.observed, end).map(|s| (c.name.clone(), s.mean))
-            })
+            .chain(&self.future)
+            .zip(series.past.iter().chain(&series.future))
+            .filter(|(s, _)| s.constant)
+            .map(|(s, c)| (c.name.clone(), s.mean))
             .collect()
     }
 

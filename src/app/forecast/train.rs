@@ -423,9 +423,7 @@ fn constant_covariate_lines(problem: &Problem) -> Vec<String> {
     let mut by_column: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut lines = Vec::new();
     for seg in &problem.segments {
-        let constant =
-            crate::forecast::window::Scalers::constant_covariates(&seg.series, seg.split.val_start);
-        for (column, value) in constant {
+        for (column, value) in seg.scalers.constant_covariates(&seg.series) {
             match &seg.id {
                 None => lines.push(format!(
                     "covariate `{column}` is constant over the training part ({value}): {READ}"
