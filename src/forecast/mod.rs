@@ -6,7 +6,8 @@
 //!   `YYYYMMDDHH`, `YYYY-MM`, dates with the year last, unix seconds), the inferred frequency,
 //!   calendar features;
 //! - [`series`]: a CSV table as a [`series::Series`]: targets, past and future covariates,
-//!   missing steps and values, errors naming file, row and column;
+//!   missing steps and values, errors naming file, row and column (the CSV itself read by a
+//!   private `table` module);
 //! - [`scale`]: standard scaling per column; [`window`]: the scaled frame, its windows and the
 //!   split into training, validation and test;
 //! - [`baselines`]: naive and seasonal naive; [`linear`]: the linear autoregression (the third
@@ -21,5 +22,6 @@ pub mod linear;
 pub mod metrics;
 pub mod scale;
 pub mod series;
+mod table;
 pub mod time;
 pub mod window;
