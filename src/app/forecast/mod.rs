@@ -7,10 +7,11 @@
 //! `backtest.csv`, `backtest.json` and `forecast.svg`.
 //!
 //! - [`config`]: the run config; [`problem`]: the series split and scaled;
-//! - [`train`]: the training loop; [`spread`]: the errors an interval is calibrated on;
+//! - `base`: the run's linear base, fitted before training; [`train`]: the training loop; [`spread`]: the errors an interval is calibrated on;
 //!   [`backtest`](mod@backtest): `eval`; [`predict`]: `forecast`.
 
 pub mod backtest;
+mod base;
 pub mod config;
 pub mod predict;
 pub mod problem;
