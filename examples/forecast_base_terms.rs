@@ -1,7 +1,8 @@
 //! The forecaster's linear base with and without each of its optional terms, on a run config's
 //! series: the context's targets (and past covariates) only or also the future covariates'
-//! past, hinge terms of the future covariates offered or not, the year's harmonics offered or
-//! not, each without and with the week's harmonics offered. Each variant is fitted as
+//! past, hinge terms of the future covariates offered or not (with or without their products
+//! with the time of day), the year's harmonics offered or not, each without and with the week's
+//! harmonics offered. Each variant is fitted as
 //! `burn-rnn train` fits the base (ridge penalty, and whether offered hinge terms stay, chosen on
 //! the validation part; refit on every window before the test part) and scored on the test
 //! part's windows (scaled MAE), beside the linear baseline of `burn-rnn eval`.
@@ -77,35 +78,52 @@ fn main() -> ExitCode {
     let future = p.future_covariates();
     let hinges = Hinges::fit_ranges(frame, future, &p.training_ranges());
     let from_last = naive_is_no_worse(frame, &train, horizon, config.forecast.season);
+    // The hinge terms offered: none, without their products with the day, or as training
+    // offers them (with the products where the calendar holds the day).
+    let plain = Hinges {
+        day: None,
+        ..hinges.clone()
+    };
     for (name, columns, offered, yearly) in [
-        ("targets only, no hinges", unknown, false, false),
-        ("targets only, hinges offered", unknown, true, false),
+        ("targets only, no hinges", unknown, None, false),
+        (
+            "targets only, hinges offered",
+            unknown,
+            Some(&hinges),
+            false,
+        ),
         (
             "with the covariates' past, no hinges",
             unknown + future,
+            None,
             false,
+        ),
+        (
+            "with the covariates' past, hinges without their products with the day offered",
+            unknown + future,
+            Some(&plain),
             false,
         ),
         (
             "with the covariates' past, hinges offered",
             unknown + future,
-            true,
+            Some(&hinges),
             false,
         ),
         (
             "with the covariates' past, hinges and the year's harmonics offered",
             unknown + future,
-            true,
+            Some(&hinges),
             true,
         ),
         (
             "with the covariates' and the calendar's past (read with gaps = \"ignore\"), hinges offered",
             frame.context_width(),
-            true,
+            Some(&hinges),
             false,
         ),
     ] {
-        if yearly && frame.year.is_none() {
+        if yearly && frame.year.is_none() || offered == Some(&plain) && hinges.day.is_none() {
             continue;
         }
         for weekly in [false, true] {
@@ -115,11 +133,7 @@ fn main() -> ExitCode {
             let terms = Terms {
                 context_columns: Some(columns),
                 optional_columns: 0,
-                hinges: if offered {
-                    hinges.clone()
-                } else {
-                    Hinges::default()
-                },
+                hinges: offered.cloned().unwrap_or_default(),
                 year: frame.year.filter(|_| yearly),
                 week: frame.week.filter(|_| weekly),
                 from_last,
@@ -137,10 +151,11 @@ fn main() -> ExitCode {
                 ""
             };
             println!(
-                "{name}{offer}: ridge {:e}, from the last value: {}, hinges kept: {}, year's harmonics kept: {}, week's harmonics kept: {}, validation MAE {:.4}, test MAE {:.4}",
+                "{name}{offer}: ridge {:e}, from the last value: {}, hinges kept: {}, their products with the day kept: {}, year's harmonics kept: {}, week's harmonics kept: {}, validation MAE {:.4}, test MAE {:.4}",
                 v.choice.ridge,
                 v.choice.from_last,
                 v.choice.hinged,
+                v.choice.daily,
                 v.choice.yearly,
                 v.choice.weekly,
                 v.error,

@@ -64,11 +64,17 @@ pub const KNOT_QUANTILES: [f64; 5] = [0.1, 0.3, 0.5, 0.7, 0.9];
 /// Piecewise-linear terms of the horizon's first known columns (the future covariates): for
 /// every horizon step, column and knot, `max(0, x - knot)`. With them a least-squares fit bends
 /// where a covariate's effect does (demand against temperature: heating below a comfortable
-/// range, cooling above it).
+/// range, cooling above it). When the calendar holds the day, each term also enters multiplied
+/// by the sine and the cosine of the day's phase at its step, so that the effect can change
+/// with the time of day (the afternoon's cooling load against the night's).
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Hinges {
     /// Per column, its knots in scaled units (the training part's [`KNOT_QUANTILES`]).
     pub knots: Vec<Vec<f64>>,
+    /// The known column of the day's sine (its cosine the next; [`Frame::day`]) that each
+    /// term is also multiplied by, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub day: Option<usize>,
 }
 
 impl Hinges {
@@ -96,12 +102,22 @@ impl Hinges {
                     .collect()
             })
             .collect();
-        Hinges { knots }
+        Hinges {
+            knots,
+            day: frame.day.filter(|_| columns > 0),
+        }
     }
 
-    /// Terms per horizon step.
+    /// Terms per horizon step: each column's knots, three times over with the day's
+    /// products.
     pub fn per_step(&self) -> usize {
-        self.knots.iter().map(Vec::len).sum()
+        self.knots.iter().map(Vec::len).sum::<usize>() * self.per_term()
+    }
+
+    /// Features per hinge term: the term, and with the day its products with the day's sine
+    /// and cosine.
+    pub fn per_term(&self) -> usize {
+        if self.day.is_some() { 3 } else { 1 }
     }
 
     /// Appends the terms of one window's horizon `dec` `[horizon, known]` (row-major).
@@ -110,9 +126,19 @@ impl Hinges {
             return;
         }
         for step in dec.chunks_exact(known) {
+            let day = self
+                .day
+                .map(|c| (f64::from(step[c]), f64::from(step[c + 1])));
             for (x, knots) in step.iter().zip(&self.knots) {
                 let x = f64::from(*x);
-                out.extend(knots.iter().map(|k| (x - k).max(0.0)));
+                for k in knots {
+                    let term = (x - k).max(0.0);
+                    out.push(term);
+                    if let Some((sin, cos)) = day {
+                        out.push(term * sin);
+                        out.push(term * cos);
+                    }
+                }
             }
         }
     }
@@ -150,6 +176,9 @@ pub const ROBUST_MARGIN: f64 = 0.05;
 pub struct Choice {
     /// Whether the hinge terms ([`Terms::hinges`]) are kept.
     pub hinged: bool,
+    /// Whether the hinge terms' products with the day's sine and cosine ([`Hinges::day`]) are
+    /// kept (only with the terms themselves).
+    pub daily: bool,
     /// Whether the context's optional columns ([`Terms::optional_columns`]) are kept.
     pub optional: bool,
     /// Whether the year's harmonics ([`Terms::year`]) are kept.
@@ -193,6 +222,9 @@ pub struct Validated {
     /// The best error of the other choice of the hinge terms (without them when they were kept,
     /// with them when not), when there were hinge terms to leave out.
     pub other_hinged_error: Option<f64>,
+    /// The best error of the other choice of the hinge terms' products with the day, when the
+    /// hinge terms were kept and had them.
+    pub other_daily_error: Option<f64>,
     /// The best error of the other choice of the optional columns, when there were some.
     pub other_optional_error: Option<f64>,
     /// The best error of the other choice of the year's harmonics, when there were some.
@@ -511,8 +543,8 @@ impl Gram {
         self.context > 0 && targets > 0 && always >= targets
     }
 
-    /// The features a fit of `choice` keeps: the hinge terms only if `hinged`, the context's
-    /// optional columns only if `optional`, the year's harmonics only if `yearly`, the week's
+    /// The features a fit of `choice` keeps: the hinge terms only if `hinged` (their products
+    /// with the day only if `daily` too), the context's optional columns only if `optional`, the year's harmonics only if `yearly`, the week's
     /// only if `weekly`; the rest and the constant always.
     fn kept(&self, choice: Choice) -> Vec<usize> {
         let terms = &self.terms;
@@ -527,10 +559,13 @@ impl Gram {
         (0..=self.features)
             .filter(|&a| {
                 let is_hinge = a >= self.features - bent && a < self.features;
+                let per_term = terms.hinges.per_term();
+                let is_daily = is_hinge && !(a + bent - self.features).is_multiple_of(per_term);
                 let is_year = a >= year_from && a < week_from;
                 let is_week = a >= week_from && a < week_from + weekly;
                 let is_optional = a < context_features && a % columns.max(1) >= optional_from;
                 (choice.hinged || !is_hinge)
+                    && (choice.daily || !is_daily)
                     && (choice.optional || !is_optional)
                     && (choice.yearly || !is_year)
                     && (choice.weekly || !is_week)
@@ -577,6 +612,7 @@ impl Linear {
         let gram = Gram::of(frame, origins, (context, horizon), &Terms::default())?;
         Some(gram.solve(Choice {
             hinged: false,
+            daily: false,
             optional: false,
             yearly: false,
             weekly: false,
@@ -603,7 +639,8 @@ impl Linear {
             return None;
         }
         // Candidates: each penalty, with and without each kind of optional feature the terms
-        // offer (hinge terms, the context's optional columns, the year's harmonics; the
+        // offer (hinge terms and their products with the day, the context's optional columns,
+        // the year's and the week's harmonics; the
         // features left out get weights zero), each fitting the value or the change from the
         // last value.
         let offered = |yes: bool| -> &[bool] { if yes { &[true, false] } else { &[false] } };
@@ -612,7 +649,12 @@ impl Linear {
         let year_kinds = offered(terms.year.is_some_and(|y| y.count() > 0));
         let week_kinds = offered(terms.week.is_some_and(|w| w.count() > 0));
         let mut candidates = Vec::new();
-        for &hinged in hinge_kinds {
+        let kinds = hinge_kinds.iter().flat_map(|&hinged| {
+            offered(hinged && terms.hinges.day.is_some())
+                .iter()
+                .map(move |&daily| (hinged, daily))
+        });
+        for (hinged, daily) in kinds {
             for &optional in optional_kinds {
                 for &yearly in year_kinds {
                     for &weekly in week_kinds {
@@ -620,6 +662,7 @@ impl Linear {
                             let more: &[f64] = if from_last { &NAIVE_RIDGES } else { &[] };
                             candidates.extend(RIDGES.iter().chain(more).map(|&ridge| Choice {
                                 hinged,
+                                daily,
                                 optional,
                                 yearly,
                                 weekly,
@@ -643,6 +686,8 @@ impl Linear {
         let choice = candidates[chosen];
         let error_of = |i: Option<usize>| i.map(|i| errors[i]);
         let other_hinged = error_of(best(&|c| c.hinged != choice.hinged));
+        let other_daily =
+            error_of(best(&|c| c.hinged && c.daily != choice.daily).filter(|_| choice.hinged));
         let other_optional = error_of(best(&|c| c.optional != choice.optional));
         let other_yearly = error_of(best(&|c| c.yearly != choice.yearly));
         let other_weekly = error_of(best(&|c| c.weekly != choice.weekly));
@@ -690,6 +735,7 @@ impl Linear {
             robust_error,
             weights,
             other_hinged_error: other_hinged,
+            other_daily_error: other_daily,
             other_optional_error: other_optional,
             other_yearly_error: other_yearly,
             other_weekly_error: other_weekly,
@@ -1059,6 +1105,7 @@ mod tests {
         let (frame, _) = frame_of(&y, &f, 70);
         let choice = Choice {
             hinged: false,
+            daily: false,
             optional: false,
             yearly: false,
             weekly: false,
@@ -1107,6 +1154,7 @@ mod tests {
         let (frame, _) = frame_of(&y, &f, 60);
         let choice = Choice {
             hinged: false,
+            daily: false,
             optional: false,
             yearly: false,
             weekly: false,
@@ -1275,6 +1323,7 @@ mod tests {
         let gram = Gram::of(&frame, &origins, (context, horizon), &terms).unwrap();
         let choice = |from_last, ridge| Choice {
             hinged: false,
+            daily: false,
             optional: false,
             yearly: false,
             weekly: false,

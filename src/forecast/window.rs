@@ -34,6 +34,9 @@ pub struct Frame {
     /// The week's higher harmonics ([`YearHarmonics::week`]), when the calendar features hold
     /// the week.
     pub week: Option<YearHarmonics>,
+    /// The known column of the day's sine (its cosine the next), when the calendar features
+    /// hold the day.
+    pub day: Option<usize>,
 }
 
 /// The scalers of a series: one per target, past covariate and future covariate.
@@ -283,6 +286,10 @@ impl Frame {
             .position(|&c| c == Cycle::Week)
             .zip(Frame::frequency(series))
             .and_then(|(i, f)| YearHarmonics::week(f, known.len() + 2 * i));
+        let day = cycles
+            .iter()
+            .position(|&c| c == Cycle::Day)
+            .map(|i| known.len() + 2 * i);
         if let Some(times) = &series.times {
             for cycle in cycles {
                 let phase: Vec<f64> = times.iter().map(|&t| cycle.phase(t)).collect();
@@ -319,6 +326,7 @@ impl Frame {
             steps: series.steps(),
             year: year.filter(|_| series.times.is_some()),
             week: week.filter(|_| series.times.is_some()),
+            day: day.filter(|_| series.times.is_some()),
         }
     }
 

@@ -112,6 +112,10 @@ pub struct ForecasterConfig {
     /// (set by [`Forecaster::with_linear_base`] from the fit's [`linear::Hinges`]).
     #[config(default = 0)]
     pub hinges: usize,
+    /// With hinge terms: the known column of the day's sine (its cosine the next) that each
+    /// hinge term is also multiplied by ([`linear::Hinges::day`]). `None`: the terms alone.
+    #[config(default = "None")]
+    pub hinge_day: Option<usize>,
     /// With a linear base: of each context step it reads only the first this many values (the
     /// CLI's: the targets and the past and future covariates, not the calendar features).
     /// `None`: all `D`.
@@ -176,6 +180,8 @@ impl ForecasterConfig {
         } else {
             0
         };
+        let hinge_day = self.hinge_day.filter(|_| hinges > 0);
+        let per_term = if hinge_day.is_some() { 3 } else { 1 };
         let columns = self
             .linear_columns
             .unwrap_or(self.recurrent.input_size)
@@ -185,7 +191,7 @@ impl ForecasterConfig {
         let linear_base = self.linear_context.map(|c| {
             let mut linear = LinearConfig::new(
                 c * columns
-                    + self.horizon * (self.known + hinges * knots)
+                    + self.horizon * (self.known + hinges * knots * per_term)
                     + year.map_or(0, |y| y.count())
                     + week.map_or(0, |w| w.count()),
                 self.horizon * self.targets,
@@ -207,6 +213,7 @@ impl ForecasterConfig {
             head,
             linear_base,
             knots,
+            hinge_day,
             year: year.map(|y| [y.column, y.order]),
             week: week.map(|w| [w.column, w.order]),
             targets: self.targets,
@@ -241,12 +248,16 @@ pub struct Forecaster<B: Backend> {
     /// Direct: `[H + horizon * K] → [horizon * targets * P]`; autoregressive: the decoder's
     /// output `[H] → [targets * P]` per step.
     pub head: Linear<B>,
-    /// The frozen linear base `[C * D + horizon * K + Y + horizon * F * knots] → [horizon *
-    /// targets]` (`Y`: the year's harmonic terms), when configured.
+    /// The frozen linear base `[C * D + horizon * K + Y + horizon * F * knots * T] → [horizon *
+    /// targets]` (`Y`: the year's and the week's harmonic terms; `T`: 3 with the hinge terms'
+    /// products with the day, else 1), when configured.
     pub linear_base: Option<Linear<B>>,
     /// The knots of the base's hinge terms `[F, knots]` (frozen), for its first `F` known
     /// columns.
     pub knots: Option<Param<Tensor<B, 2>>>,
+    /// The known column of the day's sine (its cosine the next) each hinge term is also
+    /// multiplied by, when the base has those products.
+    pub hinge_day: Option<usize>,
     /// The known column of the year's sine and the highest harmonic the base reads.
     pub year: Option<[usize; 2]>,
     /// The known column of the week's sine and the highest harmonic the base reads.
@@ -317,6 +328,11 @@ impl<B: Backend> Forecaster<B> {
             columns,
             "hinge columns of the linear fit"
         );
+        assert_eq!(
+            hinges.day.filter(|_| columns > 0),
+            self.hinge_day,
+            "the linear fit's hinge terms by the day"
+        );
         if columns > 0 {
             let per = hinges.knots[0].len();
             let values: Vec<f32> = hinges.knots.iter().flatten().map(|&k| k as f32).collect();
@@ -347,18 +363,26 @@ impl<B: Backend> Forecaster<B> {
     }
 
     /// The hinge terms of the horizon's known columns: `[B, horizon * K]` →
-    /// `[B, horizon * F * knots]` (step, column, knot), empty without knots.
+    /// `[B, horizon * F * knots * T]` (step, column, knot, then with the day the term and its
+    /// products with the day's sine and cosine: `T` = 3), empty without knots.
     fn hinge_terms(&self, known: Tensor<B, 2>) -> Option<Tensor<B, 2>> {
         let knots = self.knots.as_ref()?.val();
         let [columns, per] = knots.dims();
         let [batch, width] = known.dims();
-        let k = width / self.horizon;
-        let x = known
-            .reshape([batch, self.horizon, k])
+        let (h, k) = (self.horizon, width / self.horizon);
+        let steps = known.reshape([batch, h, k]);
+        let x = steps
+            .clone()
             .narrow(2, 0, columns)
-            .reshape([batch, self.horizon, columns, 1]);
+            .reshape([batch, h, columns, 1]);
         let terms = (x - knots.reshape([1, 1, columns, per])).clamp_min(0.0);
-        Some(terms.reshape([batch, self.horizon * columns * per]))
+        let Some(day) = self.hinge_day else {
+            return Some(terms.reshape([batch, h * columns * per]));
+        };
+        let sin_cos = steps.narrow(2, day, 2).reshape([batch, h, 1, 1, 2]);
+        let terms = terms.reshape([batch, h, columns, per, 1]);
+        let products = terms.clone() * sin_cos;
+        Some(Tensor::cat(vec![terms, products], 4).reshape([batch, h * columns * per * 3]))
     }
 
     /// The forecasts, in the scaled units of the inputs.
@@ -1029,6 +1053,77 @@ mod tests {
         );
         assert!(with.choice.weekly, "the harmonics validate better");
         assert!(with.other_weekly_error.is_some_and(|e| e > with.error));
+    }
+
+    #[test]
+    fn daily_hinges_follow_an_effect_that_changes_with_the_hour_and_the_model_reads_them() {
+        use crate::forecast::linear::{Hinges, Terms};
+        use crate::forecast::series::{Series, SeriesSpec};
+        use crate::forecast::window::{Frame, Scalers};
+        use chrono::Timelike;
+
+        // Eight weeks of hours: the demand rises with the heat above a threshold, five times as
+        // much in the afternoon as at night (the multiplier a sine of the hour).
+        let start = chrono::NaiveDate::from_ymd_opt(2024, 1, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap();
+        let hours = 8 * 168;
+        let csv: String = std::iter::once("time,y,temp\n".to_string())
+            .chain((0..hours).map(|t| {
+                let d = start + chrono::Duration::hours(t as i64);
+                let tf = t as f64;
+                let temp = 20.0 + 8.0 * (tf * 0.021).sin() + 4.0 * (tf * 0.17).sin();
+                let hour = f64::from(d.hour());
+                let angle = 2.0 * std::f64::consts::PI * (hour - 9.0) / 24.0;
+                let effect = (1.5 + 1.2 * angle.sin()) * (temp - 22.0).max(0.0);
+                let noise = ((t * 37 % 11) as f64 / 11.0 - 0.5) * 0.2;
+                let y = 30.0 + 2.0 * angle.sin() + effect + noise;
+                format!("{},{y},{temp}\n", d.format("%Y-%m-%dT%H:%M:%S"))
+            }))
+            .collect();
+        let spec = SeriesSpec {
+            time: Some("time".into()),
+            target: vec!["y".into()],
+            future_covariates: vec!["temp".into()],
+            ..SeriesSpec::default()
+        };
+        let series = Series::from_reader(csv.as_bytes(), std::path::Path::new("t"), &spec).unwrap();
+        let test_start = hours - 168;
+        let val_start = test_start - 2 * 168;
+        let scalers = Scalers::fit(&series, val_start).unwrap();
+        let frame = Frame::new(&series, &scalers, true);
+        // The known columns: the temperature, then the day's and the week's sine and cosine.
+        assert_eq!((frame.day, frame.known.len()), (Some(1), 5));
+        let hinges = Hinges::fit(&frame, 1, val_start);
+        assert_eq!(hinges.day, Some(1));
+        let terms = |day| Terms {
+            context_columns: Some(1),
+            optional_columns: 0,
+            hinges: Hinges {
+                day,
+                ..hinges.clone()
+            },
+            year: None,
+            week: None,
+            from_last: false,
+            robust: false,
+        };
+        let (context, horizon) = (24, 24);
+        let config = ForecasterConfig::new(RecurrentConfig::new(CellKind::Gru, 6, 4), 1, 5, 24)
+            .with_linear_context(Some(context))
+            .with_linear_columns(Some(1))
+            .with_hinges(1)
+            .with_hinge_day(frame.day);
+        let with = harmonics_fit_and_model(
+            &frame,
+            [val_start, test_start, hours],
+            (context, horizon),
+            [&terms(Some(1)), &terms(None)],
+            &config,
+        );
+        assert!(with.choice.hinged && with.choice.daily, "{:?}", with.choice);
+        assert!(with.other_daily_error.is_some_and(|e| e > with.error));
     }
 
     #[test]

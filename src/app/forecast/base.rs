@@ -79,6 +79,11 @@ impl LinearFits {
                     v.other_hinged_error,
                 ),
                 (
+                    "their products with the time of day",
+                    v.choice.daily,
+                    v.other_daily_error,
+                ),
+                (
                     match (future, terms.optional_columns > future) {
                         (0, true) => "the calendar features' past in the context",
                         (_, true) => {

@@ -608,6 +608,7 @@ impl ForecastConfig {
         .with_season(self.base_season())
         .with_linear_context((self.model.base == Base::Linear).then_some(self.forecast.context))
         .with_hinges(self.data.future_covariates.len())
+        .with_hinge_day(frame.day)
         .with_linear_columns(Some(self.linear_context_columns(frame)))
         .with_year(frame.year)
         .with_week(frame.week)
