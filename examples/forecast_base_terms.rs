@@ -84,12 +84,13 @@ fn main() -> ExitCode {
         day: None,
         ..hinges.clone()
     };
-    for (name, columns, offered, yearly) in [
-        ("targets only, no hinges", unknown, None, false),
+    for (name, columns, offered, yearly, without_day) in [
+        ("targets only, no hinges", unknown, None, false, false),
         (
             "targets only, hinges offered",
             unknown,
             Some(&hinges),
+            false,
             false,
         ),
         (
@@ -97,17 +98,20 @@ fn main() -> ExitCode {
             unknown + future,
             None,
             false,
+            false,
         ),
         (
             "with the covariates' past, hinges without their products with the day offered",
             unknown + future,
             Some(&plain),
             false,
+            true,
         ),
         (
             "with the covariates' past, hinges offered",
             unknown + future,
             Some(&hinges),
+            false,
             false,
         ),
         (
@@ -115,15 +119,17 @@ fn main() -> ExitCode {
             unknown + future,
             Some(&hinges),
             true,
+            false,
         ),
         (
             "with the covariates' and the calendar's past (read with gaps = \"ignore\"), hinges offered",
             frame.context_width(),
             Some(&hinges),
             false,
+            false,
         ),
     ] {
-        if yearly && frame.year.is_none() || offered == Some(&plain) && hinges.day.is_none() {
+        if yearly && frame.year.is_none() || without_day && hinges.day.is_none() {
             continue;
         }
         for weekly in [false, true] {

@@ -984,6 +984,11 @@ fn many_series_in_one_long_table() {
         ),
         (
             "local_bases.json",
+            &|v| v["north"]["terms"]["hinges"]["day"] = 1.into(),
+            "local_bases.json: damaged: series `north`: the hinge terms' day column: 1, the windows need none",
+        ),
+        (
+            "local_bases.json",
             &|v| {
                 let mut w = weights(v);
                 w[0] = 1e308.into();

@@ -544,8 +544,9 @@ impl Gram {
     }
 
     /// The features a fit of `choice` keeps: the hinge terms only if `hinged` (their products
-    /// with the day only if `daily` too), the context's optional columns only if `optional`, the year's harmonics only if `yearly`, the week's
-    /// only if `weekly`; the rest and the constant always.
+    /// with the day only if `daily` too), the context's optional columns only if `optional`,
+    /// the year's harmonics only if `yearly`, the week's only if `weekly`; the rest and the
+    /// constant always.
     fn kept(&self, choice: Choice) -> Vec<usize> {
         let terms = &self.terms;
         let bent = self.horizon * terms.hinges.per_step();
@@ -640,9 +641,8 @@ impl Linear {
         }
         // Candidates: each penalty, with and without each kind of optional feature the terms
         // offer (hinge terms and their products with the day, the context's optional columns,
-        // the year's and the week's harmonics; the
-        // features left out get weights zero), each fitting the value or the change from the
-        // last value.
+        // the year's and the week's harmonics; the features left out get weights zero), each
+        // fitting the value or the change from the last value.
         let offered = |yes: bool| -> &[bool] { if yes { &[true, false] } else { &[false] } };
         let hinge_kinds = offered(horizon * terms.hinges.per_step() > 0);
         let optional_kinds = offered(terms.optional_columns > 0 && gram.columns > 0);
@@ -832,6 +832,19 @@ impl Linear {
         ];
         if let Some((what, has, expected)) = sizes.into_iter().find(|(_, a, b)| a != b) {
             return Err(format!("{what}: {has}, the windows need {expected}"));
+        }
+        // The hinge terms' products read the day's sine and cosine where the frame has them.
+        let (day, frame_day) = (
+            self.terms.hinges.day,
+            frame.day.filter(|_| hinge_columns > 0),
+        );
+        if day != frame_day {
+            let column = |d: Option<usize>| d.map_or("none".to_string(), |c| c.to_string());
+            return Err(format!(
+                "the hinge terms' day column: {}, the windows need {}",
+                column(day),
+                column(frame_day)
+            ));
         }
         match self.weights.iter().all(|w| w.is_finite()) {
             true => Ok(()),

@@ -103,9 +103,9 @@ pub struct ForecasterConfig {
     #[config(default = 1)]
     pub season: usize,
     /// When set, the base is not seasonal naive but a linear map, kept out of training, of the
-    /// window: this many context steps `[C * D]` and the horizon's known columns
-    /// `[horizon * K]`, plus a constant. It starts at zero; [`Forecaster::with_linear_base`]
-    /// sets it from a fitted [`linear::Linear`].
+    /// window: this many context steps `[C * D]`, the horizon's known columns `[horizon * K]`,
+    /// the harmonics and hinge terms configured below, and a constant. It starts at zero;
+    /// [`Forecaster::with_linear_base`] sets it from a fitted [`linear::Linear`].
     pub linear_context: Option<usize>,
     /// With a linear base: the first this many known columns (the future covariates) also
     /// enter it as hinge terms `max(0, x - knot)` at [`linear::KNOT_QUANTILES`]'s knots
