@@ -117,7 +117,12 @@ impl Hinges {
     /// Features per hinge term: the term, and with the day its products with the day's sine
     /// and cosine.
     pub fn per_term(&self) -> usize {
-        if self.day.is_some() { 3 } else { 1 }
+        Hinges::features_per_term(self.day.is_some())
+    }
+
+    /// Features per hinge term with (`daily`) or without the day's products: 3 or 1.
+    pub const fn features_per_term(daily: bool) -> usize {
+        if daily { 3 } else { 1 }
     }
 
     /// Appends the terms of one window's horizon `dec` `[horizon, known]` (row-major).
@@ -557,10 +562,10 @@ impl Gram {
         let optional_from = columns - terms.optional_columns.min(columns);
         let week_from = self.features - bent - weekly;
         let year_from = week_from - yearly;
+        let per_term = terms.hinges.per_term();
         (0..=self.features)
             .filter(|&a| {
                 let is_hinge = a >= self.features - bent && a < self.features;
-                let per_term = terms.hinges.per_term();
                 let is_daily = is_hinge && !(a + bent - self.features).is_multiple_of(per_term);
                 let is_year = a >= year_from && a < week_from;
                 let is_week = a >= week_from && a < week_from + weekly;

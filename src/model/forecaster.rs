@@ -181,7 +181,7 @@ impl ForecasterConfig {
             0
         };
         let hinge_day = self.hinge_day.filter(|_| hinges > 0);
-        let per_term = if hinge_day.is_some() { 3 } else { 1 };
+        let per_term = linear::Hinges::features_per_term(hinge_day.is_some());
         let columns = self
             .linear_columns
             .unwrap_or(self.recurrent.input_size)
