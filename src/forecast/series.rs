@@ -258,31 +258,33 @@ impl Series {
 
     /// Whether time `t` lies in an hour a local clock skips where daylight saving time begins,
     /// by the rule of the skipped hours the table shows ([`Series::skipped`]): the same hour of
-    /// the night, on the same Sunday of the same month (the last, where the one seen was the last
-    /// of its month and not among its first three; otherwise the same count from the month's
-    /// start, as the second Sunday of March). A table that shows no skipped hour skips none.
+    /// the night, on the same weekday of the same month (the last, where the one seen was the
+    /// last of its month and not among its first three; otherwise the same count from the
+    /// month's start, as the second Sunday of March). A table that shows no skipped hour skips
+    /// none.
     pub fn clock_skips(&self, t: i64) -> bool {
         use chrono::{Datelike, Timelike};
         let Some(times) = &self.times else {
             return false;
         };
         let at = |t: i64| chrono::DateTime::from_timestamp(t, 0).map(|d| d.naive_utc());
-        let sunday = |d: chrono::NaiveDateTime| {
+        let day = |d: chrono::NaiveDateTime| {
             let nth = (d.day() - 1) / 7 + 1;
             let last = d
                 .date()
                 .checked_add_days(chrono::Days::new(7))
                 .is_none_or(|next| next.month() != d.month());
-            (d.month(), d.hour(), if last && nth > 3 { 0 } else { nth })
+            let nth = if last && nth > 3 { 0 } else { nth };
+            (d.month(), d.hour(), d.weekday(), nth)
         };
         let Some(d) = at(t).filter(|_| clock_change_night(t)) else {
             return false;
         };
-        let rule = sunday(d);
+        let rule = day(d);
         self.skipped
             .iter()
             .filter_map(|&s| at(*times.get(s)?))
-            .any(|seen| sunday(seen) == rule)
+            .any(|seen| day(seen) == rule)
     }
 
     /// What was read, in one line: the steps of history, their frequency (or rows taken as
@@ -600,11 +602,17 @@ fn check_roles(path: &Path, spec: &SeriesSpec) -> Result<(), SeriesError> {
 }
 
 /// The hint of an error about a local clock's repeated or unsorted time at night.
-const DST_HINT: &str = " (a local clock's hour repeated where daylight saving time ends is read as such on a Sunday of March-April or September-November at 01:00-03:59, its second pass after the first; otherwise write the times in UTC or with their offset, e.g. 2024-10-27T02:30:00+01:00)";
+const DST_HINT: &str = " (a local clock's hour repeated where daylight saving time ends is read as such from 22:00 to 03:59 of a night into a Friday or a Sunday of February-April or September-November, its second pass after the first; otherwise write the times in UTC or with their offset, e.g. 2024-10-27T02:30:00+01:00)";
 
-/// Whether `t` is at 00:00-04:59 but not midnight, where clocks change.
+/// `t` two hours later: the nights when clocks change (22:00 to 04:59) as the first seven hours
+/// of the day they run into.
+fn into_night(t: i64) -> i64 {
+    t + 2 * 3600
+}
+
+/// Whether `t` is at 22:00-04:59 but not midnight, where clocks change.
 fn night(t: i64) -> bool {
-    (1..5 * 3600).contains(&t.rem_euclid(86_400))
+    t.rem_euclid(86_400) != 0 && into_night(t).rem_euclid(86_400) < 7 * 3600
 }
 
 /// Times must increase row by row; `local`: the times are a local clock's (no `Z` or offset).
@@ -652,14 +660,16 @@ fn check_order(
 }
 
 /// Whether a local clock's time `t` may lie where clocks go forward or back for daylight saving
-/// time: a Sunday of March, April, September, October or November (when the zones that keep it
-/// change their clocks), from 01:00 to 04:59.
+/// time: from 22:00 to 04:59 of a night into a Friday or a Sunday of February-April or
+/// September-November, when the zones that keep it change their clocks (on a Sunday at 01:00-03:00
+/// in Europe, North America and Australia; at midnight in Chile, Cuba and Lebanon, where the
+/// repeated hour is the Saturday's 23:00; on a Friday in Israel and Egypt).
 fn clock_change_night(t: i64) -> bool {
     use chrono::{Datelike, Timelike};
-    chrono::DateTime::from_timestamp(t, 0).is_some_and(|d| {
-        d.weekday() == chrono::Weekday::Sun
-            && matches!(d.month(), 3 | 4 | 9 | 10 | 11)
-            && (1..5).contains(&d.hour())
+    chrono::DateTime::from_timestamp(into_night(t), 0).is_some_and(|d| {
+        matches!(d.weekday(), chrono::Weekday::Fri | chrono::Weekday::Sun)
+            && matches!(d.month(), 2 | 3 | 4 | 9 | 10 | 11)
+            && d.hour() < 7
     })
 }
 
@@ -684,7 +694,7 @@ fn repeated_hour(stamps: &[i64]) -> Vec<usize> {
             Some(&last)
                 if t <= last
                     && t.div_euclid(3600) == last.div_euclid(3600)
-                    && t.rem_euclid(86_400) < 4 * 3600
+                    && into_night(t).rem_euclid(86_400) < 6 * 3600
                     && clock_change_night(t) =>
             {
                 let from = distinct.partition_point(|&d| d < t);
@@ -1115,6 +1125,34 @@ mod tests {
     }
 
     #[test]
+    fn an_entsoe_table_of_periods_through_both_clock_changes() {
+        // ENTSO-E's load tables: each row's time a period on the local clock (the start is the
+        // row's time), `n/e` or `-` where no value is given; October's repeated hour is read
+        // as such, March's skipped one inserted.
+        let autumn = "\"Time (CET/CEST)\",\"Actual Total Load [MW] - BZN|DE-LU\"\n\
+            \"27.10.2019 01:00 - 27.10.2019 02:00\",40\n\
+            \"27.10.2019 02:00 - 27.10.2019 03:00\",42\n\
+            \"27.10.2019 02:00 - 27.10.2019 03:00\",44\n\
+            \"27.10.2019 03:00 - 27.10.2019 04:00\",n/e\n\
+            \"27.10.2019 04:00 - 27.10.2019 05:00\",-\n\
+            \"27.10.2019 05:00 - 27.10.2019 06:00\",50\n";
+        let target = ["Actual Total Load [MW] - BZN|DE-LU"];
+        let s = read(autumn, &spec(Some("Time (CET/CEST)"), &target)).unwrap();
+        assert_eq!((s.len, s.repeated, s.inserted), (5, 1, 0));
+        assert_eq!(s.format, Some(TimeFormat::DayFirst));
+        assert_eq!(s.frequency, Some(Frequency::Seconds(3600)));
+        assert_eq!(s.targets[0].observed, [true, true, false, false, true]);
+        assert_eq!(s.targets[0].values[..2], [40.0, 43.0]);
+        assert_eq!(s.time_label(1), "2019-10-27T02:00:00");
+        let spring = "t,load\n\
+            31.03.2019 00:00 - 31.03.2019 01:00,38\n\
+            31.03.2019 01:00 - 31.03.2019 02:00,40\n\
+            31.03.2019 03:00 - 31.03.2019 04:00,44\n";
+        let s = read(spring, &spec(Some("t"), &["load"])).unwrap();
+        assert_eq!((s.len, s.inserted, s.skipped.as_slice()), (4, 1, &[2][..]));
+    }
+
+    #[test]
     fn a_local_clock_through_daylight_saving_time() {
         // Half-hourly on Melbourne's clock: 2014-04-06 repeats 02:00-02:59 (the second pass
         // merged into the first, each time the mean), 2014-10-05 skips 02:00-02:59 (inserted as
@@ -1170,6 +1208,42 @@ mod tests {
         let s = read(hourly, &spec(Some("t"), &["y"])).unwrap();
         assert_eq!((s.len, s.repeated), (3, 1));
         assert_eq!(s.targets[0].values, [1.0, 2.0, 3.0]);
+        // Clocks changed at midnight (Chile: the Saturday's 23:00 repeated in April, the
+        // Sunday's 00:00 skipped in September) and on a Friday (Egypt: the Thursday's 23:00
+        // repeated in October; Israel: 02:00 skipped on the last Friday of March).
+        let chile = "t,y\n2019-04-06 22:00,1\n2019-04-06 23:00,2\n2019-04-06 23:00,4\n\
+            2019-04-07 00:00,5\n";
+        let s = read(chile, &spec(Some("t"), &["y"])).unwrap();
+        assert_eq!((s.len, s.repeated), (3, 1));
+        assert_eq!(s.targets[0].values, [1.0, 3.0, 5.0]);
+        let egypt = "t,y\n2023-10-26 22:00,1\n2023-10-26 23:00,2\n2023-10-26 23:00,4\n\
+            2023-10-27 00:00,5\n";
+        let s = read(egypt, &spec(Some("t"), &["y"])).unwrap();
+        assert_eq!((s.len, s.repeated), (3, 1));
+        for (table, skipped) in [
+            (
+                "t,y\n2019-09-07 22:00,1\n2019-09-07 23:00,2\n2019-09-08 01:00,3\n",
+                2,
+            ),
+            (
+                "t,y\n2024-03-29 00:00,1\n2024-03-29 01:00,2\n2024-03-29 03:00,3\n",
+                2,
+            ),
+        ] {
+            let s = read(table, &spec(Some("t"), &["y"])).unwrap();
+            assert_eq!(
+                (s.inserted, s.skipped.as_slice()),
+                (1, &[skipped][..]),
+                "{table}"
+            );
+        }
+        let israel = read(
+            "t,y\n2024-03-29 00:00,1\n2024-03-29 01:00,2\n2024-03-29 03:00,3\n",
+            &spec(Some("t"), &["y"]),
+        )
+        .unwrap();
+        assert!(israel.clock_skips(at("2025-03-28T02:00:00")));
+        assert!(!israel.clock_skips(at("2025-03-30T02:00:00")));
         // In UTC or at an offset a repeated time is an error; so is one in the daytime or on
         // a night when no clock changes (a Tuesday, a Sunday in July), and so is a skipped hour
         // there under gaps = "error".
@@ -1188,6 +1262,10 @@ mod tests {
             ),
             (
                 "t,y\n2024-07-28 01:00,1\n2024-07-28 02:00,2\n2024-07-28 02:00,3\n",
+                "also row 3's",
+            ),
+            (
+                "t,y\n2024-10-26 01:00,1\n2024-10-26 02:00,2\n2024-10-26 02:00,3\n",
                 "also row 3's",
             ),
             (
@@ -1212,7 +1290,7 @@ mod tests {
     }
 
     #[test]
-    fn pandas_missing_tokens_and_the_uci_question_mark_are_missing_values() {
+    fn the_missing_value_tokens_of_pandas_uci_and_entsoe_are_missing_values() {
         for token in MISSING
             .iter()
             .map(|m| m.to_string())
@@ -1334,7 +1412,7 @@ mod tests {
             (
                 "t,y\n2024-10-29 02:30,1\n2024-10-29 02:30,2\n",
                 s.clone(),
-                "the time 2024-10-29T02:30:00 is also row 2's: each time may appear once (a local clock's hour repeated where daylight saving time ends is read as such on a Sunday",
+                "the time 2024-10-29T02:30:00 is also row 2's: each time may appear once (a local clock's hour repeated where daylight saving time ends is read as such from 22:00 to 03:59 of a night into a Friday or a Sunday",
             ),
             (
                 "t,y\n2024-01-02,1\n2024-01-01,2\n",

@@ -11,11 +11,11 @@ use super::time::TimeFormat;
 pub(super) const LARGEST: f64 = f32::MAX as f64;
 
 /// The tokens read as a missing value (besides an empty cell), compared case-insensitively:
-/// pandas' defaults (`read_csv`'s `na_values`, Excel's `#N/A` among them) and the `?` of the UCI
-/// repository's tables.
-pub(super) const MISSING: [&str; 16] = [
+/// pandas' defaults (`read_csv`'s `na_values`, Excel's `#N/A` among them), the `?` of the UCI
+/// repository's tables, and ENTSO-E's `n/e` (not expected) and a lone `-`.
+pub(super) const MISSING: [&str; 18] = [
     "na", "nan", "n/a", "null", "none", "#n/a", "#n/a n/a", "#na", "<na>", "-nan", "-na", "1.#ind",
-    "-1.#ind", "1.#qnan", "-1.#qnan", "?",
+    "-1.#ind", "1.#qnan", "-1.#qnan", "?", "n/e", "-",
 ];
 
 /// The CSV table as text, with each row's line in the file.

@@ -16,10 +16,10 @@ use chrono::{DateTime, Datelike, Months, NaiveDate, NaiveDateTime, Timelike};
 pub enum TimeFormat {
     /// `2024-03` (a month).
     YearMonth,
-    /// `2024-03-17` (or `2024/03/17`).
+    /// `2024-03-17` (or `2024/03/17`, `2024.03.17`).
     Date,
     /// `2024-03-17T08:30:00`, `2024-03-17 08:30`, with optional fractional seconds and `Z` or
-    /// an offset such as `+01:00` (or `2024/03/17 08:30`).
+    /// an offset such as `+01:00` (or `2024/03/17 08:30`, `2024.03.17 08:30`).
     DateTime,
     /// [`TimeFormat::DateTime`] whose column's first value carries `Z`, `UTC` or an offset: it reads the
     /// same values and writes UTC with `Z` (`2024-03-17T08:30:00Z`). Not in [`TimeFormat::ALL`];
@@ -120,7 +120,11 @@ impl TimeFormat {
                     return Ok(TimeFormat::CompactHour);
                 }
             }
-            let zoned = text.ends_with(['Z', 'z']) || zoned_datetime(&dashed(text)).is_some();
+            // A period's zone is its start's.
+            let start = text
+                .split_once(" - ")
+                .map_or(text, |(start, _)| start.trim_end());
+            let zoned = start.ends_with(['Z', 'z']) || zoned_datetime(&dashed(start)).is_some();
             return Ok(if format == TimeFormat::DateTime && zoned {
                 TimeFormat::DateTimeUtc
             } else {
@@ -131,9 +135,7 @@ impl TimeFormat {
             return Ok(TimeFormat::UnixMillis);
         }
         if day_month_year(first).is_none() {
-            return Err(format!(
-                "expected an ISO date (2024-03-17) or date-time (2024-03-17T08:30:00), YYYYMMDD, YYYYMMDDTHHMMSS (or YYYYMMDDHHMM), YYYY-MM, a year (1949), a quarter (1992 Q1), a month by name (1998 Jan, Jan 1998, 01-Mar-2021), an ISO week (2014 W01), a date with the year last (17/03/2024, 17/03/24), or unix seconds, found {first:?}"
-            ));
+            return Err(expected(first));
         }
         // The order of day and month: the one that reads a value the other cannot, or else
         // the place whose number never changes while the other's does (a monthly series' day).
@@ -154,9 +156,13 @@ impl TimeFormat {
         if !day_first && !month_first && monthly {
             (day_first, month_first) = (b_changes, a_changes);
         }
+        let readable = |format: TimeFormat| match format.parse(first) {
+            Some(_) => Ok(format),
+            None => Err(expected(first)),
+        };
         match (day_first, month_first) {
-            (true, false) => Ok(TimeFormat::DayFirst),
-            (false, true) => Ok(TimeFormat::MonthFirst),
+            (true, false) => readable(TimeFormat::DayFirst),
+            (false, true) => readable(TimeFormat::MonthFirst),
             (true, true) => Err(format!(
                 "dates with the year last, some with the day first and some with the month first: write ISO dates (2024-03-17), found {first:?} first"
             )),
@@ -167,8 +173,23 @@ impl TimeFormat {
     }
 
     /// Reads one value as seconds since 1970-01-01, or `None` when it is not in this format.
+    /// A period written as its start and end (`01.01.2015 00:00 - 01.01.2015 01:00`, as ENTSO-E
+    /// writes its tables), both in this format and the end later, reads as its start; a time of
+    /// day `24:00` (or `24:00:00`) is the next day's midnight.
     pub fn parse(self, text: &str) -> Option<i64> {
         let text = text.trim();
+        if let Some((start, end)) = text.split_once(" - ") {
+            let start = self.parse(start)?;
+            return (self.parse(end)? > start).then_some(start);
+        }
+        match end_of_day(text) {
+            Some(midnight) => self.parse_one(&midnight).map(|t| t + 86_400),
+            None => self.parse_one(text),
+        }
+    }
+
+    /// [`TimeFormat::parse`] of a single time.
+    fn parse_one(self, text: &str) -> Option<i64> {
         match self {
             TimeFormat::YearMonth => {
                 let (y, m) = text.split_once('-')?;
@@ -384,6 +405,13 @@ impl TimeFormat {
     }
 }
 
+/// The error of a time column whose first value `first` no format reads.
+fn expected(first: &str) -> String {
+    format!(
+        "expected an ISO date (2024-03-17) or date-time (2024-03-17T08:30:00), YYYYMMDD, YYYYMMDDTHHMMSS (or YYYYMMDDHHMM), YYYY-MM, a year (1949), a quarter (1992 Q1), a month by name (1998 Jan, Jan 1998, 01-Mar-2021), an ISO week (2014 W01), a date with the year last (17/03/2024, 17/03/24), unix seconds, or a period as its start and end (2024-03-17 08:00 - 2024-03-17 09:00), found {first:?}"
+    )
+}
+
 /// A year of four digits, or of two as POSIX's `%y` reads them (69-99: 1969-1999; 00-68:
 /// 2000-2068).
 fn full_year(text: &str) -> Option<i32> {
@@ -512,12 +540,25 @@ fn hours_apart<'a>(first: &str, values: impl IntoIterator<Item = &'a str>) -> bo
 /// Unix seconds of the years 1 to 9999, so that every value is a date.
 const UNIX_SECONDS: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_402_300_799;
 
-/// `text` with `/` between an ISO date's parts (`2024/03/17...`, `2024/3/7...`) as `-`.
+/// `text` with its time of day `24:00` (or `24:00:00`, after a space or a `T`; ISO 8601's end
+/// of the day) written `00:00`, or `None` when it has no such time.
+fn end_of_day(text: &str) -> Option<String> {
+    let clock = ["24:00:00", "24:00"]
+        .iter()
+        .find_map(|c| text.strip_suffix(c).map(|date| (date, c.len())))?;
+    let (date, width) = clock;
+    date.ends_with([' ', 'T'])
+        .then(|| format!("{date}{}", &"00:00:00"[..width]))
+}
+
+/// `text` with `/` or `.` between an ISO date's parts (`2024/03/17...`, `2024/3/7...`,
+/// `2024.03.17`) as `-`.
 fn dashed(text: &str) -> std::borrow::Cow<'_, str> {
     let b = text.as_bytes();
-    if b.len() > 5 && b[4] == b'/' && b[..4].iter().all(u8::is_ascii_digit) {
-        // The date's two slashes: the one after the year and the next one.
-        let second = text[5..].find('/').map(|i| i + 5);
+    if b.len() > 5 && matches!(b[4], b'/' | b'.') && b[..4].iter().all(u8::is_ascii_digit) {
+        // The date's two separators: the one after the year and the next one.
+        let separator = b[4] as char;
+        let second = text[5..].find(separator).map(|i| i + 5);
         let mut owned = text.to_string();
         owned.replace_range(4..5, "-");
         if let Some(i) = second {
@@ -1281,6 +1322,66 @@ mod tests {
             let read = [TimeFormat::DateTime, TimeFormat::MonthFirst].map(|f| f.parse(bad));
             assert_eq!(read, [None, None], "{bad:?}");
         }
+    }
+
+    #[test]
+    fn periods_the_end_of_the_day_and_dotted_dates() {
+        let iso = |t: &str| TimeFormat::DateTime.parse(t).unwrap();
+        // ENTSO-E's periods: the start is the row's time; the format is the start's.
+        let periods = [
+            "12.01.2015 23:00 - 13.01.2015 00:00",
+            "13.01.2015 00:00 - 13.01.2015 01:00",
+        ];
+        let format = TimeFormat::of_column(periods[0], periods).unwrap();
+        assert_eq!(format, TimeFormat::DayFirst);
+        assert_eq!(format.parse(periods[1]), Some(iso("2015-01-13 00:00")));
+        let zoned = "2024-03-17T08:00:00+01:00 - 2024-03-17T09:00:00+01:00";
+        let format = TimeFormat::of_column(zoned, [zoned]).unwrap();
+        assert_eq!(format, TimeFormat::DateTimeUtc);
+        assert_eq!(format.parse(zoned), Some(iso("2024-03-17 07:00")));
+        assert!(!format.is_local_clock(zoned));
+        // An end not after the start, or not in the start's format, is no period.
+        for bad in [
+            "2024-03-17 09:00 - 2024-03-17 08:00",
+            "2024-03-17 09:00 - 2024-03-17 09:00",
+            "2024-03-17 09:00 - later",
+            "2024-03-17 09:00 - ",
+        ] {
+            assert_eq!(TimeFormat::DateTime.parse(bad), None, "{bad:?}");
+        }
+        // 24:00 is the end of the day: the next day's midnight.
+        for (text, format) in [
+            ("2014-12-31 24:00", TimeFormat::DateTime),
+            ("2014-12-31T24:00:00", TimeFormat::DateTime),
+            ("31/12/2014 24:00", TimeFormat::DayFirst),
+            ("12/31/2014 24:00:00", TimeFormat::MonthFirst),
+        ] {
+            assert_eq!(format.parse(text), Some(iso("2015-01-01 00:00")), "{text}");
+        }
+        for bad in ["2014-12-31 24:30", "2014-12-31 25:00", "2014-12-3124:00"] {
+            assert_eq!(TimeFormat::DateTime.parse(bad), None, "{bad:?}");
+        }
+        // ISO dates with dots.
+        assert_eq!(
+            TimeFormat::of_column("2015.01.17", ["2015.01.17"]),
+            Ok(TimeFormat::Date)
+        );
+        assert_eq!(
+            TimeFormat::Date.parse("2015.01.17"),
+            TimeFormat::Date.parse("2015-01-17")
+        );
+        assert_eq!(
+            TimeFormat::DateTime.parse("2015.01.17 08:30"),
+            Some(iso("2015-01-17 08:30"))
+        );
+        assert_eq!(TimeFormat::Date.parse("2015.0117"), None);
+        // A day-first date whose time no format reads is named as such, not as a value unlike
+        // the first row's.
+        let e = TimeFormat::of_column("13.01.2015 0000h", ["13.01.2015 0000h"]).unwrap_err();
+        assert!(
+            e.contains("expected an ISO date") && e.contains("0000h"),
+            "{e}"
+        );
     }
 
     #[test]
