@@ -85,21 +85,53 @@ pub(crate) fn solve_spd(mut a: Vec<f64>, mut b: Vec<f64>, p: usize, m: usize) ->
             panel.extend_from_slice(&a[i * p + k0..i * p + k0 + kb]);
             negated.extend(a[i * p + k0..i * p + k0 + kb].iter().map(|v| -v));
         }
-        f64::gemm(
-            rows,
-            kb,
-            rows,
-            &negated,
-            (kb, 1),
-            &panel,
-            (1, kb),
-            1.0,
-            &mut a[r0 * p + r0..],
-            (p, 1),
-            threads,
-        );
+        // On and below the diagonal only (the factorisation reads nothing above it): each
+        // block of rows up to its last column. The blocks are wider than 64 (or the whole),
+        // so each element is summed as by one product over the whole trailing matrix.
+        for block in symmetric_blocks(rows) {
+            f64::gemm(
+                block.len(),
+                kb,
+                block.end,
+                &negated[block.start * kb..],
+                (kb, 1),
+                &panel,
+                (1, kb),
+                1.0,
+                &mut a[(r0 + block.start) * p + r0..],
+                (p, 1),
+                threads,
+            );
+        }
     }
-    // L Y = B, then L^T X = Y.
+    // The substitutions, each right-hand side on its own: the columns of `B` in `threads`
+    // parts, each solved in parallel as the whole would be.
+    let width = m.div_ceil(threads.max(1)).max(1);
+    let mut parts: Vec<Vec<f64>> = (0..m)
+        .step_by(width)
+        .map(|c0| {
+            let w = width.min(m - c0);
+            (0..p)
+                .flat_map(|i| b[i * m + c0..i * m + c0 + w].iter().copied())
+                .collect()
+        })
+        .collect();
+    parts.par_iter_mut().for_each(|part| {
+        let w = part.len() / p.max(1);
+        substitute(&a, part, p, w);
+    });
+    for (c, part) in parts.iter().enumerate() {
+        let (c0, w) = (c * width, part.len() / p.max(1));
+        for i in 0..p {
+            b[i * m + c0..i * m + c0 + w].copy_from_slice(&part[i * w..(i + 1) * w]);
+        }
+    }
+    b
+}
+
+/// `L Y = B`, then `L^T X = Y`, in place: `a` holds the factor `L` on and below its diagonal
+/// (rows of `p` values), `b` is `[p, m]`.
+fn substitute(a: &[f64], b: &mut [f64], p: usize, m: usize) {
     for i in 0..p {
         for k in 0..i {
             let l = a[i * p + k];
@@ -126,17 +158,79 @@ pub(crate) fn solve_spd(mut a: Vec<f64>, mut b: Vec<f64>, p: usize, m: usize) ->
             *v /= d;
         }
     }
-    b
+}
+
+/// The blocks of `p` rows (or features) whose products [`solve_spd`]'s trailing updates and the
+/// normal equations of a linear fit compute on and below the diagonal: 192 each, the last 128
+/// to 319; one block below 256.
+pub(super) fn symmetric_blocks(p: usize) -> Vec<std::ops::Range<usize>> {
+    let mut blocks: Vec<std::ops::Range<usize>> = (0..p)
+        .step_by(192)
+        .map(|start| start..(start + 192).min(p))
+        .collect();
+    while blocks.len() > 1 && blocks.last().is_some_and(|b| b.len() < 128) {
+        let last = blocks.pop().expect("a block");
+        blocks.last_mut().expect("a block").end = last.end;
+    }
+    blocks
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// [`solve_spd`] with the whole trailing matrix updated by one product and the right-hand
+    /// sides substituted together.
+    fn whole(mut a: Vec<f64>, mut b: Vec<f64>, p: usize, m: usize) -> Vec<f64> {
+        for k0 in (0..p).step_by(BLOCK) {
+            let kb = BLOCK.min(p - k0);
+            for j in k0..k0 + kb {
+                let mut d = a[j * p + j];
+                for k in k0..j {
+                    d -= a[j * p + k] * a[j * p + k];
+                }
+                let d = d.max(1e-300).sqrt();
+                a[j * p + j] = d;
+                for i in j + 1..k0 + kb {
+                    let mut s = a[i * p + j];
+                    for k in k0..j {
+                        s -= a[i * p + k] * a[j * p + k];
+                    }
+                    a[i * p + j] = s / d;
+                }
+            }
+            let (top, below) = a.split_at_mut((k0 + kb) * p);
+            panel_rows(below, &top[k0 * p..], p, k0, kb);
+            let (r0, rows) = (k0 + kb, p - k0 - kb);
+            if rows == 0 {
+                break;
+            }
+            let panel: Vec<f64> = (r0..p)
+                .flat_map(|i| a[i * p + k0..i * p + k0 + kb].to_vec())
+                .collect();
+            let negated: Vec<f64> = panel.iter().map(|v| -v).collect();
+            f64::gemm(
+                rows,
+                kb,
+                rows,
+                &negated,
+                (kb, 1),
+                &panel,
+                (1, kb),
+                1.0,
+                &mut a[r0 * p + r0..],
+                (p, 1),
+                2,
+            );
+        }
+        substitute(&a, &mut b, p, m);
+        b
+    }
+
     #[test]
     fn blocked_cholesky_solves_beyond_one_block() {
-        // A = M M^T + p I with p spanning three blocks and a remainder.
-        let (p, m) = (2 * BLOCK + 37, 3);
+        // A = M M^T + p I with p spanning five blocks of the trailing update and a remainder.
+        let (p, m) = (5 * BLOCK * 3 + 37, 3);
         let mut state = 7_u64;
         let mut next = || {
             state = state
@@ -154,6 +248,9 @@ mod tests {
         }
         let b: Vec<f64> = (0..p * m).map(|_| next()).collect();
         let x = solve_spd(a.clone(), b.clone(), p, m);
+        // The same numbers, to the bit, as the whole trailing matrix updated by one product and
+        // the right-hand sides substituted together.
+        assert_eq!(x, whole(a.clone(), b.clone(), p, m));
         for i in 0..p {
             for c in 0..m {
                 let ax: f64 = (0..p).map(|k| a[i * p + k] * x[k * m + c]).sum();

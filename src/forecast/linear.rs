@@ -6,7 +6,7 @@
 //! windows) are chosen on the validation part ([`Linear::fit_validated`]); every candidate
 //! comes from one set of normal equations, solved by [`super::cholesky`].
 
-use super::cholesky::solve_spd;
+use super::cholesky::{solve_spd, symmetric_blocks};
 use super::time::YearHarmonics;
 use super::window::{Frame, WindowBuffers};
 use crate::kernels::Real;
@@ -1033,20 +1033,6 @@ fn huber_weight(error: f64, threshold: f64) -> f64 {
     } else {
         threshold / error
     }
-}
-
-/// The blocks of `p` features whose products [`Gram::of`] computes on and below the diagonal of
-/// `X^T X`: 192 features each, the last 128 to 319; one block below 256 features.
-fn symmetric_blocks(p: usize) -> Vec<std::ops::Range<usize>> {
-    let mut blocks: Vec<std::ops::Range<usize>> = (0..p)
-        .step_by(192)
-        .map(|start| start..(start + 192).min(p))
-        .collect();
-    while blocks.len() > 1 && blocks.last().is_some_and(|b| b.len() < 128) {
-        let last = blocks.pop().expect("a block");
-        blocks.last_mut().expect("a block").end = last.end;
-    }
-    blocks
 }
 
 #[cfg(test)]
