@@ -162,7 +162,7 @@ fn substitute(a: &[f64], b: &mut [f64], p: usize, m: usize) {
 
 /// The blocks of `p` rows (or features) whose products [`solve_spd`]'s trailing updates and the
 /// normal equations of a linear fit compute on and below the diagonal: 192 each, the last 128
-/// to 319; one block below 256.
+/// to 319; one block below 320.
 pub(super) fn symmetric_blocks(p: usize) -> Vec<std::ops::Range<usize>> {
     let mut blocks: Vec<std::ops::Range<usize>> = (0..p)
         .step_by(192)

@@ -662,8 +662,9 @@ fn check_order(
 /// Whether a local clock's time `t` may lie where clocks go forward or back for daylight saving
 /// time: from 22:00 to 04:59 of a night into a Friday or a Sunday of February-April or
 /// September-November, when the zones that keep it change their clocks (on a Sunday at 01:00-03:00
-/// in Europe, North America and Australia; at midnight in Chile, Cuba and Lebanon, where the
-/// repeated hour is the Saturday's 23:00; on a Friday in Israel and Egypt).
+/// in Europe, North America and Australia; at midnight in Chile and Lebanon, where the repeated
+/// hour is the Saturday's 23:00, and in Cuba, where it is the Sunday's 00:00; on a Friday in
+/// Israel and Egypt).
 fn clock_change_night(t: i64) -> bool {
     use chrono::{Datelike, Timelike};
     chrono::DateTime::from_timestamp(into_night(t), 0).is_some_and(|d| {
@@ -675,20 +676,25 @@ fn clock_change_night(t: i64) -> bool {
 
 /// Whether a local clock's times `before` and `after` (consecutive rows) skip the hour that
 /// clocks jump over where daylight saving time begins: exactly one hour of steps missing, the
-/// clock landing in a [`clock_change_night`].
+/// first of them in a [`clock_change_night`].
 fn skipped_hour(freq: Frequency, before: i64, after: i64) -> bool {
-    matches!(freq, Frequency::Seconds(s) if s <= 3600 && after - before == 3600 + s)
-        && clock_change_night(after)
+    matches!(freq, Frequency::Seconds(s) if s <= 3600
+        && after - before == 3600 + s
+        && clock_change_night(before + s))
 }
 
 /// Each row's index among the distinct times of a local clock, where the clock goes back an hour
 /// for daylight saving time: a row in a [`clock_change_night`] before 04:00, in the same clock
 /// hour as the last distinct time and not after it, and equal to an earlier row's time, takes
 /// that row's index (the hour's second pass); every other row takes the next index (one more
-/// than the largest so far).
+/// than the largest so far). Only a column with times of day has hours to repeat: in one whose
+/// times are all midnight (dates, weeks, months), a repeated time stays one.
 fn repeated_hour(stamps: &[i64]) -> Vec<usize> {
     let mut distinct: Vec<i64> = Vec::with_capacity(stamps.len());
     let mut slots = Vec::with_capacity(stamps.len());
+    if stamps.iter().all(|t| t.rem_euclid(86_400) == 0) {
+        return (0..stamps.len()).collect();
+    }
     for &t in stamps {
         let earlier = match distinct.last() {
             Some(&last)
@@ -1267,6 +1273,14 @@ mod tests {
             (
                 "t,y\n2024-10-26 01:00,1\n2024-10-26 02:00,2\n2024-10-26 02:00,3\n",
                 "also row 3's",
+            ),
+            (
+                "t,y\n2024-03-15,1\n2024-03-16,2\n2024-03-17,3\n2024-03-17,4\n",
+                "also row 4's",
+            ),
+            (
+                "t,y\n2024-03-17 19:00,1\n2024-03-17 20:00,2\n2024-03-17 22:00,3\n",
+                "1 missing step(s)",
             ),
             (
                 "t,y\n2024-10-27 13:30,1\n2024-10-27 14:00,2\n2024-10-27 13:30,3\n",

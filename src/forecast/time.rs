@@ -1,8 +1,9 @@
-//! The time column of a series: reading its values (ISO date and date-time, also with `/`
-//! between the date's parts, `YYYYMMDD`, `YYYYMMDDTHHMMSS` (or `YYYYMMDDHHMM`), `YYYYMMDDHH`,
+//! The time column of a series: reading its values (ISO date and date-time, also with `/` or
+//! `.` between the date's parts and `24:00` as the next midnight, `YYYYMMDD`, `YYYYMMDDTHHMMSS` (or `YYYYMMDDHHMM`), `YYYYMMDDHH`,
 //! `YYYY-MM`, years, tsibble's quarters, named months and ISO weeks (`1992 Q1`, `1998 Jan`,
 //! `2014 W01`), day-first and month-first dates (also with `AM`/`PM`), unix seconds or
-//! milliseconds), inferring the step between rows, and calendar features.
+//! milliseconds; a period `A - B` as its start), inferring the step between rows, and calendar
+//! features.
 //!
 //! Times are naive (no time zone; an offset or `UTC` after the time is applied to give UTC) and kept as seconds since
 //! 1970-01-01. Monthly, quarterly and yearly series step in calendar months, so that January 31
@@ -174,13 +175,14 @@ impl TimeFormat {
 
     /// Reads one value as seconds since 1970-01-01, or `None` when it is not in this format.
     /// A period written as its start and end (`01.01.2015 00:00 - 01.01.2015 01:00`, as ENTSO-E
-    /// writes its tables), both in this format and the end later, reads as its start; a time of
-    /// day `24:00` (or `24:00:00`) is the next day's midnight.
+    /// writes its tables), both in this format, reads as its start; a time of day `24:00` (or
+    /// `24:00:00`) is the next day's midnight.
     pub fn parse(self, text: &str) -> Option<i64> {
         let text = text.trim();
         if let Some((start, end)) = text.split_once(" - ") {
-            let start = self.parse(start)?;
-            return (self.parse(end)? > start).then_some(start);
+            // The end only as a check: through a clock's repeated hour it may read earlier.
+            self.parse(end)?;
+            return self.parse(start);
         }
         match end_of_day(text) {
             Some(midnight) => self.parse_one(&midnight).map(|t| t + 86_400),
@@ -372,7 +374,12 @@ impl TimeFormat {
             self,
             TimeFormat::DateTimeUtc | TimeFormat::Unix | TimeFormat::UnixMillis
         );
-        !utc && !first.trim().ends_with(['Z', 'z'])
+        // A period's zone is its start's.
+        let first = first.trim();
+        let start = first
+            .split_once(" - ")
+            .map_or(first, |(start, _)| start.trim_end());
+        !utc && !start.ends_with(['Z', 'z'])
     }
 
     /// A time as this format writes it (`Unix` as seconds, `UnixMillis` as milliseconds, day-
@@ -1340,15 +1347,17 @@ mod tests {
         assert_eq!(format, TimeFormat::DateTimeUtc);
         assert_eq!(format.parse(zoned), Some(iso("2024-03-17 07:00")));
         assert!(!format.is_local_clock(zoned));
-        // An end not after the start, or not in the start's format, is no period.
-        for bad in [
-            "2024-03-17 09:00 - 2024-03-17 08:00",
-            "2024-03-17 09:00 - 2024-03-17 09:00",
-            "2024-03-17 09:00 - later",
-            "2024-03-17 09:00 - ",
-        ] {
+        // An end not in the start's format is no period; through a clock's repeated hour the
+        // end may read earlier.
+        for bad in ["2024-03-17 09:00 - later", "2024-03-17 09:00 - "] {
             assert_eq!(TimeFormat::DateTime.parse(bad), None, "{bad:?}");
         }
+        assert_eq!(
+            TimeFormat::DateTime.parse("2019-10-27 02:45 - 2019-10-27 02:00"),
+            Some(iso("2019-10-27 02:45"))
+        );
+        let compact = "20240317T0800Z - 20240317T0900Z";
+        assert!(!TimeFormat::CompactDateTime.is_local_clock(compact));
         // 24:00 is the end of the day: the next day's midnight.
         for (text, format) in [
             ("2014-12-31 24:00", TimeFormat::DateTime),
