@@ -43,6 +43,26 @@ fn panel_rows(rows: &mut [f64], diagonal: &[f64], p: usize, k0: usize, kb: usize
     }
 }
 
+/// The diagonal block of columns `k0..k0 + kb` of `a` (rows of `p` values, its earlier blocks'
+/// updates applied), factorised in place column by column: `L11` on and below its diagonal.
+fn factor_diagonal(a: &mut [f64], p: usize, k0: usize, kb: usize) {
+    for j in k0..k0 + kb {
+        let mut d = a[j * p + j];
+        for k in k0..j {
+            d -= a[j * p + k] * a[j * p + k];
+        }
+        let d = d.max(1e-300).sqrt();
+        a[j * p + j] = d;
+        for i in j + 1..k0 + kb {
+            let mut s = a[i * p + j];
+            for k in k0..j {
+                s -= a[i * p + k] * a[j * p + k];
+            }
+            a[i * p + j] = s / d;
+        }
+    }
+}
+
 /// Solves `A X = B` for a symmetric positive definite `A` `[p, p]` and `B` `[p, m]` by Cholesky
 /// factorisation (`A = L L^T`, by blocks of [`BLOCK`] columns whose trailing updates are
 /// matrix products), in place.
@@ -52,22 +72,7 @@ pub(crate) fn solve_spd(mut a: Vec<f64>, mut b: Vec<f64>, p: usize, m: usize) ->
     let mut negated = Vec::new();
     for k0 in (0..p).step_by(BLOCK) {
         let kb = BLOCK.min(p - k0);
-        // The diagonal block, column by column.
-        for j in k0..k0 + kb {
-            let mut d = a[j * p + j];
-            for k in k0..j {
-                d -= a[j * p + k] * a[j * p + k];
-            }
-            let d = d.max(1e-300).sqrt();
-            a[j * p + j] = d;
-            for i in j + 1..k0 + kb {
-                let mut s = a[i * p + j];
-                for k in k0..j {
-                    s -= a[i * p + k] * a[j * p + k];
-                }
-                a[i * p + j] = s / d;
-            }
-        }
+        factor_diagonal(&mut a, p, k0, kb);
         // The rows below it (L21 = A21 L11^-T), each on its own: in parallel, four at a time.
         let (top, below) = a.split_at_mut((k0 + kb) * p);
         let diagonal = &top[k0 * p..];
@@ -184,21 +189,7 @@ mod tests {
     fn whole(mut a: Vec<f64>, mut b: Vec<f64>, p: usize, m: usize) -> Vec<f64> {
         for k0 in (0..p).step_by(BLOCK) {
             let kb = BLOCK.min(p - k0);
-            for j in k0..k0 + kb {
-                let mut d = a[j * p + j];
-                for k in k0..j {
-                    d -= a[j * p + k] * a[j * p + k];
-                }
-                let d = d.max(1e-300).sqrt();
-                a[j * p + j] = d;
-                for i in j + 1..k0 + kb {
-                    let mut s = a[i * p + j];
-                    for k in k0..j {
-                        s -= a[i * p + k] * a[j * p + k];
-                    }
-                    a[i * p + j] = s / d;
-                }
-            }
+            factor_diagonal(&mut a, p, k0, kb);
             let (top, below) = a.split_at_mut((k0 + kb) * p);
             panel_rows(below, &top[k0 * p..], p, k0, kb);
             let (r0, rows) = (k0 + kb, p - k0 - kb);

@@ -121,10 +121,7 @@ impl TimeFormat {
                     return Ok(TimeFormat::CompactHour);
                 }
             }
-            // A period's zone is its start's.
-            let start = text
-                .split_once(" - ")
-                .map_or(text, |(start, _)| start.trim_end());
+            let start = period_start(text);
             let zoned = start.ends_with(['Z', 'z']) || zoned_datetime(&dashed(start)).is_some();
             return Ok(if format == TimeFormat::DateTime && zoned {
                 TimeFormat::DateTimeUtc
@@ -374,12 +371,7 @@ impl TimeFormat {
             self,
             TimeFormat::DateTimeUtc | TimeFormat::Unix | TimeFormat::UnixMillis
         );
-        // A period's zone is its start's.
-        let first = first.trim();
-        let start = first
-            .split_once(" - ")
-            .map_or(first, |(start, _)| start.trim_end());
-        !utc && !start.ends_with(['Z', 'z'])
+        !utc && !period_start(first.trim()).ends_with(['Z', 'z'])
     }
 
     /// A time as this format writes it (`Unix` as seconds, `UnixMillis` as milliseconds, day-
@@ -410,6 +402,12 @@ impl TimeFormat {
             }
         }
     }
+}
+
+/// The start of a period written `A - B`, whose zone is the period's; `text` itself otherwise.
+fn period_start(text: &str) -> &str {
+    text.split_once(" - ")
+        .map_or(text, |(start, _)| start.trim_end())
 }
 
 /// The error of a time column whose first value `first` no format reads.
