@@ -75,6 +75,12 @@ pub struct Hinges {
     /// term is also multiplied by, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub day: Option<usize>,
+    /// Per column, whether each knot's terms are fitted: not where the knot repeats an earlier
+    /// one of its column (a flag's or a count's quantiles coincide: the same terms again) or
+    /// lies at or above the column's largest value over the training part (terms that are zero
+    /// there). A term not fitted keeps its place in the features with weight zero. Empty: all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub live: Vec<Vec<bool>>,
 }
 
 impl Hinges {
@@ -86,7 +92,7 @@ impl Hinges {
     /// Knots for the first `columns` known columns at the quantiles of their steps in `ranges`
     /// (the training parts of several series laid end to end).
     pub fn fit_ranges(frame: &Frame, columns: usize, ranges: &[std::ops::Range<usize>]) -> Hinges {
-        let knots = frame.known[..columns]
+        let (knots, live) = frame.known[..columns]
             .iter()
             .map(|c| {
                 let mut v: Vec<f64> = ranges
@@ -95,17 +101,36 @@ impl Hinges {
                     .copied()
                     .collect();
                 v.sort_by(f64::total_cmp);
-                KNOT_QUANTILES
+                let knots: Vec<f64> = KNOT_QUANTILES
                     .iter()
                     .map(|q| v.get(((v.len().max(1) - 1) as f64 * q).round() as usize))
                     .map(|x| x.copied().unwrap_or(0.0))
-                    .collect()
+                    .collect();
+                let highest = v.last().copied().unwrap_or(0.0);
+                let live = (0..knots.len())
+                    .map(|k| knots[k] < highest && !knots[..k].contains(&knots[k]))
+                    .collect();
+                (knots, live)
             })
-            .collect();
+            .unzip();
         Hinges {
             knots,
             day: frame.day.filter(|_| columns > 0),
+            live,
         }
+    }
+
+    /// Whether each knot's terms are fitted ([`Hinges::live`]), by column and knot in the
+    /// terms' order: `[knots over all columns]`.
+    fn live_knots(&self) -> Vec<bool> {
+        self.knots
+            .iter()
+            .enumerate()
+            .flat_map(|(c, knots)| {
+                (0..knots.len())
+                    .map(move |k| self.live.get(c).is_none_or(|l| l.get(k) != Some(&false)))
+            })
+            .collect()
     }
 
     /// Terms per horizon step: each column's knots, three times over with the day's
@@ -175,6 +200,40 @@ pub const ROBUST_K: f64 = 2.0;
 /// outlying windows the two fits differ by noise.
 pub const ROBUST_MARGIN: f64 = 0.05;
 
+/// The most features [`Linear::fit_validated`]'s largest fit may have (the hinge terms not
+/// fitted, [`Hinges::live`], not counted): its normal equations grow with the square of the
+/// features and each candidate's factorisation with the cube. With more, the kinds of
+/// [`BOUNDED`] are left out in turn until the largest fit has at most this many (or none is
+/// left); [`Validated::left_out`] names them.
+pub const MAX_FITTED_FEATURES: usize = 6144;
+
+/// A kind of optional feature of [`Linear::fit_validated`]'s fits ([`Choice`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// The context's optional columns (the known columns' past; [`Choice::optional`]).
+    Past,
+    /// The hinge terms' products with the day's sine and cosine ([`Choice::daily`]).
+    Daily,
+    /// The hinge terms ([`Choice::hinged`]).
+    Hinges,
+    /// The week's harmonics ([`Choice::weekly`]).
+    Week,
+    /// The year's harmonics ([`Choice::yearly`]).
+    Year,
+}
+
+/// The order in which [`Linear::fit_validated`] leaves kinds out above
+/// [`MAX_FITTED_FEATURES`]: first the known columns' past (the one that validated least
+/// better where kept), then the hinge terms' products with the day, the hinge terms, the
+/// week's harmonics, the year's.
+pub const BOUNDED: [Kind; 5] = [
+    Kind::Past,
+    Kind::Daily,
+    Kind::Hinges,
+    Kind::Week,
+    Kind::Year,
+];
+
 /// Which of a fit's optional features it keeps (the others' weights are zero), and its
 /// penalty: what [`Linear::fit_validated`] chooses on the validation part.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -238,14 +297,18 @@ pub struct Validated {
     pub other_weekly_error: Option<f64>,
     /// The best error of the other choice of [`Choice::from_last`].
     pub other_from_last_error: Option<f64>,
+    /// The features the chosen fit fits (those of its kinds, the hinge terms not fitted left
+    /// out).
+    pub features: usize,
+    /// The kinds of feature not offered, in [`BOUNDED`]'s order, so that no fit has more
+    /// than [`MAX_FITTED_FEATURES`].
+    pub left_out: Vec<Kind>,
 }
 
-/// The normal equations of windows: `X^T X` `[p, p]` and `X^T Y` `[p, outputs]` with
-/// `p = features + 1` (the constant last).
+/// Where a fit's features lie in a window's design row (the context's values, the horizon's
+/// known columns, the year's and the week's harmonics, the hinge terms, then the constant).
 #[derive(Clone)]
-struct Gram {
-    xtx: Vec<f64>,
-    xty: Vec<f64>,
+struct Layout {
     features: usize,
     /// Values per context step (the first `context * columns` features).
     columns: usize,
@@ -253,6 +316,18 @@ struct Gram {
     context: usize,
     horizon: usize,
     terms: Terms,
+}
+
+/// The normal equations of windows over the features `used` (the constant last):
+/// `X^T X` `[u, u]` and `X^T Y` `[u, outputs]` with `u = used.len()`; fits of choices that keep
+/// only used features.
+#[derive(Clone)]
+struct Gram {
+    layout: Layout,
+    /// Indices into the design row, ascending.
+    used: Vec<usize>,
+    xtx: Vec<f64>,
+    xty: Vec<f64>,
 }
 
 /// Windows built and multiplied at a time: bounds the memory of a fit with a long context.
@@ -343,31 +418,41 @@ fn design(
 }
 
 impl Gram {
-    fn of(
-        frame: &Frame,
-        origins: &[usize],
-        (context, horizon): (usize, usize),
-        terms: &Terms,
-    ) -> Option<Gram> {
-        Gram::of_weighted(frame, origins, None, (context, horizon), terms)
+    /// The normal equations of the windows of `origins` over the features `used` (ascending
+    /// indices into the design row of [`Layout::of`]).
+    fn of(frame: &Frame, origins: &[usize], layout: &Layout, used: &[usize]) -> Option<Gram> {
+        Gram::of_weighted(frame, origins, None, layout, used)
     }
 
-    /// The normal equations of the windows of `origins` with window `o`'s row and targets
-    /// weighted by `weights[o]` (`None`: all 1): those of the weighted sum of squares.
+    /// [`Gram::of`] with window `o`'s row and targets weighted by `weights[o]` (`None`: all
+    /// 1): the normal equations of the weighted sum of squares.
     fn of_weighted(
         frame: &Frame,
         origins: &[usize],
         weights: Option<&[f64]>,
-        (context, horizon): (usize, usize),
-        terms: &Terms,
+        layout: &Layout,
+        used: &[usize],
     ) -> Option<Gram> {
         let threads = rayon::current_num_threads();
+        let shape = (layout.context, layout.horizon);
         let mut d = Design::new();
+        let mut picked = Vec::new();
         let mut gram: Option<Gram> = None;
+        let p = used.len();
+        let all = p == layout.features + 1;
         for chunk in origins.chunks(CHUNK) {
-            let features = d.load(frame, chunk, (context, horizon), terms);
-            let (n, p) = (d.rows, features + 1);
+            let features = d.load(frame, chunk, shape, &layout.terms);
+            assert_eq!(features, layout.features, "the fit's layout");
+            let n = d.rows;
             let outputs = d.y.len() / n;
+            if !all {
+                // The used columns alone, row by row.
+                picked.clear();
+                for row in d.x.chunks_exact(features + 1) {
+                    picked.extend(used.iter().map(|&a| row[a]));
+                }
+                std::mem::swap(&mut d.x, &mut picked);
+            }
             if let Some(weights) = weights {
                 for (i, &o) in chunk.iter().enumerate() {
                     let root = weights[o].sqrt();
@@ -377,16 +462,11 @@ impl Gram {
                         .for_each(|v| *v *= root);
                 }
             }
-            let width = d.w.enc.len() / (n * context).max(1);
             let g = gram.get_or_insert_with(|| Gram {
+                layout: layout.clone(),
+                used: used.to_vec(),
                 xtx: vec![0.0; p * p],
                 xty: vec![0.0; p * outputs],
-                features,
-                columns: terms.context_columns.unwrap_or(width).min(width),
-                outputs,
-                context,
-                horizon,
-                terms: terms.clone(),
             });
             // X^T X, its blocks on and below the diagonal (the rest is their mirror image),
             // and X^T Y: X^T is X read with swapped strides. Every block is wider than 64 on
@@ -424,7 +504,6 @@ impl Gram {
             );
         }
         if let Some(g) = &mut gram {
-            let p = g.features + 1;
             let blocks = symmetric_blocks(p);
             for (i, rows) in blocks.iter().enumerate() {
                 for cols in &blocks[i + 1..] {
@@ -479,27 +558,36 @@ impl Gram {
     /// The fits of `choices`, which share their kept features and penalty, by one
     /// factorisation: the right-hand sides side by side, `[kept, outputs * choices]`.
     fn solve_system(&self, choices: &[Choice]) -> Vec<Linear> {
-        let kept = self.kept(choices[0]);
-        let p = self.features + 1;
-        let (q, m, g) = (kept.len(), self.outputs, choices.len());
+        let layout = &self.layout;
+        let kept = layout.kept(choices[0]);
+        let (p, u) = (layout.features + 1, self.used.len());
+        // Each design feature's place among the used ones.
+        let mut place = vec![usize::MAX; p];
+        for (i, &a) in self.used.iter().enumerate() {
+            place[a] = i;
+        }
+        let (q, m, g) = (kept.len(), layout.outputs, choices.len());
         // Per output (step, target), the feature holding that target's last context value.
-        let targets = m / self.horizon.max(1);
-        let last = |o: usize| (self.context.max(1) - 1) * self.columns + o % targets.max(1);
+        let targets = m / layout.horizon.max(1);
+        let last =
+            |o: usize| place[(layout.context.max(1) - 1) * layout.columns + o % targets.max(1)];
         let from_last: Vec<bool> = choices
             .iter()
-            .map(|c| c.from_last && self.can_fit_from_last())
+            .map(|c| c.from_last && layout.can_fit_from_last())
             .collect();
         let mut xtx = vec![0.0; q * q];
         let mut xty = vec![0.0; q * m * g];
         for (i, &a) in kept.iter().enumerate() {
+            let a = place[a];
+            assert!(a < u, "a kept feature the normal equations did not use");
             for (j, &b) in kept.iter().enumerate() {
-                xtx[i * q + j] = self.xtx[a * p + b];
+                xtx[i * q + j] = self.xtx[a * u + place[b]];
             }
             for (c, &from_last) in from_last.iter().enumerate() {
                 for o in 0..m {
                     // X^T (Y - x_last) = X^T Y - (X^T X)[:, last].
                     let shift = if from_last {
-                        self.xtx[a * p + last(o)]
+                        self.xtx[a * u + last(o)]
                     } else {
                         0.0
                     };
@@ -523,19 +611,78 @@ impl Gram {
                 }
                 if from_last {
                     for o in 0..m {
-                        weights[last(o) * m + o] += 1.0;
+                        let at = (layout.context.max(1) - 1) * layout.columns + o % targets.max(1);
+                        weights[at * m + o] += 1.0;
                     }
                 }
                 Linear {
                     weights,
-                    features: self.features,
+                    features: layout.features,
                     outputs: m,
-                    context: self.context,
-                    horizon: self.horizon,
-                    terms: self.terms.clone(),
+                    context: layout.context,
+                    horizon: layout.horizon,
+                    terms: layout.terms.clone(),
                 }
             })
             .collect()
+    }
+
+    /// Takes the windows of `other` (same shapes, summed in before) out again.
+    fn subtract(&mut self, other: &Gram) {
+        assert_eq!(self.used, other.used, "normal equations of other features");
+        for (a, b) in self.xtx.iter_mut().zip(&other.xtx) {
+            *a -= b;
+        }
+        for (a, b) in self.xty.iter_mut().zip(&other.xty) {
+            *a -= b;
+        }
+    }
+
+    /// Adds the windows of `other` (same shapes).
+    fn add(&mut self, other: &Gram) {
+        assert_eq!(self.used, other.used, "normal equations of other features");
+        for (a, b) in self.xtx.iter_mut().zip(&other.xtx) {
+            *a += b;
+        }
+        for (a, b) in self.xty.iter_mut().zip(&other.xty) {
+            *a += b;
+        }
+    }
+}
+
+impl Layout {
+    /// The layout of `terms`' design rows of `frame`'s windows of `context` and `horizon`
+    /// steps (as [`design`] writes them).
+    fn of(frame: &Frame, (context, horizon): (usize, usize), terms: &Terms) -> Layout {
+        let width = frame.context_width();
+        let columns = terms.context_columns.unwrap_or(width).min(width);
+        let features = context * columns
+            + horizon * frame.known_width()
+            + terms.year.map_or(0, |y| y.count())
+            + terms.week.map_or(0, |w| w.count())
+            + horizon * terms.hinges.per_step();
+        Layout {
+            features,
+            columns,
+            outputs: horizon * frame.targets.len(),
+            context,
+            horizon,
+            terms: terms.clone(),
+        }
+    }
+
+    /// Every feature but the hinge terms not fitted ([`Hinges::live`]): what a choice can keep.
+    #[cfg(test)]
+    fn all(&self) -> Vec<usize> {
+        self.kept(Choice {
+            hinged: true,
+            daily: true,
+            optional: true,
+            yearly: true,
+            weekly: true,
+            from_last: false,
+            ridge: 0.0,
+        })
     }
 
     /// Whether a fit can learn the change from each target's last value: the context has a
@@ -563,40 +710,23 @@ impl Gram {
         let week_from = self.features - bent - weekly;
         let year_from = week_from - yearly;
         let per_term = terms.hinges.per_term();
+        let live = terms.hinges.live_knots();
         (0..=self.features)
             .filter(|&a| {
                 let is_hinge = a >= self.features - bent && a < self.features;
                 let is_daily = is_hinge && !(a + bent - self.features).is_multiple_of(per_term);
+                let is_dead = is_hinge && !live[(a + bent - self.features) / per_term % live.len()];
                 let is_year = a >= year_from && a < week_from;
                 let is_week = a >= week_from && a < week_from + weekly;
                 let is_optional = a < context_features && a % columns.max(1) >= optional_from;
-                (choice.hinged || !is_hinge)
+                !is_dead
+                    && (choice.hinged || !is_hinge)
                     && (choice.daily || !is_daily)
                     && (choice.optional || !is_optional)
                     && (choice.yearly || !is_year)
                     && (choice.weekly || !is_week)
             })
             .collect()
-    }
-
-    /// Takes the windows of `other` (same shapes, summed in before) out again.
-    fn subtract(&mut self, other: &Gram) {
-        for (a, b) in self.xtx.iter_mut().zip(&other.xtx) {
-            *a -= b;
-        }
-        for (a, b) in self.xty.iter_mut().zip(&other.xty) {
-            *a -= b;
-        }
-    }
-
-    /// Adds the windows of `other` (same shapes).
-    fn add(&mut self, other: &Gram) {
-        for (a, b) in self.xtx.iter_mut().zip(&other.xtx) {
-            *a += b;
-        }
-        for (a, b) in self.xty.iter_mut().zip(&other.xty) {
-            *a += b;
-        }
     }
 }
 
@@ -615,8 +745,8 @@ impl Linear {
         horizon: usize,
         ridge: f64,
     ) -> Option<Linear> {
-        let gram = Gram::of(frame, origins, (context, horizon), &Terms::default())?;
-        Some(gram.solve(Choice {
+        let layout = Layout::of(frame, (context, horizon), &Terms::default());
+        let choice = Choice {
             hinged: false,
             daily: false,
             optional: false,
@@ -624,7 +754,9 @@ impl Linear {
             weekly: false,
             from_last: false,
             ridge,
-        }))
+        };
+        let gram = Gram::of(frame, origins, &layout, &layout.kept(choice))?;
+        Some(gram.solve(choice))
     }
 
     /// Fits the windows of `train` with each [`Choice`] that `terms` offers (each penalty of
@@ -636,34 +768,76 @@ impl Linear {
     /// `None` when `train` or `val` has no origins.
     pub fn fit_validated(
         frame: &Frame,
+        parts: [&[usize]; 3],
+        shape: (usize, usize),
+        terms: &Terms,
+    ) -> Option<Validated> {
+        Linear::fit_validated_within(frame, parts, shape, terms, MAX_FITTED_FEATURES)
+    }
+
+    /// [`Linear::fit_validated`] with `bound` for [`MAX_FITTED_FEATURES`].
+    fn fit_validated_within(
+        frame: &Frame,
         [train, val, more]: [&[usize]; 3],
         (context, horizon): (usize, usize),
         terms: &Terms,
+        bound: usize,
     ) -> Option<Validated> {
-        let mut gram = Gram::of(frame, train, (context, horizon), terms)?;
+        let layout = Layout::of(frame, (context, horizon), terms);
+        // The kinds of optional feature the terms offer (hinge terms and their products with
+        // the day, the context's optional columns, the year's and the week's harmonics); while
+        // the largest fit has more than `bound` features, the first of `BOUNDED` still offered
+        // is not. Hinge terms none of which is fitted are not offered.
+        let mut hinged = horizon > 0 && terms.hinges.live_knots().contains(&true);
+        let mut daily = hinged && terms.hinges.day.is_some();
+        let mut optional = terms.optional_columns > 0 && layout.columns > 0;
+        let mut yearly = terms.year.is_some_and(|y| y.count() > 0);
+        let mut weekly = terms.week.is_some_and(|w| w.count() > 0);
+        let all_of = |hinged, daily, optional, yearly, weekly| Choice {
+            hinged,
+            daily,
+            optional,
+            yearly,
+            weekly,
+            from_last: false,
+            ridge: 0.0,
+        };
+        let mut left_out = Vec::new();
+        for kind in BOUNDED {
+            let largest = all_of(hinged, daily, optional, yearly, weekly);
+            if layout.kept(largest).len() - 1 <= bound {
+                break;
+            }
+            let offered = match kind {
+                Kind::Past => &mut optional,
+                Kind::Daily => &mut daily,
+                Kind::Hinges => &mut hinged,
+                Kind::Week => &mut weekly,
+                Kind::Year => &mut yearly,
+            };
+            if std::mem::replace(offered, false) {
+                left_out.push(kind);
+            }
+        }
+        daily &= hinged;
+        // The features of the largest fit offered: the normal equations need no others.
+        let used = layout.kept(all_of(hinged, daily, optional, yearly, weekly));
+        let mut gram = Gram::of(frame, train, &layout, &used)?;
         if val.is_empty() {
             return None;
         }
-        // Candidates: each penalty, with and without each kind of optional feature the terms
-        // offer (hinge terms and their products with the day, the context's optional columns,
-        // the year's and the week's harmonics; the features left out get weights zero), each
-        // fitting the value or the change from the last value.
+        // Candidates: each penalty, with and without each kind offered (the features left out
+        // get weights zero), each fitting the value or the change from the last value.
         let offered = |yes: bool| -> &[bool] { if yes { &[true, false] } else { &[false] } };
-        let hinge_kinds = offered(horizon * terms.hinges.per_step() > 0);
-        let optional_kinds = offered(terms.optional_columns > 0 && gram.columns > 0);
-        let year_kinds = offered(terms.year.is_some_and(|y| y.count() > 0));
-        let week_kinds = offered(terms.week.is_some_and(|w| w.count() > 0));
         let mut candidates = Vec::new();
-        let kinds = hinge_kinds.iter().flat_map(|&hinged| {
-            offered(hinged && terms.hinges.day.is_some())
-                .iter()
-                .map(move |&daily| (hinged, daily))
-        });
+        let kinds = offered(hinged)
+            .iter()
+            .flat_map(|&hinged| offered(hinged && daily).iter().map(move |&d| (hinged, d)));
         for (hinged, daily) in kinds {
-            for &optional in optional_kinds {
-                for &yearly in year_kinds {
-                    for &weekly in week_kinds {
-                        for &from_last in offered(terms.from_last && gram.can_fit_from_last()) {
+            for &optional in offered(optional) {
+                for &yearly in offered(yearly) {
+                    for &weekly in offered(weekly) {
+                        for &from_last in offered(terms.from_last && layout.can_fit_from_last()) {
                             let more: &[f64] = if from_last { &NAIVE_RIDGES } else { &[] };
                             candidates.extend(RIDGES.iter().chain(more).map(|&ridge| Choice {
                                 hinged,
@@ -689,6 +863,7 @@ impl Linear {
         };
         let chosen = best(&|_| true)?;
         let choice = candidates[chosen];
+        let features = layout.kept(choice).len() - 1;
         let error_of = |i: Option<usize>| i.map(|i| errors[i]);
         let other_hinged = error_of(best(&|c| c.hinged != choice.hinged));
         let other_daily =
@@ -718,14 +893,14 @@ impl Linear {
                 // windows' weighted by the robust fit's errors.
                 gram = r.gram;
                 if let Some(extra) =
-                    Gram::of_weighted(frame, more, Some(&r.weights), (context, horizon), terms)
+                    Gram::of_weighted(frame, more, Some(&r.weights), &layout, &used)
                 {
                     gram.add(&extra);
                 }
                 (r.fit, r.error, Some(r.weights))
             }
             _ => {
-                if let Some(extra) = Gram::of(frame, more, (context, horizon), terms) {
+                if let Some(extra) = Gram::of(frame, more, &layout, &used) {
                     gram.add(&extra);
                 }
                 (plain, plain_error, None)
@@ -745,6 +920,8 @@ impl Linear {
             other_yearly_error: other_yearly,
             other_weekly_error: other_weekly,
             other_from_last_error: other_from_last,
+            features,
+            left_out,
         })
     }
 
@@ -757,7 +934,8 @@ impl Linear {
         (context, horizon): (usize, usize),
         (terms, choice, weights): Refit<'_>,
     ) -> Option<Linear> {
-        let gram = Gram::of_weighted(frame, origins, weights, (context, horizon), terms)?;
+        let layout = Layout::of(frame, (context, horizon), terms);
+        let gram = Gram::of_weighted(frame, origins, weights, &layout, &layout.kept(choice))?;
         Some(gram.solve(choice))
     }
 
@@ -772,9 +950,11 @@ impl Linear {
         (context, horizon): (usize, usize),
         (terms, choice, weights): Refit<'_>,
     ) -> Vec<Option<Linear>> {
+        let layout = Layout::of(frame, (context, horizon), terms);
+        let used = layout.kept(choice);
         let grams: Vec<Option<Gram>> = pieces
             .iter()
-            .map(|p| Gram::of_weighted(frame, p, weights, (context, horizon), terms))
+            .map(|p| Gram::of_weighted(frame, p, weights, &layout, &used))
             .collect();
         leave_out
             .iter()
@@ -936,7 +1116,8 @@ impl Robust {
                 .collect();
             let given_up: Vec<f64> = weights.iter().map(|w| 1.0 - w).collect();
             let mut g = plain_gram.clone();
-            if let Some(less) = Gram::of_weighted(frame, &held, Some(&given_up), shape, terms) {
+            let (layout, used) = (&plain_gram.layout, &plain_gram.used);
+            if let Some(less) = Gram::of_weighted(frame, &held, Some(&given_up), layout, used) {
                 g.subtract(&less);
             }
             fit = g.solve(choice);
@@ -1324,7 +1505,8 @@ mod tests {
             ..Terms::default()
         };
         let origins: Vec<usize> = (context..250).collect();
-        let gram = Gram::of(&frame, &origins, (context, horizon), &terms).unwrap();
+        let layout = Layout::of(&frame, (context, horizon), &terms);
+        let gram = Gram::of(&frame, &origins, &layout, &layout.all()).unwrap();
         let choice = |from_last, ridge| Choice {
             hinged: false,
             daily: false,
@@ -1409,7 +1591,8 @@ mod tests {
         let (context, horizon) = (170, 2);
         let origins: Vec<usize> = (context..600).collect();
         let terms = Terms::default();
-        let gram = Gram::of(&frame, &origins, (context, horizon), &terms).unwrap();
+        let layout = Layout::of(&frame, (context, horizon), &terms);
+        let gram = Gram::of(&frame, &origins, &layout, &layout.all()).unwrap();
         let mut d = Design::new();
         let p = d.load(&frame, &origins, (context, horizon), &terms) + 1;
         assert_eq!((p, symmetric_blocks(p).len()), (343, 2));
@@ -1466,6 +1649,76 @@ mod tests {
     }
 
     #[test]
+    fn a_flags_repeated_and_top_knots_are_not_fitted() {
+        // y_t = 0.4 y_{t-1} + 2 f_t and a small wobble, f a flag set on a third of the steps:
+        // its quantiles repeat 0 and 1, so only the first knot's terms are fitted.
+        let n = 300;
+        let f: Vec<f64> = (0..n).map(|t| f64::from(t * 7 % 19 < 6)).collect();
+        let mut y = vec![0.5];
+        for t in 1..n {
+            y.push(0.4 * y[t - 1] + 2.0 * f[t] + ((t * 13 % 7) as f64) * 0.01);
+        }
+        let (frame, _) = frame_of(&y, &f, 250);
+        let hinges = Hinges::fit(&frame, 1, 250);
+        let knots = hinges.knots[0].clone();
+        assert_eq!(knots.len(), KNOT_QUANTILES.len());
+        assert_eq!(
+            hinges.live,
+            vec![vec![true, false, false, false, false]],
+            "{knots:?}"
+        );
+        assert!(knots[1..].iter().all(|&k| k == knots[0] || k >= knots[4]));
+        let (train, val, more): (Vec<usize>, Vec<usize>, Vec<usize>) = (
+            (1..200).collect(),
+            (200..249).collect(),
+            (200..249).collect(),
+        );
+        let terms = Terms {
+            context_columns: Some(1),
+            optional_columns: 0,
+            hinges,
+            year: None,
+            week: None,
+            from_last: false,
+            robust: false,
+        };
+        let v = Linear::fit_validated(&frame, [&train, &val, &more], (1, 1), &terms).unwrap();
+        let (weights, features, outputs) = v.fit.weights();
+        // The context's target, the horizon's flag, its five knots' terms.
+        assert_eq!((features, outputs), (1 + 1 + 5, 1));
+        let hinge = &weights[2..7];
+        assert!(hinge[1..].iter().all(|&w| w == 0.0), "{hinge:?}");
+        // The same system as a fit that never had the other terms: the same weights.
+        let one = Terms {
+            hinges: Hinges {
+                knots: vec![vec![knots[0]]],
+                live: Vec::new(),
+                ..terms.hinges.clone()
+            },
+            ..terms.clone()
+        };
+        // With no knot fitted, the hinge terms are not offered.
+        let none = Terms {
+            hinges: Hinges {
+                live: vec![vec![false; 5]],
+                ..terms.hinges.clone()
+            },
+            ..terms.clone()
+        };
+        let n = Linear::fit_validated(&frame, [&train, &val, &more], (1, 1), &none).unwrap();
+        assert!(!n.choice.hinged && n.other_hinged_error.is_none() && n.features == 2);
+        let alone = Linear::fit_choice(&frame, &train, (1, 1), (&one, v.choice, None)).unwrap();
+        let (w1, f1, _) = alone.weights();
+        assert_eq!(f1, 3);
+        let same = |a: f64, b: f64| (a - b).abs() <= 1e-9 * (1.0 + b.abs());
+        assert!(
+            (0..3).all(|i| same(weights[i], w1[i])),
+            "{weights:?} {w1:?}"
+        );
+        assert!(same(weights[7], w1[3]), "{weights:?} {w1:?}");
+    }
+
+    #[test]
     fn hinge_terms_fit_a_bent_covariate_effect() {
         // y_t = |f_t| + 0.3 y_{t-1}: a V-shaped effect no straight line fits.
         let n = 400;
@@ -1499,6 +1752,19 @@ mod tests {
         let (_, features, outputs) = bent.fit.weights();
         // The context's targets only, the horizon's covariate, its hinge terms.
         assert_eq!((features, outputs), (2 + 2 + 2 * 5, 2));
+        assert!(bent.choice.hinged && bent.features == 14 && bent.left_out.is_empty());
+        // Bounded below the hinge terms' fits, it fits without them (no past to leave out
+        // first, no day); below the smallest fit, it still fits that.
+        for bound in [13, 1] {
+            let within =
+                Linear::fit_validated_within(&frame, [&train, &val, &more], (2, 2), &terms, bound)
+                    .unwrap();
+            assert_eq!(within.left_out, [Kind::Hinges]);
+            assert_eq!(within.features, 4);
+            assert!(!within.choice.hinged && within.other_hinged_error.is_none());
+            let (w, _, _) = within.fit.weights();
+            assert!(w[4 * 2..14 * 2].iter().all(|&v| v == 0.0));
+        }
         let mut w = WindowBuffers::default();
         for o in 300..398 {
             frame.window(o, 2, 2, &mut w);

@@ -11,7 +11,9 @@ use crate::app::forecast::config::ForecastConfig;
 use crate::app::forecast::problem::Problem;
 use crate::app::train::Progress;
 use crate::forecast::baselines::naive_is_no_worse;
-use crate::forecast::linear::{Choice, Hinges, Linear, ROBUST_MARGIN, Terms};
+use crate::forecast::linear::{
+    Choice, Hinges, Kind, Linear, MAX_FITTED_FEATURES, ROBUST_MARGIN, Terms,
+};
 use crate::forecast::window::WindowBuffers;
 
 /// The linear base's two fits, both least squares with the ridge penalty whose forecasts of
@@ -134,9 +136,27 @@ impl LinearFits {
                     100.0 * ROBUST_MARGIN
                 )
             });
+            let untried = match &v.left_out[..] {
+                [] => String::new(),
+                kinds => format!(
+                    "; not offered, so that no fit has more than {MAX_FITTED_FEATURES} features: {}",
+                    kinds
+                        .iter()
+                        .map(|k| match k {
+                            Kind::Past => "the known columns' past",
+                            Kind::Daily => "the hinge terms' products with the time of day",
+                            Kind::Hinges => "the hinge terms",
+                            Kind::Week => "the week's harmonics",
+                            Kind::Year => "the year's harmonics",
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
             line = format!(
-                "linear base: least squares, ridge {:e}{choices}{robust} (chosen on the validation part); checkpoints refit on {} windows",
+                "linear base: least squares, ridge {:e}, {} features{choices}{robust} (chosen on the validation part{untried}); checkpoints refit on {} windows",
                 v.choice.ridge,
+                v.features,
                 train.len() + more.len()
             );
         }

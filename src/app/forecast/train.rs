@@ -97,6 +97,7 @@ fn train_locked<B: AutodiffBackend>(
     // `forecast.seasonal_index` says, "auto" choosing by the linear base's validation.
     let mut chosen_fits = None;
     let mut seasonal_line = None;
+    let fitting = std::time::Instant::now();
     if !options.resume {
         match config.forecast.seasonal_index {
             SeasonalIndexMode::Multiplicative => {
@@ -193,6 +194,12 @@ fn train_locked<B: AutodiffBackend>(
             &config.forecast.quantiles,
             pool.as_ref(),
             device,
+        );
+    }
+    if (fits.is_some() || local_saved.is_some()) && options.progress != Progress::Quiet {
+        eprintln!(
+            "linear base: {:.1} s to fit it and its intervals, before the first step",
+            fitting.elapsed().as_secs_f64()
         );
     }
     let work = Loop {
