@@ -204,7 +204,8 @@ pub const ROBUST_MARGIN: f64 = 0.05;
 /// fitted, [`Hinges::live`], not counted): its normal equations grow with the square of the
 /// features and each candidate's factorisation with the cube. With more, the kinds of
 /// [`BOUNDED`] are left out in turn until the largest fit has at most this many (or none is
-/// left); [`Validated::left_out`] names them.
+/// left: the context's targets and past covariates and the horizon's known columns are
+/// always fitted); [`Validated::left_out`] names them.
 pub const MAX_FITTED_FEATURES: usize = 6144;
 
 /// A kind of optional feature of [`Linear::fit_validated`]'s fits ([`Choice`]).
@@ -300,8 +301,9 @@ pub struct Validated {
     /// The features the chosen fit fits (those of its kinds, the hinge terms not fitted left
     /// out).
     pub features: usize,
-    /// The kinds of feature not offered, in [`BOUNDED`]'s order, so that no fit has more
-    /// than [`MAX_FITTED_FEATURES`].
+    /// The kinds of feature not offered because with them the largest fit had more than
+    /// [`MAX_FITTED_FEATURES`] features, in [`BOUNDED`]'s order (every kind, where even the
+    /// fit without any has more).
     pub left_out: Vec<Kind>,
 }
 
@@ -577,9 +579,13 @@ impl Gram {
             .collect();
         let mut xtx = vec![0.0; q * q];
         let mut xty = vec![0.0; q * m * g];
+        let from_any = from_last.contains(&true);
+        assert!(
+            kept.iter().all(|&a| place[a] < u) && (0..m).all(|o| !from_any || last(o) < u),
+            "a fit of features the normal equations did not use"
+        );
         for (i, &a) in kept.iter().enumerate() {
             let a = place[a];
-            assert!(a < u, "a kept feature the normal equations did not use");
             for (j, &b) in kept.iter().enumerate() {
                 xtx[i * q + j] = self.xtx[a * u + place[b]];
             }
@@ -696,9 +702,9 @@ impl Layout {
     }
 
     /// The features a fit of `choice` keeps: the hinge terms only if `hinged` (their products
-    /// with the day only if `daily` too), the context's optional columns only if `optional`,
-    /// the year's harmonics only if `yearly`, the week's only if `weekly`; the rest and the
-    /// constant always.
+    /// with the day only if `daily` too) and never those not fitted ([`Hinges::live`]), the
+    /// context's optional columns only if `optional`, the year's harmonics only if `yearly`,
+    /// the week's only if `weekly`; the rest and the constant always.
     fn kept(&self, choice: Choice) -> Vec<usize> {
         let terms = &self.terms;
         let bent = self.horizon * terms.hinges.per_step();
@@ -761,11 +767,13 @@ impl Linear {
 
     /// Fits the windows of `train` with each [`Choice`] that `terms` offers (each penalty of
     /// [`RIDGES`], and of [`NAIVE_RIDGES`] for a fit from the last value; with and without each
-    /// optional kind of feature) and keeps the one whose forecasts of the windows of `val` have
-    /// the least mean absolute error over the observed targets; then refits that choice on the
-    /// windows of `train` and of `more` together (the normal equations of `train` are summed
-    /// once, not again). The features are those of [`Linear::fit`] as `terms` changes them.
-    /// `None` when `train` or `val` has no origins.
+    /// optional kind of feature: hinge terms only where a knot is fitted, and the kinds of
+    /// [`BOUNDED`] left out in turn while the largest fit has more than
+    /// [`MAX_FITTED_FEATURES`], [`Validated::left_out`]) and keeps the one whose forecasts of
+    /// the windows of `val` have the least mean absolute error over the observed targets; then
+    /// refits that choice on the windows of `train` and of `more` together (the normal
+    /// equations of `train` are summed once, not again). The features are those of
+    /// [`Linear::fit`] as `terms` changes them. `None` when `train` or `val` has no origins.
     pub fn fit_validated(
         frame: &Frame,
         parts: [&[usize]; 3],
@@ -790,7 +798,7 @@ impl Linear {
         // is not. Hinge terms none of which is fitted are not offered.
         let mut hinged = horizon > 0 && terms.hinges.live_knots().contains(&true);
         let mut daily = hinged && terms.hinges.day.is_some();
-        let mut optional = terms.optional_columns > 0 && layout.columns > 0;
+        let mut optional = terms.optional_columns > 0 && context > 0 && layout.columns > 0;
         let mut yearly = terms.year.is_some_and(|y| y.count() > 0);
         let mut weekly = terms.week.is_some_and(|w| w.count() > 0);
         let all_of = |hinged, daily, optional, yearly, weekly| Choice {

@@ -139,7 +139,7 @@ impl LinearFits {
             let untried = match &v.left_out[..] {
                 [] => String::new(),
                 kinds => format!(
-                    "; not offered, so that no fit has more than {MAX_FITTED_FEATURES} features: {}",
+                    "; left out, in turn, while the largest fit had more than {MAX_FITTED_FEATURES} features: {}",
                     kinds
                         .iter()
                         .map(|k| match k {

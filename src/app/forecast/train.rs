@@ -97,7 +97,8 @@ fn train_locked<B: AutodiffBackend>(
     // `forecast.seasonal_index` says, "auto" choosing by the linear base's validation.
     let mut chosen_fits = None;
     let mut seasonal_line = None;
-    let fitting = std::time::Instant::now();
+    // The time the linear base's fits and the intervals' calibration take.
+    let started = std::time::Instant::now();
     if !options.resume {
         match config.forecast.seasonal_index {
             SeasonalIndexMode::Multiplicative => {
@@ -150,12 +151,14 @@ fn train_locked<B: AutodiffBackend>(
             eprintln!("{line}");
         }
     }
+    let mut fitting = started.elapsed();
     let frame = &problem.frame;
     let model_config = config.model_config(frame);
     B::seed(device, config.seed);
     let mut model = model_config.init::<B>(device);
     let mut fits = None;
     let mut local_saved = None;
+    let started = std::time::Instant::now();
     if model.linear_base.is_some() && config.data.series.is_some() {
         // Many series: each its own linear base, the windows carrying its forecasts.
         let (training, saved) = local_bases(&config, &problem, options.progress)?;
@@ -196,10 +199,16 @@ fn train_locked<B: AutodiffBackend>(
             device,
         );
     }
+    fitting += started.elapsed();
     if (fits.is_some() || local_saved.is_some()) && options.progress != Progress::Quiet {
         eprintln!(
-            "linear base: {:.1} s to fit it and its intervals, before the first step",
-            fitting.elapsed().as_secs_f64()
+            "linear base: {:.1} s before the first step, fitting it{}",
+            fitting.as_secs_f64(),
+            if pool.is_some() {
+                " and calibrating the intervals"
+            } else {
+                ""
+            }
         );
     }
     let work = Loop {
