@@ -571,8 +571,9 @@ impl Gram {
         let (q, m, g) = (kept.len(), layout.outputs, choices.len());
         // Per output (step, target), the feature holding that target's last context value.
         let targets = m / layout.horizon.max(1);
-        let last =
-            |o: usize| place[(layout.context.max(1) - 1) * layout.columns + o % targets.max(1)];
+        let last_feature =
+            |o: usize| (layout.context.max(1) - 1) * layout.columns + o % targets.max(1);
+        let last = |o: usize| place[last_feature(o)];
         let from_last: Vec<bool> = choices
             .iter()
             .map(|c| c.from_last && layout.can_fit_from_last())
@@ -617,8 +618,7 @@ impl Gram {
                 }
                 if from_last {
                     for o in 0..m {
-                        let at = (layout.context.max(1) - 1) * layout.columns + o % targets.max(1);
-                        weights[at * m + o] += 1.0;
+                        weights[last_feature(o) * m + o] += 1.0;
                     }
                 }
                 Linear {
@@ -1683,12 +1683,8 @@ mod tests {
         );
         let terms = Terms {
             context_columns: Some(1),
-            optional_columns: 0,
             hinges,
-            year: None,
-            week: None,
-            from_last: false,
-            robust: false,
+            ..Terms::default()
         };
         let v = Linear::fit_validated(&frame, [&train, &val, &more], (1, 1), &terms).unwrap();
         let (weights, features, outputs) = v.fit.weights();
@@ -1696,15 +1692,6 @@ mod tests {
         assert_eq!((features, outputs), (1 + 1 + 5, 1));
         let hinge = &weights[2..7];
         assert!(hinge[1..].iter().all(|&w| w == 0.0), "{hinge:?}");
-        // The same system as a fit that never had the other terms: the same weights.
-        let one = Terms {
-            hinges: Hinges {
-                knots: vec![vec![knots[0]]],
-                live: Vec::new(),
-                ..terms.hinges.clone()
-            },
-            ..terms.clone()
-        };
         // With no knot fitted, the hinge terms are not offered.
         let none = Terms {
             hinges: Hinges {
@@ -1715,6 +1702,15 @@ mod tests {
         };
         let n = Linear::fit_validated(&frame, [&train, &val, &more], (1, 1), &none).unwrap();
         assert!(!n.choice.hinged && n.other_hinged_error.is_none() && n.features == 2);
+        // The same system as a fit that never had the other terms: the same weights.
+        let one = Terms {
+            hinges: Hinges {
+                knots: vec![vec![knots[0]]],
+                live: Vec::new(),
+                ..terms.hinges.clone()
+            },
+            ..terms.clone()
+        };
         let alone = Linear::fit_choice(&frame, &train, (1, 1), (&one, v.choice, None)).unwrap();
         let (w1, f1, _) = alone.weights();
         assert_eq!(f1, 3);
@@ -1749,12 +1745,8 @@ mod tests {
         let plain = Linear::fit(&frame, &train, 2, 2).unwrap();
         let terms = Terms {
             context_columns: Some(1),
-            optional_columns: 0,
             hinges,
-            year: None,
-            week: None,
-            from_last: false,
-            robust: false,
+            ..Terms::default()
         };
         let bent = Linear::fit_validated(&frame, [&train, &val, &more], (2, 2), &terms).unwrap();
         let (_, features, outputs) = bent.fit.weights();

@@ -136,7 +136,7 @@ impl LinearFits {
                     100.0 * ROBUST_MARGIN
                 )
             });
-            let untried = match &v.left_out[..] {
+            let left_out = match &v.left_out[..] {
                 [] => String::new(),
                 kinds => format!(
                     "; left out, in turn, while the largest fit had more than {MAX_FITTED_FEATURES} features: {}",
@@ -154,7 +154,7 @@ impl LinearFits {
                 ),
             };
             line = format!(
-                "linear base: least squares, ridge {:e}, {} features{choices}{robust} (chosen on the validation part{untried}); checkpoints refit on {} windows",
+                "linear base: least squares, ridge {:e}, {} features{choices}{robust} (chosen on the validation part{left_out}); checkpoints refit on {} windows",
                 v.choice.ridge,
                 v.features,
                 train.len() + more.len()
