@@ -1065,6 +1065,21 @@ mod tests {
                 TimeFormat::Year,
             ),
             (
+                "m,y\n194911,1\n194912,2\n195002,4\n",
+                Frequency::Months(1),
+                TimeFormat::CompactMonth,
+            ),
+            (
+                "m,y\n1998M11,1\n1998m12,2\n1999M2,4\n",
+                Frequency::Months(1),
+                TimeFormat::YearMonthM,
+            ),
+            (
+                "d,y\n800130,1\n800131,2\n800202,4\n",
+                Frequency::Seconds(86_400),
+                TimeFormat::CompactShortDate,
+            ),
+            (
                 "t,y\n1/13/2024 11:00 PM,1\n1/14/2024 12:00 AM,2\n1/14/2024 2:00 AM,4\n",
                 Frequency::Seconds(3_600),
                 TimeFormat::MonthFirst,

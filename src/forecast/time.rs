@@ -1,7 +1,8 @@
 //! The time column of a series: reading its values (ISO date and date-time, also with `/` or
 //! `.` between the date's parts and `24:00` as the next midnight, `YYYYMMDD`, `YYYYMMDDTHHMMSS` (or `YYYYMMDDHHMM`), `YYYYMMDDHH`,
-//! `YYYY-MM`, years, tsibble's quarters, named months and ISO weeks (`1992 Q1`, `1998 Jan`,
-//! `2014 W01`), day-first and month-first dates (also with `AM`/`PM`), unix seconds or
+//! `YYYY-MM`, `YYYYMM`, `YYMMDD`, `2024M03`, years, tsibble's quarters, named months and ISO
+//! weeks (`1992 Q1`, `1998 Jan`, `2014 W01`), day-first and month-first dates (also with
+//! `AM`/`PM`), unix seconds or
 //! milliseconds; a period `A - B` as its start), inferring the step between rows, and calendar
 //! features.
 //!
@@ -67,6 +68,17 @@ pub enum TimeFormat {
     /// An ISO week, `2014 W01` (as R's tsibble writes it; also `2014-W01`, `2014W01`): the
     /// week's Monday.
     YearWeek,
+    /// A month numbered after the year and an `M`, `2024M03` (as Eurostat and the IMF write
+    /// it; also `2024m3` as Stata does, `2024-M03`, `2024 M03`): the month's first day.
+    YearMonthM,
+    /// A month as six digits, `YYYYMM` (`202403`, as Fama and French's and CRSP's tables write
+    /// it): a column whose values all read so with a year from 1700 to 2199, which as unix
+    /// seconds would all lie in 1970's first weeks. [`TimeFormat::of_column`] picks it.
+    CompactMonth,
+    /// A date as six digits, `YYMMDD` (`240317`; the year as in [`TimeFormat::DayFirst`]): a
+    /// column whose values all read so and not all as [`TimeFormat::CompactMonth`] (a daily
+    /// series soon has a day above 12). [`TimeFormat::of_column`] picks it.
+    CompactShortDate,
     /// A day, a month named in English and the year (`01-Mar-2021`, `1 March 2021`, `01-MAR-21`
     /// as Oracle and SAS write dates; a two-digit year as in [`TimeFormat::DayFirst`]), and an
     /// optional time (`01-Mar-2021 08:30`). Written back as ISO date-times.
@@ -75,13 +87,14 @@ pub enum TimeFormat {
 
 impl TimeFormat {
     /// The formats tried on a column, in order: the first that reads every value is the column's.
-    pub const ALL: [TimeFormat; 11] = [
+    pub const ALL: [TimeFormat; 12] = [
         TimeFormat::YearMonth,
         TimeFormat::Date,
         TimeFormat::DateTime,
         TimeFormat::Compact,
         TimeFormat::CompactDateTime,
         TimeFormat::YearQuarter,
+        TimeFormat::YearMonthM,
         TimeFormat::YearMonthName,
         TimeFormat::MonthNameYear,
         TimeFormat::YearWeek,
@@ -91,6 +104,8 @@ impl TimeFormat {
 
     /// The format of a column whose first value is `first`: the first of [`TimeFormat::ALL`]
     /// that reads it, [`TimeFormat::Year`] for integers that are all years 1000-2999,
+    /// [`TimeFormat::CompactMonth`] or else [`TimeFormat::CompactShortDate`] for integers of six
+    /// digits that all read so,
     /// [`TimeFormat::DateTimeUtc`] for a date-time with a zone,
     /// [`TimeFormat::UnixMillis`] for an integer beyond unix seconds' range, and for a date with
     /// the year last, the order of day and month that the values of the column (`values`, the
@@ -114,8 +129,15 @@ impl TimeFormat {
         {
             if format == TimeFormat::Unix {
                 let values: Vec<&str> = values.into_iter().collect();
-                if values.iter().all(|v| TimeFormat::Year.parse(v).is_some()) {
-                    return Ok(TimeFormat::Year);
+                // Years, months or dates rather than seconds of 1970's first weeks.
+                for format in [
+                    TimeFormat::Year,
+                    TimeFormat::CompactMonth,
+                    TimeFormat::CompactShortDate,
+                ] {
+                    if values.iter().all(|v| format.parse(v).is_some()) {
+                        return Ok(format);
+                    }
                 }
                 if dated && hours_apart(text, values) {
                     return Ok(TimeFormat::CompactHour);
@@ -352,6 +374,37 @@ impl TimeFormat {
                 let date = NaiveDate::from_ymd_opt(year.parse().ok()?, month_named(name)?, 1)?;
                 Some(seconds(date.and_hms_opt(0, 0, 0)?))
             }
+            TimeFormat::YearMonthM => {
+                let (year, rest) = year_and_rest(text)?;
+                let m = rest.strip_prefix(['M', 'm'])?;
+                if !(1..=2).contains(&m.len()) || !all_digits(m) {
+                    return None;
+                }
+                let date = NaiveDate::from_ymd_opt(year, m.parse().ok()?, 1)?;
+                Some(seconds(date.and_hms_opt(0, 0, 0)?))
+            }
+            TimeFormat::CompactMonth => {
+                if text.len() != 6 || !all_digits(text) {
+                    return None;
+                }
+                let year: i32 = text[..4].parse().ok()?;
+                if !(1700..2200).contains(&year) {
+                    return None;
+                }
+                let date = NaiveDate::from_ymd_opt(year, text[4..].parse().ok()?, 1)?;
+                Some(seconds(date.and_hms_opt(0, 0, 0)?))
+            }
+            TimeFormat::CompactShortDate => {
+                if text.len() != 6 || !all_digits(text) {
+                    return None;
+                }
+                let date = NaiveDate::from_ymd_opt(
+                    full_year(&text[..2])?,
+                    text[2..4].parse().ok()?,
+                    text[4..].parse().ok()?,
+                )?;
+                Some(seconds(date.and_hms_opt(0, 0, 0)?))
+            }
             TimeFormat::YearWeek => {
                 let (year, rest) = year_and_rest(text)?;
                 let w = rest.strip_prefix(['W', 'w'])?;
@@ -396,6 +449,9 @@ impl TimeFormat {
             TimeFormat::YearQuarter => format!("{} Q{}", t.year(), (t.month() - 1) / 3 + 1),
             TimeFormat::YearMonthName => t.format("%Y %b").to_string(),
             TimeFormat::MonthNameYear => t.format("%b %Y").to_string(),
+            TimeFormat::YearMonthM => t.format("%YM%m").to_string(),
+            TimeFormat::CompactMonth => t.format("%Y%m").to_string(),
+            TimeFormat::CompactShortDate => t.format("%y%m%d").to_string(),
             TimeFormat::YearWeek => {
                 let week = t.date().iso_week();
                 format!("{} W{:02}", week.year(), week.week())
@@ -413,7 +469,7 @@ fn period_start(text: &str) -> &str {
 /// The error of a time column whose first value `first` no format reads.
 fn expected(first: &str) -> String {
     format!(
-        "expected an ISO date (2024-03-17) or date-time (2024-03-17T08:30:00), YYYYMMDD, YYYYMMDDTHHMMSS (or YYYYMMDDHHMM), YYYY-MM, a year (1949), a quarter (1992 Q1), a month by name (1998 Jan, Jan 1998, 01-Mar-2021), an ISO week (2014 W01), a date with the year last (17/03/2024, 17/03/24), unix seconds, or a period as its start and end (2024-03-17 08:00 - 2024-03-17 09:00), found {first:?}"
+        "expected an ISO date (2024-03-17) or date-time (2024-03-17T08:30:00), YYYYMMDD, YYYYMMDDTHHMMSS (or YYYYMMDDHHMM), YYYY-MM, YYYYMM, YYMMDD, 2024M03, a year (1949), a quarter (1992 Q1), a month by name (1998 Jan, Jan 1998, 01-Mar-2021), an ISO week (2014 W01), a date with the year last (17/03/2024, 17/03/24), unix seconds, or a period as its start and end (2024-03-17 08:00 - 2024-03-17 09:00), found {first:?}"
     )
 }
 
@@ -887,6 +943,7 @@ mod tests {
             (TimeFormat::CompactDateTime, "20240317 0830", half_past),
             (TimeFormat::CompactDateTime, "202403170830", half_past),
             (TimeFormat::CompactDateTime, "20240317083000", half_past),
+            (TimeFormat::YearMonthM, "2024M03", 1_709_251_200),
             (TimeFormat::Unix, "1710633600", day),
         ];
         for (format, text, secs) in cases {
@@ -908,6 +965,8 @@ mod tests {
             "202403172530",
             "2024031708300",
             "20240317 0830:",
+            "2024M13",
+            "2024M003",
             "",
             "x",
         ] {
@@ -1131,6 +1190,50 @@ mod tests {
                 "2015 W53",
             ),
             (
+                &["2001M01", "2001M02"],
+                TimeFormat::YearMonthM,
+                date(2001, 1, 1),
+                "2001M01",
+            ),
+            (
+                &["2001m1", "2001-M12", "2002 M01"],
+                TimeFormat::YearMonthM,
+                date(2001, 1, 1),
+                "2001M01",
+            ),
+            // Six digits: months where every value reads as one (2001-2012 would read as days
+            // of 2020 too), else dates with a two-digit year.
+            (
+                &["194901", "194902"],
+                TimeFormat::CompactMonth,
+                date(1949, 1, 1),
+                "194901",
+            ),
+            (
+                &["200101", "200112", "201212"],
+                TimeFormat::CompactMonth,
+                date(2001, 1, 1),
+                "200101",
+            ),
+            (
+                &["800102", "800103", "800131"],
+                TimeFormat::CompactShortDate,
+                date(1980, 1, 2),
+                "800102",
+            ),
+            (
+                &["200112", "200113"],
+                TimeFormat::CompactShortDate,
+                date(2020, 1, 12),
+                "200112",
+            ),
+            (
+                &["050103", "050104"],
+                TimeFormat::CompactShortDate,
+                date(2005, 1, 3),
+                "050103",
+            ),
+            (
                 &["1949-1", "1949-12"],
                 TimeFormat::YearMonth,
                 date(1949, 1, 1),
@@ -1289,6 +1392,11 @@ mod tests {
             assert_eq!(format.format(secs), written, "{values:?}");
         }
         assert_eq!(TimeFormat::Year.parse("1949.5"), None);
+        // Six digits that are neither months nor dates stay seconds.
+        assert_eq!(column(&["100000", "100001"]), Ok(TimeFormat::Unix));
+        assert_eq!(column(&["800102", "800100"]), Ok(TimeFormat::Unix));
+        assert_eq!(TimeFormat::CompactMonth.parse("169912"), None);
+        assert_eq!(TimeFormat::CompactMonth.parse("202413"), None);
         // Steps: years and quarters in calendar months, weeks in seconds.
         let read = |format: TimeFormat, values: &[&str]| -> Vec<i64> {
             values.iter().map(|v| format.parse(v).unwrap()).collect()
