@@ -1080,6 +1080,16 @@ mod tests {
                 TimeFormat::CompactShortDate,
             ),
             (
+                "m,y\n1949.83333333333,1\n1949.91666666667,2\n1950.08333333333,4\n",
+                Frequency::Months(1),
+                TimeFormat::DecimalYear,
+            ),
+            (
+                "q,y\n1956.5,1\n1956.75,2\n1957.25,4\n",
+                Frequency::Months(3),
+                TimeFormat::DecimalYear,
+            ),
+            (
                 "t,y\n1/13/2024 11:00 PM,1\n1/14/2024 12:00 AM,2\n1/14/2024 2:00 AM,4\n",
                 Frequency::Seconds(3_600),
                 TimeFormat::MonthFirst,

@@ -1,6 +1,6 @@
 //! The time column of a series: reading its values (ISO date and date-time, also with `/` or
 //! `.` between the date's parts and `24:00` as the next midnight, `YYYYMMDD`, `YYYYMMDDTHHMMSS` (or `YYYYMMDDHHMM`), `YYYYMMDDHH`,
-//! `YYYY-MM`, `YYYYMM`, `YYMMDD`, `2024M03`, years, tsibble's quarters, named months and ISO
+//! `YYYY-MM`, `YYYYMM`, `YYMMDD`, `2024M03`, decimal years of months (`1949.0833`), years, tsibble's quarters, named months and ISO
 //! weeks (`1992 Q1`, `1998 Jan`, `2014 W01`), day-first and month-first dates (also with
 //! `AM`/`PM`), unix seconds or
 //! milliseconds; a period `A - B` as its start), inferring the step between rows, and calendar
@@ -79,6 +79,12 @@ pub enum TimeFormat {
     /// column whose values all read so and not all as [`TimeFormat::CompactMonth`] (a daily
     /// series soon has a day above 12). [`TimeFormat::of_column`] picks it.
     CompactShortDate,
+    /// A month as a decimal year, `1949.0833` (January at the year, each month 1/12 after the
+    /// one before; within a tenth of a month, so `1949.08` reads too), as R writes the time of a
+    /// monthly or quarterly `ts` (AirPassengers' `1949.08333333333`; `1992.25`: April, the
+    /// second quarter): a column whose values all read so, not all whole years.
+    /// [`TimeFormat::of_column`] picks it.
+    DecimalYear,
     /// A day, a month named in English and the year (`01-Mar-2021`, `1 March 2021`, `01-MAR-21`
     /// as Oracle and SAS write dates; a two-digit year as in [`TimeFormat::DayFirst`]), and an
     /// optional time (`01-Mar-2021 08:30`). Written back as ISO date-times.
@@ -105,7 +111,7 @@ impl TimeFormat {
     /// The format of a column whose first value is `first`: the first of [`TimeFormat::ALL`]
     /// that reads it, [`TimeFormat::Year`] for integers that are all years 1000-2999,
     /// [`TimeFormat::CompactMonth`] or else [`TimeFormat::CompactShortDate`] for integers of six
-    /// digits that all read so,
+    /// digits that all read so, [`TimeFormat::DecimalYear`] for numbers that all read so,
     /// [`TimeFormat::DateTimeUtc`] for a date-time with a zone,
     /// [`TimeFormat::UnixMillis`] for an integer beyond unix seconds' range, and for a date with
     /// the year last, the order of day and month that the values of the column (`values`, the
@@ -118,6 +124,8 @@ impl TimeFormat {
     ) -> Result<TimeFormat, String> {
         // Digits alone are a date and time (YYYYMMDDHH[MM[SS]]) only from a year 1900-2199:
         // unix seconds and milliseconds of today begin with 1 to 9 (years 1000-1899, 2200-9999).
+        let values: Vec<&str> = values.into_iter().collect();
+        let all = |format: TimeFormat| values.iter().all(|v| format.parse(v).is_some());
         let text = first.trim();
         let digits = all_digits(text);
         let year = text.get(..4).and_then(|y| y.parse::<u32>().ok());
@@ -128,18 +136,18 @@ impl TimeFormat {
             .find(|f| f.parse(first).is_some())
         {
             if format == TimeFormat::Unix {
-                let values: Vec<&str> = values.into_iter().collect();
                 // Years, months or dates rather than seconds of 1970's first weeks.
                 for format in [
                     TimeFormat::Year,
                     TimeFormat::CompactMonth,
                     TimeFormat::CompactShortDate,
+                    TimeFormat::DecimalYear,
                 ] {
-                    if values.iter().all(|v| format.parse(v).is_some()) {
+                    if all(format) {
                         return Ok(format);
                     }
                 }
-                if dated && hours_apart(text, values) {
+                if dated && hours_apart(text, values.iter().copied()) {
                     return Ok(TimeFormat::CompactHour);
                 }
             }
@@ -153,6 +161,9 @@ impl TimeFormat {
         }
         if TimeFormat::UnixMillis.parse(first).is_some() {
             return Ok(TimeFormat::UnixMillis);
+        }
+        if TimeFormat::DecimalYear.parse(first).is_some() && all(TimeFormat::DecimalYear) {
+            return Ok(TimeFormat::DecimalYear);
         }
         if day_month_year(first).is_none() {
             return Err(expected(first));
@@ -394,6 +405,20 @@ impl TimeFormat {
                 let date = NaiveDate::from_ymd_opt(year, text[4..].parse().ok()?, 1)?;
                 Some(seconds(date.and_hms_opt(0, 0, 0)?))
             }
+            TimeFormat::DecimalYear => {
+                let (whole, fraction) = text.split_once('.').unwrap_or((text, "0"));
+                if whole.len() != 4 || !all_digits(whole) || !all_digits(fraction) {
+                    return None;
+                }
+                let value: f64 = text.parse().ok()?;
+                let months = (value - value.floor()) * 12.0;
+                if (months - months.round()).abs() > 0.1 {
+                    return None;
+                }
+                let date = NaiveDate::from_ymd_opt(value.floor() as i32, 1, 1)?
+                    .checked_add_months(chrono::Months::new(months.round() as u32))?;
+                Some(seconds(date.and_hms_opt(0, 0, 0)?))
+            }
             TimeFormat::CompactShortDate => {
                 if text.len() != 6 || !all_digits(text) {
                     return None;
@@ -452,6 +477,11 @@ impl TimeFormat {
             TimeFormat::YearMonthM => t.format("%YM%m").to_string(),
             TimeFormat::CompactMonth => t.format("%Y%m").to_string(),
             TimeFormat::CompactShortDate => t.format("%y%m%d").to_string(),
+            TimeFormat::DecimalYear => {
+                let year = f64::from(t.year()) + f64::from(t.month0()) / 12.0;
+                let text = format!("{year:.6}");
+                text.trim_end_matches('0').trim_end_matches('.').to_string()
+            }
             TimeFormat::YearWeek => {
                 let week = t.date().iso_week();
                 format!("{} W{:02}", week.year(), week.week())
@@ -469,7 +499,7 @@ fn period_start(text: &str) -> &str {
 /// The error of a time column whose first value `first` no format reads.
 fn expected(first: &str) -> String {
     format!(
-        "expected an ISO date (2024-03-17) or date-time (2024-03-17T08:30:00), YYYYMMDD, YYYYMMDDTHHMMSS (or YYYYMMDDHHMM), YYYY-MM, YYYYMM, YYMMDD, 2024M03, a year (1949), a quarter (1992 Q1), a month by name (1998 Jan, Jan 1998, 01-Mar-2021), an ISO week (2014 W01), a date with the year last (17/03/2024, 17/03/24), unix seconds, or a period as its start and end (2024-03-17 08:00 - 2024-03-17 09:00), found {first:?}"
+        "expected an ISO date (2024-03-17) or date-time (2024-03-17T08:30:00), YYYYMMDD, YYYYMMDDTHHMMSS (or YYYYMMDDHHMM), YYYY-MM, YYYYMM, YYMMDD, 2024M03, a month as a decimal year (1949.0833, as R writes a ts's time), a year (1949), a quarter (1992 Q1), a month by name (1998 Jan, Jan 1998, 01-Mar-2021), an ISO week (2014 W01), a date with the year last (17/03/2024, 17/03/24), unix seconds, or a period as its start and end (2024-03-17 08:00 - 2024-03-17 09:00), found {first:?}"
     )
 }
 
@@ -1233,6 +1263,31 @@ mod tests {
                 date(2005, 1, 3),
                 "050103",
             ),
+            // R's time of a monthly or quarterly `ts`: whole years first, or a month's fraction.
+            (
+                &["1949", "1949.08333333333", "1949.16666666667"],
+                TimeFormat::DecimalYear,
+                date(1949, 1, 1),
+                "1949",
+            ),
+            (
+                &["1991.5", "1991.58333333333", "1991.66666666667"],
+                TimeFormat::DecimalYear,
+                date(1991, 7, 1),
+                "1991.5",
+            ),
+            (
+                &["1956", "1956.25", "1956.5", "1956.75", "1957"],
+                TimeFormat::DecimalYear,
+                date(1956, 1, 1),
+                "1956",
+            ),
+            (
+                &["1949.92", "1950", "1950.08"],
+                TimeFormat::DecimalYear,
+                date(1949, 12, 1),
+                "1949.916667",
+            ),
             (
                 &["1949-1", "1949-12"],
                 TimeFormat::YearMonth,
@@ -1395,6 +1450,13 @@ mod tests {
         // Six digits that are neither months nor dates stay seconds.
         assert_eq!(column(&["100000", "100001"]), Ok(TimeFormat::Unix));
         assert_eq!(column(&["800102", "800100"]), Ok(TimeFormat::Unix));
+        // Decimal years between months (R's weekly `ts`) are not read as months.
+        assert!(column(&["1991.1", "1991.119165"]).is_err());
+        assert_ne!(
+            column(&["1991", "1991.019165"]),
+            Ok(TimeFormat::DecimalYear)
+        );
+        assert_eq!(TimeFormat::DecimalYear.parse("1949.04"), None);
         assert_eq!(TimeFormat::CompactMonth.parse("169912"), None);
         assert_eq!(TimeFormat::CompactMonth.parse("202413"), None);
         // Steps: years and quarters in calendar months, weeks in seconds.
