@@ -89,11 +89,16 @@ pub enum TimeFormat {
     /// as Oracle and SAS write dates; a two-digit year as in [`TimeFormat::DayFirst`]), and an
     /// optional time (`01-Mar-2021 08:30`). Written back as ISO date-times.
     DayMonthNameYear,
+    /// A month named in English, the day and the year, as US text and spreadsheets write dates
+    /// (`Mar 17, 2024`, `March 17, 2024`, `Mar 17 2024`; a two-digit year as in
+    /// [`TimeFormat::DayFirst`]), and an optional time (`Mar 17, 2024 8:30 PM`). Written back as
+    /// ISO date-times.
+    MonthNameDayYear,
 }
 
 impl TimeFormat {
     /// The formats tried on a column, in order: the first that reads every value is the column's.
-    pub const ALL: [TimeFormat; 12] = [
+    pub const ALL: [TimeFormat; 13] = [
         TimeFormat::YearMonth,
         TimeFormat::Date,
         TimeFormat::DateTime,
@@ -105,6 +110,7 @@ impl TimeFormat {
         TimeFormat::MonthNameYear,
         TimeFormat::YearWeek,
         TimeFormat::DayMonthNameYear,
+        TimeFormat::MonthNameDayYear,
         TimeFormat::Unix,
     ];
 
@@ -340,6 +346,24 @@ impl TimeFormat {
                 )?;
                 Some(seconds(date.and_time(clock(time)?)))
             }
+            TimeFormat::MonthNameDayYear => {
+                let (name, rest) = text.split_once(' ')?;
+                let (day, rest) = rest.trim_start().split_once([',', ' '])?;
+                if !(1..=2).contains(&day.len()) || !all_digits(day) {
+                    return None;
+                }
+                let rest = rest.trim_start_matches([',', ' ']);
+                let (year, time) = match rest.split_once(' ') {
+                    Some((y, t)) => (y, Some(t.trim())),
+                    None => (rest, None),
+                };
+                let date = NaiveDate::from_ymd_opt(
+                    full_year(year)?,
+                    month_named(name)?,
+                    day.parse().ok()?,
+                )?;
+                Some(seconds(date.and_time(clock(time)?)))
+            }
             TimeFormat::Year => {
                 let text = match text.split_once('.') {
                     Some((year, zeros))
@@ -467,9 +491,10 @@ impl TimeFormat {
             TimeFormat::Unix => secs.to_string(),
             TimeFormat::UnixMillis => (secs * 1000).to_string(),
             // ISO, which no reader takes the wrong way round.
-            TimeFormat::DayFirst | TimeFormat::MonthFirst | TimeFormat::DayMonthNameYear => {
-                t.format("%Y-%m-%dT%H:%M:%S").to_string()
-            }
+            TimeFormat::DayFirst
+            | TimeFormat::MonthFirst
+            | TimeFormat::DayMonthNameYear
+            | TimeFormat::MonthNameDayYear => t.format("%Y-%m-%dT%H:%M:%S").to_string(),
             TimeFormat::Year => t.format("%Y").to_string(),
             TimeFormat::YearQuarter => format!("{} Q{}", t.year(), (t.month() - 1) / 3 + 1),
             TimeFormat::YearMonthName => t.format("%Y %b").to_string(),
@@ -499,7 +524,7 @@ fn period_start(text: &str) -> &str {
 /// The error of a time column whose first value `first` no format reads.
 fn expected(first: &str) -> String {
     format!(
-        "expected an ISO date (2024-03-17) or date-time (2024-03-17T08:30:00), YYYYMMDD, YYYYMMDDTHHMMSS (or YYYYMMDDHHMM), YYYY-MM, YYYYMM, YYMMDD, 2024M03, a month as a decimal year (1949.0833, as R writes a ts's time), a year (1949), a quarter (1992 Q1), a month by name (1998 Jan, Jan 1998, 01-Mar-2021), an ISO week (2014 W01), a date with the year last (17/03/2024, 17/03/24), unix seconds, or a period as its start and end (2024-03-17 08:00 - 2024-03-17 09:00), found {first:?}"
+        "expected an ISO date (2024-03-17) or date-time (2024-03-17T08:30:00), YYYYMMDD, YYYYMMDDTHHMMSS (or YYYYMMDDHHMM), YYYY-MM, YYYYMM, YYMMDD, 2024M03, a month as a decimal year (1949.0833, as R writes a ts's time), a year (1949), a quarter (1992 Q1), a month by name (1998 Jan, Jan 1998, 01-Mar-2021, Mar 17, 2024), an ISO week (2014 W01), a date with the year last (17/03/2024, 17/03/24), unix seconds, or a period as its start and end (2024-03-17 08:00 - 2024-03-17 09:00), found {first:?}"
     )
 }
 
@@ -571,7 +596,9 @@ fn month_named(name: &str) -> Option<u32> {
 /// also with a space), an offset without the colon or minutes (`+0100`, `+01`, also after a
 /// space), or `UTC`/`GMT` after the time. `None` for a date-time with no zone.
 fn zoned_datetime(text: &str) -> Option<i64> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+    if let Ok(t) =
+        DateTime::parse_from_rfc3339(text).or_else(|_| DateTime::parse_from_rfc2822(text))
+    {
         return Some(t.timestamp());
     }
     let named = ["UTC", "GMT"]
@@ -974,6 +1001,7 @@ mod tests {
             (TimeFormat::CompactDateTime, "202403170830", half_past),
             (TimeFormat::CompactDateTime, "20240317083000", half_past),
             (TimeFormat::YearMonthM, "2024M03", 1_709_251_200),
+            (TimeFormat::MonthNameDayYear, "Mar 17, 2024", day),
             (TimeFormat::Unix, "1710633600", day),
         ];
         for (format, text, secs) in cases {
@@ -1386,15 +1414,42 @@ mod tests {
                 half_past,
                 "2024-03-17T08:30:00",
             ),
+            // A month by name, the day, the year (US text, Investing.com's tables).
+            (
+                &["Mar 17, 2024", "Mar 18, 2024"],
+                TimeFormat::MonthNameDayYear,
+                day,
+                "2024-03-17T00:00:00",
+            ),
+            (
+                &["March 17, 2024 8:30 AM"],
+                TimeFormat::MonthNameDayYear,
+                half_past,
+                "2024-03-17T08:30:00",
+            ),
+            (
+                &["Mar 17 2024 08:30"],
+                TimeFormat::MonthNameDayYear,
+                half_past,
+                "2024-03-17T08:30:00",
+            ),
+            // RFC 2822, as e-mail and HTTP headers write times: read in UTC.
+            (
+                &["Sun, 17 Mar 2024 09:30:00 +0100"],
+                TimeFormat::DateTimeUtc,
+                half_past,
+                "2024-03-17T08:30:00Z",
+            ),
         ] {
             assert_eq!(column(values), Ok(format), "{values:?}");
             assert_eq!(format.parse(values[0]), Some(secs), "{values:?}");
             assert_eq!(format.format(secs), written, "{values:?}");
             // Written back in a form the format reads (dates with the year last: as ISO).
             let back = match format {
-                TimeFormat::DayFirst | TimeFormat::MonthFirst | TimeFormat::DayMonthNameYear => {
-                    TimeFormat::DateTime
-                }
+                TimeFormat::DayFirst
+                | TimeFormat::MonthFirst
+                | TimeFormat::DayMonthNameYear
+                | TimeFormat::MonthNameDayYear => TimeFormat::DateTime,
                 f => f,
             };
             for v in values {
