@@ -307,6 +307,17 @@ impl Series {
         if self.inserted > 0 {
             line += &format!(", {} inserted for missing times", self.inserted);
         }
+        // Integers read as unix seconds before March 1973 are more likely step numbers or a
+        // spreadsheet's serial days (42005: 2015-01-01) than times: say how they were read.
+        let first = self.times.as_ref().and_then(|t| t.first());
+        if let (Some(TimeFormat::Unix), Some(&first)) = (self.format, first)
+            && first.abs() < 100_000_000
+        {
+            line += &format!(
+                " (integers read as unix seconds, the first {}Z: step numbers or serial days are not times, `--set data.time=` takes rows as steps)",
+                TimeFormat::DateTime.format(first)
+            );
+        }
         line
     }
 
@@ -1389,6 +1400,18 @@ mod tests {
             "4 steps, rows taken as steps, 2024-01-01 to 2024-01-06"
         );
         assert_eq!(got.targets[0].values, vec![1.0, 4.0, 7.0, 9.0]);
+        // Small integers are read as unix seconds, and the line says so.
+        let numbered = spec(Some("t"), &["y"]);
+        let got = read("t,y\n42005,1\n42006,2\n42007,3\n", &numbered).unwrap();
+        assert!(
+            got.describe().ends_with(
+                "42005 to 42007 (integers read as unix seconds, the first 1970-01-01T11:40:05Z: step numbers or serial days are not times, `--set data.time=` takes rows as steps)"
+            ),
+            "{}",
+            got.describe()
+        );
+        let got = read("t,y\n1710633600,1\n1710637200,2\n", &numbered).unwrap();
+        assert!(!got.describe().contains("unix"), "{}", got.describe());
     }
 
     #[test]

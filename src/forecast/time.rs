@@ -77,12 +77,15 @@ pub enum TimeFormat {
     CompactMonth,
     /// A date as six digits, `YYMMDD` (`240317`; the year as in [`TimeFormat::DayFirst`]): a
     /// column whose values all read so and not all as [`TimeFormat::CompactMonth`] (a daily
-    /// series soon has a day above 12). [`TimeFormat::of_column`] picks it.
+    /// series soon has a day above 12), or all as the same month of different years (`190101`,
+    /// `190201`: 2019's months, not 1901's and 1902's Januaries). Written back as ISO dates.
+    /// [`TimeFormat::of_column`] picks it.
     CompactShortDate,
     /// A month as a decimal year, `1949.0833` (January at the year, each month 1/12 after the
     /// one before; within a tenth of a month, so `1949.08` reads too), as R writes the time of a
     /// monthly or quarterly `ts` (AirPassengers' `1949.08333333333`; `1992.25`: April, the
-    /// second quarter): a column whose values all read so, not all whole years.
+    /// second quarter; years 1000-2999): a column whose values all read so, some with a
+    /// fraction.
     /// [`TimeFormat::of_column`] picks it.
     DecimalYear,
     /// A day, a month named in English and the year (`01-Mar-2021`, `1 March 2021`, `01-MAR-21`
@@ -132,6 +135,12 @@ impl TimeFormat {
         // unix seconds and milliseconds of today begin with 1 to 9 (years 1000-1899, 2200-9999).
         let values: Vec<&str> = values.into_iter().collect();
         let all = |format: TimeFormat| values.iter().all(|v| format.parse(v).is_some());
+        // Decimal years only where some value has a fraction: whole numbers are years or seconds.
+        let fractional = values.iter().any(|v| {
+            v.trim()
+                .split_once('.')
+                .is_some_and(|(_, f)| f.bytes().any(|b| b != b'0'))
+        });
         let text = first.trim();
         let digits = all_digits(text);
         let year = text.get(..4).and_then(|y| y.parse::<u32>().ok());
@@ -143,15 +152,22 @@ impl TimeFormat {
         {
             if format == TimeFormat::Unix {
                 // Years, months or dates rather than seconds of 1970's first weeks.
-                for format in [
-                    TimeFormat::Year,
-                    TimeFormat::CompactMonth,
-                    TimeFormat::CompactShortDate,
-                    TimeFormat::DecimalYear,
-                ] {
-                    if all(format) {
-                        return Ok(format);
-                    }
+                if all(TimeFormat::Year) {
+                    return Ok(TimeFormat::Year);
+                }
+                // Six digits: months, unless every one is the same month of another year
+                // while every value reads as a date too (`190101`, `190201`: 2019's months).
+                let months = all(TimeFormat::CompactMonth);
+                let dates = all(TimeFormat::CompactShortDate);
+                let one_month = values.iter().all(|v| v.trim().get(4..) == text.get(4..));
+                if months && !(dates && one_month) {
+                    return Ok(TimeFormat::CompactMonth);
+                }
+                if dates {
+                    return Ok(TimeFormat::CompactShortDate);
+                }
+                if fractional && all(TimeFormat::DecimalYear) {
+                    return Ok(TimeFormat::DecimalYear);
                 }
                 if dated && hours_apart(text, values.iter().copied()) {
                     return Ok(TimeFormat::CompactHour);
@@ -168,7 +184,7 @@ impl TimeFormat {
         if TimeFormat::UnixMillis.parse(first).is_some() {
             return Ok(TimeFormat::UnixMillis);
         }
-        if TimeFormat::DecimalYear.parse(first).is_some() && all(TimeFormat::DecimalYear) {
+        if fractional && all(TimeFormat::DecimalYear) {
             return Ok(TimeFormat::DecimalYear);
         }
         if day_month_year(first).is_none() {
@@ -435,6 +451,9 @@ impl TimeFormat {
                     return None;
                 }
                 let value: f64 = text.parse().ok()?;
+                if !(1000.0..3000.0).contains(&value) {
+                    return None;
+                }
                 let months = (value - value.floor()) * 12.0;
                 if (months - months.round()).abs() > 0.1 {
                     return None;
@@ -501,7 +520,8 @@ impl TimeFormat {
             TimeFormat::MonthNameYear => t.format("%b %Y").to_string(),
             TimeFormat::YearMonthM => t.format("%YM%m").to_string(),
             TimeFormat::CompactMonth => t.format("%Y%m").to_string(),
-            TimeFormat::CompactShortDate => t.format("%y%m%d").to_string(),
+            // ISO: a two-digit year reads back in another century after 2068.
+            TimeFormat::CompactShortDate => t.format("%Y-%m-%d").to_string(),
             TimeFormat::DecimalYear => {
                 let year = f64::from(t.year()) + f64::from(t.month0()) / 12.0;
                 let text = format!("{year:.6}");
@@ -1277,19 +1297,26 @@ mod tests {
                 &["800102", "800103", "800131"],
                 TimeFormat::CompactShortDate,
                 date(1980, 1, 2),
-                "800102",
+                "1980-01-02",
             ),
             (
                 &["200112", "200113"],
                 TimeFormat::CompactShortDate,
                 date(2020, 1, 12),
-                "200112",
+                "2020-01-12",
             ),
             (
                 &["050103", "050104"],
                 TimeFormat::CompactShortDate,
                 date(2005, 1, 3),
-                "050103",
+                "2005-01-03",
+            ),
+            // The same month of every year reads as dates where it can: 2019's months.
+            (
+                &["190101", "190201", "190301"],
+                TimeFormat::CompactShortDate,
+                date(2019, 1, 1),
+                "2019-01-01",
             ),
             // R's time of a monthly or quarterly `ts`: whole years first, or a month's fraction.
             (
@@ -1450,6 +1477,7 @@ mod tests {
                 | TimeFormat::MonthFirst
                 | TimeFormat::DayMonthNameYear
                 | TimeFormat::MonthNameDayYear => TimeFormat::DateTime,
+                TimeFormat::CompactShortDate => TimeFormat::Date,
                 f => f,
             };
             for v in values {
@@ -1512,6 +1540,11 @@ mod tests {
             Ok(TimeFormat::DecimalYear)
         );
         assert_eq!(TimeFormat::DecimalYear.parse("1949.04"), None);
+        // Whole numbers are not decimal years: seconds past 2999 stay seconds.
+        assert_eq!(
+            column(&["1800", "2400", "3000", "3600"]),
+            Ok(TimeFormat::Unix)
+        );
         assert_eq!(TimeFormat::CompactMonth.parse("169912"), None);
         assert_eq!(TimeFormat::CompactMonth.parse("202413"), None);
         // Steps: years and quarters in calendar months, weeks in seconds.
