@@ -999,7 +999,24 @@ mod tests {
         // A decimal comma only where semicolons separate; a quoted "1,5" in a comma-separated
         // table is not a number.
         let e = err("t,y\n2024-01-01,\"1,5\"\n2024-01-02,2\n", &sp);
-        assert!(e.contains("expected a number") && e.contains("1,5"), "{e}");
+        assert!(e.contains("expected a number") && e.contains("1,5"), "{e}"); // Thousands grouped by commas in a comma-separated table (quoted, as spreadsheets
+        // write them).
+        let s = read(
+            "t,y\n2024-01-01,\"1,234.5\"\n2024-01-02,\"-12,345,678\"\n2024-01-03,7\n",
+            &sp,
+        )
+        .unwrap();
+        assert_eq!(s.targets[0].values, vec![1234.5, -12_345_678.0, 7.0]);
+        for bad in [
+            "\"1,23\"",
+            "\"12,3456\"",
+            "\"1234,567\"",
+            "\"1,234.\"",
+            "\",123\"",
+        ] {
+            let e = err(&format!("t,y\n2024-01-01,{bad}\n2024-01-02,2\n"), &sp);
+            assert!(e.contains("expected a number"), "{bad}: {e}");
+        }
     }
 
     #[test]

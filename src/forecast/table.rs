@@ -171,11 +171,14 @@ impl Table {
                 if text.eq_ignore_ascii_case("false") {
                     return Ok(Some(0.0));
                 }
-                // A table separated by semicolons may write a decimal comma (`1,5`).
+                // A table separated by semicolons may write a decimal comma (`1,5`); one
+                // separated by commas may group thousands by commas (`"1,234.5"`, quoted, as
+                // spreadsheets write them; its decimal mark is always the dot).
                 let parsed = text.parse::<f64>().or_else(|e| match self.delimiter {
                     b';' if text.matches(',').count() == 1 && !text.contains('.') => {
                         text.replace(',', ".").parse::<f64>()
                     }
+                    b',' => grouped(text).ok_or(e),
                     _ => Err(e),
                 });
                 match parsed {
@@ -226,6 +229,41 @@ impl Table {
             .collect::<Result<Vec<i64>, SeriesError>>()?;
         Ok((times, format))
     }
+}
+
+/// A number whose thousands are grouped by commas (`1,234,567.5`): the first group of one to
+/// three digits, each further group of exactly three, at least one; `None` for anything else
+/// (`1,5`, `12,3456`).
+fn grouped(text: &str) -> Option<f64> {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let unsigned = text.strip_prefix(['-', '+']).unwrap_or(text);
+    let sign = &text[..text.len() - unsigned.len()];
+    let (whole, fraction) = match unsigned.split_once('.') {
+        Some((w, f)) if digits(f) => (w, Some(f)),
+        Some(_) => return None,
+        None => (unsigned, None),
+    };
+    let mut groups = whole.split(',');
+    let first = groups.next()?;
+    if first.len() > 3 || !digits(first) {
+        return None;
+    }
+    let mut plain = format!("{sign}{first}");
+    let mut more = 0;
+    for g in groups {
+        if g.len() != 3 || !digits(g) {
+            return None;
+        }
+        plain += g;
+        more += 1;
+    }
+    if more == 0 {
+        return None;
+    }
+    if let Some(f) = fraction {
+        plain = format!("{plain}.{f}");
+    }
+    plain.parse().ok()
 }
 
 #[cfg(test)]
