@@ -999,8 +999,9 @@ mod tests {
         // A decimal comma only where semicolons separate; a quoted "1,5" in a comma-separated
         // table is not a number.
         let e = err("t,y\n2024-01-01,\"1,5\"\n2024-01-02,2\n", &sp);
-        assert!(e.contains("expected a number") && e.contains("1,5"), "{e}"); // Thousands grouped by commas in a comma-separated table (quoted, as spreadsheets
-        // write them).
+        assert!(e.contains("expected a number") && e.contains("1,5"), "{e}");
+        // Thousands grouped by commas in a comma-separated table (quoted, as spreadsheets
+        // write them); a first group with a leading zero is a decimal comma, not a number.
         let s = read(
             "t,y\n2024-01-01,\"1,234.5\"\n2024-01-02,\"-12,345,678\"\n2024-01-03,7\n",
             &sp,
@@ -1013,6 +1014,8 @@ mod tests {
             "\"1234,567\"",
             "\"1,234.\"",
             "\",123\"",
+            "\"0,123\"",
+            "\"-0,500\"",
         ] {
             let e = err(&format!("t,y\n2024-01-01,{bad}\n2024-01-02,2\n"), &sp);
             assert!(e.contains("expected a number"), "{bad}: {e}");

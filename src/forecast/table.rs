@@ -232,8 +232,8 @@ impl Table {
 }
 
 /// A number whose thousands are grouped by commas (`1,234,567.5`): the first group of one to
-/// three digits, each further group of exactly three, at least one; `None` for anything else
-/// (`1,5`, `12,3456`).
+/// three digits, not starting with 0, each further group of exactly three, at least one; `None`
+/// for anything else (`1,5`, `12,3456`, `0,123`).
 fn grouped(text: &str) -> Option<f64> {
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     let unsigned = text.strip_prefix(['-', '+']).unwrap_or(text);
@@ -245,7 +245,8 @@ fn grouped(text: &str) -> Option<f64> {
     };
     let mut groups = whole.split(',');
     let first = groups.next()?;
-    if first.len() > 3 || !digits(first) {
+    // `0,123` is a decimal comma (0.123), not a thousand.
+    if first.len() > 3 || !digits(first) || first.starts_with('0') {
         return None;
     }
     let mut plain = format!("{sign}{first}");
