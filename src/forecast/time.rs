@@ -1,8 +1,8 @@
 //! The time column of a series: reading its values (ISO date and date-time, also with `/` or
 //! `.` between the date's parts and `24:00` as the next midnight, `YYYYMMDD`, `YYYYMMDDTHHMMSS` (or `YYYYMMDDHHMM`), `YYYYMMDDHH`,
-//! `YYYY-MM`, `YYYYMM`, `YYMMDD`, `2024M03`, decimal years of months (`1949.0833`), years, tsibble's quarters, named months and ISO
-//! weeks (`1992 Q1`, `1998 Jan`, `2014 W01`), day-first and month-first dates (also with
-//! `AM`/`PM`), unix seconds or
+//! `YYYY-MM`, `YYYYMM`, `YYMMDD`, `2024M03`, decimal years of months (`1949.0833`), years,
+//! tsibble's quarters, named months and ISO weeks (`1992 Q1`, `1998 Jan`, `2014 W01`), day-first
+//! and month-first dates (also with `AM`/`PM`), unix seconds or
 //! milliseconds; a period `A - B` as its start), inferring the step between rows, and calendar
 //! features.
 //!
@@ -85,8 +85,7 @@ pub enum TimeFormat {
     /// one before; within a tenth of a month, so `1949.08` reads too), as R writes the time of a
     /// monthly or quarterly `ts` (AirPassengers' `1949.08333333333`; `1992.25`: April, the
     /// second quarter; years 1000-2999): a column whose values all read so, some with a
-    /// fraction.
-    /// [`TimeFormat::of_column`] picks it.
+    /// fraction. [`TimeFormat::of_column`] picks it.
     DecimalYear,
     /// A day, a month named in English and the year (`01-Mar-2021`, `1 March 2021`, `01-MAR-21`
     /// as Oracle and SAS write dates; a two-digit year as in [`TimeFormat::DayFirst`]), and an
@@ -135,12 +134,16 @@ impl TimeFormat {
         // unix seconds and milliseconds of today begin with 1 to 9 (years 1000-1899, 2200-9999).
         let values: Vec<&str> = values.into_iter().collect();
         let all = |format: TimeFormat| values.iter().all(|v| format.parse(v).is_some());
-        // Decimal years only where some value has a fraction: whole numbers are years or seconds.
+        // Decimal years only where some value has a fraction: whole numbers are years or
+        // seconds. No other format reads such a column.
         let fractional = values.iter().any(|v| {
             v.trim()
                 .split_once('.')
                 .is_some_and(|(_, f)| f.bytes().any(|b| b != b'0'))
         });
+        if fractional && all(TimeFormat::DecimalYear) {
+            return Ok(TimeFormat::DecimalYear);
+        }
         let text = first.trim();
         let digits = all_digits(text);
         let year = text.get(..4).and_then(|y| y.parse::<u32>().ok());
@@ -166,9 +169,6 @@ impl TimeFormat {
                 if dates {
                     return Ok(TimeFormat::CompactShortDate);
                 }
-                if fractional && all(TimeFormat::DecimalYear) {
-                    return Ok(TimeFormat::DecimalYear);
-                }
                 if dated && hours_apart(text, values.iter().copied()) {
                     return Ok(TimeFormat::CompactHour);
                 }
@@ -183,9 +183,6 @@ impl TimeFormat {
         }
         if TimeFormat::UnixMillis.parse(first).is_some() {
             return Ok(TimeFormat::UnixMillis);
-        }
-        if fractional && all(TimeFormat::DecimalYear) {
-            return Ok(TimeFormat::DecimalYear);
         }
         if day_month_year(first).is_none() {
             return Err(expected(first));
