@@ -245,6 +245,9 @@ pub struct Series {
     /// time begins (inserted as missing values). No such time exists on the clock: `forecast`
     /// writes no row for them.
     pub skipped: Vec<usize>,
+    /// The file's encoding where it is not UTF-8 (`"windows-1252"`, `"UTF-16LE"`): its text was
+    /// decoded from it.
+    pub encoding: Option<&'static str>,
 }
 
 impl Series {
@@ -306,6 +309,9 @@ impl Series {
         }
         if self.inserted > 0 {
             line += &format!(", {} inserted for missing times", self.inserted);
+        }
+        if let Some(encoding) = self.encoding {
+            line += &format!(" (the file is not UTF-8: read as {encoding})");
         }
         // Integers read as unix seconds before March 1973 are more likely step numbers or a
         // spreadsheet's serial days (42005: 2015-01-01) than times: say how they were read.
@@ -552,6 +558,7 @@ impl Series {
             inserted,
             repeated,
             skipped,
+            encoding: table.encoding,
         })
     }
 
@@ -1432,6 +1439,18 @@ mod tests {
         );
         let got = read("t,y\n1710633600,1\n1710637200,2\n", &numbered).unwrap();
         assert!(!got.describe().contains("unix"), "{}", got.describe());
+        // A file not in UTF-8 is read as Windows-1252, and the line says so.
+        let latin = b"t,temp\xe9rature\n2024-01-01,1\n2024-01-02,2\n";
+        let got = Series::from_reader(
+            &latin[..],
+            Path::new("t.csv"),
+            &spec(Some("t"), &["temp\u{e9}rature"]),
+        )
+        .unwrap();
+        assert_eq!(
+            got.describe(),
+            "2 steps, daily, 2024-01-01 to 2024-01-02 (the file is not UTF-8: read as windows-1252)"
+        );
     }
 
     #[test]

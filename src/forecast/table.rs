@@ -31,6 +31,8 @@ pub(super) struct Table {
     /// The format of the time column and the file's first time, where the whole file's column
     /// decided it (a series of a long-format table); `None`: this table's own values decide.
     pub(super) time_format: Option<(TimeFormat, String)>,
+    /// The file's encoding where it is not UTF-8 (`"Windows-1252"`, `"UTF-16LE"`).
+    pub(super) encoding: Option<&'static str>,
 }
 
 /// The separator of a table whose first line is `header`: of `,`, `;` and a tab, the one it
@@ -44,21 +46,25 @@ fn delimiter_of(header: &[u8]) -> u8 {
 }
 
 impl Table {
-    pub(super) fn read(reader: impl std::io::Read, path: &Path) -> Result<Table, SeriesError> {
-        use std::io::BufRead;
-        let io_error = |e: std::io::Error| SeriesError::Io {
+    pub(super) fn read(mut reader: impl std::io::Read, path: &Path) -> Result<Table, SeriesError> {
+        let mut bytes = Vec::new();
+        reader
+            .read_to_end(&mut bytes)
+            .map_err(|e| SeriesError::Io {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+        let (text, encoding) = decode(bytes).map_err(|message| SeriesError::Columns {
             path: path.to_path_buf(),
-            message: e.to_string(),
-        };
-        let mut reader = std::io::BufReader::with_capacity(1 << 16, reader);
-        let start = reader.fill_buf().map_err(io_error)?;
-        let header = start.split(|&b| b == b'\n').next().unwrap_or_default();
-        let delimiter = delimiter_of(header);
+            message,
+        })?;
+        let header = text.split('\n').next().unwrap_or_default();
+        let delimiter = delimiter_of(header.as_bytes());
         let mut csv = csv::ReaderBuilder::new()
             .delimiter(delimiter)
             .trim(csv::Trim::All)
             .flexible(false)
-            .from_reader(reader);
+            .from_reader(text.as_bytes());
         let io = |e: csv::Error| SeriesError::Io {
             path: path.to_path_buf(),
             message: e.to_string(),
@@ -72,6 +78,11 @@ impl Table {
         let (mut rows, mut lines) = (Vec::new(), Vec::new());
         for record in csv.records() {
             let record = record.map_err(io)?;
+            // A row of empty cells alone (`,,`, as spreadsheets write the rows below a table
+            // whose cells were once formatted) is a blank line.
+            if record.iter().all(str::is_empty) {
+                continue;
+            }
             lines.push(record.position().map_or(0, |p| p.line()));
             rows.push(record);
         }
@@ -89,6 +100,7 @@ impl Table {
             lines,
             delimiter,
             time_format: None,
+            encoding,
         })
     }
 
@@ -107,6 +119,7 @@ impl Table {
             lines: rows.iter().map(|&r| self.lines[r]).collect(),
             file_rows: self.rows.len(),
             time_format,
+            encoding: self.encoding,
         }
     }
 
@@ -131,20 +144,29 @@ impl Table {
     }
 
     pub(super) fn column(&self, name: &str) -> Result<usize, SeriesError> {
-        self.names
-            .iter()
-            .position(|n| n == name)
-            .ok_or_else(|| SeriesError::Columns {
+        let mut named = (0..self.names.len()).filter(|&c| self.names[c] == name);
+        let first = named.next();
+        if let (Some(a), Some(b)) = (first, named.next()) {
+            return Err(SeriesError::Columns {
                 path: self.path.clone(),
                 message: format!(
-                    "no column `{name}` (the header has {})",
-                    self.names
-                        .iter()
-                        .map(|n| format!("`{n}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    "the header names `{name}` twice (columns {} and {}): rename one, so that the column read is the one meant",
+                    a + 1,
+                    b + 1
                 ),
-            })
+            });
+        }
+        first.ok_or_else(|| SeriesError::Columns {
+            path: self.path.clone(),
+            message: format!(
+                "no column `{name}` (the header has {})",
+                self.names
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })
     }
 
     pub(super) fn value_error(&self, r: usize, c: usize, message: String) -> SeriesError {
@@ -231,6 +253,38 @@ impl Table {
     }
 }
 
+/// A file's text and, where it is not UTF-8, the encoding it was decoded from: UTF-16 with a
+/// byte-order mark (Excel's "Unicode text"), else Windows-1252 (Excel's CSV on Windows; every
+/// byte is a character of it). A file with a zero byte that is not UTF-16 is not a table.
+fn decode(bytes: Vec<u8>) -> Result<(String, Option<&'static str>), String> {
+    if let Some((encoding, bom)) = encoding_rs::Encoding::for_bom(&bytes)
+        && encoding != encoding_rs::UTF_8
+    {
+        let (text, malformed) = encoding.decode_without_bom_handling(&bytes[bom..]);
+        if malformed {
+            return Err(format!(
+                "not a table: its text is not valid {}",
+                encoding.name()
+            ));
+        }
+        return Ok((text.into_owned(), Some(encoding.name())));
+    }
+    if bytes.contains(&0) {
+        return Err(
+            "not a table of text (a spreadsheet's workbook, such as .xlsx, or another binary file?): save it as CSV".into(),
+        );
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok((text, None)),
+        Err(e) => {
+            let bytes = e.into_bytes();
+            let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+            let (text, _) = encoding_rs::WINDOWS_1252.decode_without_bom_handling(body);
+            Ok((text.into_owned(), Some(encoding_rs::WINDOWS_1252.name())))
+        }
+    }
+}
+
 /// A number whose thousands are grouped by commas (`1,234,567.5`): the first group of one to
 /// three digits, not starting with 0, each further group of exactly three, at least one; `None`
 /// for anything else (`1,5`, `12,3456`, `0,123`).
@@ -277,5 +331,63 @@ mod tests {
         assert_eq!(delimiter_of(b"a;b;c,d"), b';');
         assert_eq!(delimiter_of(b"a\tb\tc;d"), b'\t');
         assert_eq!(delimiter_of(b"y"), b',');
+    }
+
+    fn read(bytes: &[u8]) -> Result<Table, SeriesError> {
+        Table::read(bytes, Path::new("t.csv"))
+    }
+
+    #[test]
+    fn text_not_in_utf8_is_decoded_from_windows_1252_or_utf16() {
+        // "Température" and "Zürich" as Excel on Windows saves them (one byte each).
+        let t = read(b"site,Temp\xe9rature\nZ\xfcrich,1.5\nCaf\x80,2\n").unwrap();
+        assert_eq!(t.names, ["site", "Température"]);
+        assert_eq!((&t.rows[0][0], &t.rows[1][0]), ("Zürich", "Caf€"));
+        assert_eq!(t.encoding, Some("windows-1252"));
+        // Excel's "Unicode text": UTF-16LE with a byte-order mark, separated by tabs.
+        let mut utf16 = vec![0xFF, 0xFE];
+        utf16.extend("x\tZür\n1\t2\n".encode_utf16().flat_map(u16::to_le_bytes));
+        let t = read(&utf16).unwrap();
+        assert_eq!(
+            (t.names.as_slice(), &t.rows[0][1]),
+            (&["x".to_string(), "Zür".into()][..], "2")
+        );
+        assert_eq!(t.encoding, Some("UTF-16LE"));
+        // UTF-8, with or without its byte-order mark, is read as it is.
+        let t = read("\u{feff}x,Zür\n1,2\n".as_bytes()).unwrap();
+        assert_eq!(
+            (t.names.as_slice(), t.encoding),
+            (&["x".to_string(), "Zür".into()][..], None)
+        );
+    }
+
+    #[test]
+    fn a_binary_file_is_not_read_as_a_table() {
+        let err = read(b"PK\x03\x04\x14\x00\x00\x00")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("t.csv: not a table of text"), "{err}");
+        assert!(err.contains("save it as CSV"), "{err}");
+    }
+
+    #[test]
+    fn rows_of_empty_cells_are_blank_lines() {
+        let t = read(b"x,y\n1,2\n,\n3,4\n,\n,\n").unwrap();
+        assert_eq!(t.rows.len(), 2);
+        assert_eq!(t.lines, [2, 4]);
+        let err = read(b"x,y\n,\n").err().unwrap().to_string();
+        assert!(err.contains("a header and no rows"), "{err}");
+    }
+
+    #[test]
+    fn a_column_named_twice_is_an_error_when_read() {
+        let t = read(b"time,load,load,,\n1,2,3,4,5\n").unwrap();
+        let err = t.column("load").err().unwrap().to_string();
+        assert!(
+            err.contains("the header names `load` twice (columns 2 and 3)"),
+            "{err}"
+        );
+        assert_eq!(t.column("time").unwrap(), 0);
     }
 }

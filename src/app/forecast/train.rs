@@ -141,8 +141,14 @@ fn train_locked<B: AutodiffBackend>(
             );
         }
         if problem.segments.len() > 1 {
+            let encoding = problem.segments[0]
+                .series
+                .encoding
+                .map_or(String::new(), |e| {
+                    format!(" (the file is not UTF-8: read as {e})")
+                });
             eprintln!(
-                "{} series, {} training windows",
+                "{} series, {} training windows{encoding}",
                 problem.segments.len(),
                 problem.train_origins().len()
             );
