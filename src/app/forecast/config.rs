@@ -75,13 +75,14 @@ pub struct DataSection {
     /// series.
     #[serde(default)]
     pub series: Option<String>,
-    /// One or more columns to forecast.
+    /// One or more columns to forecast (`["load"]`; one may be written `"load"`).
+    #[serde(deserialize_with = "columns")]
     pub target: Vec<String>,
     /// Columns known up to the forecast origin only.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "columns")]
     pub past_covariates: Vec<String>,
     /// Columns known for the horizon too (weather forecasts, holidays).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "columns")]
     pub future_covariates: Vec<String>,
     /// `error` (a missing time step is an error), `insert` (it becomes missing values) or
     /// `ignore` (rows are steps).
@@ -94,6 +95,25 @@ pub struct DataSection {
     /// those that vary at the series' frequency), given like future covariates.
     #[serde(default)]
     pub calendar: bool,
+}
+
+/// A list of column names, or one name written alone (`target = "load"`, as `--set
+/// data.target=load` gives it); an empty name alone is no column.
+fn columns<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(
+        untagged,
+        expecting = "a list of column names ([\"load\"]) or one name (\"load\")"
+    )]
+    enum Columns {
+        One(String),
+        List(Vec<String>),
+    }
+    Ok(match Columns::deserialize(deserializer)? {
+        Columns::One(name) if name.trim().is_empty() => Vec::new(),
+        Columns::One(name) => vec![name],
+        Columns::List(names) => names,
+    })
 }
 
 /// `[data] time`: the column of the rows' times, or the columns of their dates and times of day.
@@ -625,5 +645,31 @@ impl ForecastConfig {
     /// every window (docs/forecasting.md, "Intervals with future covariates").
     pub fn local_spread(&self) -> bool {
         self.data.future_covariates.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_column_list_may_be_one_name() {
+        let load = |overrides: &[&str]| {
+            let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+            ForecastConfig::load(Path::new("configs/forecast.toml"), &overrides)
+        };
+        let c = load(&["data.target=load", "data.future_covariates=temp"]).unwrap();
+        assert_eq!(c.data.target, ["load"]);
+        assert_eq!(c.data.future_covariates, ["temp"]);
+        let c = load(&["data.target=[\"a\", \"b\"]", "data.future_covariates="]).unwrap();
+        assert_eq!(c.data.target, ["a", "b"]);
+        assert!(c.data.future_covariates.is_empty());
+        let err = load(&["data.target="]).err().unwrap().to_string();
+        assert!(
+            err.contains("give at least one column to forecast"),
+            "{err}"
+        );
+        let err = load(&["data.target=[1]"]).err().unwrap().to_string();
+        assert!(err.contains("a list of column names"), "{err}");
     }
 }
