@@ -221,8 +221,8 @@ struct EvalArgs {
     #[arg(long)]
     run: PathBuf,
     /// A text file to evaluate instead of the validation split (a forecast run: a CSV table to
-    /// backtest instead of the run's own).
-    #[arg(long)]
+    /// backtest instead of the run's own; `--csv` too, as `forecast` names it).
+    #[arg(long, visible_alias = "csv")]
     data: Option<PathBuf>,
     /// Which checkpoint.
     #[arg(long, default_value = "best", value_parser = ["best", "last"])]

@@ -218,6 +218,19 @@ fn resume_equals_an_uninterrupted_run() {
     }
     let json = |run: &Path| std::fs::read_to_string(run.join("backtest.json")).unwrap();
     assert_eq!(json(&whole), json(&parts));
+    // The run's own table given again, by `--csv` as `forecast` names it: the same backtest.
+    let own = json(&whole);
+    let table = root().join("data/air_passengers.csv");
+    cli(&[
+        "eval",
+        "--run",
+        whole.to_str().unwrap(),
+        "--checkpoint",
+        "last",
+        "--csv",
+        table.to_str().unwrap(),
+    ]);
+    assert_eq!(json(&whole), own);
 }
 
 #[test]
