@@ -78,13 +78,15 @@ impl Table {
         let (mut rows, mut lines) = (Vec::new(), Vec::new());
         for record in csv.records() {
             let record = record.map_err(io)?;
-            // A row of empty cells alone (`,,`, as spreadsheets write the rows below a table
-            // whose cells were once formatted) is a blank line.
-            if record.iter().all(str::is_empty) {
-                continue;
-            }
             lines.push(record.position().map_or(0, |p| p.line()));
             rows.push(record);
+        }
+        // Rows of empty cells after the last value (`,,`, as spreadsheets write the rows below
+        // a table whose cells were once formatted) hold nothing. One between rows stays: where
+        // rows are steps it is a step of missing values.
+        while rows.last().is_some_and(|r| r.iter().all(str::is_empty)) {
+            rows.pop();
+            lines.pop();
         }
         if rows.is_empty() {
             return Err(SeriesError::Columns {
@@ -372,10 +374,11 @@ mod tests {
     }
 
     #[test]
-    fn rows_of_empty_cells_are_blank_lines() {
+    fn rows_of_empty_cells_after_the_last_value_are_dropped() {
+        // The one between values stays (where rows are steps, a step of missing values).
         let t = read(b"x,y\n1,2\n,\n3,4\n,\n,\n").unwrap();
-        assert_eq!(t.rows.len(), 2);
-        assert_eq!(t.lines, [2, 4]);
+        assert_eq!(t.rows.len(), 3);
+        assert_eq!(t.lines, [2, 3, 4]);
         let err = read(b"x,y\n,\n").err().unwrap().to_string();
         assert!(err.contains("a header and no rows"), "{err}");
     }
