@@ -31,7 +31,7 @@ pub(super) struct Table {
     /// The format of the time column and the file's first time, where the whole file's column
     /// decided it (a series of a long-format table); `None`: this table's own values decide.
     pub(super) time_format: Option<(TimeFormat, String)>,
-    /// The file's encoding where it is not UTF-8 (`"Windows-1252"`, `"UTF-16LE"`).
+    /// The file's encoding where it is not UTF-8 (`"windows-1252"`, `"UTF-16LE"`).
     pub(super) encoding: Option<&'static str>,
 }
 
