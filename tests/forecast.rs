@@ -231,6 +231,23 @@ fn resume_equals_an_uninterrupted_run() {
         table.to_str().unwrap(),
     ]);
     assert_eq!(json(&whole), own);
+    // A table whose last value differs: another backtest.
+    let text = std::fs::read_to_string(&table).unwrap();
+    let (head, last) = text.trim_end().rsplit_once('\n').unwrap();
+    let (time, value) = last.split_once(',').unwrap();
+    let changed = tmp.path().join("changed.csv");
+    let value: f64 = value.parse().unwrap();
+    std::fs::write(&changed, format!("{head}\n{time},{}\n", value + 100.0)).unwrap();
+    cli(&[
+        "eval",
+        "--run",
+        whole.to_str().unwrap(),
+        "--checkpoint",
+        "last",
+        "--csv",
+        changed.to_str().unwrap(),
+    ]);
+    assert_ne!(json(&whole), own);
 }
 
 #[test]

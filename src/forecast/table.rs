@@ -256,8 +256,10 @@ impl Table {
 }
 
 /// A file's text and, where it is not UTF-8, the encoding it was decoded from: UTF-16 with a
-/// byte-order mark (Excel's "Unicode text"), else Windows-1252 (Excel's CSV on Windows; every
-/// byte is a character of it). A file with a zero byte that is not UTF-16 is not a table.
+/// byte-order mark (Excel's "Unicode text"), else Windows-1252 (Excel's CSV on Windows in
+/// Western European locales; every byte is a character of it). A file with a zero byte that is
+/// not UTF-16 is not a table, nor is one that is UTF-8, characters beyond ASCII included, up to
+/// a byte that is not (damaged, or joined from files of two encodings).
 fn decode(bytes: Vec<u8>) -> Result<(String, Option<&'static str>), String> {
     if let Some((encoding, bom)) = encoding_rs::Encoding::for_bom(&bytes)
         && encoding != encoding_rs::UTF_8
@@ -273,14 +275,27 @@ fn decode(bytes: Vec<u8>) -> Result<(String, Option<&'static str>), String> {
     }
     if bytes.contains(&0) {
         return Err(
-            "not a table of text (a spreadsheet's workbook, such as .xlsx, or another binary file?): save it as CSV".into(),
+            "not a table of text (it holds a zero byte: a spreadsheet's workbook such as .xlsx, UTF-16 without its byte-order mark, or another binary file?): save it as CSV".into(),
         );
     }
     match String::from_utf8(bytes) {
         Ok(text) => Ok((text, None)),
         Err(e) => {
+            let at = e.utf8_error().valid_up_to();
             let bytes = e.into_bytes();
-            let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+            let bom = if bytes.starts_with(b"\xEF\xBB\xBF") {
+                3
+            } else {
+                0
+            };
+            if bytes[bom..at].iter().any(|&b| b >= 0x80) {
+                let line = 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count();
+                return Err(format!(
+                    "line {line}: a byte that is not UTF-8 (0x{:02X}) in text that is UTF-8, characters beyond ASCII included, before it: is the file damaged, or joined from files of two encodings? Save it as UTF-8",
+                    bytes[at]
+                ));
+            }
+            let body = &bytes[bom..];
             let (text, _) = encoding_rs::WINDOWS_1252.decode_without_bom_handling(body);
             Ok((text.into_owned(), Some(encoding_rs::WINDOWS_1252.name())))
         }
@@ -371,6 +386,15 @@ mod tests {
             .to_string();
         assert!(err.contains("t.csv: not a table of text"), "{err}");
         assert!(err.contains("save it as CSV"), "{err}");
+        // UTF-8 (`ü`) up to a byte that is not: damaged, not Windows-1252.
+        let err = read(b"site,y\nZ\xc3\xbcrich,1\nZ\xfcrich,2\n")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("t.csv: line 3: a byte that is not UTF-8 (0xFC)"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -103,7 +103,7 @@ fn columns<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<Stri
     #[derive(Deserialize)]
     #[serde(
         untagged,
-        expecting = "a list of column names ([\"load\"]) or one name (\"load\")"
+        expecting = "a list of column names ([\"load\"]) or one name (\"load\"; quote a name that reads as a number: [\"1990\"])"
     )]
     enum Columns {
         One(String),
