@@ -221,15 +221,18 @@ fn resume_equals_an_uninterrupted_run() {
     // The run's own table given again, by `--csv` as `forecast` names it: the same backtest.
     let own = json(&whole);
     let table = root().join("data/air_passengers.csv");
-    cli(&[
-        "eval",
-        "--run",
-        whole.to_str().unwrap(),
-        "--checkpoint",
-        "last",
-        "--csv",
-        table.to_str().unwrap(),
-    ]);
+    let eval_csv = |csv: &Path| {
+        cli(&[
+            "eval",
+            "--run",
+            whole.to_str().unwrap(),
+            "--checkpoint",
+            "last",
+            "--csv",
+            csv.to_str().unwrap(),
+        ])
+    };
+    eval_csv(&table);
     assert_eq!(json(&whole), own);
     // A table whose last value differs: another backtest.
     let text = std::fs::read_to_string(&table).unwrap();
@@ -238,15 +241,7 @@ fn resume_equals_an_uninterrupted_run() {
     let changed = tmp.path().join("changed.csv");
     let value: f64 = value.parse().unwrap();
     std::fs::write(&changed, format!("{head}\n{time},{}\n", value + 100.0)).unwrap();
-    cli(&[
-        "eval",
-        "--run",
-        whole.to_str().unwrap(),
-        "--checkpoint",
-        "last",
-        "--csv",
-        changed.to_str().unwrap(),
-    ]);
+    eval_csv(&changed);
     assert_ne!(json(&whole), own);
 }
 

@@ -290,6 +290,14 @@ impl Series {
             .any(|seen| day(seen) == rule)
     }
 
+    /// ` (the file is not UTF-8: read as windows-1252)` where [`Series::encoding`] is set, else
+    /// nothing.
+    pub fn encoding_note(&self) -> String {
+        self.encoding.map_or(String::new(), |e| {
+            format!(" (the file is not UTF-8: read as {e})")
+        })
+    }
+
     /// What was read, in one line: the steps of history, their frequency (or rows taken as
     /// steps), the first and the last step's times, and the steps inserted for gaps
     /// (`600 steps, hourly, 2021-03-01T00:00:00 to 2021-03-25T23:00:00`).
@@ -310,9 +318,7 @@ impl Series {
         if self.inserted > 0 {
             line += &format!(", {} inserted for missing times", self.inserted);
         }
-        if let Some(encoding) = self.encoding {
-            line += &format!(" (the file is not UTF-8: read as {encoding})");
-        }
+        line += &self.encoding_note();
         // Integers read as unix seconds before March 1973 are more likely step numbers or a
         // spreadsheet's serial days (42005: 2015-01-01) than times: say how they were read.
         let first = self.times.as_ref().and_then(|t| t.first());

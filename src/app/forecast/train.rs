@@ -141,16 +141,11 @@ fn train_locked<B: AutodiffBackend>(
             );
         }
         if problem.segments.len() > 1 {
-            let encoding = problem.segments[0]
-                .series
-                .encoding
-                .map_or(String::new(), |e| {
-                    format!(" (the file is not UTF-8: read as {e})")
-                });
             eprintln!(
-                "{} series, {} training windows{encoding}",
+                "{} series, {} training windows{}",
                 problem.segments.len(),
-                problem.train_origins().len()
+                problem.train_origins().len(),
+                problem.segments[0].series.encoding_note()
             );
         }
         for line in constant_covariate_lines(&problem) {
